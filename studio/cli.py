@@ -1,0 +1,126 @@
+"""The `studio` command line (CLI.md). Heavy imports happen inside each command, not here.
+
+Every user mistake ends as one line on stderr and exit status 2; a failure while running, 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from studio import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from studio.core.errors import StudioError
+
+    try:
+        return args.run(args)
+    except StudioError as exc:
+        print(f"studio {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `studio layers | head`
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studio",
+        description="Torch Studio: build, train and export PyTorch models.",
+    )
+    parser.add_argument("--version", action="version", version=f"Torch Studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    layers = sub.add_parser("layers", help="the layer catalogue by category")
+    layers.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    layers.set_defaults(run=_layers)
+
+    summary = sub.add_parser(
+        "summary", help="per-layer output shape, parameters and FLOPs of a project's model"
+    )
+    summary.add_argument("project", help="a project file (.json)")
+    summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+    summary.set_defaults(run=_summary)
+    return parser
+
+
+def _layers(args: argparse.Namespace) -> int:
+    from studio.core import components, layers
+
+    if args.json:
+        payload = {
+            "categories": [
+                {"name": category, "layers": [info.to_json() for info in entries]}
+                for category, entries in layers.by_category()
+            ],
+            "losses": [c.to_json() for c in components.losses().values()],
+            "optimizers": [c.to_json() for c in components.optimizers().values()],
+            "schedulers": [c.to_json() for c in components.schedulers().values()],
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    for category, entries in layers.by_category():
+        print(category)
+        for info in entries:
+            print(f"  {info.type:<24} {info.doc}")
+            signature = _signature(info.params)
+            if signature:
+                print(f"  {'':<24} ({signature})")
+        print()
+    return 0
+
+
+def _signature(params) -> str:
+    parts = []
+    for p in params:
+        if p.inferred:
+            parts.append(f"{p.name}=auto")
+        elif p.required:
+            parts.append(p.name)
+        else:
+            parts.append(f"{p.name}={json.dumps(p.default)}")
+    return ", ".join(parts)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from studio.core.project import load_project
+    from studio.core.shapes import infer_shapes
+
+    project = load_project(args.project)
+    report = infer_shapes(project.model).raise_error()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    print(f"{project.name}: one sample of shape {report.input_shape}")
+    header = f"{'Layer':<34} {'Output shape':<18} {'Params':>12} {'FLOPs':>10}"
+    print(header)
+    print("-" * len(header))
+    for row in report.rows:
+        label = f"{'  ' * row.depth}{row.path:<6} {row.type}"
+        print(
+            f"{label:<34} {str(row.output_shape):<18} {row.params:>12,} {_si(row.flops):>10}"
+        )
+    print("-" * len(header))
+    print(f"Total params: {report.total_params:,} (trainable {report.trainable_params:,})")
+    print(f"FLOPs per sample: {_si(report.total_flops)}    Output: {report.output_shape}")
+    return 0
+
+
+def _si(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(int(value))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Typed errors for mistakes a user can make: each carries a message a person can act on."""
+
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """Base of the errors the CLI and GUI show as one line (exit code 2), never a traceback."""
+
+
+class ProjectError(StudioError):
+    """A project file that cannot be used; `path` is the JSON path at fault (`model.layers[3].type`)."""
+
+    def __init__(self, path: str, message: str, file: str | None = None):
+        self.path = path
+        self.detail = message
+        self.file = file
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        return f"{where}{self.path}: {self.detail}" if self.path else f"{where}{self.detail}"
+
+    def in_file(self, file: str) -> ProjectError:
+        self.file = file
+        self.args = (self._compose(),)
+        return self
+
+
+class LayerError(StudioError):
+    """A layer that cannot take its input: where it is, what it got, what it needed, and a fix."""
+
+    def __init__(
+        self,
+        path: str,
+        layer_type: str,
+        received: list[int] | None,
+        problem: str,
+        fix: str | None = None,
+    ):
+        self.path = path
+        self.layer_type = layer_type
+        self.received = received
+        self.problem = problem
+        self.fix = fix
+        self.rows: list = []  # the summary rows walked before the failure (shapes.ShapeReport)
+        got = f" received {list(received)}:" if received is not None else ""
+        hint = f"; fix: {fix}" if fix else ""
+        super().__init__(f"layer {path} ({layer_type}){got} {problem}{hint}")
+
+
+class DataError(StudioError):
+    """A dataset that cannot be read: names the file and, where it applies, the row or column."""

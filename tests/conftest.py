@@ -1,0 +1,41 @@
+"""Shared fixtures: the example projects from ../shared/examples and a project-file writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES_DIR = ROOT.parent / "shared" / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
+TEMPLATES = sorted((ROOT / "resources" / "templates").glob("*.json"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    assert EXAMPLES, f"the example projects are missing: {EXAMPLES_DIR}"
+
+
+@pytest.fixture
+def write_project(tmp_path: Path):
+    """Write a project dict (or raw text) to a file and return its path."""
+
+    def write(content, name: str = "project.json") -> Path:
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+        return path
+
+    return write
+
+
+def minimal_project(layers: list, input_shape: list | None = None, **training) -> dict:
+    project = {
+        "studio": 1,
+        "name": "test",
+        "data": {"source": "digits"},
+        "model": {"input_shape": input_shape or [1, 8, 8], "layers": layers},
+    }
+    if training:
+        project["training"] = training
+    return project
