@@ -56,17 +56,22 @@ def walk_model(
             "model.input_shape", "not set: pick a dataset, or give one sample's shape, e.g. [1, 28, 28]"
         )
     walker = _Walker(device, count_flops)
-    dtype = torch.long if _first_takes_tokens(model.layers) else torch.float32
-    x = torch.zeros((1, *model.input_shape), dtype=dtype, device=device)
+    # Two samples for a real run: batch statistics (BatchNorm without running stats) need them.
+    x = sample_input(model, batch=1 if device.type == "meta" else 2, device=device)
     try:
-        with walker.flop_counter:
-            children, _ = walker.walk_list(model.layers, x, "", 0)
+        children, _ = walker.walk_list(model.layers, x, "", 0)
     except LayerError as exc:
         exc.rows = walker.rows
         raise
     module = nn.Sequential(*children)
     module.train()
     return module, walker.rows
+
+
+def sample_input(model: ModelSpec, batch: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
+    """A batch of zeros the model accepts: token ids when the stack starts with an embedding."""
+    dtype = torch.long if _first_takes_tokens(model.layers) else torch.float32
+    return torch.zeros((batch, *(model.input_shape or [])), dtype=dtype, device=device)
 
 
 def _first_takes_tokens(layers: list[LayerSpec]) -> bool:
@@ -84,24 +89,37 @@ def _first_takes_tokens(layers: list[LayerSpec]) -> bool:
     return False
 
 
-class _NoCounter:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def get_total_flops(self) -> int:
-        return 0
-
-
 class _Walker:
     def __init__(self, device: torch.device, count_flops: bool):
-        from torch.utils.flop_counter import FlopCounterMode
-
         self.device = device
+        self.count_flops = count_flops
+        self.flops = 0
         self.rows: list[LayerRow] = []
-        self.flop_counter = FlopCounterMode(display=False) if count_flops else _NoCounter()
+
+    def run(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Forward one layer, adding the FLOPs torch's counter sees (matmuls, convolutions)."""
+        with torch.no_grad():
+            if not self.count_flops:
+                return module(x)
+            from torch.utils.flop_counter import FlopCounterMode
+
+            counter = FlopCounterMode(display=False)
+            with counter:
+                y = module(x)
+            self.flops += counter.get_total_flops()
+            return y
+
+    @staticmethod
+    def _probe(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The output of a shape-preserving layer without a (slow) meta forward: the input itself.
+
+        An elementwise one still runs once on a one-element CPU tensor, so that argument values
+        torch only checks in forward (CELU's alpha=0) fail here as they would in training.
+        """
+        if module.__class__.__name__ in catalogue.ELEMENTWISE:
+            with torch.no_grad():
+                module(torch.zeros([1] * x.dim()))
+        return x
 
     def walk_list(
         self, specs: list[LayerSpec], x: torch.Tensor, prefix: str, depth: int
@@ -118,13 +136,13 @@ class _Walker:
             raise LayerError(path, spec.type, _shape(x), "is not in the layer catalogue")
         row = LayerRow(path=path, type=spec.type, depth=depth)
         self.rows.append(row)
-        flops_before = self.flop_counter.get_total_flops()
+        flops_before = self.flops
         if info.container:
             module, y = self._container(info, spec, x, path, depth)
         else:
             module, y = self._leaf(info, spec, x, path, row)
         row.output_shape = _shape(y)
-        row.flops = int(self.flop_counter.get_total_flops() - flops_before)
+        row.flops = int(self.flops - flops_before)
         row.params = sum(p.numel() for p in module.parameters())
         row.trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
         return module, y
@@ -159,6 +177,7 @@ class _Walker:
         shape = _shape(x)
         _check_input(info, path, x)
         args = with_defaults(info.params, spec.args)
+        _check_dims(info, path, shape, args)
         for param in info.params:
             if param.inferred in ("channels", "features", "trailing"):
                 value = _infer(param.inferred, shape)
@@ -175,8 +194,9 @@ class _Walker:
             raise LayerError(path, spec.type, shape, f"cannot be built: {_first_line(exc)}") from None
         module.eval()
         try:
-            with torch.no_grad():
-                y = module(x)
+            if info.preserves_shape and self.device.type == "meta":
+                return module, self._probe(module, x)
+            y = self.run(module, x)
         except Exception as exc:  # torch rejects the input shape: the user's stack, shown in place
             raise LayerError(path, spec.type, shape, *_explain(exc, shape)) from None
         if not isinstance(y, torch.Tensor):
@@ -210,6 +230,17 @@ def _check_input(info: catalogue.LayerInfo, path: str, x: torch.Tensor) -> None:
     if needs_dims and not shape:
         raise LayerError(path, info.type, shape, "needs at least one dimension per sample",
                          "insert Unflatten before it")  # fmt: skip
+
+
+def _check_dims(info: catalogue.LayerInfo, path: str, shape: list[int], args: dict[str, Any]) -> None:
+    """Dimension arguments count the batch dimension, as in torch; meta kernels do not check them."""
+    rank = len(shape) + 1
+    for name in ("dim", "start_dim", "end_dim"):
+        value = args.get(name)
+        if isinstance(value, int) and not -rank <= value < rank:
+            raise LayerError(path, info.type, shape,
+                             f"{name}={value} is outside the input's dimensions (batch included: {-rank} to {rank - 1})",
+                             f"set {name} to a value from {-rank} to {rank - 1}")  # fmt: skip
 
 
 def _rank_problem(info: catalogue.LayerInfo, shape: list[int]) -> tuple[str, str]:

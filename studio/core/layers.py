@@ -164,6 +164,16 @@ _RANKS: dict[str, tuple[int, ...]] = {
 _SPATIAL = re.compile(r"^(?P<family>.*?)(?P<d>[123])d$")
 _TOKEN_LAYERS = {"Embedding", "EmbeddingBag"}
 
+# Output shape is the input shape whatever it is (once rank and inferred sizes are checked), and
+# torch counts no FLOPs in them: shape inference need not run them.
+ELEMENTWISE = frozenset(
+    {"Identity", *CATEGORIES["Non-linear Activations (weighted sum, nonlinearity)"]} - {"GLU", "PReLU"}
+)
+_SHAPE_PRESERVING = {
+    *ELEMENTWISE, "Dropout", "AlphaDropout", "FeatureAlphaDropout", "Dropout1d", "Dropout2d",
+    "Dropout3d",
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -175,6 +185,7 @@ class LayerInfo:
     params: tuple[Param, ...]
     ranks: tuple[int, ...] | None = None
     takes_tokens: bool = False
+    preserves_shape: bool = False
     container: str | None = None
 
     def param(self, name: str) -> Param | None:
@@ -255,6 +266,7 @@ def _entry(name: str, category: str) -> LayerInfo:
         params,
         ranks=_ranks_for(name),
         takes_tokens=name in _TOKEN_LAYERS,
+        preserves_shape=name in _SHAPE_PRESERVING,
     )
 
 

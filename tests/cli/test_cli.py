@@ -1,0 +1,95 @@
+"""The command line as users and scripts call it (CLI.md): output, JSON contracts, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from studio import __version__
+from studio.cli import main
+from tests.conftest import EXAMPLES, minimal_project
+
+
+def studio(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_version_and_help_as_a_process():
+    result = studio("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"Torch Studio {__version__}"
+    result = studio("summary", "--help")
+    assert result.returncode == 0 and "--json" in result.stdout
+
+
+def test_summary_json_as_a_process():
+    lenet = next(p for p in EXAMPLES if p.name == "mnist-lenet.json")
+    result = studio("summary", str(lenet), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["input_shape"] == [1, 28, 28]
+    assert [layer["output_shape"] for layer in data["layers"]][-1] == [10]
+    assert data["total_params"] == 61706
+    assert {"index", "path", "type", "output_shape", "params", "flops"} <= set(data["layers"][0])
+
+
+def test_bad_layer_exits_2_with_one_line_naming_layer_shape_and_fix(write_project):
+    file = write_project(minimal_project(
+        [{"type": "Flatten"}, {"type": "Linear", "args": {"in_features": 10, "out_features": 3}}]))  # fmt: skip
+    result = studio("summary", str(file))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "layer 1 (Linear) received [64]" in lines[0]
+    assert "set in_features to 64" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{", "not valid JSON"),
+        (json.dumps(minimal_project([{"type": "Conv9d"}])), "model.layers[0].type: unknown layer 'Conv9d'"),
+        (json.dumps({**minimal_project([]), "studio": 7}), "newer Torch Studio"),
+    ],
+)
+def test_bad_project_exits_2_with_one_line(content, expected, write_project, capsys):
+    file = write_project(content)
+    assert main(["summary", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and str(file) in err
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    assert main(["summary", str(tmp_path / "none.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_summary_table_shows_every_layer_and_totals(capsys):
+    resnet = next(p for p in EXAMPLES if p.name == "cifar-resnet.json")
+    assert main(["summary", str(resnet)]) == 0
+    out = capsys.readouterr().out
+    assert "6.branches.1.0" in out and "Residual" in out
+    assert "Total params: 30,442" in out
+    assert "Output: [10]" in out
+
+
+def test_layers_lists_the_catalogue_by_category(capsys):
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Convolution Layers\n")
+    assert "TransformerEncoderLayer" in out and "in_features=auto" in out
+
+
+def test_layers_json_gives_parameters_with_defaults(capsys):
+    assert main(["layers", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    by_type = {layer["type"]: layer for c in data["categories"] for layer in c["layers"]}
+    conv = {p["name"]: p for p in by_type["Conv2d"]["params"]}
+    assert conv["stride"] == {"name": "stride", "kind": "ints", "default": 1, "required": False, "arity": 2}
+    assert conv["in_channels"]["inferred"] == "channels"
+    assert by_type["Linear"]["doc"].startswith("Applies an affine linear transformation")
+    assert {o["type"] for o in data["optimizers"]} >= {"SGD", "Adam", "AdamW"}
+    assert [c["name"] for c in data["categories"]][0] == "Convolution Layers"
