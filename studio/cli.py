@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from studio import __version__
 
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     layers = sub.add_parser("layers", help="the layer catalogue by category")
     layers.add_argument("--json", action="store_true", help="print the catalogue as JSON")
     layers.set_defaults(run=_layers)
+
+    datasets = sub.add_parser("datasets", help="the dataset sources, offline availability, options")
+    datasets.add_argument("--json", action="store_true", help="print the sources as JSON")
+    datasets.set_defaults(run=_datasets)
 
     summary = sub.add_parser(
         "summary", help="per-layer output shape, parameters and FLOPs of a project's model"
@@ -91,11 +96,31 @@ def _signature(params) -> str:
     return ", ".join(parts)
 
 
+def _datasets(args: argparse.Namespace) -> int:
+    from studio.core.data import SOURCES
+
+    if args.json:
+        print(json.dumps({"sources": [s.to_json() for s in SOURCES.values()]}, indent=2))
+        return 0
+    for source in SOURCES.values():
+        status = "offline" if source.offline else ("downloaded" if source.downloaded({}, Path.cwd()) else "needs files")
+        print(f"{source.id:<14} {status:<12} {source.description}")
+        options = _signature(source.options)
+        if options:
+            print(f"{'':<27} options: {options}")
+    return 0
+
+
 def _summary(args: argparse.Namespace) -> int:
     from studio.core.project import load_project
     from studio.core.shapes import infer_shapes
 
     project = load_project(args.project)
+    if project.model.input_shape is None:
+        from studio.core.data import load_dataset
+
+        dataset = load_dataset(project.data, project.training.seed, Path(args.project).parent)
+        project.model.input_shape = dataset.input_shape
     report = infer_shapes(project.model).raise_error()
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

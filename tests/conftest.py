@@ -24,6 +24,12 @@ def pytest_configure(config: pytest.Config) -> None:
     assert EXAMPLES, f"the example projects are missing: {EXAMPLES_DIR}"
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Decoded-dataset caches go to a temporary folder, never the user's."""
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def write_project(tmp_path: Path):
     """Write a project dict (or raw text) to a file and return its path."""

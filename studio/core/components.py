@@ -26,6 +26,19 @@ SCHEDULERS = (
     "OneCycleLR", "CyclicLR", "LinearLR", "ConstantLR", "PolynomialLR", "ReduceLROnPlateau",
 )  # fmt: skip
 
+# torchvision.transforms.v2 classes for `data.augment`, applied to whole training batches.
+AUGMENTATIONS = (
+    "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "RandomResizedCrop",
+    "RandomRotation", "RandomAffine", "RandomPerspective", "ColorJitter", "RandomGrayscale",
+    "RandomInvert", "GaussianBlur", "GaussianNoise", "RandomErasing",
+)  # fmt: skip
+_INTERPOLATION = {"kind": "choice", "choices": ("nearest", "bilinear", "bicubic")}
+_AUGMENT_OVERRIDES: dict[str, Any] = {
+    "fill": {"kind": "float", "default": 0.0}, "interpolation": _INTERPOLATION,
+    "center": None, "inplace": None, "antialias": None, "clip": None,
+    "degrees": {"kind": "floats", "arity": None},
+}  # fmt: skip
+
 # Losses whose target is a class index; the others compare against a value or a distribution.
 CLASSIFICATION_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss"})
 
@@ -105,8 +118,22 @@ def schedulers() -> dict[str, ComponentInfo]:
     }  # fmt: skip
 
 
+@cache
+def augmentations() -> dict[str, ComponentInfo]:
+    from torchvision.transforms import v2
+
+    return {
+        name: ComponentInfo(
+            name, "augmentation", first_doc_line(getattr(v2, name)),
+            read_params(getattr(v2, name), _AUGMENT_OVERRIDES), getattr(v2, name),
+        )
+        for name in AUGMENTATIONS
+    }  # fmt: skip
+
+
 GROUPS: dict[str, tuple[tuple[str, ...], Callable[[], dict[str, ComponentInfo]]]] = {
     "loss": (LOSSES, losses),
     "optimizer": (OPTIMIZERS, optimizers),
     "scheduler": (SCHEDULERS, schedulers),
+    "augmentation": (AUGMENTATIONS, augmentations),
 }

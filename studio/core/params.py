@@ -6,6 +6,7 @@ from a project file without ever evaluating it.
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import numbers
 import re
@@ -165,15 +166,15 @@ def _kind_of(annotation: Any, default: Any) -> dict[str, Any] | None:
     if literals:
         return {"kind": "choice", "choices": tuple(typing.get_args(literals[0])), "nullable": nullable}
     for m in members:
-        if typing.get_origin(m) is tuple:
+        if typing.get_origin(m) in (tuple, collections.abc.Sequence):
             args = typing.get_args(m)
             numeric = "floats" if float in args or any(float in typing.get_args(a) for a in args) else "ints"
-            arity = None if Ellipsis in args else len(args)
+            arity = None if Ellipsis in args or typing.get_origin(m) is not tuple else len(args)
             return {"kind": numeric, "arity": arity, "nullable": nullable}
     for m in members:
         if typing.get_origin(m) is list or getattr(m, "__name__", "") == "Size":
             return {"kind": "shape", "nullable": nullable}
-    for t, kind in ((bool, "bool"), (float, "float"), (int, "int"), (str, "str")):
+    for t, kind in ((bool, "bool"), (float, "float"), (numbers.Number, "float"), (int, "int"), (str, "str")):
         if t in members:
             return {"kind": kind, "nullable": nullable}
     return None

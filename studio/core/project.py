@@ -221,18 +221,26 @@ def _data(value: Any) -> DataSpec:
     obj = _object(value, "data")
     _keys(obj, "data", required=("source",), optional=("options", "val_fraction", "batch_size", "augment"))
     source = _string(obj["source"], "data.source")
-    if not source:
-        raise ProjectError("data.source", "expected a dataset id (see `studio datasets`)")
+    from studio.core.data.catalogue import SOURCES
+    from studio.core.params import check_args
+
+    info = SOURCES.get(source)
+    if info is None:
+        raise ProjectError("data.source", f"unknown dataset '{source}' (known: {', '.join(SOURCES)})")
+    options = dict(_object(obj.get("options", {}), "data.options"))
+    problems = check_args(info.options, options, "data.options", f"the {source} source")
+    if problems:
+        raise ProjectError(*problems[0])
     val_fraction = _number(obj.get("val_fraction", 0.2), "data.val_fraction", 0.0)
     if val_fraction >= 1:
         raise ProjectError("data.val_fraction", f"expected a fraction below 1, got {_show(val_fraction)}")
     augment = _array(obj.get("augment", []), "data.augment")
     return DataSpec(
         source=source,
-        options=dict(_object(obj.get("options", {}), "data.options")),
+        options=options,
         val_fraction=val_fraction,
         batch_size=_integer(obj.get("batch_size", 64), "data.batch_size", 1),
-        augment=[_component(a, f"data.augment[{i}]", None) for i, a in enumerate(augment)],
+        augment=[_component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)],
     )
 
 
@@ -358,22 +366,21 @@ def _early_stopping(value: Any) -> EarlyStopping:
     )
 
 
-def _component(value: Any, path: str, group: str | None) -> Component:
-    """A {"type", "args"} object; `group` names the catalogue that must know the type."""
+def _component(value: Any, path: str, group: str) -> Component:
+    """A {"type", "args"} object whose type the `group` catalogue (components.GROUPS) knows."""
     obj = _object(value, path, '{"type": ..., "args": {...}}')
     _keys(obj, path, required=("type",), optional=("args",))
     kind = _string(obj["type"], f"{path}.type")
     args = dict(_object(obj.get("args", {}), f"{path}.args"))
-    if group is not None:
-        from studio.core.components import GROUPS
-        from studio.core.params import check_args
+    from studio.core.components import GROUPS
+    from studio.core.params import check_args
 
-        names, entries = GROUPS[group]
-        if kind not in names:
-            raise ProjectError(f"{path}.type", f"unknown {group} '{kind}' (known: {', '.join(names)})")
-        problems = check_args(entries()[kind].params, args, f"{path}.args", kind)
-        if problems:
-            raise ProjectError(*problems[0])
+    names, entries = GROUPS[group]
+    if kind not in names:
+        raise ProjectError(f"{path}.type", f"unknown {group} '{kind}' (known: {', '.join(names)})")
+    problems = check_args(entries()[kind].params, args, f"{path}.args", kind)
+    if problems:
+        raise ProjectError(*problems[0])
     return Component(kind, args)
 
 

@@ -1,0 +1,26 @@
+"""Where the studio finds its bundled resources and keeps its caches."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def resources_dir() -> Path:
+    """`resources/` beside the package (source tree, editable install) or inside a frozen build."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def cache_dir() -> Path:
+    """Decoded-dataset caches: $STUDIO_CACHE_DIR, else the user's cache folder."""
+    explicit = os.environ.get("STUDIO_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else None
+    )
+    return Path(base or Path.home() / ".cache") / "torch-studio"

@@ -1,0 +1,67 @@
+"""Small datasets written in the real on-disk formats, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX format of MNIST: magic (0, 0, type 0x08 = ubyte, dims), big-endian sizes, data."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist(root: Path, n_train: int = 60, n_test: int = 20, folder: str = "MNIST", seed: int = 0) -> Path:
+    """torchvision's MNIST layout: <root>/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte."""
+    rng = np.random.default_rng(seed)
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 256, (n, 28, 28))
+        images[:, 0, 0] = labels * 20  # a pixel that tells the class, so tests can check pairing
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(images))
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    return raw
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_cifar10(root: Path, per_batch: int = 10, n_test: int = 10, seed: int = 0) -> Path:
+    """CIFAR-10's python layout: pickled dicts with a (N, 3072) uint8 array and a label list."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else per_batch
+        labels = [int(v) for v in np.arange(n) % 10]
+        data = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"batch_label": name, "labels": labels, "data": data}, handle, protocol=2)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": CIFAR10_CLASSES, "num_vis": 3072}, handle, protocol=2)
+    return folder
+
+
+def write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, size=(12, 10), mode: str = "RGB") -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(root / c / f"{i}.png")
+    return root
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
