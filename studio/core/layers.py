@@ -93,8 +93,9 @@ _INFERRED = {
 _POSITIVE = {
     "out_features", "out_channels", "kernel_size", "stride", "groups", "hidden_size",
     "num_layers", "num_embeddings", "embedding_dim", "nhead", "dim_feedforward", "num_groups",
-    "size", "upscale_factor", "downscale_factor", "output_size", "num_parameters",
+    "size", "upscale_factor", "downscale_factor", "output_size", "num_parameters", "dilation",
 }  # fmt: skip
+_NON_NEGATIVE = {"padding", "output_padding"}
 
 
 def _recurrent_params(with_nonlinearity: bool, with_proj: bool) -> tuple[Param, ...]:
@@ -244,6 +245,7 @@ def _entry(name: str, category: str) -> LayerInfo:
         "inplace": None,
         **{n: {"inferred": how} for n, how in _INFERRED.items()},
         **{n: {"minimum": 1} for n in _POSITIVE},
+        **{n: {"minimum": 0} for n in _NON_NEGATIVE},
     }
     if name.startswith("Conv") and "Transpose" not in name:
         overrides["padding"] = {"choices": ("same", "valid")}

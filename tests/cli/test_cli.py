@@ -93,3 +93,39 @@ def test_layers_json_gives_parameters_with_defaults(capsys):
     assert by_type["Linear"]["doc"].startswith("Applies an affine linear transformation")
     assert {o["type"] for o in data["optimizers"]} >= {"SGD", "Adam", "AdamW"}
     assert [c["name"] for c in data["categories"]][0] == "Convolution Layers"
+
+
+def test_datasets_lists_every_source_with_offline_availability(capsys):
+    assert main(["datasets", "--json"]) == 0
+    sources = {s["id"]: s for s in json.loads(capsys.readouterr().out)["sources"]}
+    assert {"digits", "mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn",
+            "image_folder", "csv", "spirals", "moons", "circles", "blobs", "sequences"} <= set(sources)  # fmt: skip
+    assert sources["digits"]["offline"] is True and sources["mnist"]["offline"] is False
+    assert [o["name"] for o in sources["mnist"]["options"]] == ["root", "download"]
+    assert main(["datasets"]) == 0
+    assert "digits" in capsys.readouterr().out
+
+
+def test_summary_takes_the_input_shape_from_the_dataset(write_project, capsys):
+    project = minimal_project([{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10}}])
+    del project["model"]["input_shape"]
+    assert main(["summary", str(write_project(project)), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["input_shape"] == [1, 8, 8] and data["layers"][0]["output_shape"] == [64]
+
+
+def test_summary_with_a_broken_dataset_exits_2_naming_the_file(write_project, tmp_path, capsys):
+    (tmp_path / "table.csv").write_text("a,b\n1,0\nseven,1\n")
+    project = minimal_project([{"type": "Linear", "args": {"out_features": 2}}])
+    project["data"] = {"source": "csv", "options": {"path": "table.csv"}}
+    del project["model"]["input_shape"]
+    assert main(["summary", str(write_project(project))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "table.csv: row 3, column 'a': 'seven' is not a number" in err
+
+
+def test_unknown_dataset_option_is_a_project_error(write_project, capsys):
+    project = minimal_project([{"type": "ReLU"}])
+    project["data"] = {"source": "mnist", "options": {"rot": "data"}}
+    assert main(["summary", str(write_project(project))]) == 2
+    assert "data.options.rot" in capsys.readouterr().err
