@@ -14,6 +14,7 @@ from pathlib import Path
 from studio import __version__
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except StudioError as exc:
         print(f"studio {args.command}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_FAILED if type(exc).__name__ == "TrainingFailed" else EXIT_BAD_INPUT
     except BrokenPipeError:  # `studio layers | head`
         return 0
 
@@ -49,12 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     datasets.add_argument("--json", action="store_true", help="print the sources as JSON")
     datasets.set_defaults(run=_datasets)
 
+    devices = sub.add_parser("devices", help="the devices torch reports here, with memory and precisions")
+    devices.add_argument("--json", action="store_true", help="print the devices as JSON")
+    devices.set_defaults(run=_devices)
+
     summary = sub.add_parser(
         "summary", help="per-layer output shape, parameters and FLOPs of a project's model"
     )
     summary.add_argument("project", help="a project file (.json)")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(run=_summary)
+
+    from studio import train_command
+
+    train_command.add_parser(sub)
     return parser
 
 
@@ -108,6 +117,20 @@ def _datasets(args: argparse.Namespace) -> int:
         options = _signature(source.options)
         if options:
             print(f"{'':<27} options: {options}")
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from studio.core.devices import list_devices
+
+    found = list_devices()
+    if args.json:
+        print(json.dumps({"devices": [d.to_json() for d in found]}, indent=2))
+        return 0
+    for d in found:
+        memory = f"{d.memory_bytes / 2**30:.1f} GiB" if d.memory_bytes else "shared memory"
+        threads = f", {d.threads} threads" if d.threads else ""
+        print(f"{d.id:<8} {d.name} ({memory}{threads}); precisions: {', '.join(d.precisions)}")
     return 0
 
 

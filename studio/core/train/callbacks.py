@@ -1,0 +1,78 @@
+"""Observers of a fit: each gets every event (a dict of plain values, CLI.md) as it happens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from studio.core.runs import METRICS
+
+
+class Callback:
+    """Receives the loop's events; the base does nothing."""
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class History(Callback):
+    """Keeps every event in memory (what tests and the GUI's plots read)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == kind]
+
+
+class MetricsFile(Callback):
+    """metrics.jsonl: one JSON object a line, flushed as it goes, appended on resume."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self._handle: IO[str] = open(Path(run_dir) / METRICS, "a", encoding="utf-8")  # noqa: SIM115
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(event) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class TensorBoardLogger(Callback):
+    """Event files under the run's tensorboard/ folder, when the tensorboard package is installed."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind, step = event["event"], event.get("step", 0)
+        if kind == "step":
+            self._writer.add_scalar("loss/train_step", event["train_loss"], step)
+            self._writer.add_scalar("lr", event["lr"], step)
+        elif kind == "epoch":
+            for key in ("train_loss", "val_loss", "train_acc", "val_acc", "samples_per_second"):
+                if event.get(key) is not None:
+                    group = key.split("_")[-1] if key != "samples_per_second" else "speed"
+                    self._writer.add_scalar(f"{group}/{key}", event[key], event["epoch"])
+            self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -1,0 +1,131 @@
+"""`studio train`: headless training with a terminal progress bar or a JSON event stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a project headless and write a run directory")
+    train.add_argument("project", help="a project file (.json)")
+    train.add_argument("--epochs", type=int, help="train this many epochs (in all, when resuming)")
+    train.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps or ddp")
+    train.add_argument("--runs-dir", help="where run directories go (default: runs/ beside the project)")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (checkpoints/last.pt)")
+    train.add_argument("--json", action="store_true", help="print every metrics event to stdout as JSON")
+    train.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.core.errors import ProjectError
+    from studio.core.project import load_project
+    from studio.core.runs import default_runs_dir
+    from studio.core.train import TrainControl, checkpoint_project, fit
+
+    project = checkpoint_project(args.resume) if args.resume else load_project(args.project)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ProjectError("--epochs", "expected a positive number of epochs")
+        project.training.epochs = args.epochs
+    if args.device:
+        project.training.device = args.device
+    if project.training.device == "ddp" and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args)
+    control = TrainControl()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: control.stop("stopped"))
+    printer = _Printer(args.json)
+    result = fit(
+        project, callbacks=[printer], control=control, resume=args.resume,
+        runs_dir=default_runs_dir(args.project, args.runs_dir), base_dir=Path(args.project).parent,
+    )  # fmt: skip
+    printer.finish(result)
+    if result.reason == "stopped":
+        return EXIT_INTERRUPTED
+    return 1 if result.reason == "non_finite_loss" else 0
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    import torch
+
+    from studio.core.errors import ProjectError
+
+    count = torch.cuda.device_count()
+    if count < 1:
+        raise ProjectError("training.device", "ddp trains on all local GPUs and this machine has none; "
+                           "on CPUs run: torchrun --standalone --nproc_per_node=2 -m studio train PROJECT")  # fmt: skip
+    argv = list(sys.argv[1:])
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={count}", "-m", "studio", *argv]
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+class _Printer:
+    """The event stream as JSON lines, or a progress line on a terminal and a line per epoch.
+
+    A callback of the loop by shape (on_event, close), so that building the CLI imports no torch.
+    """
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.start: dict[str, Any] = {}
+        self.first_step: int | None = None
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(event), flush=True)
+            return
+        kind = event["event"]
+        if kind == "start":
+            self.start = event
+            print(f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
+                  f"{event['steps_per_epoch']} steps an epoch", flush=True)  # fmt: skip
+        elif kind == "step" and self.tty:
+            sys.stderr.write("\r" + self._bar(event) + " " * 4)
+            sys.stderr.flush()
+        elif kind == "epoch":
+            if self.tty:
+                sys.stderr.write("\r" + " " * 100 + "\r")
+            parts = [f"epoch {event['epoch']}/{self.start.get('epochs', '?')}", f"loss {event['train_loss']:.4f}"]
+            for key in ("train_acc", "val_loss", "val_acc"):
+                if key in event:
+                    value = event[key]
+                    parts.append(f"{key} {value:.2%}" if key.endswith("acc") else f"{key} {value:.4f}")
+            parts.append(f"{event['samples_per_second']:,.0f} samples/s")
+            print("  ".join(parts), flush=True)
+
+    def _bar(self, event: dict[str, Any]) -> str:
+        epochs = self.start.get("epochs", 1)
+        per_epoch = max(1, self.start.get("steps_per_epoch", 1))
+        done = (event["epoch"] - 1) * per_epoch + event["batch"]
+        fraction = min(1.0, done / (epochs * per_epoch))
+        if self.first_step is None:
+            self.first_step, self.started = event["step"], time.monotonic()
+        elapsed = time.monotonic() - self.started
+        rate = (event["step"] - self.first_step) / max(elapsed, 1e-9)
+        remaining = epochs * per_epoch - done
+        eta = remaining / rate if rate > 0 else 0
+        filled = int(fraction * 24)
+        return (f"epoch {event['epoch']}/{epochs} [{'#' * filled}{'.' * (24 - filled)}] step {event['step']} "
+                f"loss {event['train_loss']:.4f} {rate:,.0f} steps/s ETA {int(eta) // 60}:{int(eta) % 60:02d}")  # fmt: skip
+
+    def finish(self, result) -> None:
+        if self.as_json:
+            return
+        where = f" -> {result.run_dir}" if result.run_dir else ""
+        stream = sys.stdout if result.reason in ("completed", "early_stopping") else sys.stderr
+        print(f"{result.reason}: {result.message}{where}", file=stream, flush=True)
+
+    def close(self) -> None:
+        pass

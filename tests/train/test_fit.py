@@ -1,0 +1,214 @@
+"""The training loop through its public surface: fit(), its events, its run directory."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from studio.core.errors import ProjectError
+from studio.core.project import Component, EarlyStopping, load_project, parse_project
+from studio.core.runs import read_metrics
+from studio.core.train import History, TrainControl, checkpoint_project, fit
+from studio.core.train.checkpoint import load_checkpoint
+from tests.conftest import TEMPLATES
+
+DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
+
+
+def digits(epochs=2, **training):
+    project = load_project(DIGITS)
+    project.training.epochs = epochs
+    for key, value in training.items():
+        setattr(project.training, key, value)
+    return project
+
+
+def points(epochs=2, optimizer=None, scheduler=None, source="spirals"):
+    project = parse_project({
+        "studio": 1, "name": "points", "data": {"source": source, "options": {"samples": 200}, "batch_size": 32},
+        "model": {"layers": [{"type": "Linear", "args": {"out_features": 16}}, {"type": "Tanh"},
+                             {"type": "Linear", "args": {"out_features": 3 if source == "spirals" else 2}}]},
+        "training": {"epochs": epochs},
+    })  # fmt: skip
+    if optimizer:
+        project.training.optimizer = optimizer
+    project.training.scheduler = scheduler
+    return project
+
+
+def test_default_digits_project_reaches_95_percent_validation_accuracy(tmp_path):
+    project = load_project(DIGITS)
+    history = History()
+    result = fit(project, callbacks=[history], runs_dir=tmp_path)
+    epochs = history.of("epoch")
+    assert result.reason == "completed" and len(epochs) == project.training.epochs == 20
+    assert epochs[-1]["val_acc"] >= 0.95
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+
+
+def test_run_directory_holds_project_metrics_checkpoints_weights_and_tensorboard(tmp_path):
+    result = fit(digits(epochs=2), runs_dir=tmp_path)
+    run = result.run_dir
+    assert run.parent == tmp_path and run.name.startswith("digits-mlp-")
+    assert json.loads((run / "project.json").read_text())["name"] == "Digits MLP"
+    events = read_metrics(run)
+    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "stop"
+    start = events[0]
+    assert {"time", "project", "device", "world_size", "params", "steps_per_epoch"} <= set(start)
+    epoch = next(e for e in events if e["event"] == "epoch")
+    assert {"epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
+            "samples_per_second"} <= set(epoch)  # fmt: skip
+    assert {"epoch", "path", "best"} <= set(next(e for e in events if e["event"] == "checkpoint"))
+    assert events[-1]["reason"] == "completed"
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["progress"]["epoch"] == 2 and (run / "checkpoints" / "best.pt").exists()
+    weights = load_file(run / "model.safetensors")
+    assert torch.equal(weights["1.weight"], result.model.state_dict()["1.weight"])
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam"])
+def test_every_optimizer_trains(name, tmp_path):
+    history = History()
+    fit(points(epochs=3, optimizer=Component(name, {"lr": 0.05})), callbacks=[history], write_run=False)
+    losses = [e["train_loss"] for e in history.of("epoch")]
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "check"),
+    [
+        (Component("StepLR", {"step_size": 1, "gamma": 0.5}), lambda lrs: lrs == pytest.approx([0.05, 0.025, 0.0125])),
+        (Component("CosineAnnealingLR"), lambda lrs: lrs == pytest.approx([0.05, 0.0375, 0.0125])),  # T_max = epochs
+        (Component("OneCycleLR", {"max_lr": 0.1}), lambda lrs: max(lrs) > 0.09 and lrs[-1] < 0.01),
+        (Component("ReduceLROnPlateau", {"patience": 0, "factor": 0.5}), lambda lrs: lrs[-1] <= 0.05),
+        (Component("ExponentialLR", {"gamma": 0.9}), lambda lrs: lrs == pytest.approx([0.05, 0.045, 0.0405])),
+    ],
+    ids=lambda v: getattr(v, "type", ""),
+)
+def test_schedulers_move_the_learning_rate(scheduler, check):
+    """An epoch event's lr is the rate that epoch trained with."""
+    history = History()
+    fit(points(epochs=3, optimizer=Component("SGD", {"lr": 0.05}), scheduler=scheduler), callbacks=[history], write_run=False)
+    assert check([e["lr"] for e in history.of("epoch")])
+
+
+def test_bf16_on_cpu_trains_and_fp16_on_cpu_is_refused_clearly():
+    history = History()
+    fit(digits(epochs=1, precision="bf16"), callbacks=[history], write_run=False)
+    assert history.of("epoch")[0]["val_acc"] > 0.3
+    with pytest.raises(ProjectError, match="fp16 is not supported on cpu: use bf16 or fp32"):
+        fit(digits(epochs=1, precision="fp16"), write_run=False)
+
+
+def test_gradient_clipping_and_regression(tmp_path):
+    path = tmp_path / "line.csv"
+    path.write_text("x,y\n" + "\n".join(f"{i / 50},{2 * i / 50 + 0.5}" for i in range(100)))
+    project = parse_project({
+        "studio": 1, "data": {"source": "csv", "options": {"path": str(path)}},
+        "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
+        "training": {"epochs": 30, "loss": {"type": "MSELoss"}, "optimizer": {"type": "Adam", "args": {"lr": 0.05}},
+                     "grad_clip": 1.0},
+    })  # fmt: skip
+    history = History()
+    fit(project, callbacks=[history], write_run=False)
+    last = history.of("epoch")[-1]
+    assert "train_acc" not in last and "val_acc" not in last
+    assert last["val_loss"] < 0.05
+
+
+def test_wrong_output_size_is_reported_before_training():
+    project = digits()
+    project.model.layers[-1].args["out_features"] = 7
+    with pytest.raises(ProjectError, match="set the last layer's out_features to 10"):
+        fit(project, write_run=False)
+
+
+def test_early_stopping_ends_the_run(tmp_path):
+    project = digits(epochs=20, early_stopping=EarlyStopping("val_loss", patience=2))
+    project.training.optimizer = Component("SGD", {"lr": 0.0})  # nothing improves after epoch 1
+    history = History()
+    result = fit(project, callbacks=[history], runs_dir=tmp_path)
+    assert result.reason == "early_stopping" and len(history.of("epoch")) == 3
+    assert history.of("stop")[0]["reason"] == "early_stopping"
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    project = digits(epochs=5)
+    project.training.optimizer = Component("SGD", {"lr": 0.01})
+    project.training.scheduler = Component("ExponentialLR", {"gamma": 1e12})  # explodes in epoch 2
+    history = History()
+    result = fit(project, callbacks=[history], runs_dir=tmp_path)
+    assert result.reason == "non_finite_loss"
+    stop = history.of("stop")[0]
+    assert "at step" in stop["message"] and int(stop["message"].split("at step ")[1].split(";")[0]) > 23
+    state = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
+    assert state["progress"]["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in state["model"].values())
+    assert not (result.run_dir / "model.safetensors").exists()
+
+
+def test_pause_resume_and_stop_from_another_thread(tmp_path):
+    control, history = TrainControl(), History()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=fit(
+        digits(epochs=500), callbacks=[history], control=control, runs_dir=tmp_path, report_seconds=0.01)))
+    worker.start()
+    while not history.of("step"):
+        time.sleep(0.01)
+    control.pause()
+    time.sleep(0.1)
+    steps_when_paused = len(history.of("step"))
+    time.sleep(0.4)
+    assert len(history.of("step")) <= steps_when_paused + 1
+    control.resume()
+    time.sleep(0.2)
+    assert len(history.of("step")) > steps_when_paused + 1
+    control.stop()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert result["r"].reason == "stopped" and history.of("stop")[0]["reason"] == "stopped"
+    assert (result["r"].run_dir / "checkpoints" / "last.pt").exists()
+
+
+class _StopAt:
+    """Stops the run at the first event that matches."""
+
+    def __init__(self, control, kind, number):
+        self.control, self.kind, self.number = control, kind, number
+
+    def on_event(self, event):
+        key = "epoch" if self.kind == "epoch" else "step"
+        if event["event"] == self.kind and event[key] >= self.number:
+            self.control.stop()
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(("kind", "number"), [("epoch", 2), ("step", 30)], ids=["after-epoch", "mid-epoch"])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights_bit_for_bit(kind, number, tmp_path):
+    straight = fit(digits(epochs=4), runs_dir=tmp_path / "a")
+    control = TrainControl()
+    interrupted = fit(digits(epochs=4), callbacks=[_StopAt(control, kind, number)], control=control,
+                      runs_dir=tmp_path / "b", report_seconds=0.0)  # fmt: skip
+    assert interrupted.reason == "stopped" and interrupted.epochs_done < 4
+    checkpoint = interrupted.run_dir / "checkpoints" / "last.pt"
+    resumed = fit(checkpoint_project(checkpoint), resume=checkpoint)
+    assert resumed.reason == "completed" and resumed.run_dir == interrupted.run_dir
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    epochs = [e["epoch"] for e in read_metrics(resumed.run_dir) if e["event"] == "epoch"]
+    assert epochs == [1, 2, 3, 4]  # one metrics stream, each epoch once
+
+
+def test_same_seed_same_run():
+    a, b = History(), History()
+    fit(digits(epochs=2), callbacks=[a], write_run=False)
+    fit(digits(epochs=2), callbacks=[b], write_run=False)
+    assert [e["val_loss"] for e in a.of("epoch")] == [e["val_loss"] for e in b.of("epoch")]
