@@ -111,6 +111,8 @@ class _Fit:
         self.train_batches = Batches(self.dataset, self.dataset.train, project.data.batch_size, shuffle=True,
                                      generator=self.generator, augment=project.data.augment,
                                      shard=(self.world.rank, self.world.size))  # fmt: skip
+        val = self.dataset.val
+        self.val_batches = Batches(self.dataset, val, max(256, project.data.batch_size)) if val is not None and len(val) else None
         self.scheduler = make_scheduler(project, self.optimizer, len(self.train_batches), spec.epochs)
         self.scaler = torch.amp.GradScaler(self.device.type) if spec.precision == "fp16" else None
         self.progress = _Progress()
@@ -307,9 +309,9 @@ class _Fit:
 
     def _validate(self) -> dict[str, float] | None:
         """Loss (and accuracy) on the validation split; None when stopped part-way."""
-        split = self.dataset.val
-        if split is None or len(split) == 0:
+        if self.val_batches is None:
             return {}
+        split = self.dataset.val
         model, targets = self.model, self.targets
         model.eval()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
@@ -317,7 +319,7 @@ class _Fit:
         autocast = _autocast(self.device, self.project.training.precision)
         try:
             with torch.no_grad():
-                for x, y in Batches(self.dataset, split, max(256, self.project.data.batch_size)):
+                for x, y in self.val_batches:
                     if self.control.stop_requested:
                         return None
                     with autocast:

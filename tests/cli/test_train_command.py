@@ -1,0 +1,89 @@
+"""`studio train` as a process: the JSON stream, Ctrl-C, exit codes, and torchrun with two ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from studio.core.runs import read_metrics
+from tests.conftest import TEMPLATES, minimal_project
+
+DIGITS = str(next(p for p in TEMPLATES if p.name == "digits-mlp.json"))
+
+
+def _env(tmp_path):
+    return {**os.environ, "STUDIO_RUNS_DIR": str(tmp_path / "runs"), "PYTHONUNBUFFERED": "1"}
+
+
+def test_train_json_streams_the_metrics_events(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "2", "--json"],
+                            capture_output=True, text=True, timeout=300, env=_env(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in events if e["event"] in ("start", "stop")] == ["start", "stop"]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert read_metrics(run) == events  # the stream and the file say the same
+
+
+def test_train_prints_a_line_per_epoch_and_where_the_run_went(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "1", "--runs-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1/1  loss" in result.stdout and "val_acc" in result.stdout
+    assert f"completed: trained 1 epochs -> {tmp_path}" in result.stdout
+
+
+def test_ctrl_c_stops_after_the_batch_writes_a_checkpoint_and_exits_130(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "100000", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))  # fmt: skip
+    for line in process.stdout:
+        if json.loads(line)["event"] == "epoch":
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    stop = json.loads(out.splitlines()[-1])
+    assert stop["event"] == "stop" and stop["reason"] == "stopped"
+    (run,) = (tmp_path / "runs").iterdir()
+    resumed = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--resume", str(run / "checkpoints" / "last.pt"),
+                              "--epochs", str(stop["epoch"] + 2), "--json"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout.splitlines()[-1])["reason"] == "completed"
+
+
+def test_bad_project_and_bad_checkpoint_exit_2_with_one_line(tmp_path, write_project):
+    bad = write_project(minimal_project([{"type": "Linear", "args": {"out_features": "ten"}}]))
+    result = subprocess.run([sys.executable, "-m", "studio", "train", str(bad)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "model.layers[0].args.out_features" in result.stderr
+    junk = tmp_path / "last.pt"
+    junk.write_bytes(b"not a checkpoint")
+    result = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--resume", str(junk)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "not a readable Torch Studio checkpoint" in result.stderr
+
+
+def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "studio", "train", DIGITS, "--epochs", "2", "--device", "cpu"]  # fmt: skip
+    env = {**_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1  # rank 0 alone writes the run directory
+    events = read_metrics(runs[0])
+    assert events[0]["world_size"] == 2
+    stop = events[-1]
+    assert stop["reason"] == "completed" and stop["weights_in_sync"] is True
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert len(epochs) == 2 and epochs[-1]["val_acc"] > 0.5
+    assert time.monotonic() - started < 300
+    assert torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)["progress"]["epoch"] == 2
