@@ -100,19 +100,21 @@ class _Fit:
         self.device = distributed.start(self.world) if self.world.distributed else resolve_device(spec.device)
         check_precision(self.device, spec.precision)
         _seed_everything(spec.seed)
-        self.dataset = load_dataset(project.data, spec.seed, base_dir).to(self.device)
+        dataset = load_dataset(project.data, spec.seed, base_dir)
+        self.dataset = dataset.to(self.device) if _fits(dataset, self.device) else dataset
         self._reconcile_input_shape()
         self.model = build_model(project.model, seed=spec.seed, device=self.device)
         self.targets = Targets(self.dataset.task, spec.loss.type, self.dataset.num_classes)
-        self.targets.check_output(_output_shape(self.model, self.dataset))
+        self.targets.check_output(_output_shape(self.model, self.dataset, self.device))
         self.loss_fn = make_loss(project)
         self.optimizer = make_optimizer(project, self.model)
         self.generator = make_generator(spec.seed, self.device)
         self.train_batches = Batches(self.dataset, self.dataset.train, project.data.batch_size, shuffle=True,
                                      generator=self.generator, augment=project.data.augment,
-                                     shard=(self.world.rank, self.world.size))  # fmt: skip
+                                     shard=(self.world.rank, self.world.size), device=self.device)  # fmt: skip
         val = self.dataset.val
-        self.val_batches = Batches(self.dataset, val, max(256, project.data.batch_size)) if val is not None and len(val) else None
+        self.val_batches = (Batches(self.dataset, val, max(256, project.data.batch_size), device=self.device)
+                            if val is not None and len(val) else None)  # fmt: skip
         self.scheduler = make_scheduler(project, self.optimizer, len(self.train_batches), spec.epochs)
         self.scaler = torch.amp.GradScaler(self.device.type) if spec.precision == "fp16" else None
         self.progress = _Progress()
@@ -436,6 +438,16 @@ def checkpoint_project(path: str | Path) -> Project:
     return parse_project(load_checkpoint(path)["project"])
 
 
+def _fits(dataset: Dataset, device: torch.device) -> bool:
+    """Whether the whole dataset can live on the device, leaving room for the model to train."""
+    if device.type != "cuda":
+        return True  # CPU and MPS share host memory
+    needed = sum(s.x.numel() * s.x.element_size() if isinstance(s.x, torch.Tensor) else 0
+                 for s in (dataset.train, dataset.val, dataset.test) if s is not None)  # fmt: skip
+    free, _ = torch.cuda.mem_get_info(device)
+    return needed * 3 < free
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -449,13 +461,13 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _output_shape(model: nn.Module, dataset: Dataset) -> list[int]:
+def _output_shape(model: nn.Module, dataset: Dataset, device: torch.device) -> list[int]:
     was_training = model.training
     model.eval()
     with torch.no_grad():
         sample = dataset.prepare(dataset.train.x[:2]) if len(dataset.train) >= 2 else None
         if sample is None:
             raise DataError(f"{dataset.source}: too few training samples")
-        out = model(sample)
+        out = model(sample.to(device))
     model.train(was_training)
     return list(out.shape[1:])
