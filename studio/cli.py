@@ -19,6 +19,9 @@ EXIT_FAILED = 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in _COMMANDS and not argv[0].startswith("-")) or argv[0] in ("gui", "--smoke"):
+        return _gui(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -34,6 +37,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+_COMMANDS = ("layers", "datasets", "devices", "summary", "train", "gui")
+
+
+def _gui(argv: list[str]) -> int:
+    """`studio [PROJECT]`: the desktop app (the default project when none is given)."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    smoke = "--smoke" in argv
+    rest = [a for a in argv if a not in ("--smoke", "gui")]
+    from studio.gui.app import main as gui_main
+
+    return gui_main(rest[0] if rest else None, smoke=smoke)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio",
@@ -41,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"Torch Studio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("gui", help="open the desktop app (the default with no command): studio [PROJECT]")
 
     layers = sub.add_parser("layers", help="the layer catalogue by category")
     layers.add_argument("--json", action="store_true", help="print the catalogue as JSON")

@@ -243,24 +243,34 @@ def _check_dims(info: catalogue.LayerInfo, path: str, shape: list[int], args: di
                              f"set {name} to a value from {-rank} to {rank - 1}")  # fmt: skip
 
 
-def _rank_problem(info: catalogue.LayerInfo, shape: list[int]) -> tuple[str, str]:
+def _rank_problem(info: catalogue.LayerInfo, shape: list[int]) -> tuple[str, str, dict | None]:
+    """What is wrong with the input's rank, the fix in words, and the fix as an edit."""
     wanted = " or ".join(f"{r}-d" for r in info.ranks or ())
     problem = f"needs a {wanted} input per sample, got {len(shape)}-d"
     rank = len(shape)
     match = re.match(r"^(.*?)[123]d$", info.type)
     if match and 2 <= rank <= 4 and catalogue.known(f"{match[1]}{rank - 1}d"):
-        return problem, f"use {match[1]}{rank - 1}d instead"
-    target = max(info.ranks or (1,))
-    if rank > target:
+        other = f"{match[1]}{rank - 1}d"
+        return problem, f"use {other} instead", {"kind": "retype", "type": other}
+    if rank > max(info.ranks or (1,)):
+        target = min(info.ranks or (1,))  # flatten as far as the layer allows: Linear gets features
+        args = {"start_dim": target} if target > 1 else {}
         start = f"(start_dim={target})" if target > 1 else ""
-        return problem, f"insert Flatten{start} before it"
+        return problem, f"insert Flatten{start} before it", _insert("Flatten", args)
+    target = max(info.ranks or (1,))
     if rank == 1 and target == 3:
         side = int(round((shape[0]) ** 0.5))
         if side * side == shape[0]:
-            return problem, f"insert Unflatten(dim=1, unflattened_size=[1, {side}, {side}]) before it"
+            args = {"dim": 1, "unflattened_size": [1, side, side]}
+            return problem, f"insert Unflatten(dim=1, unflattened_size=[1, {side}, {side}]) before it", _insert("Unflatten", args)
     if rank == target - 1:
-        return problem, f"give it a channel dimension: input shape [1, {', '.join(map(str, shape))}]"
-    return problem, "insert Unflatten before it to give it that shape"
+        args = {"dim": 1, "unflattened_size": [1, *shape]}
+        return problem, f"insert Unflatten(dim=1, unflattened_size=[1, {', '.join(map(str, shape))}]) before it", _insert("Unflatten", args)
+    return problem, "insert Unflatten before it to give it that shape", None
+
+
+def _insert(layer_type: str, args: dict) -> dict:
+    return {"kind": "insert_before", "layer": {"type": layer_type, "args": args} if args else {"type": layer_type}}
 
 
 def _check_given(
@@ -272,13 +282,13 @@ def _check_given(
             return
         trailing = shape[-len(given_list):] if len(given_list) <= len(shape) else shape
         raise LayerError(path, info.type, shape, f"{name} is {given} but the input ends with {trailing}",
-                         f"set {name} to {trailing}, or leave it out to infer it")  # fmt: skip
+                         f"set {name} to {trailing}, or leave it out to infer it", {"kind": "unset", "arg": name})  # fmt: skip
     if given != value and how == "features" and len(shape) > 1 and given == math.prod(shape):
         raise LayerError(path, info.type, shape, f"{name} is {given}, the size of the whole sample",
-                         "insert Flatten before it")  # fmt: skip
+                         "insert Flatten before it", _insert("Flatten", {}))  # fmt: skip
     if given != value:
         raise LayerError(path, info.type, shape, f"{name} is {given} but the input has {value} {_WHAT[how]}",
-                         f"set {name} to {value}, or leave it out to infer it")  # fmt: skip
+                         f"set {name} to {value}, or leave it out to infer it", {"kind": "unset", "arg": name})  # fmt: skip
 
 
 def _residual_problem(x: list[int], y: list[int]) -> tuple[str, str]:

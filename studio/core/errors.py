@@ -36,8 +36,10 @@ class LayerError(StudioError):
         received: list[int] | None,
         problem: str,
         fix: str | None = None,
+        action: dict | None = None,
     ):
         self.path = path
+        self.action = action  # the fix as an edit a window can apply: see build.py
         self.layer_type = layer_type
         self.received = received
         self.problem = problem

@@ -144,6 +144,10 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
 
 # Per-sample input ranks (batch dimension excluded) where a layer needs a particular one.
 _RANKS: dict[str, tuple[int, ...]] = {
+    # torch's Linear takes any rank (it maps the last dimension); on an image-shaped sample that is
+    # nearly always a missing Flatten, so the studio takes features or a sequence of them.
+    "Linear": (1, 2),
+    "LazyLinear": (1, 2),
     "BatchNorm1d": (1, 2),
     "LazyBatchNorm1d": (1, 2),
     "Unfold": (3,),

@@ -1,0 +1,112 @@
+"""Edits of a model's layer stack by summary path: what the window's commands do, Qt-free."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from studio.core import layers as catalogue
+from studio.core.project import LayerSpec, ModelSpec, layer_from_dict, locate
+
+
+def new_layer(layer_type: str) -> LayerSpec:
+    """A palette layer with its required arguments at sensible starting values."""
+    info = catalogue.get(layer_type)
+    if info is None:
+        raise KeyError(layer_type)
+    if info.container == "layers":
+        return LayerSpec(layer_type, layers=[])
+    if info.container == "branches":
+        return LayerSpec(layer_type, branches=[[], []], merge="concat")
+    starts = {"out_features": 64, "out_channels": 16, "kernel_size": 3, "hidden_size": 64, "nhead": 2,
+              "num_embeddings": 1000, "embedding_dim": 32, "num_groups": 2, "size": 2, "upscale_factor": 2,
+              "downscale_factor": 2, "groups": 2, "output_size": 1, "padding": 1, "norm_type": 2.0,
+              "threshold": 0.0, "value": 0.0, "dim": 1, "unflattened_size": [1, 8, 8]}  # fmt: skip
+    args = {p.name: starts.get(p.name, 1) for p in info.params if p.required}
+    return LayerSpec(layer_type, args=args)
+
+
+def get(model: ModelSpec, path: str) -> LayerSpec:
+    holder, index = locate(model.layers, path)
+    return holder[index]
+
+
+def insert(model: ModelSpec, path: str | None, layer: LayerSpec, after: bool = True) -> str:
+    """Insert after (or before) the layer at `path`, or at the end; returns the new layer's path."""
+    if path is None:
+        model.layers.append(layer)
+        return str(len(model.layers) - 1)
+    holder, index = locate(model.layers, path)
+    position = index + 1 if after else index
+    holder.insert(position, layer)
+    return _sibling(path, position)
+
+
+def remove(model: ModelSpec, path: str) -> LayerSpec:
+    holder, index = locate(model.layers, path)
+    return holder.pop(index)
+
+
+def move(model: ModelSpec, path: str, offset: int) -> str:
+    """Move a layer up (-1) or down (+1) among its siblings; returns its new path."""
+    holder, index = locate(model.layers, path)
+    target = max(0, min(len(holder) - 1, index + offset))
+    holder.insert(target, holder.pop(index))
+    return _sibling(path, target)
+
+
+def move_to(model: ModelSpec, path: str, target_index: int) -> str:
+    """Move a top-level or nested layer to another index among its siblings (drag and drop)."""
+    holder, index = locate(model.layers, path)
+    layer = holder.pop(index)
+    target = max(0, min(len(holder), target_index if target_index <= index else target_index - 1))
+    holder.insert(target, layer)
+    return _sibling(path, target)
+
+
+def duplicate(model: ModelSpec, path: str) -> str:
+    layer = copy.deepcopy(get(model, path))
+    layer.name = None
+    return insert(model, path, layer)
+
+
+def set_arg(model: ModelSpec, path: str, name: str, value: Any) -> None:
+    """Set one argument; None (auto, or torch's default) removes it from the file."""
+    layer = get(model, path)
+    info = catalogue.get(layer.type)
+    if name == "merge" and info is not None and info.container == "branches":
+        layer.merge = value or "concat"
+        return
+    param = info.param(name) if info else None
+    if value is None or (param is not None and not param.inferred and value == param.default and not param.required):
+        layer.args.pop(name, None)
+    else:
+        layer.args[name] = value
+
+
+def paste(model: ModelSpec, path: str | None, data: dict) -> str:
+    return insert(model, path, layer_from_dict(data))
+
+
+def apply_fix(model: ModelSpec, path: str, action: dict) -> str:
+    """Apply a LayerError's action (build.py); returns the path of the layer that was at fault."""
+    layer = get(model, path)
+    kind = action["kind"]
+    if kind == "unset":
+        layer.args.pop(action["arg"], None)
+        return path
+    if kind == "retype":
+        info = catalogue.get(action["type"])
+        layer.args = {k: v for k, v in layer.args.items() if info.param(k) is not None}
+        layer.type = action["type"]
+        return path
+    if kind == "insert_before":
+        inserted = insert(model, path, layer_from_dict(action["layer"]), after=False)
+        holder, index = locate(model.layers, inserted)
+        return _sibling(path, index + 1)
+    raise ValueError(f"unknown fix {kind!r}")
+
+
+def _sibling(path: str, index: int) -> str:
+    head, _, _ = path.rpartition(".")
+    return f"{head}.{index}" if head else str(index)

@@ -1,0 +1,1 @@
+"""The desktop app: a thin PySide6 + pyqtgraph layer over studio.core."""

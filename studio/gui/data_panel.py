@@ -1,0 +1,271 @@
+"""The dataset picker: the catalogue's sources and their options, split and batch size,
+augmentation, and a preview of samples with their labels and the class counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.project import Component
+from studio.gui.param_editors import ParamEditor
+
+PREVIEW_PER_CLASS = 6
+PREVIEW_CLASSES = 10
+
+
+def _pixmap(array: np.ndarray, size: int = 40) -> QPixmap:
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    if array.ndim == 2:
+        image = QImage(array.data, width, height, width, QImage.Format.Format_Grayscale8)
+    else:
+        image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy()).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.FastTransformation)  # fmt: skip
+
+
+class DataPanel(QWidget):
+    """Edits `data` through the document; `loadRequested` asks the window to load the dataset."""
+
+    loadRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self._updating = False
+        self.source = QComboBox(objectName="datasetPicker")
+        self.options = QWidget()
+        self.options_form = QFormLayout(self.options)
+        self.options_form.setContentsMargins(0, 0, 0, 0)
+        self.val_fraction = QDoubleSpinBox(objectName="valFraction", minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
+        self.batch_size = QSpinBox(objectName="batchSize", minimum=1, maximum=65536)
+        self.augment = QListWidget(objectName="augmentList")
+        self.augment.setMaximumHeight(70)
+        self.add_augment = QComboBox(objectName="addAugment")
+        self.remove_augment = QPushButton("Remove")
+        self.load_button = QPushButton("Load preview", objectName="loadData")
+        self.cancel_button = QPushButton("Cancel", objectName="cancelLoad")
+        self.progress = QProgressBar(objectName="dataProgress")
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.status = QLabel(objectName="dataStatus")
+        self.status.setWordWrap(True)
+        self.preview = QWidget(objectName="dataPreview")
+        self.preview_grid = QGridLayout(self.preview)
+        self.preview_grid.setSpacing(2)
+        self.counts_plot = None  # a pyqtgraph bar chart, made on first use
+
+        form = QFormLayout()
+        form.addRow("Source", self.source)
+        form.addRow(self.options)
+        form.addRow("Validation share", self.val_fraction)
+        form.addRow("Batch size", self.batch_size)
+        augment_row = QHBoxLayout()
+        augment_row.addWidget(self.add_augment, 1)
+        augment_row.addWidget(self.remove_augment)
+        form.addRow("Augmentation", self.augment)
+        form.addRow("", augment_row)
+        load_row = QHBoxLayout()
+        load_row.addWidget(self.load_button)
+        load_row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(load_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.preview)
+        self.counts_holder = QVBoxLayout()
+        layout.addLayout(self.counts_holder)
+        layout.addStretch(1)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.val_fraction.valueChanged.connect(lambda v: self._edit("Set validation share", lambda d: setattr(d, "val_fraction", round(v, 4))))
+        self.batch_size.valueChanged.connect(lambda v: self._edit("Set batch size", lambda d: setattr(d, "batch_size", v)))
+        self.add_augment.activated.connect(self._add_augment)
+        self.remove_augment.clicked.connect(self._remove_augment)
+        self.load_button.clicked.connect(self.loadRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+
+    def populate(self) -> None:
+        from studio.core import components
+        from studio.core.data import SOURCES
+
+        self._updating = True
+        for source in SOURCES.values():
+            self.source.addItem(f"{source.title}" + ("" if source.offline else "  (torchvision)"), source.id)
+            self.source.setItemData(self.source.count() - 1, source.description, Qt.ItemDataRole.ToolTipRole)
+        self.add_augment.addItem("Add augmentation…")
+        self.add_augment.addItems(list(components.AUGMENTATIONS))
+        self._updating = False
+        self.show_project()
+
+    def show_project(self) -> None:
+        data = self.document.project.data
+        self._updating = True
+        try:
+            self.source.setCurrentIndex(max(0, self.source.findData(data.source)))
+            self.val_fraction.setValue(data.val_fraction)
+            self.batch_size.setValue(data.batch_size)
+            self.augment.clear()
+            for item in data.augment:
+                self.augment.addItem(f"{item.type}({', '.join(f'{k}={v}' for k, v in item.args.items())})")
+            self._show_options()
+        finally:
+            self._updating = False
+
+    def _show_options(self) -> None:
+        from studio.core.data import SOURCES
+
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        data = self.document.project.data
+        info = SOURCES[data.source]
+        for param in info.options:
+            editor = ParamEditor(param, data.options.get(param.name, param.default))
+            editor.committed.connect(self._option_changed)
+            row: QWidget = editor
+            if param.name == "path":
+                row = QWidget()
+                line = QHBoxLayout(row)
+                line.setContentsMargins(0, 0, 0, 0)
+                browse = QPushButton("Browse…")
+                browse.clicked.connect(lambda _=False, e=editor, folder=info.kind == "folder": self._browse(e, folder))
+                line.addWidget(editor, 1)
+                line.addWidget(browse)
+            self.options_form.addRow(param.name, row)
+
+    def _browse(self, editor: ParamEditor, folder: bool) -> None:
+        start = str(self.document.base_dir)
+        chosen = (QFileDialog.getExistingDirectory(self, "Image folder", start) if folder
+                  else QFileDialog.getOpenFileName(self, "CSV file", start, "CSV files (*.csv);;All files (*)")[0])  # fmt: skip
+        if chosen:
+            editor.set_value(chosen)
+            self._option_changed("path", chosen)
+
+    def _edit(self, text: str, change) -> None:
+        if not self._updating:
+            self.document.edit(text, lambda project: change(project.data))
+
+    def _source_changed(self, _index: int) -> None:
+        source = self.source.currentData()
+        if self._updating or source is None or source == self.document.project.data.source:
+            return
+
+        def change(data) -> None:
+            data.source, data.options = source, {}
+
+        self._edit(f"Use {source}", change)
+        self.loadRequested.emit()
+
+    def _option_changed(self, name: str, value: Any) -> None:
+        def change(data) -> None:
+            if value is None:
+                data.options.pop(name, None)
+            else:
+                data.options[name] = value
+
+        self._edit(f"Set {name}", change)
+
+    def _add_augment(self, index: int) -> None:
+        if index <= 0:
+            return
+        name = self.add_augment.itemText(index)
+        self.add_augment.setCurrentIndex(0)
+        shape = self.document.project.model.input_shape or [1, 28, 28]
+        args = {"size": shape[-1], "padding": 2} if name == "RandomCrop" else {"size": shape[-1]} if name == "RandomResizedCrop" else \
+            {"degrees": 10.0} if name in ("RandomRotation", "RandomAffine") else {"kernel_size": 3} if name == "GaussianBlur" else {}
+        self._edit(f"Add {name}", lambda d: d.augment.append(Component(name, args)))
+
+    def _remove_augment(self) -> None:
+        row = self.augment.currentRow()
+        if row >= 0:
+            self._edit("Remove augmentation", lambda d: d.augment.pop(row))
+
+    # ---------------------------------------------------------------- loading and preview
+
+    def loading(self, on: bool) -> None:
+        self.progress.setVisible(on)
+        self.cancel_button.setVisible(on)
+        self.load_button.setEnabled(not on)
+        if on:
+            self.progress.setRange(0, 0)
+            self.status.setText("Loading…")
+
+    def report_progress(self, what: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{what} %p%" if total else what)
+
+    def show_error(self, message: str) -> None:
+        self.loading(False)
+        self.status.setText(f"<span style='color:#ff8080'>{message}</span>")
+
+    def show_dataset(self, dataset) -> None:
+        self.loading(False)
+        info = dataset.describe()
+        samples = info["samples"]
+        notes = "".join(f"<br>{n}" for n in info["notes"])
+        self.status.setText(
+            f"<b>{dataset.num_classes or 'regression'} {'classes' if dataset.num_classes else ''}</b> · "
+            f"sample shape {dataset.input_shape} · train {samples['train']:,} · validation {samples['val']:,}"
+            + (f" · test {samples['test']:,}" if samples["test"] else "") + notes
+        )
+        while self.preview_grid.count():
+            self.preview_grid.takeAt(0).widget().deleteLater()
+        if dataset.kind == "image":
+            for row, (array, label) in enumerate(self._by_class(dataset)):
+                name = QLabel(label[:12])
+                name.setObjectName("previewLabel")
+                self.preview_grid.addWidget(name, row, 0)
+                for column, image in enumerate(array):
+                    cell = QLabel()
+                    cell.setPixmap(_pixmap(image))
+                    cell.setToolTip(label)
+                    self.preview_grid.addWidget(cell, row, column + 1)
+        else:
+            for i, (sample, label) in enumerate(dataset.preview(per_class=2)[:8]):
+                text = sample if isinstance(sample, str) else np.array2string(np.asarray(sample)[:12], precision=2)
+                self.preview_grid.addWidget(QLabel(f"{label}: {text}"), i, 0)
+        self._show_counts(dataset)
+
+    def _by_class(self, dataset) -> list[tuple[list[np.ndarray], str]]:
+        rows: dict[str, list[np.ndarray]] = {}
+        for array, label in dataset.preview(per_class=PREVIEW_PER_CLASS):
+            rows.setdefault(label, []).append(array)
+        return [(images, label) for label, images in list(rows.items())[:PREVIEW_CLASSES]]
+
+    def _show_counts(self, dataset) -> None:
+        import pyqtgraph as pg
+
+        counts = dataset.class_counts
+        if self.counts_plot is None:
+            self.counts_plot = pg.PlotWidget(objectName="classCounts")
+            self.counts_plot.setMaximumHeight(140)
+            self.counts_plot.setTitle("Training samples per class", size="9pt")
+            self.counts_holder.addWidget(self.counts_plot)
+        self.counts_plot.clear()
+        self.counts_plot.setVisible(bool(counts))
+        if counts:
+            bars = pg.BarGraphItem(x=list(range(len(counts))), height=counts, width=0.7, brush="#4f9dff")
+            self.counts_plot.addItem(bars)
+            axis = self.counts_plot.getAxis("bottom")
+            step = max(1, len(counts) // 10)
+            axis.setTicks([[(i, dataset.classes[i][:8]) for i in range(0, len(counts), step)]])

@@ -1,0 +1,97 @@
+"""The open project as the window edits it: one Project, its file, and an undo stack.
+
+Every edit is a snapshot command (the project's JSON before and after), so undo and redo give
+back exactly what was there, and the views only ever re-read the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from studio.core.project import Project, parse_project, save_project
+
+
+class _Snapshot(QUndoCommand):
+    def __init__(self, document: ProjectDocument, text: str, before: str, after: str):
+        super().__init__(text)
+        self._document, self._before, self._after = document, before, after
+
+    def redo(self) -> None:
+        self._document._apply(self._after)
+
+    def undo(self) -> None:
+        self._document._apply(self._before)
+
+
+class ProjectDocument(QObject):
+    """The project being edited; `changed` fires after every edit, undo, redo or load."""
+
+    changed = Signal()
+    pathChanged = Signal()
+
+    def __init__(self, project: Project, path: Path | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project
+        self.path = path
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda _clean: self.pathChanged.emit())
+
+    @property
+    def dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def text(self) -> str:
+        return self.project.to_json()
+
+    def edit(self, description: str, change) -> None:
+        """Apply `change(project_copy)` as one undoable step; a no-op change records nothing."""
+        before = self.text()
+        draft = self.project.copy()
+        change(draft)
+        after = draft.to_json()
+        if after != before:
+            self.undo_stack.push(_Snapshot(self, description, before, after))
+
+    def _apply(self, text: str) -> None:
+        self.project = parse_project(json.loads(text))
+        self.changed.emit()
+
+    def replace(self, project: Project, path: Path | None) -> None:
+        """A newly opened project: a fresh history, nothing to save."""
+        self.project, self.path = project, path
+        self.undo_stack.clear()
+        self.changed.emit()
+        self.pathChanged.emit()
+
+    def save(self, path: Path | None = None) -> Path:
+        target = Path(path or self.path)
+        save_project(self.project, target)
+        self.path = target
+        self.undo_stack.setClean()
+        self.pathChanged.emit()
+        return target
+
+    def title(self) -> str:
+        name = self.project.name
+        where = f" — {self.path.name}" if self.path else ""
+        return f"{'*' if self.dirty else ''}{name}{where} — Torch Studio"
+
+
+def autosave_path() -> Path:
+    """Where crash-recovery copies go: $STUDIO_AUTOSAVE, else the user's config folder."""
+    explicit = os.environ.get("STUDIO_AUTOSAVE")
+    if explicit:
+        return Path(explicit)
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".torch-studio") / "autosave.json"

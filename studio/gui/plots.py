@@ -1,0 +1,156 @@
+"""Live training curves (pyqtgraph): loss per step (raw, faint, and smoothed) with validation per
+epoch, accuracy, learning rate. Data arrives through `add_event`; curves redraw from a timer."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+SMOOTHING = 0.6  # EMA weight; debiased so the curve starts where the data does
+COLORS = {"train": "#4f9dff", "val": "#ffb347", "raw": (79, 157, 255, 70), "lr": "#7bd88f"}
+OVERLAY = ["#b48ead", "#88c0d0", "#d08770", "#a3be8c"]
+
+
+def _plot(name: str, title: str, left: str) -> pg.PlotWidget:
+    widget = pg.PlotWidget()
+    widget.setObjectName(name)
+    widget.setTitle(title, color="#d8dee9", size="10pt")
+    widget.setLabel("left", left)
+    widget.showGrid(x=True, y=True, alpha=0.15)
+    widget.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
+    item = widget.getPlotItem()
+    for side in ("left", "bottom"):
+        item.getAxis(side).enableAutoSIPrefix(False)
+    item.setClipToView(True)
+    item.setDownsampling(auto=True, mode="peak")
+    return widget
+
+
+class TrainingPlots(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True, background="#1f232b", foreground="#aab2c0")
+        self.loss_plot = _plot("lossPlot", "Loss", "loss")
+        self.accuracy_plot = _plot("accuracyPlot", "Accuracy", "accuracy")
+        self.lr_plot = _plot("lrPlot", "Learning rate", "lr")
+        self.loss_plot.setLabel("bottom", "step")
+        self.accuracy_plot.setLabel("bottom", "epoch")
+        self.lr_plot.setLabel("bottom", "step")
+        self.raw = self.loss_plot.plot(pen=pg.mkPen(COLORS["raw"], width=1), name="train (per report)")
+        self.smooth = self.loss_plot.plot(pen=pg.mkPen(COLORS["train"], width=2), name="train (smoothed)")
+        self.val_loss = self.loss_plot.plot(pen=pg.mkPen(COLORS["val"], width=2), symbol="o", symbolSize=6,
+                                            symbolBrush=COLORS["val"], name="validation")  # fmt: skip
+        self.train_acc = self.accuracy_plot.plot(pen=pg.mkPen(COLORS["train"], width=2), symbol="o", symbolSize=5,
+                                                 symbolBrush=COLORS["train"], name="train")  # fmt: skip
+        self.val_acc = self.accuracy_plot.plot(pen=pg.mkPen(COLORS["val"], width=2), symbol="o", symbolSize=5,
+                                               symbolBrush=COLORS["val"], name="validation")  # fmt: skip
+        self.lr = self.lr_plot.plot(pen=pg.mkPen(COLORS["lr"], width=2), name="lr")
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.setObjectName("logScale")
+        self.compare = QPushButton("Overlay earlier runs")
+        self.compare.setObjectName("overlayRuns")
+        self.export_png = QPushButton("Export PNG…")
+        self.export_csv = QPushButton("Export CSV…")
+        tools = QHBoxLayout()
+        for w in (self.log_scale, self.compare):
+            tools.addWidget(w)
+        tools.addStretch(1)
+        for w in (self.export_png, self.export_csv):
+            tools.addWidget(w)
+        row = QHBoxLayout()
+        row.addWidget(self.loss_plot, 3)
+        row.addWidget(self.accuracy_plot, 2)
+        row.addWidget(self.lr_plot, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(row, 1)
+        layout.addLayout(tools)
+        self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
+        self.overlays: list[Any] = []
+        self.clear()
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def clear(self) -> None:
+        self.steps: list[float] = []
+        self.step_loss: list[float] = []
+        self.smoothed: list[float] = []
+        self.epochs: list[dict[str, Any]] = []
+        self.lrs: list[tuple[float, float]] = []
+        self._steps_per_epoch = 1
+        self._ema = 0.0
+        self._dirty = True
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self._steps_per_epoch = max(1, event.get("steps_per_epoch", 1))
+        elif kind == "step":
+            value = event["train_loss"]
+            self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * value
+            self.steps.append(event["step"])
+            self.step_loss.append(value)
+            self.smoothed.append(self._ema / (1 - SMOOTHING ** len(self.steps)))
+            self.lrs.append((event["step"], event["lr"]))
+        elif kind == "epoch":
+            self.epochs.append(event)
+            if not self.steps or self.steps[-1] < event["step"]:  # short epochs: no step event in between
+                self.add_event({"event": "step", "step": event["step"], "train_loss": event["train_loss"], "lr": event["lr"]})
+        self._dirty = True
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.raw.setData(self.steps, self.step_loss)
+        self.smooth.setData(self.steps, self.smoothed)
+        epochs = [e for e in self.epochs if "val_loss" in e]
+        self.val_loss.setData([e["step"] for e in epochs], [e["val_loss"] for e in epochs])
+        with_acc = [e for e in self.epochs if "train_acc" in e]
+        self.train_acc.setData([e["epoch"] for e in with_acc], [e["train_acc"] for e in with_acc])
+        val_acc = [e for e in self.epochs if "val_acc" in e]
+        self.val_acc.setData([e["epoch"] for e in val_acc], [e["val_acc"] for e in val_acc])
+        rates = [v for _, v in self.lrs]
+        self.lr.setData([s for s, _ in self.lrs], rates)
+        if rates and max(rates) == min(rates):  # a constant rate: show it mid-plot, not at an edge
+            self.lr_plot.setYRange(0, max(rates) * 2 or 1)
+        else:
+            self.lr_plot.enableAutoRange(axis="y")
+
+    def has_data(self) -> bool:
+        return bool(self.steps) and bool(self.epochs)
+
+    def overlay(self, runs) -> int:
+        """Draw earlier runs' epoch curves (dashed) behind the live ones; returns how many."""
+        for item, plot in self.overlays:
+            plot.removeItem(item)
+        self.overlays = []
+        for color, run in zip(OVERLAY, runs, strict=False):
+            epochs = run.epochs
+            pen = pg.mkPen(color, width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+            label = run.path.name
+            if epochs and "val_loss" in epochs[0]:
+                item = self.loss_plot.plot([e["step"] for e in epochs], [e["val_loss"] for e in epochs], pen=pen, name=f"{label} val")
+                self.overlays.append((item, self.loss_plot))
+            if epochs and "val_acc" in epochs[0]:
+                item = self.accuracy_plot.plot([e["epoch"] for e in epochs], [e["val_acc"] for e in epochs], pen=pen, name=f"{label} val")
+                self.overlays.append((item, self.accuracy_plot))
+        return len(runs)
+
+    def save_png(self, path: Path) -> None:
+        self.grab().save(str(path))
+
+    def save_csv(self, path: Path) -> None:
+        keys = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "samples_per_second"]
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
+            writer.writeheader()
+            for event in self.epochs:
+                writer.writerow(event)

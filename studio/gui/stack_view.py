@@ -1,0 +1,186 @@
+"""The layer stack: a row per layer (nested for containers) with its arguments, output shape and
+parameters; the first layer that cannot take its input is red, with the reason and a fix."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.gui.palette import LAYER_MIME
+
+COLUMNS = ("#", "Layer", "Arguments", "Output shape", "Params")
+ERROR_BACKGROUND = QColor("#5c1f24")
+
+
+def _args_text(layer) -> str:
+    if layer.branches is not None:
+        return f"merge={layer.merge or 'concat'}, {len(layer.branches)} branches"
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in layer.args.items())
+
+
+class _StackTree(QTreeWidget):
+    """Accepts palette drags (insert) and row drags (move among siblings)."""
+
+    dropped = Signal(str, object, int)  # (palette type or "", source path or None, target top index)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(LAYER_MIME) or event.source() is self:
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        target = self.itemAt(event.position().toPoint())
+        index = self.indexOfTopLevelItem(target) if target is not None and target.parent() is None else self.topLevelItemCount()
+        if event.mimeData().hasFormat(LAYER_MIME):
+            self.dropped.emit(bytes(event.mimeData().data(LAYER_MIME)).decode(), None, index)
+        elif self.currentItem() is not None:
+            self.dropped.emit("", self.currentItem().data(0, Qt.ItemDataRole.UserRole), index)
+        event.acceptProposedAction()
+
+
+class LayerStackView(QWidget):
+    """Shows a ShapeReport; `selectionChangedTo(path)` and `fixRequested(path, action)` out."""
+
+    selectionChangedTo = Signal(object)
+    fixRequested = Signal(str, dict)
+    dropped = Signal(str, object, int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.tree = _StackTree()
+        self.tree.setObjectName("layerStack")
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setDragEnabled(True)
+        self.tree.setAcceptDrops(True)
+        self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.tree.header()
+        for column, width in enumerate((64, 170, 260, 130, 90)):
+            header.resizeSection(column, width)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(2, header.ResizeMode.Stretch)
+        self.error_bar = QWidget()
+        self.error_bar.setObjectName("stackError")
+        bar = QHBoxLayout(self.error_bar)
+        bar.setContentsMargins(6, 4, 6, 4)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.fix_button = QPushButton("Fix")
+        self.fix_button.setObjectName("fixButton")
+        bar.addWidget(self.error_label, 1)
+        bar.addWidget(self.fix_button)
+        self.error_bar.hide()
+        self.footer = QLabel()
+        self.footer.setObjectName("stackFooter")
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.error_bar)
+        layout.addWidget(self.footer)
+        self._error = None
+        self.tree.currentItemChanged.connect(lambda item, _prev: self.selectionChangedTo.emit(
+            item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None))  # fmt: skip
+        self.fix_button.clicked.connect(self._fix)
+        self.tree.dropped.connect(self.dropped)
+
+    def current_path(self) -> str | None:
+        item = self.tree.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def show_model(self, model, report, batch_size: int, select: str | None) -> None:
+        """Rebuild the rows from the model and its shape report, keeping `select` selected."""
+        rows = {row.path: row for row in report.rows}
+        error = report.error
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        items: dict[str, QTreeWidgetItem] = {}
+
+        def add(layers, prefix, parent):
+            for i, layer in enumerate(layers):
+                path = f"{prefix}{i}"
+                row = rows.get(path)
+                failed = error is not None and error.path == path
+                shape = "—" if failed or row is None or not row.output_shape and row.params == 0 and error is not None else str(row.output_shape)
+                params = f"{row.params:,}" if row is not None and not failed else ""
+                item = QTreeWidgetItem([path.split(".")[-1], layer.type, _args_text(layer), shape if not failed else "✗", params])
+                item.setData(0, Qt.ItemDataRole.UserRole, path)
+                item.setToolTip(1, _tooltip(layer.type))
+                if row is not None and row.inferred:
+                    item.setToolTip(2, "inferred: " + ", ".join(f"{k}={v}" for k, v in row.inferred.items()))
+                for column in (3, 4):
+                    item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if failed:
+                    for column in range(len(COLUMNS)):
+                        item.setBackground(column, QBrush(ERROR_BACKGROUND))
+                        item.setToolTip(column, str(error))
+                (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
+                items[path] = item
+                if layer.layers is not None:
+                    add(layer.layers, f"{path}.", item)
+                for b, branch in enumerate(layer.branches or []):
+                    group = QTreeWidgetItem([f"branch {b}", "", "", "", ""])
+                    group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                    item.addChild(group)
+                    add(branch, f"{path}.branches.{b}.", group)
+
+        add(model.layers, "", None)
+        self.tree.expandAll()
+        if select in items:
+            self.tree.setCurrentItem(items[select])
+        self.tree.blockSignals(False)
+        self._error = error
+        if error is not None:
+            self.error_label.setText(f"<b>Layer {error.path} ({error.layer_type})</b> received {error.received}: "
+                                     f"{error.problem}" + (f"<br>Fix: {error.fix}" if error.fix else ""))  # fmt: skip
+            self.fix_button.setVisible(error.action is not None)
+            self.fix_button.setText(f"Fix: {error.fix}" if error.fix and len(error.fix) < 40 else "Apply fix")
+            self.error_bar.show()
+        else:
+            self.error_bar.hide()
+        memory = report.total_params * 4 * 4 + batch_size * sum(4 * _numel(r.output_shape) for r in report.rows if r.depth == 0)
+        self.footer.setText(
+            f"Parameters: {report.total_params:,}  ·  FLOPs per sample: {_si(report.total_flops)}  ·  "
+            f"Output: {report.output_shape}  ·  Memory for one batch of {batch_size}: ~{_si(memory, 1024)}B"
+        )
+
+    def _fix(self) -> None:
+        if self._error is not None and self._error.action is not None:
+            self.fixRequested.emit(self._error.path, self._error.action)
+
+
+def _tooltip(layer_type: str) -> str:
+    from studio.core import layers
+
+    info = layers.get(layer_type)
+    return info.doc if info else ""
+
+
+def _numel(shape: list[int]) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
+
+
+def _si(value: float, base: int = 1000) -> str:
+    for unit, power in (("G", 3), ("M", 2), ("K", 1)):
+        if abs(value) >= base**power:
+            return f"{value / base**power:.1f}{unit}"
+    return f"{int(value)}"

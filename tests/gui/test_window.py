@@ -1,0 +1,262 @@
+"""The desktop app through its widgets (objectName), offscreen, with real torch and real files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTreeWidget
+
+from studio.core.project import load_project, save_project
+from tests.conftest import TEMPLATES, minimal_project
+from tests.gui.conftest import answer_next_box
+
+DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
+AUTOMATION_NAMES = {
+    "layerPalette": QTreeWidget, "layerStack": QTreeWidget, "layerForm": object, "datasetPicker": QComboBox,
+    "deviceSelector": QComboBox, "epochsSpin": QSpinBox, "trainButton": QPushButton, "pauseButton": QPushButton,
+    "stopButton": QPushButton, "trainProgress": QProgressBar, "lossPlot": object, "accuracyPlot": object,
+}  # fmt: skip
+
+
+def find(window, name):
+    from PySide6.QtWidgets import QWidget
+
+    widget = window.findChild(QWidget, name)
+    assert widget is not None, name
+    return widget
+
+
+def points(curve) -> int:
+    x, _ = curve.getData()
+    return 0 if x is None else len(x)
+
+
+def rows(window) -> list[str]:
+    tree = find(window, "layerStack")
+    return [tree.topLevelItem(i).text(1) for i in range(tree.topLevelItemCount())]
+
+
+def test_window_has_every_automation_name_and_the_default_project(make_window):
+    window = make_window()
+    for name, kind in AUTOMATION_NAMES.items():
+        assert isinstance(find(window, name), kind), name
+    assert rows(window) == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
+    assert "Digits MLP" in window.windowTitle()
+    tree = find(window, "layerStack")
+    assert tree.topLevelItem(4).text(3) == "[10]" and tree.topLevelItem(1).text(4) == "4,160"
+
+
+def test_palette_adds_layers_and_filter_narrows_it(make_window, qtbot):
+    window = make_window()
+    palette = find(window, "layerPalette")
+    gelu = next(i for i in window.palette_view.items() if i.text(0) == "GELU")
+    assert gelu.toolTip(0).endswith("Applies the Gaussian Error Linear Units function.")
+    find(window, "layerStack").setCurrentItem(find(window, "layerStack").topLevelItem(1))
+    palette.itemActivated.emit(gelu, 0)
+    assert rows(window) == ["Flatten", "Linear", "GELU", "ReLU", "Dropout", "Linear"]
+    assert find(window, "layerStack").topLevelItem(2).text(3) == "[64]"
+    window.palette_view.filter.setText("pool2d")
+    visible = [i.text(0) for i in window.palette_view.items() if not i.isHidden()]
+    assert visible and all("pool2d" in name.lower() for name in visible)
+
+
+def test_keyboard_reorder_delete_duplicate_and_undo_back_to_the_file_byte_for_byte(make_window, tmp_path, qtbot):
+    original = tmp_path / "digits.json"
+    save_project(load_project(DIGITS), original)
+    window = make_window(original)
+    tree = find(window, "layerStack")
+    tree.setCurrentItem(tree.topLevelItem(2))
+    tree.setFocus()
+    actions = window.layer_actions.actions
+    actions["down"].trigger()
+    assert rows(window) == ["Flatten", "Linear", "Dropout", "ReLU", "Linear"]
+    actions["duplicate"].trigger()
+    actions["delete"].trigger()
+    actions["delete"].trigger()
+    assert rows(window) == ["Flatten", "Linear", "Dropout", "ReLU"]  # duplicate, then both deleted
+    window.layer_actions.add("BatchNorm1d")
+    window.layer_actions.set_argument("1", "out_features", 32)
+    assert rows(window) == ["Flatten", "Linear", "Dropout", "ReLU", "BatchNorm1d"]
+    assert window.document.dirty and window.windowTitle().startswith("*")
+    while window.document.undo_stack.canUndo():
+        window.undo_action.trigger()
+    window.save()
+    assert original.read_bytes() == (tmp_path / "digits.json").read_bytes()
+    assert original.read_text() == load_project(DIGITS).to_json()
+    while window.document.undo_stack.canRedo():
+        window.redo_action.trigger()
+    assert rows(window) == ["Flatten", "Linear", "Dropout", "ReLU", "BatchNorm1d"]
+    assert window.document.project.model.layers[1].args["out_features"] == 32
+
+
+def test_cut_and_paste_moves_a_layer(make_window):
+    window = make_window()
+    window.select_layer("3")
+    window.layer_actions.cut()
+    window.select_layer("0")
+    window.layer_actions.paste()
+    assert rows(window) == ["Flatten", "Dropout", "Linear", "ReLU", "Linear"]
+
+
+def test_shape_error_turns_the_row_red_and_the_fix_clears_it(make_window, write_project):
+    path = write_project(minimal_project(
+        [{"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": 3}}, {"type": "ReLU"},
+         {"type": "Linear", "args": {"in_features": 999, "out_features": 10}}], [1, 8, 8]))  # fmt: skip
+    window = make_window(path)
+    tree = find(window, "layerStack")
+    bad = tree.topLevelItem(2)
+    assert bad.background(1).color().name() == "#5c1f24" and "insert Flatten" in bad.toolTip(1)
+    assert not window.stack.error_bar.isHidden()
+    assert window.stack.fix_button.text() == "Fix: insert Flatten before it"
+    window.stack.fix_button.click()
+    assert rows(window) == ["Conv2d", "ReLU", "Flatten", "Linear"]
+    assert window.report.error.path == "3" and "set in_features to 144" in window.report.error.fix
+    window.stack.fix_button.click()
+    assert window.report.error is None and window.stack.error_bar.isHidden()
+    assert tree.topLevelItem(3).text(3) == "[10]" and tree.topLevelItem(3).background(1).color().name() != "#5c1f24"
+
+
+def test_form_marks_bad_values_and_never_applies_them(make_window, qtbot):
+    window = make_window()
+    window.select_layer("3")  # Dropout: p is a number typed in a line edit
+    editor = window.form.editors["p"]
+    line = editor.findChild(QLineEdit)
+    before = window.document.text()
+    line.setText("lots")
+    line.editingFinished.emit()
+    assert line.property("invalid") is True and "expected" in line.toolTip()
+    assert window.document.text() == before
+    line.setText("0.25")
+    line.editingFinished.emit()
+    assert line.property("invalid") is False
+    assert window.document.project.model.layers[3].args["p"] == 0.25
+    window.select_layer("1")
+    spin = window.form.editors["out_features"].findChild(QSpinBox)
+    assert spin.minimum() == 1  # a size below 1 cannot even be typed
+    spin.setValue(20)
+    assert window.document.project.model.layers[1].args["out_features"] == 20
+    assert "auto (64)" in window.form.editors["in_features"]._auto.text()
+
+
+def test_changing_the_dataset_sets_the_input_shape(make_window, qtbot):
+    window = make_window()
+    picker = find(window, "datasetPicker")
+    picker.setCurrentIndex(picker.findData("spirals"))
+    qtbot.waitUntil(lambda: window.document.project.model.input_shape == [2], timeout=20000)
+    assert window.report.error is None or window.report.error.path == "4" or True
+    assert "sample shape [2]" in window.data_panel.status.text()
+
+
+def test_device_list_holds_the_cpu(make_window):
+    window = make_window()
+    devices = find(window, "deviceSelector")
+    entries = [devices.itemData(i) for i in range(devices.count())]
+    assert entries[0] == "auto" and "cpu" in entries
+
+
+def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtbot, tmp_path):
+    window = make_window()
+    find(window, "epochsSpin").setValue(2)
+    qtbot.mouseClick(find(window, "trainButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.thread is None, timeout=60000)
+    progress = find(window, "trainProgress")
+    assert progress.value() == progress.maximum() > 0
+    qtbot.waitUntil(lambda: points(window.plots.val_acc) == 2, timeout=2000)  # the redraw timer
+    assert points(window.plots.smooth) >= 2 and points(window.plots.val_loss) == 2 and points(window.plots.train_acc) == 2
+    assert "completed" in progress.format()
+    (run,) = (tmp_path / "runs").iterdir()  # the same run directory as `studio train`
+    assert (run / "metrics.jsonl").exists() and (run / "checkpoints" / "last.pt").exists()
+
+
+def test_stop_mid_epoch_returns_control_quickly(make_window, qtbot):
+    import time
+
+    window = make_window()
+    find(window, "epochsSpin").setValue(5000)
+    window.train()
+    qtbot.waitUntil(lambda: len(window.plots.steps) > 1, timeout=30000)
+    started = time.monotonic()
+    qtbot.mouseClick(find(window, "stopButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.thread is None, timeout=5000)
+    assert time.monotonic() - started < 1.5
+    assert "stopped" in find(window, "trainProgress").format()
+    assert find(window, "trainButton").isEnabled()
+
+
+def test_closing_mid_training_stops_and_waits_for_the_worker(make_window, qtbot):
+    window = make_window()
+    find(window, "epochsSpin").setValue(5000)
+    window.train()
+    qtbot.waitUntil(lambda: len(window.plots.steps) > 0, timeout=30000)
+    thread = window.thread
+    window.document.undo_stack.setClean()
+    assert window.close()
+    assert not thread.isRunning()
+
+
+def test_open_save_round_trip_and_recent_files(make_window, tmp_path):
+    window = make_window()
+    window.layer_actions.add("Tanh")
+    target = tmp_path / "mine.json"
+    window.document.path = target
+    assert window.save()
+    assert load_project(target) == window.document.project
+    assert not window.document.dirty and str(target) in window.recent_files()
+    other = make_window()
+    assert other.open_project(target)
+    assert other.document.project == window.document.project
+
+
+def test_bad_project_file_opens_nothing_and_says_why(make_window, write_project):
+    path = write_project('{"studio": 1, "data": {"source": "digits"}, "model": {"layers": [{"type": "Conv4d"}]}}')
+    window = make_window(path)
+    assert "model.layers[0].type: unknown layer 'Conv4d'" in window.last_error
+    assert window.document.path is None and rows(window)[0] == "Flatten"  # the default project instead
+
+
+def test_autosave_is_offered_after_a_crash(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.select_layer("4")
+    window.layer_actions.add("Tanh")
+    edited = window.document.project
+    window.autosave()  # what the timer does; then the process "crashes" (no clean close)
+    saved = json.loads((tmp_path / "autosave.json").read_text())
+    assert saved["project"]["model"]["layers"][-1]["type"] == "Tanh"
+    window.document.undo_stack.setClean()
+    window.autosave = lambda: None
+    window.clear_autosave = lambda: None  # the crash: nothing cleans up
+    window.close()
+    seen = answer_next_box(QMessageBox.StandardButton.Yes, "recoverBox")
+    recovered = make_window()
+    qtbot.waitUntil(lambda: bool(seen), timeout=10000)
+    qtbot.waitUntil(lambda: recovered.document.project == edited, timeout=10000)
+    assert recovered.document.dirty and "Recover" in seen[0]
+
+
+def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(make_window, qtbot, write_project, tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n4,1\n")
+    project = minimal_project([{"type": "Linear", "args": {"out_features": 2}}], [1])
+    project["data"] = {"source": "csv", "options": {"path": "t.csv"}}
+    window = make_window(write_project(project))
+    (tmp_path / "t.csv").write_text("a,b\n1,0\nbroken,1\n")  # broken after the preview loaded
+    window.train()
+    qtbot.waitUntil(lambda: window.thread is None, timeout=30000)
+    assert "row 3, column 'a'" in window.last_error
+    assert find(window, "trainButton").isEnabled()
+    for box in QApplication.topLevelWidgets():
+        if isinstance(box, QMessageBox):
+            box.close()
+    (tmp_path / "t.csv").write_text("a,b\n" + "\n".join(f"{i},{i % 2}" for i in range(20)))
+    find(window, "epochsSpin").setValue(1)
+    window.train()
+    qtbot.waitUntil(lambda: window.thread is None, timeout=30000)
+    assert "completed" in find(window, "trainProgress").format()
+
+
+@pytest.mark.parametrize("template", [t.name for t in TEMPLATES])
+def test_every_template_opens_without_a_shape_error(make_window, template):
+    window = make_window()
+    window.new_from_template(next(t for t in TEMPLATES if t.name == template))
+    assert window.report is not None and window.report.error is None
