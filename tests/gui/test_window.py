@@ -6,7 +6,16 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTreeWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+)
 
 from studio.core.project import load_project, save_project
 from tests.conftest import TEMPLATES, minimal_project
@@ -145,7 +154,7 @@ def test_changing_the_dataset_sets_the_input_shape(make_window, qtbot):
     picker = find(window, "datasetPicker")
     picker.setCurrentIndex(picker.findData("spirals"))
     qtbot.waitUntil(lambda: window.document.project.model.input_shape == [2], timeout=20000)
-    assert window.report.error is None or window.report.error.path == "4" or True
+    assert window.report.error is None and window.stack.tree.topLevelItem(1).text(3) == "[64]"
     assert "sample shape [2]" in window.data_panel.status.text()
 
 
