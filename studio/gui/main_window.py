@@ -26,6 +26,7 @@ from studio.gui.document import ProjectDocument, autosave_path
 
 DEFAULT_TEMPLATE = "digits-mlp.json"
 AUTOSAVE_MS = 15000
+FIRST_PAINT_MS = 50
 MAX_RECENT = 8
 
 
@@ -51,6 +52,11 @@ class CoreLoader(QObject):
         from studio.core.project import load_project
 
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core for the GUI
+        import studio.core.train  # noqa: F401  (imported now, not when Train is pressed)
+        from studio.core.train.callbacks import TensorBoardLogger
+
+        if TensorBoardLogger.available():
+            import torch.utils.tensorboard  # noqa: F401  (a slow import: do it while nobody waits)
         layers.catalogue()
         for group in (components.losses, components.optimizers, components.schedulers, components.augmentations):
             group()
@@ -83,6 +89,8 @@ class MainWindow(QMainWindow):
         self.dataset = None
         self.last_error = ""
         self._loader_thread: QThread | None = None
+        self._load_after_paint = False
+        self._closing = False
         self._project_path = Path(project_path) if project_path else None
         placeholder = QLabel("<h2>Torch Studio</h2><p>Loading PyTorch…</p>")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -97,11 +105,27 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- start-up
 
     def load_core(self, background: bool = True) -> None:
+        """Load torch and the project: now, or in a thread once the window has been painted."""
+        if background:
+            self._load_after_paint = True
+            if self.isVisible():
+                QTimer.singleShot(FIRST_PAINT_MS, self._start_loader)
+            return
         loader = CoreLoader(self._project_path)
         loader.ready.connect(self._core_ready)
-        if not background:
-            loader.run()
+        loader.run()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._load_after_paint and self._loader_thread is None:
+            # torch's import holds the interpreter for seconds: let the first frame paint first
+            QTimer.singleShot(FIRST_PAINT_MS, self._start_loader)
+
+    def _start_loader(self) -> None:
+        if self._loader_thread is not None or self.document is not None or self._closing:
             return
+        loader = CoreLoader(self._project_path)
+        loader.ready.connect(self._core_ready)
         self._loader = loader
         self._loader_thread = QThread(self)
         loader.moveToThread(self._loader_thread)
@@ -128,9 +152,9 @@ class MainWindow(QMainWindow):
         self._autosave_timer.start(AUTOSAVE_MS)
         if error:
             self.show_error("Cannot open the project", error)
-        self.coreReady.emit()
         self.load_dataset()
         QTimer.singleShot(0, self.offer_recovery)
+        self.coreReady.emit()
 
     # ---------------------------------------------------------------- views
 
@@ -303,7 +327,7 @@ class MainWindow(QMainWindow):
         from studio.core.data import SOURCES
         from studio.gui.worker import DatasetWorker, start_in_thread
 
-        if self.data_thread is not None:
+        if self.data_thread is not None or self._closing:
             return
         spec = self.document.project.data
         if not SOURCES[spec.source].offline and not SOURCES[spec.source].downloaded(spec.options, self.document.base_dir) \
@@ -338,7 +362,7 @@ class MainWindow(QMainWindow):
         from studio.core.runs import default_runs_dir
         from studio.gui.worker import TrainingWorker, start_in_thread
 
-        if self.thread is not None:
+        if self.thread is not None or self._closing:
             return
         if self.report is not None and self.report.error is not None:
             self.show_error("The model cannot train yet", str(self.report.error))
@@ -410,6 +434,7 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             event.ignore()
             return
+        self._closing = True
         self.stop_training(wait=True)
         self.cancel_dataset()
         for thread in (self.data_thread, self._loader_thread):

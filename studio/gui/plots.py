@@ -4,20 +4,35 @@ epoch, accuracy, learning rate. Data arrives through `add_event`; curves redraw 
 from __future__ import annotations
 
 import csv
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+BUDGET = 0.1  # at most this share of the GUI thread's time goes to redrawing plots
+MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 2000
 SMOOTHING = 0.6  # EMA weight; debiased so the curve starts where the data does
 COLORS = {"train": "#4f9dff", "val": "#ffb347", "raw": (79, 157, 255, 70), "lr": "#7bd88f"}
 OVERLAY = ["#b48ead", "#88c0d0", "#d08770", "#a3be8c"]
 
 
+class _TimedPlotWidget(pg.PlotWidget):
+    """A PlotWidget that adds the time it spends painting to `cost`, for the redraw budget."""
+
+    cost = [0.0]
+
+    def paintEvent(self, event) -> None:
+        started = time.perf_counter()
+        super().paintEvent(event)
+        _TimedPlotWidget.cost[0] += time.perf_counter() - started
+
+
 def _plot(name: str, title: str, left: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget()
+    widget = _TimedPlotWidget()
     widget.setObjectName(name)
     widget.setTitle(title, color="#d8dee9", size="10pt")
     widget.setLabel("left", left)
@@ -26,15 +41,33 @@ def _plot(name: str, title: str, left: str) -> pg.PlotWidget:
     item = widget.getPlotItem()
     for side in ("left", "bottom"):
         item.getAxis(side).enableAutoSIPrefix(False)
+    # fixed geometry: changing tick labels must not relayout (and repaint) the window
+    item.getAxis("left").setWidth(52)
+    widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+    item.disableAutoRange()  # ranges are set once per redraw (auto-ranging repaints repeatedly)
+    widget.setMinimumSize(160, 140)
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
     return widget
 
 
+def _fit(plot: pg.PlotWidget, xs: list[float], ys: list[float], log: bool = False) -> None:
+    """Show all of xs and ys, with a margin: one range change, so one repaint."""
+    ys = [y for y in ys if y == y and (y > 0 or not log)]
+    if not xs or not ys:
+        return
+    if log:
+        ys = [math.log10(y) for y in ys]
+    low, high = min(ys), max(ys)
+    margin = (high - low) * 0.06 or abs(high) * 0.1 or 1.0
+    plot.setRange(xRange=(min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1),
+                  yRange=(low - margin, high + margin), padding=0.02)  # fmt: skip
+
+
 class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        pg.setConfigOptions(antialias=True, background="#1f232b", foreground="#aab2c0")
+        pg.setConfigOptions(antialias=False, background="#1f232b", foreground="#aab2c0")
         self.loss_plot = _plot("lossPlot", "Loss", "loss")
         self.accuracy_plot = _plot("accuracyPlot", "Accuracy", "accuracy")
         self.lr_plot = _plot("lrPlot", "Learning rate", "lr")
@@ -70,7 +103,7 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row, 1)
         layout.addLayout(tools)
-        self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
+        self.log_scale.toggled.connect(self.set_log_scale)
         self.overlays: list[Any] = []
         self.clear()
         self._timer = QTimer(self)
@@ -106,9 +139,19 @@ class TrainingPlots(QWidget):
         self._dirty = True
 
     def redraw(self) -> None:
-        if not self._dirty:
+        """Push new data to the curves. The next redraw waits until the painting this one
+        caused fits within BUDGET of the time: pyqtgraph paints in Python, holding the
+        interpreter that the training thread needs too."""
+        if not self._dirty or not self.isVisible():
             return
         self._dirty = False
+        started = time.perf_counter()
+        self._set_curves()
+        spent = time.perf_counter() - started + _TimedPlotWidget.cost[0]
+        _TimedPlotWidget.cost[0] = 0.0
+        self._timer.setInterval(int(min(MAX_INTERVAL_MS, max(MIN_INTERVAL_MS, spent * 1000 / BUDGET))))
+
+    def _set_curves(self) -> None:
         self.raw.setData(self.steps, self.step_loss)
         self.smooth.setData(self.steps, self.smoothed)
         epochs = [e for e in self.epochs if "val_loss" in e]
@@ -119,10 +162,15 @@ class TrainingPlots(QWidget):
         self.val_acc.setData([e["epoch"] for e in val_acc], [e["val_acc"] for e in val_acc])
         rates = [v for _, v in self.lrs]
         self.lr.setData([s for s, _ in self.lrs], rates)
-        if rates and max(rates) == min(rates):  # a constant rate: show it mid-plot, not at an edge
-            self.lr_plot.setYRange(0, max(rates) * 2 or 1)
-        else:
-            self.lr_plot.enableAutoRange(axis="y")
+        _fit(self.loss_plot, self.steps, self.step_loss + [e["val_loss"] for e in epochs], self.log_scale.isChecked())
+        _fit(self.accuracy_plot, [e["epoch"] for e in self.epochs],
+             [e["train_acc"] for e in with_acc] + [e["val_acc"] for e in val_acc])  # fmt: skip
+        _fit(self.lr_plot, [s for s, _ in self.lrs], rates + [0.0])
+
+    def set_log_scale(self, on: bool) -> None:
+        self.loss_plot.setLogMode(y=on)
+        self._dirty = True
+        self.redraw()
 
     def has_data(self) -> bool:
         return bool(self.steps) and bool(self.epochs)

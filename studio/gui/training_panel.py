@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -55,9 +56,12 @@ class TrainingPanel(QWidget):
         self.progress = QProgressBar(objectName="trainProgress")
         self.progress.setTextVisible(True)
         self.progress.setFormat("ready")
+        # its text changes every report: it must never resize the dock (and with it the plots)
+        self.progress.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.log = QPlainTextEdit(objectName="trainLog")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
+        self.log.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
 
         form = QFormLayout()
         form.addRow("Epochs", self.epochs)
