@@ -135,7 +135,7 @@ class LayerStackView(QWidget):
                 if layer.layers is not None:
                     add(layer.layers, f"{path}.", item)
                 for b, branch in enumerate(layer.branches or []):
-                    group = QTreeWidgetItem([f"branch {b}", "", "", "", ""])
+                    group = QTreeWidgetItem(["", f"branch {b}", "", "", ""])
                     group.setFlags(Qt.ItemFlag.ItemIsEnabled)
                     item.addChild(group)
                     add(branch, f"{path}.branches.{b}.", group)
