@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from studio.core import blocks
-from studio.core.params import REQUIRED, Param, first_doc_line, read_params
+from studio.core.params import Param, first_doc_line, read_params
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "Convolution Layers": (
@@ -306,8 +306,3 @@ def by_category() -> Iterator[tuple[str, list[LayerInfo]]]:
     entries = catalogue()
     for category, names in CATEGORIES.items():
         yield category, [entries[n] for n in names]
-
-
-def default_args(info: LayerInfo) -> dict[str, Any]:
-    """Every non-inferred argument at its studio default (REQUIRED ones left out)."""
-    return {p.name: p.default for p in info.params if p.default is not REQUIRED and not p.inferred}

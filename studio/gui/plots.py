@@ -172,9 +172,6 @@ class TrainingPlots(QWidget):
         self._dirty = True
         self.redraw()
 
-    def has_data(self) -> bool:
-        return bool(self.steps) and bool(self.epochs)
-
     def overlay(self, runs) -> int:
         """Draw earlier runs' epoch curves (dashed) behind the live ones; returns how many."""
         for item, plot in self.overlays:
