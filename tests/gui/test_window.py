@@ -269,3 +269,20 @@ def test_every_template_opens_without_a_shape_error(make_window, template):
     window = make_window()
     window.new_from_template(next(t for t in TEMPLATES if t.name == template))
     assert window.report is not None and window.report.error is None
+
+
+def test_dropping_a_palette_layer_on_the_stack_inserts_it_there(make_window):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    gelu = next(i for i in window.palette_view.items() if i.text(0) == "GELU")
+    mime = window.palette_view.tree.mimeData([gelu])
+    tree = find(window, "layerStack")
+    target = tree.visualItemRect(tree.topLevelItem(2)).center()
+    event = QDropEvent(QPointF(target), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    tree.dropEvent(event)
+    assert rows(window) == ["Flatten", "Linear", "GELU", "ReLU", "Dropout", "Linear"]
+    window.undo_action.trigger()
+    assert rows(window) == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
