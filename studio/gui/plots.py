@@ -52,15 +52,19 @@ def _plot(name: str, title: str, left: str) -> pg.PlotWidget:
 
 
 def _fit(plot: pg.PlotWidget, xs: list[float], ys: list[float], log: bool = False) -> None:
-    """Show all of xs and ys, with a margin: one range change, so one repaint."""
-    ys = [y for y in ys if y == y and (y > 0 or not log)]
+    """Keep all of xs and ys in view. The range changes only when the data leaves it (the x
+    range then grows by half again): a range change costs a second repaint."""
+    ys = [math.log10(y) if log else y for y in ys if y == y and (y > 0 or not log)]
     if not xs or not ys:
         return
-    if log:
-        ys = [math.log10(y) for y in ys]
-    low, high = min(ys), max(ys)
+    low, high, x_low, x_high = min(ys), max(ys), min(xs), max(xs)
     margin = (high - low) * 0.06 or abs(high) * 0.1 or 1.0
-    plot.setRange(xRange=(min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1),
+    (vx0, vx1), (vy0, vy1) = plot.getPlotItem().viewRange()
+    inside = vx0 <= x_low and x_high <= vx1 and vy0 <= low and high <= vy1
+    snug = (vy1 - vy0) <= 3 * (high - low + 2 * margin) and (vx1 - vx0) <= 3 * (x_high - x_low + 1)
+    if inside and snug:
+        return
+    plot.setRange(xRange=(x_low, x_low + (x_high - x_low) * 1.5 + 1),
                   yRange=(low - margin, high + margin), padding=0.02)  # fmt: skip
 
 

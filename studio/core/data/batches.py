@@ -1,0 +1,112 @@
+"""The fast data path: batches taken by indexing whole tensors that already sit on the device.
+
+One `torch.randperm` per epoch on the device, then `index_select` per batch: no per-sample
+Python, no collate, no host-to-device copy in the loop. Scaling, normalisation and augmentation
+run on the whole batch where the batch is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from studio.core.data.dataset import Dataset, Split
+from studio.core.project import Component
+
+AUGMENT_GROUP = 8  # samples that share one draw of an augmentation's random parameters
+PREPARED_LIMIT = 1 << 30  # bytes: a split this small is normalised once, not every batch
+
+
+class Batches:
+    """An epoch's batches of (model input, target) from one split."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        split: Split,
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        augment: list[Component] | None = None,
+        shard: tuple[int, int] = (0, 1),
+        device: torch.device | None = None,
+    ):
+        self.dataset = dataset
+        self.split = split
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.augment = build_augmentation(augment) if augment else None
+        self.rank, self.world = shard
+        self.device = device or dataset.device  # where batches go, when the data stays elsewhere
+        self.prepared: torch.Tensor | None = None
+        self.streamed = not isinstance(split.x, torch.Tensor)
+        float_bytes = split.x.numel() * 4
+        if self.augment is None and dataset.kind != "tokens" and float_bytes <= PREPARED_LIMIT and not self.streamed:
+            self.prepared = torch.cat([dataset.prepare(chunk) for chunk in split.x.split(8192)])
+
+    def __len__(self) -> int:
+        return -(-(len(self.split) // self.world) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.epoch()
+
+    def epoch(self, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass; `skip` batches at the start are drawn but not prepared (resuming mid-epoch)."""
+        if self.streamed:
+            yield from self._streamed_epoch(skip)
+            return
+        x, y, n = self.split.x, self.split.y, len(self.split)
+        ready = self.prepared is not None
+        if ready:
+            x = self.prepared
+        order = torch.randperm(n, device=x.device, generator=self.generator) if self.shuffle else None
+        if self.world > 1:  # each rank takes every world-th sample of the same permutation
+            order = (order if order is not None else torch.arange(n, device=x.device))[: n - n % self.world]
+            order, n = order[self.rank :: self.world], len(order) // self.world
+        for start in range(skip * self.batch_size, n, self.batch_size):
+            if order is None:
+                xb, yb = x[start : start + self.batch_size], y[start : start + self.batch_size]
+            else:
+                index = order[start : start + self.batch_size]
+                xb, yb = x.index_select(0, index), y.index_select(0, index)
+            if xb.device != self.device:  # data kept in host memory: move one batch at a time
+                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            yield (xb if ready else self.dataset.prepare(xb, self.augment)), yb
+
+
+    def _streamed_epoch(self, skip: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Files decoded by DataLoader workers, then prepared on the device like any batch."""
+        from studio.core.data.streaming import loader_batches
+
+        n, device = len(self.split), self.device
+        order = torch.randperm(n, generator=self.generator, device=self.generator.device).cpu() if self.shuffle else torch.arange(n)
+        if self.world > 1:
+            order = order[: n - n % self.world][self.rank :: self.world]
+        for xb, index in loader_batches(self.split.x, order[skip * self.batch_size :], self.batch_size):
+            yb = self.split.y.index_select(0, index.to(self.split.y.device)).to(device)
+            yield self.dataset.prepare(xb.to(device, non_blocking=True), self.augment), yb
+
+
+def build_augmentation(augment: list[Component]):
+    """torchvision.transforms.v2 objects from the project's `data.augment`, via the catalogue."""
+    from studio.core.components import augmentations
+
+    from torchvision.transforms import v2
+
+    catalogue = augmentations()
+    steps = []
+    for item in augment:
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in item.args.items()}
+        steps.append(catalogue[item.type].factory(**args))
+    return v2.Compose(steps)
+
+
+def apply_augmentation(transform, x: torch.Tensor) -> torch.Tensor:
+    """Augment a batch of [0, 1] images; each group of samples gets its own random draw."""
+    return torch.cat([transform(group) for group in x.split(AUGMENT_GROUP)])
+
+
+def make_generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)

@@ -1,0 +1,113 @@
+"""The dataset sources a project can name in `data.source`, with their options.
+
+Options are `Param`s like layer arguments: the project loader checks them, the GUI builds its
+form from them, and `studio datasets` lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from studio.core.data import bundled, folder, synthetic, tabular, vision
+from studio.core.data.context import LoadContext
+from studio.core.data.dataset import RawData
+from studio.core.params import Param, with_defaults
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: str
+    title: str
+    kind: str  # bundled | torchvision | folder | file | synthetic
+    description: str
+    options: tuple[Param, ...]
+    load: Callable[[dict[str, Any], LoadContext], RawData]
+
+    @property
+    def offline(self) -> bool:
+        """Works with no network at all (a torchvision set does once its files are present)."""
+        return self.kind != "torchvision"
+
+    def with_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        return with_defaults(self.options, options)
+
+    def downloaded(self, options: dict[str, Any], base_dir: Path) -> bool | None:
+        if self.kind != "torchvision":
+            return None
+        root = LoadContext(base_dir=base_dir).resolve(self.with_defaults(options)["root"])
+        return vision.present(self.id, root)
+
+    def to_json(self, base_dir: Path | None = None) -> dict[str, Any]:
+        out = {
+            "id": self.id, "title": self.title, "kind": self.kind, "offline": self.offline,
+            "description": self.description, "options": [p.to_json() for p in self.options],
+        }  # fmt: skip
+        if self.kind == "torchvision":
+            out["downloaded"] = self.downloaded({}, base_dir or Path.cwd())
+        return out
+
+
+_ROOT = (Param("root", "str", "data"), Param("download", "bool", False))
+_SAMPLES = Param("samples", "int", 1000, minimum=10)
+_NOISE = Param("noise", "float", 0.05, minimum=0)
+_CLASSES = Param("classes", "int", 3, minimum=2)
+
+_VISION_TITLES = {
+    "mnist": ("MNIST", "70,000 28x28 handwritten digits, 10 classes"),
+    "fashion_mnist": ("Fashion-MNIST", "70,000 28x28 clothing images, 10 classes"),
+    "kmnist": ("Kuzushiji-MNIST", "70,000 28x28 cursive Japanese characters, 10 classes"),
+    "cifar10": ("CIFAR-10", "60,000 32x32 colour images, 10 classes"),
+    "cifar100": ("CIFAR-100", "60,000 32x32 colour images, 100 classes"),
+    "svhn": ("SVHN", "99,289 32x32 house-number digits from Street View, 10 classes"),
+}
+
+SOURCES: dict[str, SourceInfo] = {
+    "digits": SourceInfo(
+        "digits", "Handwritten digits (8x8)", "bundled",
+        "1,797 8x8 digits from the UCI repository (CC BY 4.0), bundled: works offline", (),
+        bundled.digits,
+    ),
+    **{
+        source: SourceInfo(source, title, "torchvision", description, _ROOT, partial(vision.load, source))
+        for source, (title, description) in _VISION_TITLES.items()
+    },
+    "image_folder": SourceInfo(
+        "image_folder", "Image folder", "folder",
+        "a folder with one sub-folder of images per class (torchvision ImageFolder layout)",
+        (Param("path", "str"), Param("size", "ints", None, arity=2, nullable=True, minimum=1)),
+        folder.load,
+    ),
+    "csv": SourceInfo(
+        "csv", "CSV table", "file",
+        "numeric feature columns and a target column, or a text column for sequence models",
+        (
+            Param("path", "str"), Param("target", "str", None, nullable=True),
+            Param("text", "str", None, nullable=True), Param("max_length", "int", 64, minimum=1),
+            Param("vocab_size", "int", 10000, minimum=3),
+        ),
+        tabular.load,
+    ),
+    "spirals": SourceInfo("spirals", "Spirals", "synthetic", "interleaved 2-D spiral arms, one per class",
+                          (_SAMPLES, _NOISE, _CLASSES), synthetic.spirals),
+    "moons": SourceInfo("moons", "Two moons", "synthetic", "two interleaving half circles in 2-D",
+                        (_SAMPLES, _NOISE), synthetic.moons),
+    "circles": SourceInfo("circles", "Circles", "synthetic", "a small circle inside a large one, in 2-D",
+                          (_SAMPLES, _NOISE), synthetic.circles),
+    "blobs": SourceInfo("blobs", "Blobs", "synthetic", "Gaussian clusters in 2-D, one per class",
+                        (_SAMPLES, _NOISE, _CLASSES), synthetic.blobs),
+    "sequences": SourceInfo(
+        "sequences", "Most frequent symbol", "synthetic",
+        "token sequences labelled with their most frequent symbol: needs memory (RNN, LSTM)",
+        (Param("samples", "int", 2000, minimum=10), Param("length", "int", 20, minimum=2),
+         Param("classes", "int", 4, minimum=2)),
+        synthetic.sequences,
+    ),
+}  # fmt: skip
+
+
+def get_source(source: str) -> SourceInfo | None:
+    return SOURCES.get(source)

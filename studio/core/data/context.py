@@ -1,0 +1,32 @@
+"""What a source loader gets besides its options: where relative paths start, the seed,
+and hooks to report progress and to be cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.core.errors import DataError
+
+
+class Cancelled(DataError):
+    """The user cancelled a download or a long load."""
+
+
+@dataclass
+class LoadContext:
+    base_dir: Path = field(default_factory=Path.cwd)
+    seed: int = 0
+    progress: Callable[[str, int, int], None] | None = None  # (what, done, total)
+    cancelled: Callable[[], bool] | None = None
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def report(self, what: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(what, done, total)
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled(f"{what}: cancelled")

@@ -1,0 +1,160 @@
+"""A loaded dataset: tensors for each split plus everything the rest of the studio asks of data.
+
+Images stay uint8 until a batch is taken; `prepare` turns a batch into what the model eats
+(scaled, normalised with training-split statistics, augmented when asked) in one vectorised step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+KINDS = ("image", "features", "tokens")
+
+
+@dataclass
+class Split:
+    """One split held as whole tensors: x (uint8 images, float features or int64 tokens), y."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(self.x[index], self.y[index])
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class RawData:
+    """What a source gives: its own splits, before validation is carved out."""
+
+    train: Split
+    test: Split | None
+    kind: str
+    classes: list[str]
+    task: str = "classification"
+    scale: float = 255.0
+    texts: list[str] | None = None  # text sources: tokenised after the split
+    test_texts: list[str] | None = None
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Dataset:
+    source: str
+    train: Split
+    val: Split | None
+    test: Split | None
+    kind: str
+    task: str
+    classes: list[str]
+    input_shape: list[int]
+    mean: list[float]
+    std: list[float]
+    scale: float = 255.0
+    vocabulary: list[str] | None = None
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+    _stats: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def class_counts(self) -> list[int]:
+        """Samples per class in the training split."""
+        if self.task != "classification":
+            return []
+        return torch.bincount(self.train.y.cpu(), minlength=self.num_classes).tolist()
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same dataset with every split on `device` (the fast path keeps data there)."""
+        moved = Dataset(**{**self.__dict__, "_stats": None})
+        moved.train = self.train.to(device)
+        moved.val = self.val.to(device) if self.val is not None else None
+        moved.test = self.test.to(device) if self.test is not None else None
+        return moved
+
+    @property
+    def device(self) -> torch.device:
+        return self.train.y.device
+
+    def prepare(self, x: torch.Tensor, augment=None) -> torch.Tensor:
+        """A raw batch as the model's input: scaled to [0, 1], augmented (training batches only)
+        and normalised; token ids pass as they are."""
+        if self.kind == "tokens":
+            return x
+        if self._stats is None or self._stats[0].device != x.device:
+            shape = (1, -1, *([1] * (len(self.input_shape) - 1)))
+            mean = torch.tensor(self.mean, device=x.device).view(shape)
+            std = torch.tensor(self.std, device=x.device).view(shape)
+            self._stats = (mean, std)
+        mean, std = self._stats
+        x = x.float()
+        if self.kind == "image":
+            x = x.div_(self.scale)
+            if augment is not None:
+                from studio.core.data.batches import apply_augmentation
+
+                x = apply_augmentation(augment, x)
+        return (x - mean).div_(std)
+
+    def split(self, name: str) -> Split | None:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+    def eval_split(self) -> tuple[str, Split]:
+        """The split to evaluate on: the source's test split where it has one, else validation."""
+        if self.test is not None and len(self.test):
+            return "test", self.test
+        return "val", self.val if self.val is not None else self.train
+
+    def preview(self, per_class: int = 4) -> list[tuple[Any, str]]:
+        """The first samples of each class as (array or text, label) for a preview grid."""
+        y = self.train.y.cpu()
+        out: list[tuple[Any, str]] = []
+        groups = range(self.num_classes) if self.task == "classification" else [None]
+        for c in groups:
+            index = (y == c).nonzero().flatten()[:per_class] if c is not None else torch.arange(min(per_class * 4, len(y)))
+            for i in index.tolist():
+                label = self.classes[c] if c is not None else f"{float(y[i]):.3g}"
+                out.append((self._sample_view(self.train.x[i].cpu()), label))
+        return out
+
+    def _sample_view(self, x: torch.Tensor) -> Any:
+        if self.kind == "image":
+            pixels = (x.float() * (255.0 / self.scale)).round().clamp(0, 255).to(torch.uint8)
+            array = pixels.permute(1, 2, 0).numpy() if pixels.shape[0] == 3 else pixels[0].numpy()
+            return np.ascontiguousarray(array)
+        if self.kind == "tokens" and self.vocabulary:
+            return " ".join(self.vocabulary[t] for t in x.tolist() if t != 0)
+        return x.numpy()
+
+    def describe(self) -> dict[str, Any]:
+        """What `studio datasets` and the GUI show about a loaded dataset."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "task": self.task,
+            "input_shape": self.input_shape,
+            "classes": self.classes,
+            "class_counts": self.class_counts,
+            "samples": {
+                "train": len(self.train),
+                "val": len(self.val) if self.val is not None else 0,
+                "test": len(self.test) if self.test is not None else 0,
+            },
+            "mean": self.mean,
+            "std": self.std,
+            "skipped_files": self.skipped,
+            "notes": self.notes,
+        }

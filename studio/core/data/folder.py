@@ -1,0 +1,111 @@
+"""A folder of class sub-folders (torchvision's ImageFolder layout), decoded once into uint8 tensors.
+
+Files that are not images (by extension) are skipped and counted; an image file that cannot be
+decoded is a DataError naming it. Images are resized to `size`, or to the first image's size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from studio.core.data.cache import cached, file_stamp
+from studio.core.data.context import LoadContext
+from studio.core.data.dataset import RawData, Split
+from studio.core.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int]:
+    """(image file, class index) pairs via torchvision's ImageFolder, the classes, files skipped."""
+    from torchvision.datasets import ImageFolder
+
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (expected one sub-folder of images per class)")
+    skipped = 0
+
+    def is_image(path: str) -> bool:
+        nonlocal skipped
+        ok = path.lower().endswith(IMAGE_EXTENSIONS)
+        skipped += not ok
+        return ok
+
+    try:
+        folder = ImageFolder(str(root), is_valid_file=is_image, allow_empty=True)
+    except FileNotFoundError:
+        raise DataError(f"{root}: no class sub-folders (expected e.g. {root}/cats/*.png, {root}/dogs/*.png)") from None
+    counts = np.bincount([c for _, c in folder.samples], minlength=len(folder.classes))
+    kept = [name for name, n in zip(folder.classes, counts, strict=True) if n > 0]
+    if not folder.samples:
+        raise DataError(f"{root}: no images found in its sub-folders")
+    if len(kept) < 2:
+        raise DataError(f"{root}: only one class ({kept[0]}); a classifier needs at least two sub-folders of images")
+    remap = {folder.class_to_idx[name]: i for i, name in enumerate(kept)}
+    samples = [(Path(p), remap[c]) for p, c in folder.samples if c in remap]
+    return samples, kept, skipped
+
+
+def load(options: dict, ctx: LoadContext) -> RawData:
+    root = ctx.resolve(options["path"])
+    samples, classes, skipped = scan(root)
+    streamed = _streamed(samples, classes, options["size"])
+    if streamed is not None:
+        raw = streamed
+    else:
+        key = {"size": options["size"], "files": file_stamp(p for p, _ in samples)}
+        raw = cached("image_folder", key, lambda: _decode(samples, classes, options["size"], ctx))
+    raw.skipped = skipped
+    if skipped:
+        raw.notes.append(f"skipped {skipped} file(s) that are not images")
+    return raw
+
+
+def _streamed(samples: list[tuple[Path, int]], classes: list[str], size) -> RawData | None:
+    """Files decoded batch by batch when decoding them all would pass the memory limit."""
+    from PIL import Image
+
+    from studio.core.data.streaming import FileImages, memory_limit
+
+    with Image.open(samples[0][0]) as first:
+        grey = first.mode in ("1", "L", "I;16", "I", "LA")
+        width, height = first.size
+    shape = ([size, size] if isinstance(size, int) else size) or [height, width]
+    if len(samples) * (1 if grey else 3) * shape[0] * shape[1] <= memory_limit():
+        return None
+    x = FileImages([p for p, _ in samples], (shape[0], shape[1]), grey)
+    y = torch.tensor([c for _, c in samples], dtype=torch.long)
+    note = f"{len(samples)} images are decoded batch by batch (too large to hold in memory)"
+    return RawData(train=Split(x, y), test=None, kind="image", classes=classes, notes=[note])
+
+
+def _decode(samples: list[tuple[Path, int]], classes: list[str], size, ctx: LoadContext) -> RawData:
+    from PIL import Image, UnidentifiedImageError
+
+    size = [size, size] if isinstance(size, int) else size
+    pictures = []
+    for i, (path, _) in enumerate(samples):
+        try:
+            with Image.open(path) as image:
+                image.load()
+                pictures.append(image.copy())
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable image ({exc})") from None
+        if i % 256 == 0:
+            ctx.report("decoding images", i, len(samples))
+    grey = all(p.mode in ("1", "L", "I;16", "I", "LA") for p in pictures)
+    width, height = (size[1], size[0]) if size else pictures[0].size
+    arrays, resized = [], 0
+    for picture in pictures:
+        picture = picture.convert("L" if grey else "RGB")
+        if picture.size != (width, height):
+            picture = picture.resize((width, height), Image.BILINEAR)
+            resized += 1
+        arrays.append(np.asarray(picture, dtype=np.uint8))
+    x = torch.from_numpy(np.stack(arrays))
+    x = x.unsqueeze(1) if grey else x.permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor([c for _, c in samples], dtype=torch.long)
+    notes = [f"{resized} image(s) resized to {width}x{height}"] if resized else []
+    return RawData(train=Split(x, y), test=None, kind="image", classes=classes, notes=notes)

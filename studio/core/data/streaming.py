@@ -1,0 +1,109 @@
+"""Image folders too large to decode into memory: decoded batch by batch by DataLoader workers.
+
+`FileImages` stands where a split's uint8 tensor would: it knows the shape and decodes only the
+samples asked for, so splits, statistics, previews and batches work the same on it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from studio.core.errors import DataError
+
+STATISTICS_SAMPLE = 2048  # images decoded to estimate mean and std of a streamed split
+
+
+def memory_limit() -> int:
+    """Bytes of decoded data kept in memory: $STUDIO_MEMORY_LIMIT, else 40% of RAM (at most 8 GiB)."""
+    explicit = os.environ.get("STUDIO_MEMORY_LIMIT")
+    if explicit:
+        return int(explicit)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return min(8 << 30, int(total * 0.4))
+
+
+def decode(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:
+    """One image as a (C, H, W) uint8 array at `size` (height, width)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            picture = image.convert("L" if grey else "RGB")
+            if picture.size != (size[1], size[0]):
+                picture = picture.resize((size[1], size[0]), Image.BILINEAR)
+            array = np.asarray(picture, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    return array[None] if grey else array.transpose(2, 0, 1)
+
+
+class FileImages:
+    """A lazily decoded (N, C, H, W) uint8 'tensor' of image files."""
+
+    dtype = torch.uint8
+    device = torch.device("cpu")
+
+    def __init__(self, files: list[Path], size: tuple[int, int], grey: bool):
+        self.files, self.size, self.grey = files, tuple(size), grey
+        self.shape = torch.Size((len(files), 1 if grey else 3, *self.size))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def dim(self) -> int:
+        return 4
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
+    def to(self, device) -> FileImages:
+        return self  # decoded batches move to the device, not the files
+
+    def _decode(self, indices: list[int]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([decode(self.files[i], self.size, self.grey) for i in indices]))
+
+    def __getitem__(self, index) -> torch.Tensor | FileImages:
+        if isinstance(index, int):
+            return torch.from_numpy(decode(self.files[index], self.size, self.grey))
+        if isinstance(index, slice):
+            return self._decode(list(range(len(self.files)))[index])
+        return FileImages([self.files[i] for i in torch.as_tensor(index).tolist()], self.size, self.grey)
+
+    def split(self, chunk: int) -> Iterator[torch.Tensor]:
+        for start in range(0, len(self.files), chunk):
+            yield self._decode(list(range(start, min(start + chunk, len(self.files)))))
+
+    def sample(self, count: int, seed: int = 0) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        chosen = torch.randperm(len(self.files), generator=generator)[:count].sort().values.tolist()
+        return self._decode(chosen)
+
+
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, images: FileImages):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], i
+
+
+def loader_batches(images: FileImages, order: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """uint8 batches in `order`, decoded by worker processes (none in a frozen build)."""
+    workers = 0 if getattr(sys, "frozen", False) else min(4, os.cpu_count() or 1)
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    loader = torch.utils.data.DataLoader(_Files(images), batch_sampler=batches, num_workers=workers,
+                                         persistent_workers=False)  # fmt: skip
+    for x, index in loader:
+        yield x, index
