@@ -13,7 +13,13 @@ from PIL import Image
 from studio.core.data import load_dataset
 from studio.core.errors import DataError
 from studio.core.project import DataSpec
-from tests.datafiles import CIFAR10_CLASSES, write_cifar10, write_csv, write_image_folder, write_mnist
+from tests.datafiles import (
+    CIFAR10_CLASSES,
+    write_cifar10,
+    write_csv,
+    write_image_folder,
+    write_mnist,
+)
 
 
 def test_digits_is_bundled_and_offline():

@@ -91,9 +91,9 @@ class Batches:
 
 def build_augmentation(augment: list[Component]):
     """torchvision.transforms.v2 objects from the project's `data.augment`, via the catalogue."""
-    from studio.core.components import augmentations
-
     from torchvision.transforms import v2
+
+    from studio.core.components import augmentations
 
     catalogue = augmentations()
     steps = []

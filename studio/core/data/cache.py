@@ -6,6 +6,7 @@ file; they are written atomically and read with weights_only=True.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -37,10 +38,8 @@ def cached(source: str, key: object, build: Callable[[], RawData]) -> RawData:
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             path.unlink(missing_ok=True)
     raw = build()
-    try:
+    with contextlib.suppress(OSError):  # a read-only or full cache folder only costs speed
         atomic_save(path, lambda handle: torch.save(_to_state(raw), handle))
-    except OSError:
-        pass  # a read-only or full cache folder only costs speed
     return raw
 
 

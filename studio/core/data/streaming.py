@@ -105,5 +105,4 @@ def loader_batches(images: FileImages, order: torch.Tensor, batch_size: int) -> 
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     loader = torch.utils.data.DataLoader(_Files(images), batch_sampler=batches, num_workers=workers,
                                          persistent_workers=False)  # fmt: skip
-    for x, index in loader:
-        yield x, index
+    yield from loader
