@@ -25,7 +25,7 @@ from studio.core.project import parse_project  # noqa: E402
 from studio.core.train import History, fit  # noqa: E402
 from tests.datafiles import write_mnist  # noqa: E402
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def project(root: Path):
@@ -62,6 +62,9 @@ def studio_epoch(spec) -> float:
 
 
 def main() -> None:
+    # one thread for both: two threads on a small shared machine make the timing noise larger
+    # than the overhead being measured
+    torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_mnist(root, n_train=60000, n_test=100)
