@@ -57,6 +57,9 @@ class CoreLoader(QObject):
 
         if TensorBoardLogger.available():
             import torch.utils.tensorboard  # noqa: F401  (a slow import: do it while nobody waits)
+        # torch's first optimizer imports its compiler stack (~2 s holding the interpreter):
+        # pay that here, in the background, not as a frozen window when Train is pressed
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
         layers.catalogue()
         for group in (components.losses, components.optimizers, components.schedulers, components.augmentations):
             group()
