@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
+from studio.units import si
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -174,19 +175,12 @@ def _summary(args: argparse.Namespace) -> int:
     for row in report.rows:
         label = f"{'  ' * row.depth}{row.path:<6} {row.type}"
         print(
-            f"{label:<34} {str(row.output_shape):<18} {row.params:>12,} {_si(row.flops):>10}"
+            f"{label:<34} {str(row.output_shape):<18} {row.params:>12,} {si(row.flops):>10}"
         )
     print("-" * len(header))
     print(f"Total params: {report.total_params:,} (trainable {report.trainable_params:,})")
-    print(f"FLOPs per sample: {_si(report.total_flops)}    Output: {report.output_shape}")
+    print(f"FLOPs per sample: {si(report.total_flops)}    Output: {report.output_shape}")
     return 0
-
-
-def _si(value: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{unit}"
-    return str(int(value))
 
 
 if __name__ == "__main__":

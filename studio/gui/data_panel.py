@@ -73,6 +73,8 @@ class DataPanel(QWidget):
         self.preview_grid = QGridLayout(self.preview)
         self.preview_grid.setSpacing(2)
         self.counts_plot = None  # a pyqtgraph bar chart, made on first use
+        self._options_source: str | None = None
+        self.option_editors: dict[str, ParamEditor] = {}
 
         form = QFormLayout()
         form.addRow("Source", self.source)
@@ -132,15 +134,26 @@ class DataPanel(QWidget):
             self._updating = False
 
     def _show_options(self) -> None:
+        """Build the source's option editors; for the same source, only update their values
+        (rebuilding on every edit would take the focus from the field being typed in)."""
         from studio.core.data import SOURCES
 
+        data = self.document.project.data
+        if self._options_source == data.source:
+            for name, editor in self.option_editors.items():
+                value = data.options.get(name, editor.param.default)
+                if editor.value() != value and not editor.has_focus():
+                    editor.set_value(value)
+            return
+        self._options_source = data.source
+        self.option_editors = {}
         while self.options_form.rowCount():
             self.options_form.removeRow(0)
-        data = self.document.project.data
         info = SOURCES[data.source]
         for param in info.options:
             editor = ParamEditor(param, data.options.get(param.name, param.default))
             editor.committed.connect(self._option_changed)
+            self.option_editors[param.name] = editor
             row: QWidget = editor
             if param.name == "path":
                 row = QWidget()

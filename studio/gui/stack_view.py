@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.palette import LAYER_MIME
+from studio.units import si
 
 COLUMNS = ("#", "Layer", "Arguments", "Output shape", "Params")
 ERROR_BACKGROUND = QColor("#5c1f24")
@@ -156,8 +157,8 @@ class LayerStackView(QWidget):
             self.error_bar.hide()
         memory = report.total_params * 4 * 4 + batch_size * sum(4 * _numel(r.output_shape) for r in report.rows if r.depth == 0)
         self.footer.setText(
-            f"Parameters: {report.total_params:,}  ·  FLOPs per sample: {_si(report.total_flops)}  ·  "
-            f"Output: {report.output_shape}  ·  Memory for one batch of {batch_size}: ~{_si(memory, 1024)}B"
+            f"Parameters: {report.total_params:,}  ·  FLOPs per sample: {si(report.total_flops)}  ·  "
+            f"Output: {report.output_shape}  ·  Memory for one batch of {batch_size}: ~{si(memory, 1024)}B"
         )
 
     def _fix(self) -> None:
@@ -177,10 +178,3 @@ def _numel(shape: list[int]) -> int:
     for n in shape:
         total *= n
     return total
-
-
-def _si(value: float, base: int = 1000) -> str:
-    for unit, power in (("G", 3), ("M", 2), ("K", 1)):
-        if abs(value) >= base**power:
-            return f"{value / base**power:.1f}{unit}"
-    return f"{int(value)}"

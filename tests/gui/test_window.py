@@ -286,3 +286,14 @@ def test_dropping_a_palette_layer_on_the_stack_inserts_it_there(make_window):
     assert rows(window) == ["Flatten", "Linear", "GELU", "ReLU", "Dropout", "Linear"]
     window.undo_action.trigger()
     assert rows(window) == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
+
+
+def test_editing_a_dataset_option_keeps_its_editor(make_window, qtbot):
+    window = make_window()
+    picker = find(window, "datasetPicker")
+    picker.setCurrentIndex(picker.findData("spirals"))
+    qtbot.waitUntil(lambda: window.data_thread is None, timeout=20000)
+    editor = window.data_panel.option_editors["samples"]
+    editor.findChild(QSpinBox).setValue(600)
+    assert window.document.project.data.options["samples"] == 600
+    assert window.data_panel.option_editors["samples"] is editor  # not rebuilt under the user's typing
