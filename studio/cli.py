@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-_COMMANDS = ("layers", "datasets", "devices", "summary", "train", "gui")
+_COMMANDS = ("layers", "datasets", "devices", "summary", "train", "evaluate", "export", "predict", "gui")
 
 
 def _gui(argv: list[str]) -> int:
@@ -81,9 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(run=_summary)
 
-    from studio import train_command
+    from studio import model_commands, train_command
 
     train_command.add_parser(sub)
+    model_commands.add_parsers(sub)
     return parser
 
 

@@ -127,10 +127,10 @@ class Dataset:
             index = (y == c).nonzero().flatten()[:per_class] if c is not None else torch.arange(min(per_class * 4, len(y)))
             for i in index.tolist():
                 label = self.classes[c] if c is not None else f"{float(y[i]):.3g}"
-                out.append((self._sample_view(self.train.x[i].cpu()), label))
+                out.append((self.sample_view(self.train.x[i].cpu()), label))
         return out
 
-    def _sample_view(self, x: torch.Tensor) -> Any:
+    def sample_view(self, x: torch.Tensor) -> Any:
         if self.kind == "image":
             pixels = (x.float() * (255.0 / self.scale)).round().clamp(0, 255).to(torch.uint8)
             array = pixels.permute(1, 2, 0).numpy() if pixels.shape[0] == 3 else pixels[0].numpy()

@@ -8,6 +8,7 @@ and at epoch end), so the loop runs as fast as one written by hand.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from studio.core.train.callbacks import Callback, MetricsFile, TensorBoardLogger
 from studio.core.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from studio.core.train.control import TrainControl
 from studio.core.train.setup import PER_BATCH, Targets, make_loss, make_optimizer, make_scheduler
+from studio.core.trained import Preprocessing
 
 REPORT_SECONDS = 0.25  # step events at most four times a second
 _MAXIMISE = {"val_acc", "train_acc"}
@@ -101,6 +103,8 @@ class _Fit:
         check_precision(self.device, spec.precision)
         _seed_everything(spec.seed)
         dataset = load_dataset(project.data, spec.seed, base_dir)
+        self.base_dir = str(Path(base_dir or ".").resolve())
+        self.preprocessing = Preprocessing.from_dataset(dataset).to_json()
         self.dataset = dataset.to(self.device) if _fits(dataset, self.device) else dataset
         self._reconcile_input_shape()
         self.model = build_model(project.model, seed=spec.seed, device=self.device)
@@ -381,6 +385,7 @@ class _Fit:
             "rng": rng_state(), "generator": self.generator.get_state(),  # for the next epoch to draw
             "progress": {"epoch": p.epoch, "step": p.step, "batches_done": p.batches_done, "best": p.best,
                          "bad_epochs": p.bad_epochs, "partial": p.partial},
+            "preprocessing": self.preprocessing, "base_dir": self.base_dir,
         }  # fmt: skip
         for name in ("last.pt", "best.pt") if improved else ("last.pt",):
             path = self.run_dir / "checkpoints" / name
@@ -391,7 +396,8 @@ class _Fit:
         from safetensors.torch import save
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        metadata = {"project": self.project.to_json(), "classes": "\n".join(self.dataset.classes)}
+        metadata = {"project": self.project.to_json(), "classes": "\n".join(self.dataset.classes),
+                    "preprocessing": json.dumps(self.preprocessing), "base_dir": self.base_dir}  # fmt: skip
         payload = save(tensors, metadata=metadata)
         atomic_save(self.run_dir / "model.safetensors", lambda handle: handle.write(payload))
 

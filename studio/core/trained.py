@@ -1,0 +1,163 @@
+"""A trained model as evaluation, export and prediction see it: the project, the weights, and
+what an input must go through first (scaling, normalisation, the vocabulary).
+
+A run directory, a checkpoint (`.pt`) and a run's `model.safetensors` all load to the same
+`TrainedModel`. Every file is read with `weights_only=True` or safetensors: nothing executes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.errors import StudioError
+from studio.core.project import Project, parse_project, parse_project_text
+
+CHECKPOINT_ORDER = ("best.pt", "last.pt")
+
+
+@dataclass
+class Preprocessing:
+    """How raw input becomes the model's input, and what its outputs mean."""
+
+    kind: str  # image | features | tokens
+    task: str  # classification | regression
+    input_shape: list[int]
+    classes: list[str] = field(default_factory=list)
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+    scale: float = 255.0
+    vocabulary: list[str] | None = None
+
+    @classmethod
+    def from_dataset(cls, dataset) -> Preprocessing:
+        return cls(kind=dataset.kind, task=dataset.task, input_shape=list(dataset.input_shape),
+                   classes=list(dataset.classes), mean=list(dataset.mean), std=list(dataset.std),
+                   scale=float(dataset.scale), vocabulary=dataset.vocabulary)  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Preprocessing:
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw samples (pixels 0..scale, feature values, token ids) as the model's input."""
+        if self.kind == "tokens":
+            return x.long()
+        shape = (1, -1, *([1] * (len(self.input_shape) - 1)))
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(shape)
+        std = torch.tensor(self.std, dtype=torch.float32).view(shape)
+        x = x.float()
+        if self.kind == "image":
+            x = x / self.scale
+        return (x - mean) / std
+
+
+@dataclass
+class TrainedModel:
+    project: Project
+    model: nn.Module  # on the CPU, in eval mode
+    preprocessing: Preprocessing
+    source: Path  # the file the weights came from
+    run_dir: Path | None = None
+    base_dir: Path | None = None  # where the project's relative data paths start
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+
+def find_weights(path: str | Path) -> Path:
+    """The file to load for a run directory (best, else last checkpoint, else final weights)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in CHECKPOINT_ORDER:
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        if (path / "model.safetensors").is_file():
+            return path / "model.safetensors"
+        raise StudioError(f"{path}: not a run directory (no checkpoints/best.pt, last.pt or model.safetensors)")
+    if not path.exists():
+        raise StudioError(f"{path}: no such run directory or checkpoint")
+    return path
+
+
+def load_trained(path: str | Path) -> TrainedModel:
+    """A run directory, checkpoint or run's model.safetensors, rebuilt and loaded on the CPU."""
+    weights = find_weights(path)
+    if weights.suffix == ".safetensors":
+        project, state, extra = _read_safetensors(weights)
+    else:
+        project, state, extra = _read_checkpoint(weights)
+    run_dir = _run_dir_of(weights)
+    base_dir = Path(extra["base_dir"]) if extra.get("base_dir") else _guess_base_dir(run_dir)
+    if extra.get("preprocessing"):
+        preprocessing = Preprocessing.from_json(extra["preprocessing"])
+    else:  # made before checkpoints carried it: the training data says it again
+        from studio.core.data import load_dataset
+
+        preprocessing = Preprocessing.from_dataset(load_dataset(project.data, project.training.seed, base_dir))
+    if project.model.input_shape is None:
+        project.model.input_shape = list(preprocessing.input_shape)
+    model = rebuild(project, state, weights)
+    return TrainedModel(project, model, preprocessing, weights, run_dir, base_dir)
+
+
+def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str) -> nn.Module:
+    """The project's model with these weights, in eval mode; a mismatch is one clear error."""
+    from studio.core.build import build_model
+
+    model = build_model(project.model, seed=0)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise StudioError(f"{source}: the weights do not fit the project's model "
+                          f"({' '.join(line.strip() for line in first[:3])[:300]})") from None  # fmt: skip
+    return model.eval()
+
+
+def _read_checkpoint(path: Path) -> tuple[Project, dict, dict]:
+    from studio.core.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    return parse_project(state["project"]), state["model"], state
+
+
+def _read_safetensors(path: Path) -> tuple[Project, dict, dict]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise StudioError(f"{path}: not a readable safetensors file ({str(exc)[:160]})") from None
+    if "project" not in metadata:
+        raise StudioError(f"{path}: has no project in its metadata (not written by Torch Studio)")
+    project = parse_project_text(metadata["project"])
+    extra: dict[str, Any] = {}
+    if metadata.get("preprocessing"):
+        extra["preprocessing"] = json.loads(metadata["preprocessing"])
+    if metadata.get("base_dir"):
+        extra["base_dir"] = metadata["base_dir"]
+    return project, state, extra
+
+
+def _run_dir_of(weights: Path) -> Path | None:
+    folder = weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+    return folder if (folder / "project.json").is_file() else None
+
+
+def _guess_base_dir(run_dir: Path | None) -> Path | None:
+    """runs/ sits beside the project file by default, so its parent is where data paths start."""
+    return run_dir.parent.parent if run_dir is not None else None
