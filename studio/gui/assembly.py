@@ -9,8 +9,10 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QToolBar
 from studio import __version__
 from studio.core.paths import resources_dir
 from studio.gui.data_panel import DataPanel
+from studio.gui.evaluation_view import EvaluationView
 from studio.gui.layer_actions import LayerActions
 from studio.gui.layer_form import LayerForm
+from studio.gui.model_actions import ModelActions
 from studio.gui.palette import LayerPalette
 from studio.gui.stack_view import LayerStackView
 from studio.gui.training_panel import TrainingPanel
@@ -39,8 +41,11 @@ def build_views(window, devices) -> None:
     window.training_panel = TrainingPanel(document)
     window.training_panel.populate(devices)
     window.plots = TrainingPlots()
+    window.evaluation = EvaluationView()
     window.layer_actions = LayerActions(window, document, window.stack)
-    window.central(window.stack, window.plots)
+    window.model_actions = ModelActions(window)
+    window.central(window.stack, [(window.plots, "Training curves"), (window.evaluation, "Evaluation")])
+    window.model_actions.refresh_runs()
     left = Qt.DockWidgetArea.LeftDockWidgetArea
     right = Qt.DockWidgetArea.RightDockWidgetArea
     docks = [
@@ -113,6 +118,13 @@ def _menus(window, docks) -> None:
     train = window.shortcut("&Train", "Ctrl+R", window.train)
     stop = window.shortcut("&Stop", "Ctrl+.", window.stop_training)
     run_menu.addActions([train, window.shortcut("&Pause / Resume", None, window.toggle_pause), stop])
+    run_menu.addSeparator()
+    models = window.model_actions
+    evaluate = window.shortcut("&Evaluate latest run", "Ctrl+E", lambda: models.evaluate())
+    export = window.shortcut("E&xport model…", "Ctrl+Shift+E", models.open_export_dialog)
+    export.setObjectName("exportAction")
+    predict = window.shortcut("&Predict on files…", None, lambda: _predict_dialog(window))
+    run_menu.addActions([evaluate, export, predict])
     help_menu = bar.addMenu("&Help")
     help_menu.addAction("&About Torch Studio", lambda: QMessageBox.about(
         window, "About Torch Studio",
@@ -126,7 +138,16 @@ def _menus(window, docks) -> None:
     tools.addActions([undo, redo])
     tools.addSeparator()
     tools.addActions([train, stop])
+    tools.addSeparator()
+    tools.addActions([evaluate, export])
     window.addToolBar(tools)
+
+
+def _predict_dialog(window) -> None:
+    paths, _ = QFileDialog.getOpenFileNames(window, "Predict on files", str(window.document.base_dir),
+                                            "Images, CSV or text (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.csv *.txt);;All files (*)")  # fmt: skip
+    if paths:
+        window.model_actions.predict_files(paths)
 
 
 def _overlay_runs(window) -> None:

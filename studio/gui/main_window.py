@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QWidget,
 )
 
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
     def __init__(self, project_path: str | Path | None = None):
         super().__init__()
         self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)  # image / CSV files: predict; a project file: open
         self.setWindowTitle("Torch Studio")
         self.resize(1440, 900)
         self.document: ProjectDocument | None = None
@@ -395,6 +397,7 @@ class MainWindow(QMainWindow):
         self._drain_events()
         complete = result["reason"] in ("completed", "early_stopping")
         self.training_panel.finish(f"{result['reason']}: {result['message']}", complete)
+        self.model_actions.refresh_runs()
         where = f" — run saved in {result['run_dir']}" if result.get("run_dir") else ""
         self.statusBar().showMessage(f"{result['reason'].replace('_', ' ')}: {result['message']}{where}")
 
@@ -440,6 +443,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.stop_training(wait=True)
         self.cancel_dataset()
+        if self.document is not None:
+            self.model_actions.tasks.wait_all()
         for thread in (self.data_thread, self._loader_thread):
             if thread is not None:
                 thread.quit()
@@ -457,12 +462,36 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def central(self, top: QWidget, bottom: QWidget) -> None:
+    def central(self, top: QWidget, tabs: list[tuple[QWidget, str]]) -> None:
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.setObjectName("bottomTabs")
+        for widget, title in tabs:
+            self.bottom_tabs.addTab(widget, title)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
-        splitter.addWidget(bottom)
+        splitter.addWidget(self.bottom_tabs)
         splitter.setSizes([520, 340])
         self.setCentralWidget(splitter)
+
+    def show_tab(self, widget: QWidget) -> None:
+        self.bottom_tabs.setCurrentWidget(widget)
+
+    # ---------------------------------------------------------------- files dropped on the window
+
+    def dragEnterEvent(self, event) -> None:
+        if self.document is not None and event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        projects = [p for p in paths if p.endswith(".json")]
+        if projects:
+            self.open_project(Path(projects[0]))
+        else:
+            self.model_actions.predict_files(paths)
 
     def shortcut(self, text: str, keys, slot) -> QAction:
         action = QAction(text, self)

@@ -110,6 +110,32 @@ class DatasetWorker(QObject):
             self.finished.emit()
 
 
+class TaskWorker(QObject):
+    """Runs one slow call (evaluate, export, predict) off the GUI thread; its result or error as a signal."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, task):
+        super().__init__()
+        self.task = task
+        self.cancelled = threading.Event()
+
+    @Slot()
+    def run(self) -> None:
+        from studio.core.errors import StudioError
+
+        try:
+            self.succeeded.emit(self.task())
+        except StudioError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # shown by the view that asked; the window stays usable
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.finished.emit()
+
+
 def start_in_thread(worker: QObject, owner: QObject) -> QThread:
     """Run `worker.run` in a new QThread that quits and cleans up when the worker finishes."""
     thread = QThread(owner)
@@ -120,3 +146,49 @@ def start_in_thread(worker: QObject, owner: QObject) -> QThread:
     thread.finished.connect(worker.deleteLater)
     thread.start()
     return thread
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread and hands one task's result to its callbacks there.
+
+    (PySide6's sender() is None in a queued slot, so each task gets a receiver of its own.)
+    """
+
+    def __init__(self, parent: QObject, done, error):
+        super().__init__(parent)
+        self.done, self.error = done, error
+
+    @Slot(object)
+    def succeeded(self, result) -> None:
+        self.done(result)
+
+    @Slot(str)
+    def failed(self, message: str) -> None:
+        self.error(message)
+
+
+class BackgroundTasks(QObject):
+    """Runs TaskWorkers, a thread each, and calls their callbacks back on the GUI thread."""
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self._running: list[tuple[QThread, TaskWorker, _Relay]] = []  # references keep them alive
+
+    def start(self, task, done, error) -> None:
+        self._forget_finished()
+        worker, relay = TaskWorker(task), _Relay(self, done, error)
+        worker.succeeded.connect(relay.succeeded)
+        worker.failed.connect(relay.failed)
+        thread = start_in_thread(worker, self)
+        self._running.append((thread, worker, relay))
+
+    @property
+    def busy(self) -> bool:
+        return any(thread.isRunning() for thread, _, _ in self._running)
+
+    def wait_all(self) -> None:
+        for thread, _, _ in self._running:
+            thread.wait()
+
+    def _forget_finished(self) -> None:
+        self._running = [entry for entry in self._running if not entry[0].isFinished()]

@@ -1,0 +1,200 @@
+"""What the window does with trained runs: evaluate, export, predict on dropped files.
+
+Each runs in a background thread (BackgroundTasks); results come back to the views here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from studio.gui.worker import BackgroundTasks
+
+
+def trained_runs(runs_dir: Path, project_name: str) -> list[tuple[Path, str]]:
+    """Runs of the project that left weights behind, newest first, labelled with their result."""
+    from studio.core.runs import list_runs
+
+    out = []
+    for run in list_runs(runs_dir, project_name):
+        has_weights = any((run.path / p).is_file() for p in ("checkpoints/best.pt", "checkpoints/last.pt", "model.safetensors"))
+        if not has_weights:
+            continue
+        epochs = run.epochs
+        label = run.path.name
+        if epochs:
+            last = epochs[-1]
+            metric = f"val_acc {last['val_acc']:.1%}" if last.get("val_acc") is not None else f"loss {last.get('val_loss', last['train_loss']):.4g}"
+            label += f" · {len(epochs)} epochs · {metric}"
+        out.append((run.path, label))
+    return out
+
+
+class ModelActions(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.tasks = BackgroundTasks(self)
+        self.export_dialog = None
+        self.prediction_dialog = None
+        window.evaluation.evaluateRequested.connect(self.evaluate)
+
+    def runs(self) -> list[tuple[Path, str]]:
+        from studio.core.runs import default_runs_dir
+
+        document = self.window.document
+        return trained_runs(default_runs_dir(document.path), document.project.name)
+
+    def refresh_runs(self) -> None:
+        self.window.evaluation.set_runs(self.runs())
+
+    # ---------------------------------------------------------------- evaluate
+
+    def evaluate(self, run: str | None = None) -> None:
+        view = self.window.evaluation
+        if run is None:
+            self.refresh_runs()
+            run = view.runs.currentData()
+            self.window.show_tab(view)
+        if not run:
+            self.window.statusBar().showMessage("No trained run of this project yet: train first", 5000)
+            return
+
+        def task():
+            from studio.core.evaluate import evaluate
+            from studio.core.trained import load_trained
+
+            return evaluate(load_trained(run))
+
+        view.set_busy(True)
+        self.tasks.start(task, self._evaluated, self._evaluation_failed)
+
+    def _evaluated(self, result) -> None:
+        self.window.evaluation.set_busy(False)
+        self.window.evaluation.show_result(result)
+
+    def _evaluation_failed(self, message: str) -> None:
+        self.window.evaluation.set_busy(False)
+        self.window.evaluation.show_error(message)
+
+    # ---------------------------------------------------------------- export
+
+    def open_export_dialog(self) -> None:
+        from studio.gui.export_dialog import ExportDialog
+
+        runs = self.runs()
+        if not runs:
+            self.window.show_error("Nothing to export yet", "Train the project first: an export is made from a trained run.")
+            return
+        dialog = ExportDialog(runs, self.window.document.project.name, self.window)
+        dialog.exportRequested.connect(self._export)
+        self.export_dialog = dialog
+        dialog.open()
+
+    def _export(self, run: str, fmt: str, output: str, quantize: bool) -> None:
+        def task():
+            from studio.core.export import export_model
+            from studio.core.trained import load_trained
+
+            return export_model(load_trained(run), fmt, output, quantize="dynamic" if quantize else None)
+
+        self.export_dialog.set_busy(True)
+        self.tasks.start(task, self._exported, self._export_failed)
+
+    def _exported(self, result) -> None:
+        if self.export_dialog is not None:
+            self.export_dialog.set_busy(False)
+            self.export_dialog.show_result(result)
+        self.window.statusBar().showMessage(f"Exported and verified: {result.path}", 8000)
+
+    def _export_failed(self, message: str) -> None:
+        if self.export_dialog is not None:
+            self.export_dialog.set_busy(False)
+            self.export_dialog.show_error(message)
+
+    # ---------------------------------------------------------------- predict
+
+    def predict_files(self, paths: list[str]) -> None:
+        runs = self.runs()
+        if not runs:
+            self.window.show_error("No trained model yet", "Train the project first, then drop files on the window to classify them.")
+            return
+        run = runs[0][0]
+
+        def task():
+            from studio.core.predict import open_predictor, predict_samples, read_inputs
+
+            predictor = open_predictor(run)
+            names, raw = read_inputs(paths, predictor)
+            return run, predict_samples(predictor, names, raw, top=3), _views(predictor.preprocessing, raw)
+
+        self.window.statusBar().showMessage(f"Predicting {len(paths)} file(s) with {run.name}…")
+        self.tasks.start(task, self._predicted, lambda message: self.window.show_error("Cannot predict", message))
+
+    def _predicted(self, outcome) -> None:
+        run, predictions, views = outcome
+        self.prediction_dialog = PredictionDialog(run, predictions, views, self.window)
+        self.prediction_dialog.open()
+        self.window.statusBar().showMessage(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)
+
+
+def _views(preprocessing, raw) -> list:
+    """Thumbnails for image inputs (uint8 arrays), None otherwise."""
+    import numpy as np
+
+    if preprocessing.kind != "image":
+        return [None] * len(raw)
+    pixels = (raw.float() * (255.0 / preprocessing.scale)).round().clamp(0, 255).byte()
+    return [np.ascontiguousarray(p.permute(1, 2, 0).numpy() if p.shape[0] == 3 else p[0].numpy()) for p in pixels]
+
+
+class PredictionDialog(QDialog):
+    def __init__(self, run: Path, predictions, views, parent=None):
+        from PySide6.QtCore import QSize
+
+        from studio.gui.evaluation_view import image_pixmap
+
+        super().__init__(parent)
+        self.setObjectName("predictionDialog")
+        self.setWindowTitle("Predictions")
+        self.setMinimumSize(560, 360)
+        table = QTableWidget(len(predictions), 2)
+        table.setObjectName("predictionTable")
+        table.setHorizontalHeaderLabels(["Input", "Prediction"])
+        table.setIconSize(QSize(48, 48))
+        table.verticalHeader().setDefaultSectionSize(56)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, (prediction, view) in enumerate(zip(predictions, views, strict=False)):
+            item = QTableWidgetItem(prediction.input)
+            pixmap = image_pixmap(view, 48) if view is not None else None
+            if pixmap is not None:
+                from PySide6.QtGui import QIcon
+
+                item.setIcon(QIcon(pixmap))
+            table.setItem(row, 0, item)
+            if prediction.top is not None:
+                (best, p), rest = prediction.top[0], prediction.top[1:]
+                text = f"{best}  ({p:.1%})" + (f"    then {', '.join(f'{n} ({q:.1%})' for n, q in rest)}" if rest else "")
+            else:
+                text = f"{prediction.value:.6g}"
+            answer = QTableWidgetItem(text)
+            answer.setTextAlignment(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+            table.setItem(row, 1, answer)
+        table.resizeColumnToContents(0)
+        self.table = table
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Model: {run.name} (best checkpoint)"))
+        layout.addWidget(table, 1)
+        layout.addWidget(buttons)

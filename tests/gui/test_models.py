@@ -1,0 +1,114 @@
+"""Evaluation tab, Export dialog and files dropped on the window, on a really trained run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QPlainTextEdit,
+    QPushButton,
+    QWidget,
+)
+
+from studio.core.project import load_project
+from studio.core.train import fit
+from tests.conftest import TEMPLATES
+
+DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
+
+
+@pytest.fixture
+def trained_window(make_window):
+    """The default project's window with one finished one-epoch run in its runs folder."""
+    project = load_project(DIGITS)
+    project.training.epochs = 1
+    fit(project, runs_dir=Path(os.environ["STUDIO_RUNS_DIR"]))
+    window = make_window()
+    window.model_actions.refresh_runs()
+    return window
+
+
+def find(parent, kind, name):
+    widget = parent.findChild(kind, name)
+    assert widget is not None, name
+    return widget
+
+
+def test_evaluate_shows_matrix_table_and_worst_samples(trained_window, qtbot):
+    window = trained_window
+    view = window.evaluation
+    assert find(window, QComboBox, "evaluationRun").count() == 1
+    qtbot.mouseClick(find(window, QPushButton, "evaluateButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=30000)
+    assert "accuracy" in view.summary.text() and "val split" in view.summary.text()
+    assert view.image.image.shape == (10, 10)
+    assert abs(view.image.image.sum(axis=1) - 1).max() < 1e-9  # each true class's row shares sum to 1
+    assert view.table.rowCount() == 10 and view.table.item(3, 0).text() == "3"
+    assert view.worst.count() == len(view.result.worst) > 0
+    assert not view.worst.item(0).icon().isNull()  # the sample's picture
+    assert "→" in view.worst.item(0).text()
+
+
+def test_export_dialog_writes_a_verified_onnx_file(trained_window, qtbot):
+    window = trained_window
+    action = next(a for a in window.findChildren(type(window.undo_action)) if a.objectName() == "exportAction")
+    action.trigger()
+    dialog = window.model_actions.export_dialog
+    assert dialog.isVisible()
+    formats = find(dialog, QComboBox, "exportFormat")
+    formats.setCurrentIndex(formats.findData("onnx"))
+    assert not find(dialog, QCheckBox, "exportQuantize").isEnabled()
+    path = Path(find(dialog, QWidget, "exportPath").text())
+    assert path.suffix == ".onnx" and path.parent.name == "exports"
+    find(dialog, QPushButton, "exportButton").click()
+    result = find(dialog, QPlainTextEdit, "exportResult")
+    qtbot.waitUntil(lambda: "✓" in result.toPlainText() or "✗" in result.toPlainText(), timeout=60000)
+    assert "✓ onnxruntime" in result.toPlainText(), result.toPlainText()
+    assert path.is_file() and json.loads(path.with_name(path.name + ".json").read_text())["format"] == "onnx"
+    # int8 copy: the quantise box works for state_dict only and reports both sizes
+    formats.setCurrentIndex(formats.findData("state_dict"))
+    find(dialog, QCheckBox, "exportQuantize").setChecked(True)
+    assert find(dialog, QWidget, "exportPath").text().endswith("-int8.pt")
+    find(dialog, QPushButton, "exportButton").click()
+    qtbot.waitUntil(lambda: "int8" in result.toPlainText() and "✓" in result.toPlainText(), timeout=60000)
+    assert "float32" in result.toPlainText()
+    dialog.close()
+
+
+def test_dropping_images_on_the_window_predicts_them(trained_window, qtbot, tmp_path):
+    window = trained_window
+    images = np.load(Path(__file__).resolve().parents[2] / "resources" / "data" / "digits.npz")["images"]
+    urls = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray((images[i].astype(float) * 255 / 16).astype(np.uint8)).save(path)
+        urls.append(QUrl.fromLocalFile(str(path)))
+    mime = QMimeData()
+    mime.setUrls(urls)
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.model_actions.prediction_dialog is not None, timeout=30000)
+    dialog = window.model_actions.prediction_dialog
+    table = dialog.table
+    assert table.rowCount() == 3 and table.item(0, 0).text() == "digit0.png"
+    assert "%" in table.item(0, 1).text() and not table.item(0, 0).icon().isNull()
+    dialog.close()
+
+
+def test_evaluate_without_runs_says_train_first(make_window):
+    window = make_window()
+    window.model_actions.evaluate()
+    assert "train first" in window.statusBar().currentMessage()
+    assert not find(window, QPushButton, "evaluateButton").isEnabled()
+    QApplication.processEvents()
