@@ -33,7 +33,7 @@ def points(epochs=2, optimizer=None, scheduler=None, source="spirals"):
         "studio": 1, "name": "points", "data": {"source": source, "options": {"samples": 200}, "batch_size": 32},
         "model": {"layers": [{"type": "Linear", "args": {"out_features": 16}}, {"type": "Tanh"},
                              {"type": "Linear", "args": {"out_features": 3 if source == "spirals" else 2}}]},
-        "training": {"epochs": epochs},
+        "training": {"epochs": epochs, "device": "cpu"},  # the figures below were taken on the CPU
     })  # fmt: skip
     if optimizer:
         project.training.optimizer = optimizer
@@ -68,7 +68,7 @@ def test_run_directory_holds_project_metrics_checkpoints_weights_and_tensorboard
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["progress"]["epoch"] == 2 and (run / "checkpoints" / "best.pt").exists()
     weights = load_file(run / "model.safetensors")
-    assert torch.equal(weights["1.weight"], result.model.state_dict()["1.weight"])
+    assert torch.equal(weights["1.weight"], result.model.state_dict()["1.weight"].cpu())
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
@@ -100,10 +100,10 @@ def test_schedulers_move_the_learning_rate(scheduler, check):
 
 def test_bf16_on_cpu_trains_and_fp16_on_cpu_is_refused_clearly():
     history = History()
-    fit(digits(epochs=1, precision="bf16"), callbacks=[history], write_run=False)
+    fit(digits(epochs=1, precision="bf16", device="cpu"), callbacks=[history], write_run=False)
     assert history.of("epoch")[0]["val_acc"] > 0.3
     with pytest.raises(ProjectError, match="fp16 is not supported on cpu: use bf16 or fp32"):
-        fit(digits(epochs=1, precision="fp16"), write_run=False)
+        fit(digits(epochs=1, precision="fp16", device="cpu"), write_run=False)
 
 
 def test_gradient_clipping_and_regression(tmp_path):

@@ -30,9 +30,18 @@ def world_from_env() -> World:
     return World(size, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def start(world: World) -> torch.device:
-    """Join the process group (nccl on CUDA, gloo on CPU) and return this rank's device."""
-    use_cuda = torch.cuda.is_available()
+def start(world: World, requested: str = "auto") -> torch.device:
+    """Join the process group (nccl on CUDA, gloo on CPU) and return this rank's device.
+
+    `requested` is the project's device: "cpu" keeps every rank on the CPU even where GPUs exist.
+    """
+    from studio.core.errors import ProjectError
+
+    use_cuda = torch.cuda.is_available() and requested != "cpu"
+    if use_cuda and world.local_rank >= torch.cuda.device_count():
+        raise ProjectError("training.device", f"torchrun started {world.size} processes on this machine but it has "
+                           f"{torch.cuda.device_count()} GPU(s): use --nproc_per_node={torch.cuda.device_count()} "
+                           "or --device cpu")  # fmt: skip
     if use_cuda:
         torch.cuda.set_device(world.local_rank)
     if not dist.is_initialized():

@@ -99,7 +99,7 @@ class _Fit:
         self.resume_state = load_checkpoint(resume) if resume else None
         self.project = project
         spec = project.training
-        self.device = distributed.start(self.world) if self.world.distributed else resolve_device(spec.device)
+        self.device = distributed.start(self.world, spec.device) if self.world.distributed else resolve_device(spec.device)
         check_precision(self.device, spec.precision)
         _seed_everything(spec.seed)
         dataset = load_dataset(project.data, spec.seed, base_dir)
