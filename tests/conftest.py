@@ -52,3 +52,21 @@ def minimal_project(layers: list, input_shape: list | None = None, **training) -
     if training:
         project["training"] = training
     return project
+
+
+def train_once(project: dict, folder: Path, base_dir: Path | None = None) -> Path:
+    """Train a project dict (real torch, real files) and return its run directory."""
+    from studio.core.project import parse_project
+    from studio.core.train import fit
+
+    result = fit(parse_project(project), runs_dir=folder, base_dir=base_dir)
+    assert result.reason == "completed", result.message
+    return result.run_dir
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """The default digits project trained for one epoch, once per test session."""
+    project = json.loads(next(p for p in TEMPLATES if p.name == "digits-mlp.json").read_text())
+    project["training"]["epochs"] = 1
+    return train_once(project, tmp_path_factory.mktemp("runs"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,18 +78,14 @@ def _from_export(path: Path, sidecar: Path) -> Predictor:
         raise StudioError(f"{sidecar}: not a Torch Studio export sidecar ({exc})") from None
     project.model.input_shape = project.model.input_shape or list(pre.input_shape)
     target = project.data.options.get("target")
-    if fmt == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return Predictor(project.name, pre, lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0]), target)
-    if fmt == "pt2":
-        return Predictor(project.name, pre, _torch_runner(torch.export.load(str(path)).module()), target)
+    if fmt in ("onnx", "pt2"):
+        return Predictor(project.name, pre, _program_runner(path, fmt), target)
     if fmt == "safetensors":
         return _trained_predictor(path)
+    from studio.core.train.checkpoint import load_tensors
+
     weights = path.with_name(f"{path.stem}_weights.pt") if fmt == "python" else path
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_tensors(weights)
     if info.get("quantize"):
         from studio.core.export.quantize import load_quantized
 
@@ -96,6 +93,29 @@ def _from_export(path: Path, sidecar: Path) -> Predictor:
     else:
         model = rebuild(project, state, weights)
     return Predictor(project.name, pre, _torch_runner(model), target)
+
+
+def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An ONNX or torch.export file, opened by its own runtime; a damaged one is one clear error."""
+    try:
+        if fmt == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            name = session.get_inputs()[0].name
+            return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+        logger = logging.getLogger("torch.export")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # torch logs a damaged archive at length; the error below says it
+        try:
+            return _torch_runner(torch.export.load(str(path)).module())
+        finally:
+            logger.setLevel(level)
+    except ImportError:
+        raise StudioError(f"{path}: reading ONNX needs onnxruntime (pip install 'torch-studio[export]')") from None
+    except Exception as exc:  # the runtime's own complaint about a damaged file, in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StudioError(f"{path}: not a readable {fmt} file ({first[:160]})") from None
 
 
 def read_inputs(items: list[str], predictor: Predictor) -> tuple[list[str], torch.Tensor]:

@@ -41,9 +41,21 @@ class Preprocessing:
                    scale=float(dataset.scale), vocabulary=dataset.vocabulary)  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Preprocessing:
+    def from_json(cls, data: Any, source: Path | str = "") -> Preprocessing:
+        """Read what `to_json` wrote; anything else (a damaged file) is one StudioError."""
         names = cls.__dataclass_fields__.keys()
-        return cls(**{k: v for k, v in data.items() if k in names})
+        try:
+            made = cls(**{k: v for k, v in data.items() if k in names})
+            ok = (made.kind in ("image", "features", "tokens") and made.task in ("classification", "regression")
+                  and all(isinstance(n, int) and n > 0 for n in made.input_shape)
+                  and all(isinstance(c, str) for c in made.classes)
+                  and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])
+                  and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary)))  # fmt: skip
+        except (AttributeError, TypeError):
+            ok = False
+        if not ok:
+            raise StudioError(f"{source}: damaged (its preprocessing record is not what the studio writes)")
+        return made
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,10 +109,12 @@ def load_trained(path: str | Path) -> TrainedModel:
         project, state, extra = _read_safetensors(weights)
     else:
         project, state, extra = _read_checkpoint(weights)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise StudioError(f"{weights}: damaged (its weights are not a table of tensors)")
     run_dir = _run_dir_of(weights)
-    base_dir = Path(extra["base_dir"]) if extra.get("base_dir") else _guess_base_dir(run_dir)
+    base_dir = Path(extra["base_dir"]) if isinstance(extra.get("base_dir"), str) else _guess_base_dir(run_dir)
     if extra.get("preprocessing"):
-        preprocessing = Preprocessing.from_json(extra["preprocessing"])
+        preprocessing = Preprocessing.from_json(extra["preprocessing"], weights)
     else:  # made before checkpoints carried it: the training data says it again
         from studio.core.data import load_dataset
 
@@ -147,7 +161,10 @@ def _read_safetensors(path: Path) -> tuple[Project, dict, dict]:
     project = parse_project_text(metadata["project"])
     extra: dict[str, Any] = {}
     if metadata.get("preprocessing"):
-        extra["preprocessing"] = json.loads(metadata["preprocessing"])
+        try:
+            extra["preprocessing"] = json.loads(metadata["preprocessing"])
+        except ValueError:
+            raise StudioError(f"{path}: damaged (its preprocessing metadata is not JSON)") from None
     if metadata.get("base_dir"):
         extra["base_dir"] = metadata["base_dir"]
     return project, state, extra

@@ -1,17 +1,12 @@
-"""Trained runs for the evaluate / export / predict tests: one epoch each, trained once per module."""
+"""A trained run with every hard block for the export tests (the digits run is in tests/conftest)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from studio.core.project import parse_project
-from studio.core.train import fit
-from tests.conftest import TEMPLATES
-
-DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
+from tests.conftest import train_once
 
 # Every block that exports find hard: embedding, recurrent, residual, branch, batch norm.
 MIXED_LAYERS = [
@@ -28,19 +23,6 @@ MIXED_LAYERS = [
     ]},
     {"type": "Linear", "args": {"out_features": 4}},
 ]  # fmt: skip
-
-
-def train_once(project: dict, folder: Path, base_dir: Path | None = None) -> Path:
-    result = fit(parse_project(project), runs_dir=folder, base_dir=base_dir)
-    assert result.reason == "completed", result.message
-    return result.run_dir
-
-
-@pytest.fixture(scope="session")
-def digits_run(tmp_path_factory) -> Path:
-    project = json.loads(DIGITS.read_text())
-    project["training"]["epochs"] = 1
-    return train_once(project, tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,8 @@ def test_evaluate_prints_a_table_and_the_confusion_matrix(digits_run, capsys):
 
 
 def test_regression_reports_mse_mae_and_r2(tmp_path, capsys):
+    from tests.conftest import train_once
     from tests.datafiles import write_csv
-    from tests.export.conftest import train_once
 
     rows = [[i / 10, (i % 7) / 7, 2 * i / 10 + 0.5] for i in range(120)]
     write_csv(tmp_path / "line.csv", ["a", "b", "y"], rows)

@@ -134,7 +134,7 @@ def test_mixed_blocks_export_to_every_format(mixed_run, capsys, tmp_path):
 
 
 def test_an_unsupported_layer_names_itself_and_leaves_no_file(tmp_path, capsys):
-    from tests.export.conftest import train_once
+    from tests.conftest import train_once
 
     project = {"studio": 1, "name": "pooled", "data": {"source": "digits"},
                "model": {"layers": [{"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": 1}},

@@ -12,8 +12,8 @@ from PIL import Image
 from studio.cli import main
 from studio.core.data import load_dataset
 from studio.core.trained import load_trained
+from tests.conftest import train_once
 from tests.datafiles import write_csv
-from tests.export.conftest import train_once
 
 
 def _digit_pngs(run, folder, count=6):

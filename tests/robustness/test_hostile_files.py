@@ -1,0 +1,113 @@
+"""Damaged and hostile files: truncated or bit-flipped checkpoints and safetensors, and a .pt
+whose pickle would run code. Each is refused with one clear line; nothing is executed."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+
+import pytest
+import torch
+
+from studio.cli import main
+from studio.core.errors import StudioError
+from studio.core.trained import load_trained
+
+FLIPS = 40
+CUTS = 12
+
+
+class _WouldRunCode:
+    """Unpickling this with weights_only=False would create `marker`: the attack, made harmless."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _one_line_refusal(capsys, argv, needle: str = "") -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert needle in err, err
+    return err
+
+
+def test_a_pickle_that_would_run_code_is_refused_everywhere(digits_run, tmp_path, capsys):
+    marker = tmp_path / "owned"
+    project = json.loads((digits_run / "project.json").read_text())
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": _WouldRunCode(marker), "project": project}, evil)
+    for argv in (["evaluate", str(evil)], ["export", str(evil), "--format", "onnx"], ["predict", str(evil), "x.png"],
+                 ["train", str(digits_run / "project.json"), "--resume", str(evil)]):  # fmt: skip
+        _one_line_refusal(capsys, argv, "not a readable Torch Studio checkpoint")
+    # the same pickle dressed as a state_dict export with a genuine sidecar
+    export = tmp_path / "exports"
+    assert main(["export", str(digits_run), "--format", "state_dict", "-o", str(export / "m.pt")]) == 0
+    capsys.readouterr()
+    torch.save({"1.weight": _WouldRunCode(marker)}, export / "m.pt")
+    _one_line_refusal(capsys, ["predict", str(export / "m.pt"), "x.png"], "not a readable Torch Studio weights file")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["checkpoints/last.pt", "model.safetensors"])
+def test_truncated_files_are_refused_with_one_line(digits_run, tmp_path, capsys, name):
+    data = (digits_run / name).read_bytes()
+    for n, cut in enumerate(sorted({0, 1, 8, 64, *random.Random(0).sample(range(9, len(data) - 1), CUTS - 4)})):
+        damaged = tmp_path / f"cut{n}{(digits_run / name).suffix}"
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(StudioError):
+            load_trained(damaged)
+    _one_line_refusal(capsys, ["evaluate", str(damaged)])
+
+
+@pytest.mark.parametrize("name", ["checkpoints/last.pt", "model.safetensors"])
+def test_bit_flips_give_a_model_or_a_clear_refusal_never_a_crash(digits_run, tmp_path, name):
+    """A flip inside tensor data can go unnoticed (formats without checksums); anywhere else it
+    must be refused as a StudioError. Either way no other exception escapes."""
+    data = bytearray((digits_run / name).read_bytes())
+    rng = random.Random(1)
+    refused = 0
+    for n in range(FLIPS):
+        flipped = bytearray(data)
+        position = rng.randrange(len(flipped))
+        flipped[position] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"flip{n}{(digits_run / name).suffix}"
+        path.write_bytes(bytes(flipped))
+        try:
+            load_trained(path)
+        except StudioError:
+            refused += 1
+    print(f"{name}: {FLIPS} single-bit flips, {refused} refused, {FLIPS - refused} loaded")
+
+
+def test_a_safetensors_header_claiming_terabytes_is_refused(digits_run, tmp_path, capsys):
+    path = tmp_path / "huge.safetensors"
+    path.write_bytes((2**62).to_bytes(8, "little") + b"{}")
+    _one_line_refusal(capsys, ["evaluate", str(path)], "not a readable safetensors file")
+    text = tmp_path / "notes.safetensors"
+    text.write_text("hello")
+    _one_line_refusal(capsys, ["evaluate", str(text)], "not a readable safetensors file")
+
+
+def test_damaged_exports_are_refused_by_predict(digits_run, tmp_path, capsys):
+    for fmt, ext in (("onnx", ".onnx"), ("pt2", ".pt2")):
+        out = tmp_path / f"m{ext}"
+        assert main(["export", str(digits_run), "--format", fmt, "-o", str(out)]) == 0
+        capsys.readouterr()
+        out.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
+        _one_line_refusal(capsys, ["predict", str(out), "x.png"], f"not a readable {fmt} file")
+
+
+def test_a_run_directory_with_its_checkpoints_damaged_is_refused(digits_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    for name in ("best.pt", "last.pt"):
+        (run / "checkpoints" / name).write_bytes(b"PK\x03\x04 not really a zip")
+    _one_line_refusal(capsys, ["evaluate", str(run)], "best.pt")
