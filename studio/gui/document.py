@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from studio.core.errors import ProjectError
 from studio.core.project import Project, parse_project, save_project
 
 
@@ -33,6 +34,7 @@ class ProjectDocument(QObject):
 
     changed = Signal()
     pathChanged = Signal()
+    rejected = Signal(str)  # an edit that would make the project invalid: why, for the status bar
 
     def __init__(self, project: Project, path: Path | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -52,14 +54,24 @@ class ProjectDocument(QObject):
     def text(self) -> str:
         return self.project.to_json()
 
-    def edit(self, description: str, change) -> None:
-        """Apply `change(project_copy)` as one undoable step; a no-op change records nothing."""
+    def edit(self, description: str, change) -> bool:
+        """Apply `change(project_copy)` as one undoable step; a no-op change records nothing.
+
+        An edit whose result is not a valid project is refused whole (`rejected` says why), so
+        the undo stack only ever holds projects that load.
+        """
         before = self.text()
         draft = self.project.copy()
-        change(draft)
-        after = draft.to_json()
+        try:
+            change(draft)
+            after = draft.to_json()
+            parse_project(json.loads(after))
+        except (ProjectError, KeyError, IndexError, ValueError) as exc:
+            self.rejected.emit(f"{description}: {exc}")
+            return False
         if after != before:
             self.undo_stack.push(_Snapshot(self, description, before, after))
+        return True
 
     def _apply(self, text: str) -> None:
         self.project = parse_project(json.loads(text))

@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         build_views(self, devices)
         self.document.changed.connect(self.refresh)
         self.document.pathChanged.connect(self._update_title)
+        self.document.rejected.connect(lambda why: self.statusBar().showMessage(f"Not applied: {why}", 6000))
         self.refresh()
         self._update_title()
         self.statusBar().showMessage("Ready", 3000)
@@ -201,7 +202,6 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         if self.document is not None:
             self.setWindowTitle(self.document.title())
-            self.setWindowModified(self.document.dirty)
 
     # ---------------------------------------------------------------- files
 
