@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-long dist dist-test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,20 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The long robustness series: kill -9 during training, a 100,000-step GUI soak, the frozen build.
+test-long: $(STAMP) dist
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -s -m long tests/robustness tests/dist
+
+# A one-folder desktop build (PyInstaller): dist/torch-studio/{studio,torch-studio}. ~5 min, ~5 GB.
+dist: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'pyinstaller>=6.10'
+	$(BIN)/pyinstaller build.spec --noconfirm --log-level WARN
+	du -sh dist/torch-studio
+
+dist-test: $(STAMP)
+	test -x dist/torch-studio/studio || $(MAKE) dist
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -s -m long tests/dist
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

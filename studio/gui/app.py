@@ -6,10 +6,13 @@ import sys
 import traceback
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.core.paths import resources_dir
+
+SMOKE_LIMIT_MS = 300_000
 
 
 def apply_theme(app: QApplication) -> None:
@@ -61,6 +64,8 @@ def main(project_path: str | None = None, smoke: bool = False) -> int:
     sys.excepthook = _excepthook
     window = create_main_window(project_path, background=True)
     window.show()
-    if smoke:  # start, load, quit: for packaging checks
-        window.coreReady.connect(lambda: app.quit())
+    if smoke:  # start, load, quit: for packaging checks (exit 1 when the core cannot load)
+        window.coreReady.connect(lambda: (window.close(), app.exit(0)))  # close waits for its threads
+        window.coreFailed.connect(lambda message: (sys.stderr.write(f"studio: {message}\n"), window.close(), app.exit(1)))
+        QTimer.singleShot(SMOKE_LIMIT_MS, lambda: (sys.stderr.write("studio: the window did not get ready\n"), app.exit(3)))
     return app.exec()

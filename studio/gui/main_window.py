@@ -35,6 +35,7 @@ class CoreLoader(QObject):
     """Imports torch and the catalogues, lists devices, reads the project: off the GUI thread."""
 
     ready = Signal(object, object, object, str)  # project, path, devices, error message
+    failed = Signal(str)  # torch or the catalogue could not load at all: the app cannot work
     finished = Signal()
 
     def __init__(self, path: Path | None):
@@ -43,6 +44,14 @@ class CoreLoader(QObject):
 
     @Slot()
     def run(self) -> None:
+        try:
+            self._load()
+        except Exception as exc:  # a broken installation: said in the window, never a silent hang
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.finished.emit()
+
+    def _load(self) -> None:
         import os
 
         import torch
@@ -73,7 +82,6 @@ class CoreLoader(QObject):
         if project is None:
             project = load_project(resources_dir() / "templates" / DEFAULT_TEMPLATE)
         self.ready.emit(project, path, list_devices(), error)
-        self.finished.emit()
 
 
 def settings() -> QSettings:
@@ -82,6 +90,7 @@ def settings() -> QSettings:
 
 class MainWindow(QMainWindow):
     coreReady = Signal()
+    coreFailed = Signal(str)
 
     def __init__(self, project_path: str | Path | None = None):
         super().__init__()
@@ -118,6 +127,7 @@ class MainWindow(QMainWindow):
             return
         loader = CoreLoader(self._project_path)
         loader.ready.connect(self._core_ready)
+        loader.failed.connect(self._core_failed)
         loader.run()
 
     def showEvent(self, event) -> None:
@@ -131,6 +141,7 @@ class MainWindow(QMainWindow):
             return
         loader = CoreLoader(self._project_path)
         loader.ready.connect(self._core_ready)
+        loader.failed.connect(self._core_failed)
         self._loader = loader
         self._loader_thread = QThread(self)
         loader.moveToThread(self._loader_thread)
@@ -161,6 +172,16 @@ class MainWindow(QMainWindow):
         self.load_dataset()
         QTimer.singleShot(0, self.offer_recovery)
         self.coreReady.emit()
+
+    @Slot(str)
+    def _core_failed(self, message: str) -> None:
+        label = self.centralWidget()
+        if isinstance(label, QLabel):
+            label.setText("<h2>Torch Studio</h2><p>PyTorch could not be loaded.</p>")
+        self.statusBar().showMessage("PyTorch could not be loaded")
+        self.show_error("Torch Studio cannot start", f"PyTorch or one of its libraries could not be loaded:\n\n"
+                        f"{message}\n\nReinstall Torch Studio (or its environment) and try again.")  # fmt: skip
+        self.coreFailed.emit(message)
 
     # ---------------------------------------------------------------- views
 

@@ -297,3 +297,20 @@ def test_editing_a_dataset_option_keeps_its_editor(make_window, qtbot):
     editor.findChild(QSpinBox).setValue(600)
     assert window.document.project.data.options["samples"] == 600
     assert window.data_panel.option_editors["samples"] is editor  # not rebuilt under the user's typing
+
+
+def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, monkeypatch):
+    from studio.core import layers
+
+    def broken():
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(layers, "catalogue", broken)
+    seen = []
+    from studio.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "show_error", lambda self, title, message: seen.append((title, message)))
+    window = make_window()
+    assert window.document is None
+    assert "could not be loaded" in window.centralWidget().text()
+    assert seen and "torchvision::nms" in seen[0][1]

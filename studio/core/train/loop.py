@@ -151,7 +151,10 @@ class _Fit:
 
     def _run_dir(self, runs_dir, resume) -> Path:
         if resume is not None:
-            return Path(resume).resolve().parent.parent
+            run = Path(resume).resolve().parent.parent
+            for stale in (run / "checkpoints").glob(".*.tmp"):  # a write cut short by a crash
+                stale.unlink(missing_ok=True)
+            return run
         return create_run_dir(Path(runs_dir or "runs"), self.project)
 
     def _restore(self, state: dict[str, Any]) -> None:
