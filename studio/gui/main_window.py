@@ -416,6 +416,7 @@ class MainWindow(QMainWindow):
     @Slot(dict)
     def _training_done(self, result: dict) -> None:
         self._drain_events()
+        self.plots.flush()
         complete = result["reason"] in ("completed", "early_stopping")
         self.training_panel.finish(f"{result['reason']}: {result['message']}", complete)
         self.model_actions.refresh_runs()
@@ -425,6 +426,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _training_failed(self, message: str) -> None:
         self._drain_events()
+        self.plots.flush()
         self.training_panel.finish("failed", False)
         self.training_panel.log.appendPlainText(f"Error: {message}")
         self.show_error("Training stopped", message)
