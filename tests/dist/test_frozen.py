@@ -72,5 +72,5 @@ def test_the_build_holds_the_resources_and_no_tests():
     assert (internal / "resources" / "templates" / "digits-mlp.json").is_file()
     assert (internal / "resources" / "data" / "digits.npz").is_file()
     assert not (internal / "tests").exists() and not list(internal.glob("pytest*"))
-    size = sum(f.stat().st_size for f in DIST.rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in DIST.rglob("*") if f.is_file() and not f.is_symlink())
     print(f"dist/torch-studio: {size / 2**30:.2f} GiB")
