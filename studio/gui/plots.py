@@ -21,6 +21,7 @@ OVERLAY = ["#b48ead", "#88c0d0", "#d08770", "#a3be8c"]
 # One plot is repainted per redraw, in this order: a paint costs ~12 ms of Python (pyqtgraph),
 # so three at once held the event loop for ~40 ms; the loss curve, watched most, comes round twice.
 ROTATION = ("loss", "accuracy", "loss", "lr")
+SYMBOLS_UP_TO = 60
 
 
 class _TimedPlotWidget(pg.PlotWidget):
@@ -179,15 +180,25 @@ class TrainingPlots(QWidget):
         self._draw_accuracy()
         self._draw_lr()
 
+    @staticmethod
+    def _mark_points(curve, count: int) -> None:
+        """Dots on epoch points while they can be told apart; beyond that they only cost paint time."""
+        wanted = "o" if count <= SYMBOLS_UP_TO else None
+        if curve.opts.get("symbol") != wanted:
+            curve.setSymbol(wanted)
+
     def _draw_loss(self) -> None:
         self.raw.setData(self.steps, self.step_loss)
         self.smooth.setData(self.steps, self.smoothed)
         epochs = [e for e in self.epochs if "val_loss" in e]
+        self._mark_points(self.val_loss, len(epochs))
         self.val_loss.setData([e["step"] for e in epochs], [e["val_loss"] for e in epochs])
         _fit(self.loss_plot, self.steps, self.step_loss + [e["val_loss"] for e in epochs], self.log_scale.isChecked())
 
     def _draw_accuracy(self) -> None:
         with_acc = [e for e in self.epochs if "train_acc" in e]
+        self._mark_points(self.train_acc, len(with_acc))
+        self._mark_points(self.val_acc, len(with_acc))
         self.train_acc.setData([e["epoch"] for e in with_acc], [e["train_acc"] for e in with_acc])
         val_acc = [e for e in self.epochs if "val_acc" in e]
         self.val_acc.setData([e["epoch"] for e in val_acc], [e["val_acc"] for e in val_acc])
