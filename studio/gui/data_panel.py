@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -25,21 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import Component
+from studio.gui.images import sample_pixmap
 from studio.gui.param_editors import ParamEditor
 
 PREVIEW_PER_CLASS = 6
 PREVIEW_CLASSES = 10
-
-
-def _pixmap(array: np.ndarray, size: int = 40) -> QPixmap:
-    array = np.ascontiguousarray(array)
-    height, width = array.shape[:2]
-    if array.ndim == 2:
-        image = QImage(array.data, width, height, width, QImage.Format.Format_Grayscale8)
-    else:
-        image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy()).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                                  Qt.TransformationMode.FastTransformation)  # fmt: skip
 
 
 class DataPanel(QWidget):
@@ -250,7 +239,7 @@ class DataPanel(QWidget):
                 self.preview_grid.addWidget(name, row, 0)
                 for column, image in enumerate(array):
                     cell = QLabel()
-                    cell.setPixmap(_pixmap(image))
+                    cell.setPixmap(sample_pixmap(image, 40))
                     cell.setToolTip(label)
                     self.preview_grid.addWidget(cell, row, column + 1)
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -24,22 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.images import sample_pixmap
+
 MAX_LABELLED_CLASSES = 20  # counts are written in the cells up to this many classes
-
-
-def image_pixmap(view, size: int) -> QPixmap | None:
-    """A sample's uint8 image (H, W) or (H, W, 3) as a pixmap, scaled up with hard pixel edges."""
-    if not isinstance(view, np.ndarray) or view.dtype != np.uint8 or view.ndim not in (2, 3):
-        return None
-    array = np.ascontiguousarray(view)
-    height, width = array.shape[:2]
-    if array.ndim == 2:
-        image = QImage(array.data, width, height, width, QImage.Format.Format_Grayscale8)
-    else:
-        image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy()).scaled(
-        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
-    )
 
 
 class EvaluationView(QWidget):
@@ -187,7 +174,7 @@ class EvaluationView(QWidget):
         for sample in worst:
             text = f"{sample.true} → {sample.predicted}\n{sample.confidence:.0%}"
             item = QListWidgetItem(text)
-            pixmap = image_pixmap(sample.view, 64)
+            pixmap = sample_pixmap(sample.view, 64)
             if pixmap is not None:
                 item.setIcon(QIcon(pixmap))
             elif isinstance(sample.view, str):

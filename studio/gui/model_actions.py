@@ -161,7 +161,7 @@ class PredictionDialog(QDialog):
     def __init__(self, run: Path, predictions, views, parent=None):
         from PySide6.QtCore import QSize
 
-        from studio.gui.evaluation_view import image_pixmap
+        from studio.gui.images import sample_pixmap
 
         super().__init__(parent)
         self.setObjectName("predictionDialog")
@@ -176,7 +176,7 @@ class PredictionDialog(QDialog):
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for row, (prediction, view) in enumerate(zip(predictions, views, strict=False)):
             item = QTableWidgetItem(prediction.input)
-            pixmap = image_pixmap(view, 48) if view is not None else None
+            pixmap = sample_pixmap(view, 48)
             if pixmap is not None:
                 from PySide6.QtGui import QIcon
 
