@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -51,6 +52,11 @@ class DataPanel(QWidget):
         self.augment.setMaximumHeight(70)
         self.add_augment = QComboBox(objectName="addAugment")
         self.remove_augment = QPushButton("Remove")
+        self.augment_args = QWidget(objectName="augmentArgs")  # the selected augmentation's arguments
+        self.augment_form = QFormLayout(self.augment_args)
+        self.augment_form.setContentsMargins(12, 0, 0, 0)
+        self._augment_shown: tuple[int, str] | None = None
+        self.augment_editors: dict[str, ParamEditor] = {}
         self.load_button = QPushButton("Load preview", objectName="loadData")
         self.cancel_button = QPushButton("Cancel", objectName="cancelLoad")
         self.progress = QProgressBar(objectName="dataProgress")
@@ -75,6 +81,7 @@ class DataPanel(QWidget):
         augment_row.addWidget(self.remove_augment)
         form.addRow("Augmentation", self.augment)
         form.addRow("", augment_row)
+        form.addRow(self.augment_args)
         load_row = QHBoxLayout()
         load_row.addWidget(self.load_button)
         load_row.addWidget(self.cancel_button)
@@ -92,6 +99,7 @@ class DataPanel(QWidget):
         self.batch_size.valueChanged.connect(lambda v: self._edit("Set batch size", lambda d: setattr(d, "batch_size", v)))
         self.add_augment.activated.connect(self._add_augment)
         self.remove_augment.clicked.connect(self._remove_augment)
+        self.augment.currentRowChanged.connect(lambda _row: self._show_augment_args())
         self.load_button.clicked.connect(self.loadRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
 
@@ -115,9 +123,14 @@ class DataPanel(QWidget):
             self.source.setCurrentIndex(max(0, self.source.findData(data.source)))
             self.val_fraction.setValue(data.val_fraction)
             self.batch_size.setValue(data.batch_size)
+            row = self.augment.currentRow()
+            self.augment.blockSignals(True)  # the list is rebuilt; the selection stays where it was
             self.augment.clear()
             for item in data.augment:
                 self.augment.addItem(f"{item.type}({', '.join(f'{k}={v}' for k, v in item.args.items())})")
+            self.augment.setCurrentRow(min(row, len(data.augment) - 1))
+            self.augment.blockSignals(False)
+            self._show_augment_args()
             self._show_options()
         finally:
             self._updating = False
@@ -195,6 +208,43 @@ class DataPanel(QWidget):
         args = {"size": shape[-1], "padding": 2} if name == "RandomCrop" else {"size": shape[-1]} if name == "RandomResizedCrop" else \
             {"degrees": 10.0} if name in ("RandomRotation", "RandomAffine") else {"kernel_size": 3} if name == "GaussianBlur" else {}
         self._edit(f"Add {name}", lambda d: d.augment.append(Component(name, args)))
+
+    def _show_augment_args(self) -> None:
+        """Editors for the selected augmentation's arguments; kept (and the focus with them) while
+        the same one stays selected, so typing in one is not interrupted by its own edit."""
+        from studio.core import components
+
+        row = self.augment.currentRow()
+        items = self.document.project.data.augment
+        chosen = (row, items[row].type) if 0 <= row < len(items) else None
+        if chosen == self._augment_shown and chosen is not None:  # same one: new values (undo), in place
+            focused = QApplication.focusWidget()
+            for name, editor in self.augment_editors.items():
+                if focused is None or not editor.isAncestorOf(focused):
+                    editor.set_value(items[row].args.get(name, editor.param.default))
+            return
+        self._augment_shown = chosen
+        self.augment_editors = {}
+        while self.augment_form.rowCount():
+            self.augment_form.removeRow(0)
+        if chosen is None:
+            return
+        item = items[row]
+        for param in components.augmentations()[item.type].params:
+            editor = ParamEditor(param, item.args.get(param.name, param.default))
+            editor.committed.connect(lambda name, value, row=row: self._augment_arg_changed(row, name, value))
+            self.augment_form.addRow(param.name, editor)
+            self.augment_editors[param.name] = editor
+
+    def _augment_arg_changed(self, row: int, name: str, value: Any) -> None:
+        def change(data) -> None:
+            args = data.augment[row].args
+            if value is None:
+                args.pop(name, None)
+            else:
+                args[name] = value
+
+        self._edit(f"Set {name}", change)
 
     def _remove_augment(self) -> None:
         row = self.augment.currentRow()

@@ -314,3 +314,23 @@ def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, m
     assert window.document is None
     assert "could not be loaded" in window.centralWidget().text()
     assert seen and "torchvision::nms" in seen[0][1]
+
+
+def test_augmentation_arguments_are_edited_in_place_and_undone(make_window, qtbot):
+    window = make_window()
+    panel = window.data_panel
+    adder = find(window, "addAugment")
+    adder.activated.emit(adder.findText("RandomRotation"))
+    assert [a.type for a in window.document.project.data.augment] == ["RandomRotation"]
+    find(window, "augmentList").setCurrentRow(0)
+    editor = panel.augment_editors["degrees"]
+    qtbot.waitUntil(lambda: editor.isVisibleTo(panel), timeout=2000)
+    field = editor.findChild(QLineEdit)
+    field.setText("25")
+    field.editingFinished.emit()
+    assert window.document.project.data.augment[0].args["degrees"] == 25
+    assert panel.augment_editors["degrees"] is editor  # kept while the user edits it
+    assert "degrees=25" in find(window, "augmentList").item(0).text()
+    window.document.undo_stack.undo()
+    assert window.document.project.data.augment[0].args["degrees"] == 10.0
+    assert field.text() == "10.0"  # the editor follows the undo
