@@ -334,3 +334,21 @@ def test_augmentation_arguments_are_edited_in_place_and_undone(make_window, qtbo
     window.document.undo_stack.undo()
     assert window.document.project.data.augment[0].args["degrees"] == 10.0
     assert field.text() == "10.0"  # the editor follows the undo
+
+
+def test_dragging_a_row_within_the_stack_moves_it(make_window):
+    """The stack's own row drag ends in the same drop handler: the row moves there, undoably."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    tree = find(window, "layerStack")
+    tree.setCurrentItem(tree.topLevelItem(3))  # Dropout, the row being dragged
+    mime = tree.mimeData([tree.topLevelItem(3)])
+    target = tree.visualItemRect(tree.topLevelItem(1)).center()
+    event = QDropEvent(QPointF(target), Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    tree.dropEvent(event)
+    assert rows(window) == ["Flatten", "Dropout", "Linear", "ReLU", "Linear"]
+    window.undo_action.trigger()
+    assert rows(window) == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
