@@ -25,9 +25,9 @@ from studio.core.export.formats import (
     WRITERS,
     ExportError,
     Written,
-    _difference,
-    _reference,
-    _require,
+    difference,
+    outputs_of,
+    require,
 )
 from studio.core.runs import slug
 from studio.core.trained import TrainedModel
@@ -95,7 +95,7 @@ def export_model(
             written = WRITERS[fmt](trained, sample, staged)
         written.checks.append(sample_note)
         sidecar = staging / f"{path.name}.json"
-        sidecar.write_text(json.dumps(_sidecar(trained, fmt, quantize, sample, written, path), indent=2), encoding="utf-8")
+        sidecar.write_text(json.dumps(_sidecar(trained, fmt, quantize, sample, written), indent=2), encoding="utf-8")
         final = [path.parent / f.name for f in written.files]
         mode = 0o666 & ~_umask()
         for f in [*written.files, sidecar]:
@@ -156,17 +156,17 @@ def _write_quantized(trained: TrainedModel, sample: torch.Tensor, path: Path, da
         raise ExportError("dynamic quantisation converts Linear, LSTM and GRU layers; this model has none")
     torch.save(quantized_state(quantized), path)
     reloaded = load_quantized(trained.project, torch.load(path, map_location="cpu", weights_only=True))
-    live = _reference(quantized, sample)
-    diff = _difference(live, _reference(reloaded, sample))
+    live = outputs_of(quantized, sample)
+    diff = difference(live, outputs_of(reloaded, sample))
     buffer = io.BytesIO()
     torch.save(trained.model.state_dict(), buffer)
     float_size, int8_size = len(buffer.getvalue()), path.stat().st_size
-    drift = _difference(_reference(trained.model, sample), live)
+    drift = difference(outputs_of(trained.model, sample), live)
     details: dict[str, Any] = {"quantized_layers": layers, "float_size_bytes": float_size, "int8_size_bytes": int8_size}
     checks = [
         f"int8 weights in {len(layers)} layers ({', '.join(layers[:6])}{'...' if len(layers) > 6 else ''})",
         "torch.load(weights_only=True) reads it; the quantised model rebuilt from the project loads it",
-        _require(diff, "reloaded int8 model against the live int8 model"),
+        require(diff, "reloaded int8 model against the live int8 model"),
         f"size {int8_size / 1024:.1f} KiB against {float_size / 1024:.1f} KiB in float32 "
         f"({int8_size / max(1, float_size):.0%}); outputs move by up to {drift:.3g} from the float model's",
     ]
@@ -184,7 +184,7 @@ def _write_quantized(trained: TrainedModel, sample: torch.Tensor, path: Path, da
 
 
 def _sidecar(trained: TrainedModel, fmt: str, quantize: str | None, sample: torch.Tensor,
-             written: Written, path: Path) -> dict[str, Any]:  # fmt: skip
+             written: Written) -> dict[str, Any]:  # fmt: skip
     pre = trained.preprocessing
     return {
         "format": fmt, "quantize": quantize, "files": [f.name for f in written.files],

@@ -37,20 +37,20 @@ class Written:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _difference(a: torch.Tensor, b: torch.Tensor | Any) -> float:
+def difference(a: torch.Tensor, b: torch.Tensor | Any) -> float:
     b = torch.as_tensor(b, dtype=torch.float32)
     if tuple(a.shape) != tuple(b.shape):
         raise ExportError(f"the export gives outputs of shape {list(b.shape)}, the model {list(a.shape)}")
     return float((a.float() - b).abs().max()) if a.numel() else 0.0
 
 
-def _require(diff: float, what: str, tolerance: float = TOLERANCE) -> str:
+def require(diff: float, what: str, tolerance: float = TOLERANCE) -> str:
     if not diff <= tolerance:
         raise ExportError(f"{what} differs from the live model by up to {diff:.3g} (allowed {tolerance:g})")
     return f"{what}: max abs difference {diff:.2e} on the sample batch"
 
 
-def _reference(model: nn.Module, sample: torch.Tensor) -> torch.Tensor:
+def outputs_of(model: nn.Module, sample: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model(sample).float()
 
@@ -63,10 +63,10 @@ def write_state_dict(trained: TrainedModel, sample: torch.Tensor, path: Path) ->
     torch.save(state, path)
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     model = rebuild(trained.project, loaded, path)
-    diff = _difference(_reference(trained.model, sample), _reference(model, sample))
+    diff = difference(outputs_of(trained.model, sample), outputs_of(model, sample))
     return Written([path], ["torch.load(weights_only=True) reads it",
                             "load_state_dict(strict=True) into the model built from the project",
-                            _require(diff, "reloaded model")], diff)  # fmt: skip
+                            require(diff, "reloaded model")], diff)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- safetensors
@@ -88,9 +88,9 @@ def write_safetensors(trained: TrainedModel, sample: torch.Tensor, path: Path) -
     if kept.get("project") != metadata["project"]:
         raise ExportError("the project did not survive in the safetensors metadata")
     model = rebuild(trained.project, load_file(str(path)), path)
-    diff = _difference(_reference(trained.model, sample), _reference(model, sample))
+    diff = difference(outputs_of(trained.model, sample), outputs_of(model, sample))
     return Written([path], ["safetensors.torch.load_file reads it; metadata holds the project and class names",
-                            _require(diff, "reloaded model")], diff)  # fmt: skip
+                            require(diff, "reloaded model")], diff)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- pt2
@@ -111,11 +111,11 @@ def write_pt2(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Writte
         raise ExportError(f"torch.export cannot trace the model: {_first_line(exc)}") from None
     torch.export.save(program, str(path))
     loaded = torch.export.load(str(path)).module()
-    reference = _reference(trained.model, sample)
-    diff = _difference(reference, _reference(loaded, sample))
-    one = _difference(reference[:1], _reference(loaded, sample[:1]))
-    return Written([path], ["torch.export.load runs it", _require(diff, f"batch of {len(sample)}"),
-                            _require(one, "batch of 1 (the batch dimension is dynamic)")],
+    reference = outputs_of(trained.model, sample)
+    diff = difference(reference, outputs_of(loaded, sample))
+    one = difference(reference[:1], outputs_of(loaded, sample[:1]))
+    return Written([path], ["torch.export.load runs it", require(diff, f"batch of {len(sample)}"),
+                            require(one, "batch of 1 (the batch dimension is dynamic)")],
                    max(diff, one))  # fmt: skip
 
 
@@ -140,12 +140,12 @@ def write_onnx(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Writt
     opset = next((o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")), None)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    reference = _reference(trained.model, sample)
-    diff = _difference(reference, session.run(None, {name: sample.numpy()})[0])
-    one = _difference(reference[:1], session.run(None, {name: sample[:1].numpy()})[0])
+    reference = outputs_of(trained.model, sample)
+    diff = difference(reference, session.run(None, {name: sample.numpy()})[0])
+    one = difference(reference[:1], session.run(None, {name: sample[:1].numpy()})[0])
     return Written([path], [f"onnxruntime {onnxruntime.__version__} runs it (opset {opset})",
-                            _require(diff, f"batch of {len(sample)}"),
-                            _require(one, "batch of 1 (the batch dimension is dynamic)")],
+                            require(diff, f"batch of {len(sample)}"),
+                            require(one, "batch of 1 (the batch dimension is dynamic)")],
                    max(diff, one), {"opset": opset})  # fmt: skip
 
 
@@ -187,10 +187,10 @@ def write_python(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Wri
     torch.save({k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}, weights)
     torch.save(sample.contiguous(), sample_file)
     outputs = _run_script(path)
-    diff = _difference(_reference(trained.model, sample), outputs)
+    diff = difference(outputs_of(trained.model, sample), outputs)
     return Written([path, weights, sample_file],
                    [f"`python {path.name}` runs on its own (a fresh interpreter, torch only) and prints predictions",
-                    _require(diff, "the script's model")], diff)  # fmt: skip
+                    require(diff, "the script's model")], diff)  # fmt: skip
 
 
 def _run_script(path: Path) -> Any:
