@@ -112,3 +112,18 @@ def test_evaluate_without_runs_says_train_first(make_window):
     assert "train first" in window.statusBar().currentMessage()
     assert not find(window, QPushButton, "evaluateButton").isEnabled()
     QApplication.processEvents()
+
+
+def test_export_dialog_says_why_an_export_failed_and_writes_nothing(trained_window, qtbot, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    window = trained_window
+    window.model_actions.open_export_dialog()
+    dialog = window.model_actions.export_dialog
+    find(dialog, QWidget, "exportPath").setText(str(blocker / "model.pt"))
+    find(dialog, QPushButton, "exportButton").click()
+    result = find(dialog, QPlainTextEdit, "exportResult")
+    qtbot.waitUntil(lambda: "✗" in result.toPlainText(), timeout=30000)
+    assert "nothing was written" in result.toPlainText() and "cannot write to" in result.toPlainText()
+    assert find(dialog, QPushButton, "exportButton").isEnabled()  # ready for another try
+    dialog.close()

@@ -84,8 +84,11 @@ def export_model(
     if path.suffix != EXTENSIONS[fmt]:
         path = path.with_name(path.name + EXTENSIONS[fmt])
     sample, sample_note, dataset = _sample_batch(trained, dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     try:
         staged = staging / path.name
         trained.model.eval()
