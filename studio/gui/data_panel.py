@@ -311,6 +311,8 @@ class DataPanel(QWidget):
         if self.counts_plot is None:
             self.counts_plot = pg.PlotWidget(objectName="classCounts")
             self.counts_plot.setMaximumHeight(140)
+            self.counts_plot.setMinimumHeight(120)  # squeezed any lower, its axis labels overlap
+            self.counts_plot.setMouseEnabled(False, False)
             self.counts_plot.setTitle("Training samples per class", size="9pt")
             self.counts_holder.addWidget(self.counts_plot)
         self.counts_plot.clear()
