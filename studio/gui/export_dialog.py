@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.export import EXTENSIONS
-from studio.core.runs import slug
+from studio.core.export import EXTENSIONS, export_file_name
 
 FORMAT_TITLES = {
     "state_dict": "PyTorch state_dict (.pt)",
@@ -92,8 +91,8 @@ class ExportDialog(QDialog):
         run = self.runs.currentData()
         if not run:
             return ""
-        suffix = "-int8" if self.quantize.isChecked() else ""
-        return str(Path(run) / "exports" / f"{slug(self.project_name)}{suffix}{EXTENSIONS[self.format.currentData()]}")
+        quantize = "dynamic" if self.quantize.isChecked() else None
+        return str(Path(run) / "exports" / export_file_name(self.project_name, self.format.currentData(), quantize))
 
     def _format_changed(self) -> None:
         fmt = self.format.currentData()

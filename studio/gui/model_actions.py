@@ -22,12 +22,15 @@ from studio.gui.worker import BackgroundTasks
 
 def trained_runs(runs_dir: Path, project_name: str) -> list[tuple[Path, str]]:
     """Runs of the project that left weights behind, newest first, labelled with their result."""
+    from studio.core.errors import StudioError
     from studio.core.runs import list_runs
+    from studio.core.trained import find_weights
 
     out = []
     for run in list_runs(runs_dir, project_name):
-        has_weights = any((run.path / p).is_file() for p in ("checkpoints/best.pt", "checkpoints/last.pt", "model.safetensors"))
-        if not has_weights:
+        try:
+            find_weights(run.path)
+        except StudioError:  # stopped before its first checkpoint: nothing to evaluate or export
             continue
         epochs = run.epochs
         label = run.path.name

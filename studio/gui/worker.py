@@ -120,7 +120,6 @@ class TaskWorker(QObject):
     def __init__(self, task):
         super().__init__()
         self.task = task
-        self.cancelled = threading.Event()
 
     @Slot()
     def run(self) -> None:
@@ -181,10 +180,6 @@ class BackgroundTasks(QObject):
         worker.failed.connect(relay.failed)
         thread = start_in_thread(worker, self)
         self._running.append((thread, worker, relay))
-
-    @property
-    def busy(self) -> bool:
-        return any(thread.isRunning() for thread, _, _ in self._running)
 
     def wait_all(self) -> None:
         for thread, _, _ in self._running:

@@ -25,6 +25,18 @@ MIXED_LAYERS = [
 ]  # fmt: skip
 
 
+def regression_run(folder: Path) -> Path:
+    """A straight line through two CSV features (y = 2a + 0.5), one Linear layer, MSE loss."""
+    from tests.datafiles import write_csv
+
+    rows = [[i / 10, (i % 7) / 7, 2 * i / 10 + 0.5] for i in range(120)]
+    write_csv(folder / "line.csv", ["a", "b", "y"], rows)
+    project = {"studio": 1, "name": "line", "data": {"source": "csv", "options": {"path": "line.csv"}},
+               "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
+               "training": {"epochs": 3, "loss": {"type": "MSELoss"}}}  # fmt: skip
+    return train_once(project, folder / "runs", base_dir=folder)
+
+
 @pytest.fixture(scope="session")
 def mixed_run(tmp_path_factory) -> Path:
     project = {

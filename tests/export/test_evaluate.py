@@ -51,15 +51,9 @@ def test_evaluate_prints_a_table_and_the_confusion_matrix(digits_run, capsys):
 
 
 def test_regression_reports_mse_mae_and_r2(tmp_path, capsys):
-    from tests.conftest import train_once
-    from tests.datafiles import write_csv
+    from tests.export.conftest import regression_run
 
-    rows = [[i / 10, (i % 7) / 7, 2 * i / 10 + 0.5] for i in range(120)]
-    write_csv(tmp_path / "line.csv", ["a", "b", "y"], rows)
-    project = {"studio": 1, "name": "line", "data": {"source": "csv", "options": {"path": "line.csv"}},
-               "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
-               "training": {"epochs": 3, "loss": {"type": "MSELoss"}}}  # fmt: skip
-    run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
+    run = regression_run(tmp_path)
     report = _cli_json(capsys, "evaluate", str(run), "--json")
     assert report["task"] == "regression" and "accuracy" not in report
     dataset = load_dataset(load_trained(run).project.data, 0, tmp_path)

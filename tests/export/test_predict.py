@@ -14,6 +14,7 @@ from studio.core.data import load_dataset
 from studio.core.trained import load_trained
 from tests.conftest import train_once
 from tests.datafiles import write_csv
+from tests.export.conftest import regression_run
 
 
 def _digit_pngs(run, folder, count=6):
@@ -60,12 +61,7 @@ def test_text_prints_one_line_per_input(digits_run, tmp_path, capsys):
 
 
 def test_csv_rows_and_a_regression_value(tmp_path, capsys):
-    rows = [[i / 10, (i % 5) / 5, 3 * i / 10 + 1] for i in range(100)]
-    write_csv(tmp_path / "line.csv", ["a", "b", "y"], rows)
-    project = {"studio": 1, "name": "line", "data": {"source": "csv", "options": {"path": "line.csv"}},
-               "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
-               "training": {"epochs": 2, "loss": {"type": "MSELoss"}}}  # fmt: skip
-    run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
+    run = regression_run(tmp_path)
     write_csv(tmp_path / "new.csv", ["a", "b", "y"], [[0.5, 0.2, 0], [1.0, 0.4, 0]])  # target column ignored
     predictions = _predict_json(capsys, str(run), str(tmp_path / "new.csv"))
     assert [p["input"] for p in predictions] == ["new.csv:2", "new.csv:3"]

@@ -23,7 +23,7 @@ import torch
 
 from studio import __version__
 from studio.core.errors import StudioError
-from studio.core.export import EXTENSIONS, FORMATS, QUANTIZE
+from studio.core.export import EXTENSIONS, FORMATS, QUANTIZE, export_file_name
 from studio.core.export.formats import (
     WRITERS,
     ExportError,
@@ -32,7 +32,6 @@ from studio.core.export.formats import (
     outputs_of,
     require,
 )
-from studio.core.runs import slug
 from studio.core.trained import TrainedModel
 
 SAMPLE_SIZE = 8
@@ -59,8 +58,7 @@ class ExportResult:
 def default_output(trained: TrainedModel, fmt: str, quantize: str | None = None) -> Path:
     """runs/<run>/exports/<project><ext>, or beside the checkpoint when it is not in a run."""
     folder = trained.run_dir / "exports" if trained.run_dir else trained.source.parent
-    name = slug(trained.name) + ("-int8" if quantize else "")
-    return folder / f"{name}{EXTENSIONS[fmt]}"
+    return folder / export_file_name(trained.name, fmt, quantize)
 
 
 def export_model(
