@@ -40,7 +40,13 @@ def train_epoch(batches) -> float:
 def studio_epoch(root: Path) -> float:
     start = time.perf_counter()
     data = load_dataset(DataSpec("mnist", options={"root": str(root)}, val_fraction=0.0))
-    batches = Batches(data, data.train, batch_size=64, shuffle=True, generator=make_generator(0, torch.device("cpu")))
+    batches = Batches(
+        data,
+        data.train,
+        batch_size=64,
+        shuffle=True,
+        generator=make_generator(0, torch.device("cpu")),
+    )
     return (time.perf_counter() - start) + train_epoch(batches)
 
 

@@ -41,20 +41,37 @@ def check(name: str, work) -> None:
 
 
 def devices() -> None:
-    out = subprocess.run([sys.executable, "-m", "studio", "devices", "--json"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)  # fmt: skip
-    record("devices", json.loads(out.stdout)["devices"] if out.returncode == 0 else out.stderr[-400:])
+    out = subprocess.run(
+        [sys.executable, "-m", "studio", "devices", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    record(
+        "devices", json.loads(out.stdout)["devices"] if out.returncode == 0 else out.stderr[-400:]
+    )
 
 
 def train_digits(runs: Path) -> None:
     for precision in ("fp32", "bf16", "fp16"):
         project = load_project(ROOT / "resources" / "templates" / "digits-mlp.json")
-        project.training.device, project.training.precision, project.training.epochs = "cuda", precision, 20
+        project.training.device, project.training.precision, project.training.epochs = (
+            "cuda",
+            precision,
+            20,
+        )
         result = fit(project, runs_dir=runs)
         last = result.last_epoch
-        record(f"digits.{precision}", {"val_acc": round(last["val_acc"], 4),
-                                       "samples_per_second": round(last["samples_per_second"]),
-                                       "data_on": str(result.dataset.device), "reason": result.reason})  # fmt: skip
+        record(
+            f"digits.{precision}",
+            {
+                "val_acc": round(last["val_acc"], 4),
+                "samples_per_second": round(last["samples_per_second"]),
+                "data_on": str(result.dataset.device),
+                "reason": result.reason,
+            },
+        )
 
 
 def train_cifar(runs: Path, data: Path) -> Path:
@@ -72,12 +89,16 @@ def train_cifar(runs: Path, data: Path) -> Path:
             project.training.epochs = 1
         result = fit(project, runs_dir=runs)
         last = result.last_epoch
-        figures[f"{device}.{precision}"] = {"samples_per_second": round(last["samples_per_second"]),
-                                            "epoch_seconds": round(last["epoch_seconds"], 2),
-                                            "data_on": str(result.dataset.device)}  # fmt: skip
+        figures[f"{device}.{precision}"] = {
+            "samples_per_second": round(last["samples_per_second"]),
+            "epoch_seconds": round(last["epoch_seconds"], 2),
+            "data_on": str(result.dataset.device),
+        }
         if device == "cuda" and precision == "bf16":
             run_dir = result.run_dir
-    figures["cuda_bf16_over_cpu"] = round(figures["cuda.bf16"]["samples_per_second"] / figures["cpu.fp32"]["samples_per_second"], 1)
+    figures["cuda_bf16_over_cpu"] = round(
+        figures["cuda.bf16"]["samples_per_second"] / figures["cpu.fp32"]["samples_per_second"], 1
+    )
     record("cifar_resnet_20k_random_images", figures)
     return run_dir
 
@@ -89,17 +110,34 @@ def exact_resume(runs: Path) -> None:
     project.training.epochs = 1
     first = fit(project, runs_dir=runs)
     project.training.epochs = 2
-    resumed = fit(project, runs_dir=runs, resume=first.run_dir / "checkpoints" / "last.pt").model.state_dict()
+    resumed = fit(
+        project, runs_dir=runs, resume=first.run_dir / "checkpoints" / "last.pt"
+    ).model.state_dict()
     record("resume_bit_exact_on_cuda", all(torch.equal(straight[k], resumed[k]) for k in straight))
 
 
 def out_of_memory(runs: Path) -> None:
     free, total = torch.cuda.mem_get_info()
     width = int(free // 4 // 64 // 3)  # a Linear whose weights fit but whose activations do not
-    project = parse_project({"studio": 1, "name": "oom", "data": {"source": "digits", "batch_size": 1024},
-                             "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": width}},
-                                                  {"type": "Linear", "args": {"out_features": 10}}]},
-                             "training": {"device": "cuda", "epochs": 1, "optimizer": {"type": "SGD", "args": {"lr": 0.01}}}})  # fmt: skip
+    project = parse_project(
+        {
+            "studio": 1,
+            "name": "oom",
+            "data": {"source": "digits", "batch_size": 1024},
+            "model": {
+                "layers": [
+                    {"type": "Flatten"},
+                    {"type": "Linear", "args": {"out_features": width}},
+                    {"type": "Linear", "args": {"out_features": 10}},
+                ]
+            },
+            "training": {
+                "device": "cuda",
+                "epochs": 1,
+                "optimizer": {"type": "SGD", "args": {"lr": 0.01}},
+            },
+        }
+    )
     try:
         fit(project, runs_dir=runs)
         record("oom.message", "no error (the model fitted)")
@@ -116,27 +154,68 @@ def exports(run_dir: Path | None) -> None:
         return
     results = {}
     for fmt in ("pt2", "onnx", "python"):
-        out = subprocess.run([sys.executable, "-m", "studio", "export", str(run_dir), "--format", fmt, "--json"],
-                             capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
-        results[fmt] = json.loads(out.stdout)["max_abs_diff"] if out.returncode == 0 else out.stderr.strip()[-300:]
-    out = subprocess.run([sys.executable, "-m", "studio", "evaluate", str(run_dir), "--json"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
-    results["evaluate_accuracy"] = json.loads(out.stdout)["accuracy"] if out.returncode == 0 else out.stderr[-300:]
+        out = subprocess.run(
+            [sys.executable, "-m", "studio", "export", str(run_dir), "--format", fmt, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
+        results[fmt] = (
+            json.loads(out.stdout)["max_abs_diff"]
+            if out.returncode == 0
+            else out.stderr.strip()[-300:]
+        )
+    out = subprocess.run(
+        [sys.executable, "-m", "studio", "evaluate", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    results["evaluate_accuracy"] = (
+        json.loads(out.stdout)["accuracy"] if out.returncode == 0 else out.stderr[-300:]
+    )
     record("exports_of_a_gpu_run", results)
 
 
 def torchrun_one_gpu(runs: Path) -> None:
     env = {**os.environ, "STUDIO_RUNS_DIR": str(runs / "ddp")}
     project = ROOT / "resources" / "templates" / "digits-mlp.json"
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-                          "-m", "studio", "train", str(project), "--epochs", "2", "--json"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=1",
+            "-m",
+            "studio",
+            "train",
+            str(project),
+            "--epochs",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=env,
+    )
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     start = next((e for e in events if e["event"] == "start"), {})
     stop = next((e for e in events if e["event"] == "stop"), {})
-    record("torchrun_nccl_one_gpu", {"rc": out.returncode, "device": start.get("device"),
-                                     "world_size": start.get("world_size"), "stop": stop.get("reason"),
-                                     "stderr_tail": out.stderr.strip()[-300:] if out.returncode else ""})  # fmt: skip
+    record(
+        "torchrun_nccl_one_gpu",
+        {
+            "rc": out.returncode,
+            "device": start.get("device"),
+            "world_size": start.get("world_size"),
+            "stop": stop.get("reason"),
+            "stderr_tail": out.stderr.strip()[-300:] if out.returncode else "",
+        },
+    )
 
 
 def main() -> int:

@@ -18,9 +18,28 @@ ROUNDS = 3
 
 
 def headless_samples_per_second(project: Path, runs: Path) -> float:
-    out = subprocess.run([sys.executable, "-m", "studio", "train", str(project), "--epochs", str(EPOCHS), "--json",
-                          "--runs-dir", str(runs)], capture_output=True, text=True, check=True)  # fmt: skip
-    speeds = [e["samples_per_second"] for e in map(json.loads, out.stdout.splitlines()) if e["event"] == "epoch"]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            "train",
+            str(project),
+            "--epochs",
+            str(EPOCHS),
+            "--json",
+            "--runs-dir",
+            str(runs),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    speeds = [
+        e["samples_per_second"]
+        for e in map(json.loads, out.stdout.splitlines())
+        if e["event"] == "epoch"
+    ]
     return statistics.median(speeds)
 
 
@@ -86,13 +105,21 @@ def main() -> None:
     def pct(values: list[float], q: float) -> float:
         return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
 
-    print(f"probe: {len(everything)} ticks of 10 ms while training {EPOCHS} epochs of the digits MLP")
-    print(f"event-loop lateness, whole run:  p50 {pct(everything, 0.5):.1f} ms, p99 {pct(everything, 0.99):.1f} ms, "
-          f"max {everything[-1]:.1f} ms  (goal: p99 <= 50 ms)")
-    print(f"event-loop lateness, after the first second: p50 {pct(steady, 0.5):.1f} ms, p99 {pct(steady, 0.99):.1f} ms")
-    print(f"throughput, median of {ROUNDS} alternating rounds: GUI {gui:,.0f} samples/s "
-          f"({', '.join(f'{g:,.0f}' for g in gui_runs)}), headless {headless:,.0f} samples/s "
-          f"({', '.join(f'{h:,.0f}' for h in headless_runs)})")
+    print(
+        f"probe: {len(everything)} ticks of 10 ms while training {EPOCHS} epochs of the digits MLP"
+    )
+    print(
+        f"event-loop lateness, whole run:  p50 {pct(everything, 0.5):.1f} ms, p99 {pct(everything, 0.99):.1f} ms, "
+        f"max {everything[-1]:.1f} ms  (goal: p99 <= 50 ms)"
+    )
+    print(
+        f"event-loop lateness, after the first second: p50 {pct(steady, 0.5):.1f} ms, p99 {pct(steady, 0.99):.1f} ms"
+    )
+    print(
+        f"throughput, median of {ROUNDS} alternating rounds: GUI {gui:,.0f} samples/s "
+        f"({', '.join(f'{g:,.0f}' for g in gui_runs)}), headless {headless:,.0f} samples/s "
+        f"({', '.join(f'{h:,.0f}' for h in headless_runs)})"
+    )
     print(f"ratio headless / GUI: {headless / gui:.2f}  (goal: <= 1.10)")
 
 

@@ -29,14 +29,32 @@ ROUNDS = 5
 
 
 def project(root: Path):
-    return parse_project({
-        "studio": 1, "name": "overhead",
-        "data": {"source": "mnist", "options": {"root": str(root)}, "batch_size": 64, "val_fraction": 0},
-        "model": {"input_shape": [1, 28, 28], "layers": [
-            {"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 128}}, {"type": "ReLU"},
-            {"type": "Linear", "args": {"out_features": 10}}]},
-        "training": {"epochs": 1, "optimizer": {"type": "Adam", "args": {"lr": 0.001}}, "device": "cpu"},
-    })  # fmt: skip
+    return parse_project(
+        {
+            "studio": 1,
+            "name": "overhead",
+            "data": {
+                "source": "mnist",
+                "options": {"root": str(root)},
+                "batch_size": 64,
+                "val_fraction": 0,
+            },
+            "model": {
+                "input_shape": [1, 28, 28],
+                "layers": [
+                    {"type": "Flatten"},
+                    {"type": "Linear", "args": {"out_features": 128}},
+                    {"type": "ReLU"},
+                    {"type": "Linear", "args": {"out_features": 10}},
+                ],
+            },
+            "training": {
+                "epochs": 1,
+                "optimizer": {"type": "Adam", "args": {"lr": 0.001}},
+                "device": "cpu",
+            },
+        }
+    )
 
 
 def hand_written_epoch(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -77,7 +95,9 @@ def main() -> None:
             hand.append(hand_written_epoch(x, y))
             studio.append(studio_epoch(spec))
     s, h = statistics.median(studio), statistics.median(hand)
-    print(f"MLP 784-128-10, Adam, batch 64, 60,000 samples, {torch.get_num_threads()} threads, {ROUNDS} rounds")
+    print(
+        f"MLP 784-128-10, Adam, batch 64, 60,000 samples, {torch.get_num_threads()} threads, {ROUNDS} rounds"
+    )
     print(f"hand-written loop: {h:.3f} s an epoch  (runs: {', '.join(f'{t:.3f}' for t in hand)})")
     print(f"studio loop:       {s:.3f} s an epoch  (runs: {', '.join(f'{t:.3f}' for t in studio)})")
     print(f"ratio studio / hand-written: {s / h:.3f}  (goal: <= 1.05)")

@@ -20,15 +20,25 @@ def fifty_layers() -> dict:
             {"type": "Conv2d", "args": {"out_channels": 16, "kernel_size": 3, "padding": 1}},
             {"type": "BatchNorm2d"},
             {"type": "ReLU"},
-            {"type": "Residual", "layers": [
-                {"type": "Conv2d", "args": {"out_channels": 16, "kernel_size": 3, "padding": 1}},
-                {"type": "ReLU"}]},
-        ]  # fmt: skip
+            {
+                "type": "Residual",
+                "layers": [
+                    {
+                        "type": "Conv2d",
+                        "args": {"out_channels": 16, "kernel_size": 3, "padding": 1},
+                    },
+                    {"type": "ReLU"},
+                ],
+            },
+        ]
     layers += [{"type": "AdaptiveAvgPool2d", "args": {"output_size": 1}}, {"type": "Flatten"}]
     layers += [{"type": "Linear", "args": {"out_features": 32}}, {"type": "ReLU"}] * 4
     layers += [{"type": "Linear", "args": {"out_features": 10}}]
-    return {"studio": 1, "data": {"source": "cifar10"},
-            "model": {"input_shape": [3, 32, 32], "layers": layers}}  # fmt: skip
+    return {
+        "studio": 1,
+        "data": {"source": "cifar10"},
+        "model": {"input_shape": [3, 32, 32], "layers": layers},
+    }
 
 
 def median_ms(fn, repeat: int = 31) -> float:

@@ -33,7 +33,13 @@ app.exec()
 def run(code: str) -> list[str]:
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     start = time.time()
-    out = subprocess.run([sys.executable, "-c", code, repr(start)], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, repr(start)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return out.stdout.split()
 
 
@@ -48,7 +54,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "import torch"], check=True)
         torch_times.append(time.time() - start)
     s, r, t = statistics.median(shown), statistics.median(ready), statistics.median(torch_times)
-    print(f"window shown:        {s:.2f} s after process start (goal <= 1.0 s); torch not yet imported")
+    print(
+        f"window shown:        {s:.2f} s after process start (goal <= 1.0 s); torch not yet imported"
+    )
     print(f"editor ready:        {r:.2f} s (torch, catalogue and project loaded in the background)")
     print(f"python -c 'import torch': {t:.2f} s")
     print(f"ratio shown / import torch: {s / t:.2f}")

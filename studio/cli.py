@@ -21,7 +21,11 @@ EXIT_FAILED = 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in _COMMANDS and not argv[0].startswith("-")) or argv[0] in ("gui", "--smoke"):
+    if (
+        not argv
+        or (argv[0] not in _COMMANDS and not argv[0].startswith("-"))
+        or argv[0] in ("gui", "--smoke")
+    ):
         return _gui(argv)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -38,7 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-_COMMANDS = ("layers", "datasets", "devices", "summary", "train", "evaluate", "export", "predict", "gui")
+_COMMANDS = (
+    "layers",
+    "datasets",
+    "devices",
+    "summary",
+    "train",
+    "evaluate",
+    "export",
+    "predict",
+    "gui",
+)
 
 
 def _gui(argv: list[str]) -> int:
@@ -60,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"Torch Studio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("gui", help="open the desktop app (the default with no command): studio [PROJECT]")
+    sub.add_parser(
+        "gui", help="open the desktop app (the default with no command): studio [PROJECT]"
+    )
 
     layers = sub.add_parser("layers", help="the layer catalogue by category")
     layers.add_argument("--json", action="store_true", help="print the catalogue as JSON")
@@ -70,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     datasets.add_argument("--json", action="store_true", help="print the sources as JSON")
     datasets.set_defaults(run=_datasets)
 
-    devices = sub.add_parser("devices", help="the devices torch reports here, with memory and precisions")
+    devices = sub.add_parser(
+        "devices", help="the devices torch reports here, with memory and precisions"
+    )
     devices.add_argument("--json", action="store_true", help="print the devices as JSON")
     devices.set_defaults(run=_devices)
 
@@ -133,7 +151,11 @@ def _datasets(args: argparse.Namespace) -> int:
         print(json.dumps({"sources": [s.to_json() for s in SOURCES.values()]}, indent=2))
         return 0
     for source in SOURCES.values():
-        status = "offline" if source.offline else ("downloaded" if source.downloaded({}, Path.cwd()) else "needs files")
+        status = (
+            "offline"
+            if source.offline
+            else ("downloaded" if source.downloaded({}, Path.cwd()) else "needs files")
+        )
         print(f"{source.id:<14} {status:<12} {source.description}")
         options = _signature(source.options)
         if options:
@@ -175,9 +197,7 @@ def _summary(args: argparse.Namespace) -> int:
     print("-" * len(header))
     for row in report.rows:
         label = f"{'  ' * row.depth}{row.path:<6} {row.type}"
-        print(
-            f"{label:<34} {str(row.output_shape):<18} {row.params:>12,} {si(row.flops):>10}"
-        )
+        print(f"{label:<34} {str(row.output_shape):<18} {row.params:>12,} {si(row.flops):>10}")
     print("-" * len(header))
     print(f"Total params: {report.total_params:,} (trainable {report.trainable_params:,})")
     print(f"FLOPs per sample: {si(report.total_flops)}    Output: {report.output_shape}")

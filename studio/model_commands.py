@@ -7,24 +7,44 @@ import json
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    evaluate = sub.add_parser("evaluate", help="loss, accuracy, per-class scores and confusion matrix of a trained model")
-    evaluate.add_argument("source", metavar="RUN_OR_CKPT", help="a run directory or a checkpoint (.pt)")
+    evaluate = sub.add_parser(
+        "evaluate", help="loss, accuracy, per-class scores and confusion matrix of a trained model"
+    )
+    evaluate.add_argument(
+        "source", metavar="RUN_OR_CKPT", help="a run directory or a checkpoint (.pt)"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     evaluate.set_defaults(run=run_evaluate)
 
     from studio.core.export import FORMATS, QUANTIZE
 
-    export = sub.add_parser("export", help="write a trained model for another runtime, reload it and check it")
-    export.add_argument("source", metavar="RUN_OR_CKPT", help="a run directory or a checkpoint (.pt)")
+    export = sub.add_parser(
+        "export", help="write a trained model for another runtime, reload it and check it"
+    )
+    export.add_argument(
+        "source", metavar="RUN_OR_CKPT", help="a run directory or a checkpoint (.pt)"
+    )
     export.add_argument("--format", "-f", required=True, choices=FORMATS, help="what to write")
-    export.add_argument("-o", "--output", metavar="PATH", help="where (default: <run>/exports/<project>.<ext>)")
-    export.add_argument("--quantize", choices=QUANTIZE, help="an int8 dynamically quantised copy (state_dict)")
-    export.add_argument("--json", action="store_true", help="print what was written and checked as JSON")
+    export.add_argument(
+        "-o", "--output", metavar="PATH", help="where (default: <run>/exports/<project>.<ext>)"
+    )
+    export.add_argument(
+        "--quantize", choices=QUANTIZE, help="an int8 dynamically quantised copy (state_dict)"
+    )
+    export.add_argument(
+        "--json", action="store_true", help="print what was written and checked as JSON"
+    )
     export.set_defaults(run=run_export)
 
-    predict = sub.add_parser("predict", help="top classes (or the value) for image files, CSV rows or texts")
-    predict.add_argument("model", metavar="EXPORT_OR_RUN", help="a run directory, checkpoint or export")
-    predict.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, a CSV file, or texts / text files")
+    predict = sub.add_parser(
+        "predict", help="top classes (or the value) for image files, CSV rows or texts"
+    )
+    predict.add_argument(
+        "model", metavar="EXPORT_OR_RUN", help="a run directory, checkpoint or export"
+    )
+    predict.add_argument(
+        "inputs", metavar="INPUT", nargs="+", help="image files, a CSV file, or texts / text files"
+    )
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
     predict.set_defaults(run=run_predict)
@@ -40,7 +60,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
         return 0
     print(f"{trained.name}: {trained.source}")
-    print(f"{result.split} split, {result.samples:,} samples   {result.loss_name} {result.loss:.4f}")
+    print(
+        f"{result.split} split, {result.samples:,} samples   {result.loss_name} {result.loss:.4f}"
+    )
     if result.task == "regression":
         print(f"MSE {result.mse:.4g}   MAE {result.mae:.4g}   R² {result.r2:.4f}")
         return 0
@@ -48,7 +70,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     width = max(8, *(len(c.name) for c in result.per_class)) + 2
     print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
     for c in result.per_class:
-        print(f"{c.name:<{width}}{c.precision:>10.3f}{c.recall:>10.3f}{c.f1:>10.3f}{c.support:>10,}")
+        print(
+            f"{c.name:<{width}}{c.precision:>10.3f}{c.recall:>10.3f}{c.f1:>10.3f}{c.support:>10,}"
+        )
     print("\nconfusion matrix (rows: true class, columns: predicted)")
     cell = max(5, len(str(max(max(r) for r in result.confusion))) + 1)
     short = [c.name[: cell - 1] for c in result.per_class]
@@ -62,7 +86,9 @@ def run_export(args: argparse.Namespace) -> int:
     from studio.core.export import export_model
     from studio.core.trained import load_trained
 
-    result = export_model(load_trained(args.source), args.format, args.output, quantize=args.quantize)
+    result = export_model(
+        load_trained(args.source), args.format, args.output, quantize=args.quantize
+    )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0

@@ -19,9 +19,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("project", help="a project file (.json)")
     train.add_argument("--epochs", type=int, help="train this many epochs (in all, when resuming)")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps or ddp")
-    train.add_argument("--runs-dir", help="where run directories go (default: runs/ beside the project)")
-    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (checkpoints/last.pt)")
-    train.add_argument("--json", action="store_true", help="print every metrics event to stdout as JSON")
+    train.add_argument(
+        "--runs-dir", help="where run directories go (default: runs/ beside the project)"
+    )
+    train.add_argument(
+        "--resume", metavar="CKPT", help="continue from a checkpoint (checkpoints/last.pt)"
+    )
+    train.add_argument(
+        "--json", action="store_true", help="print every metrics event to stdout as JSON"
+    )
     train.set_defaults(run=run)
 
 
@@ -45,9 +51,13 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: control.stop("stopped"))
     printer = _Printer(args.json)
     result = fit(
-        project, callbacks=[printer], control=control, resume=args.resume,
-        runs_dir=default_runs_dir(args.project, args.runs_dir), base_dir=Path(args.project).parent,
-    )  # fmt: skip
+        project,
+        callbacks=[printer],
+        control=control,
+        resume=args.resume,
+        runs_dir=default_runs_dir(args.project, args.runs_dir),
+        base_dir=Path(args.project).parent,
+    )
     printer.finish(result)
     if result.reason == "stopped":
         return EXIT_INTERRUPTED
@@ -61,10 +71,22 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
 
     count = torch.cuda.device_count()
     if count < 1:
-        raise ProjectError("training.device", "ddp trains on all local GPUs and this machine has none; "
-                           "on CPUs run: torchrun --standalone --nproc_per_node=2 -m studio train PROJECT")  # fmt: skip
+        raise ProjectError(
+            "training.device",
+            "ddp trains on all local GPUs and this machine has none; "
+            "on CPUs run: torchrun --standalone --nproc_per_node=2 -m studio train PROJECT",
+        )
     argv = list(sys.argv[1:])
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={count}", "-m", "studio", *argv]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={count}",
+        "-m",
+        "studio",
+        *argv,
+    ]
     os.execv(sys.executable, command)
     return 0  # not reached
 
@@ -89,19 +111,27 @@ class _Printer:
         kind = event["event"]
         if kind == "start":
             self.start = event
-            print(f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
-                  f"{event['steps_per_epoch']} steps an epoch", flush=True)  # fmt: skip
+            print(
+                f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
+                f"{event['steps_per_epoch']} steps an epoch",
+                flush=True,
+            )
         elif kind == "step" and self.tty:
             sys.stderr.write("\r" + self._bar(event) + " " * 4)
             sys.stderr.flush()
         elif kind == "epoch":
             if self.tty:
                 sys.stderr.write("\r" + " " * 100 + "\r")
-            parts = [f"epoch {event['epoch']}/{self.start.get('epochs', '?')}", f"loss {event['train_loss']:.4f}"]
+            parts = [
+                f"epoch {event['epoch']}/{self.start.get('epochs', '?')}",
+                f"loss {event['train_loss']:.4f}",
+            ]
             for key in ("train_acc", "val_loss", "val_acc"):
                 if key in event:
                     value = event[key]
-                    parts.append(f"{key} {value:.2%}" if key.endswith("acc") else f"{key} {value:.4f}")
+                    parts.append(
+                        f"{key} {value:.2%}" if key.endswith("acc") else f"{key} {value:.4f}"
+                    )
             parts.append(f"{event['samples_per_second']:,.0f} samples/s")
             print("  ".join(parts), flush=True)
 
@@ -117,8 +147,10 @@ class _Printer:
         remaining = epochs * per_epoch - done
         eta = remaining / rate if rate > 0 else 0
         filled = int(fraction * 24)
-        return (f"epoch {event['epoch']}/{epochs} [{'#' * filled}{'.' * (24 - filled)}] step {event['step']} "
-                f"loss {event['train_loss']:.4f} {rate:,.0f} steps/s ETA {int(eta) // 60}:{int(eta) % 60:02d}")  # fmt: skip
+        return (
+            f"epoch {event['epoch']}/{epochs} [{'#' * filled}{'.' * (24 - filled)}] step {event['step']} "
+            f"loss {event['train_loss']:.4f} {rate:,.0f} steps/s ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        )
 
     def finish(self, result) -> None:
         if self.as_json:

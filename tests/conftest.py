@@ -36,7 +36,9 @@ def write_project(tmp_path: Path):
 
     def write(content, name: str = "project.json") -> Path:
         path = tmp_path / name
-        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+        path.write_text(
+            content if isinstance(content, str) else json.dumps(content), encoding="utf-8"
+        )
         return path
 
     return write

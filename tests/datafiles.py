@@ -11,11 +11,15 @@ import numpy as np
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """The IDX format of MNIST: magic (0, 0, type 0x08 = ubyte, dims), big-endian sizes, data."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_mnist(root: Path, n_train: int = 60, n_test: int = 20, folder: str = "MNIST", seed: int = 0) -> Path:
+def write_mnist(
+    root: Path, n_train: int = 60, n_test: int = 20, folder: str = "MNIST", seed: int = 0
+) -> Path:
     """torchvision's MNIST layout: <root>/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte."""
     rng = np.random.default_rng(seed)
     raw = root / folder / "raw"
@@ -29,7 +33,18 @@ def write_mnist(root: Path, n_train: int = 60, n_test: int = 20, folder: str = "
     return raw
 
 
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def write_cifar10(root: Path, per_batch: int = 10, n_test: int = 10, seed: int = 0) -> Path:
@@ -49,7 +64,9 @@ def write_cifar10(root: Path, per_batch: int = 10, n_test: int = 10, seed: int =
     return folder
 
 
-def write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, size=(12, 10), mode: str = "RGB") -> Path:
+def write_image_folder(
+    root: Path, classes=("cat", "dog"), per_class: int = 4, size=(12, 10), mode: str = "RGB"
+) -> Path:
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -57,7 +74,9 @@ def write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, s
         (root / c).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
-            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(root / c / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(
+                root / c / f"{i}.png"
+            )
     return root
 
 

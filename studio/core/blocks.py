@@ -90,7 +90,9 @@ def merge_outputs(outs: list[torch.Tensor], merge: str) -> torch.Tensor:
     if merge == "concat":
         rest = {tuple(s[1:]) for s in shapes}
         if len(rest) > 1 or any(not s for s in shapes):
-            raise ValueError(f"concat joins the first dimension and needs the others equal, got {shapes}")
+            raise ValueError(
+                f"concat joins the first dimension and needs the others equal, got {shapes}"
+            )
         return torch.cat(outs, dim=1)
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"{merge} needs every branch to give the same shape, got {shapes}")

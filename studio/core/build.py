@@ -39,7 +39,9 @@ class LayerRow:
     inferred: dict[str, Any] = field(default_factory=dict)
 
 
-def build_model(model: ModelSpec, seed: int | None = None, device: str | torch.device = "cpu") -> nn.Sequential:
+def build_model(
+    model: ModelSpec, seed: int | None = None, device: str | torch.device = "cpu"
+) -> nn.Sequential:
     """The real model; raises LayerError at the first layer that cannot take its input."""
     if seed is not None:
         torch.manual_seed(seed)
@@ -53,7 +55,8 @@ def walk_model(
     """Construct and run every layer in order; returns the model and one row per layer."""
     if model.input_shape is None:
         raise ProjectError(
-            "model.input_shape", "not set: pick a dataset, or give one sample's shape, e.g. [1, 28, 28]"
+            "model.input_shape",
+            "not set: pick a dataset, or give one sample's shape, e.g. [1, 28, 28]",
         )
     walker = _Walker(device, count_flops)
     # Two samples for a real run: batch statistics (BatchNorm without running stats) need them.
@@ -68,7 +71,9 @@ def walk_model(
     return module, walker.rows
 
 
-def sample_input(model: ModelSpec, batch: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
+def sample_input(
+    model: ModelSpec, batch: int = 1, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """A batch of zeros the model accepts: token ids when the stack starts with an embedding."""
     dtype = torch.long if _first_takes_tokens(model.layers) else torch.float32
     return torch.zeros((batch, *(model.input_shape or [])), dtype=dtype, device=device)
@@ -130,7 +135,9 @@ class _Walker:
             modules.append(module)
         return modules, x
 
-    def walk_one(self, spec: LayerSpec, x: torch.Tensor, path: str, depth: int) -> tuple[nn.Module, torch.Tensor]:
+    def walk_one(
+        self, spec: LayerSpec, x: torch.Tensor, path: str, depth: int
+    ) -> tuple[nn.Module, torch.Tensor]:
         info = catalogue.get(spec.type)
         if info is None:
             raise LayerError(path, spec.type, _shape(x), "is not in the layer catalogue")
@@ -155,7 +162,9 @@ class _Walker:
             module = info.make({}, children)
             if spec.type == "Residual":
                 if y.shape != x.shape:
-                    raise LayerError(path, spec.type, _shape(x), *_residual_problem(_shape(x), _shape(y)))
+                    raise LayerError(
+                        path, spec.type, _shape(x), *_residual_problem(_shape(x), _shape(y))
+                    )
                 y = x + y
             return module, y
         branches, outs = [], []
@@ -167,8 +176,13 @@ class _Walker:
         try:
             y = blocks.merge_outputs(outs, merge)
         except (ValueError, RuntimeError) as exc:
-            raise LayerError(path, spec.type, _shape(x), f"cannot merge its branches: {exc}",
-                             "make the branches give shapes the merge accepts") from None  # fmt: skip
+            raise LayerError(
+                path,
+                spec.type,
+                _shape(x),
+                f"cannot merge its branches: {exc}",
+                "make the branches give shapes the merge accepts",
+            ) from None
         return info.make({}, branches, merge=merge), y
 
     def _leaf(
@@ -182,7 +196,9 @@ class _Walker:
             if param.inferred in ("channels", "features", "trailing"):
                 value = _infer(param.inferred, shape)
                 if param.name in spec.args:
-                    _check_given(info, path, shape, param.name, param.inferred, spec.args[param.name], value)
+                    _check_given(
+                        info, path, shape, param.name, param.inferred, spec.args[param.name], value
+                    )
                 else:
                     row.inferred[param.name] = value
                 args[param.name] = value
@@ -191,7 +207,9 @@ class _Walker:
             with self.device:
                 module = info.make(args)
         except Exception as exc:  # torch rejects the arguments: the user's input, shown in place
-            raise LayerError(path, spec.type, shape, f"cannot be built: {_first_line(exc)}") from None
+            raise LayerError(
+                path, spec.type, shape, f"cannot be built: {_first_line(exc)}"
+            ) from None
         module.eval()
         try:
             if info.preserves_shape and self.device.type == "meta":
@@ -219,28 +237,53 @@ def _infer(how: str, shape: list[int]) -> Any:
 def _check_input(info: catalogue.LayerInfo, path: str, x: torch.Tensor) -> None:
     shape = _shape(x)
     if info.takes_tokens and x.dtype.is_floating_point:
-        raise LayerError(path, info.type, shape, "needs token ids (integers) but receives real values",
-                         f"put {info.type} first in the stack, on a text or sequence dataset")  # fmt: skip
-    if not info.takes_tokens and not x.dtype.is_floating_point and info.type not in ("Flatten", "Unflatten", "Identity"):
-        raise LayerError(path, info.type, shape, "receives token ids but needs real values",
-                         "put an Embedding layer before it")  # fmt: skip
+        raise LayerError(
+            path,
+            info.type,
+            shape,
+            "needs token ids (integers) but receives real values",
+            f"put {info.type} first in the stack, on a text or sequence dataset",
+        )
+    if (
+        not info.takes_tokens
+        and not x.dtype.is_floating_point
+        and info.type not in ("Flatten", "Unflatten", "Identity")
+    ):
+        raise LayerError(
+            path,
+            info.type,
+            shape,
+            "receives token ids but needs real values",
+            "put an Embedding layer before it",
+        )
     needs_dims = any(p.inferred in ("channels", "features", "trailing") for p in info.params)
     if info.ranks and len(shape) not in info.ranks:
         raise LayerError(path, info.type, shape, *_rank_problem(info, shape))
     if needs_dims and not shape:
-        raise LayerError(path, info.type, shape, "needs at least one dimension per sample",
-                         "insert Unflatten before it")  # fmt: skip
+        raise LayerError(
+            path,
+            info.type,
+            shape,
+            "needs at least one dimension per sample",
+            "insert Unflatten before it",
+        )
 
 
-def _check_dims(info: catalogue.LayerInfo, path: str, shape: list[int], args: dict[str, Any]) -> None:
+def _check_dims(
+    info: catalogue.LayerInfo, path: str, shape: list[int], args: dict[str, Any]
+) -> None:
     """Dimension arguments count the batch dimension, as in torch; meta kernels do not check them."""
     rank = len(shape) + 1
     for name in ("dim", "start_dim", "end_dim"):
         value = args.get(name)
         if isinstance(value, int) and not -rank <= value < rank:
-            raise LayerError(path, info.type, shape,
-                             f"{name}={value} is outside the input's dimensions (batch included: {-rank} to {rank - 1})",
-                             f"set {name} to a value from {-rank} to {rank - 1}")  # fmt: skip
+            raise LayerError(
+                path,
+                info.type,
+                shape,
+                f"{name}={value} is outside the input's dimensions (batch included: {-rank} to {rank - 1})",
+                f"set {name} to a value from {-rank} to {rank - 1}",
+            )
 
 
 def _rank_problem(info: catalogue.LayerInfo, shape: list[int]) -> tuple[str, str, dict | None]:
@@ -262,33 +305,68 @@ def _rank_problem(info: catalogue.LayerInfo, shape: list[int]) -> tuple[str, str
         side = int(round((shape[0]) ** 0.5))
         if side * side == shape[0]:
             args = {"dim": 1, "unflattened_size": [1, side, side]}
-            return problem, f"insert Unflatten(dim=1, unflattened_size=[1, {side}, {side}]) before it", _insert("Unflatten", args)
+            return (
+                problem,
+                f"insert Unflatten(dim=1, unflattened_size=[1, {side}, {side}]) before it",
+                _insert("Unflatten", args),
+            )
     if rank == target - 1:
         args = {"dim": 1, "unflattened_size": [1, *shape]}
-        return problem, f"insert Unflatten(dim=1, unflattened_size=[1, {', '.join(map(str, shape))}]) before it", _insert("Unflatten", args)
+        return (
+            problem,
+            f"insert Unflatten(dim=1, unflattened_size=[1, {', '.join(map(str, shape))}]) before it",
+            _insert("Unflatten", args),
+        )
     return problem, "insert Unflatten before it to give it that shape", None
 
 
 def _insert(layer_type: str, args: dict) -> dict:
-    return {"kind": "insert_before", "layer": {"type": layer_type, "args": args} if args else {"type": layer_type}}
+    return {
+        "kind": "insert_before",
+        "layer": {"type": layer_type, "args": args} if args else {"type": layer_type},
+    }
 
 
 def _check_given(
-    info: catalogue.LayerInfo, path: str, shape: list[int], name: str, how: str, given: Any, value: Any
+    info: catalogue.LayerInfo,
+    path: str,
+    shape: list[int],
+    name: str,
+    how: str,
+    given: Any,
+    value: Any,
 ) -> None:
     if how == "trailing":
         given_list = given if isinstance(given, list) else [given]
-        if given_list == shape[-len(given_list):] and len(given_list) <= len(shape):
+        if given_list == shape[-len(given_list) :] and len(given_list) <= len(shape):
             return
-        trailing = shape[-len(given_list):] if len(given_list) <= len(shape) else shape
-        raise LayerError(path, info.type, shape, f"{name} is {given} but the input ends with {trailing}",
-                         f"set {name} to {trailing}, or leave it out to infer it", {"kind": "unset", "arg": name})  # fmt: skip
+        trailing = shape[-len(given_list) :] if len(given_list) <= len(shape) else shape
+        raise LayerError(
+            path,
+            info.type,
+            shape,
+            f"{name} is {given} but the input ends with {trailing}",
+            f"set {name} to {trailing}, or leave it out to infer it",
+            {"kind": "unset", "arg": name},
+        )
     if given != value and how == "features" and len(shape) > 1 and given == math.prod(shape):
-        raise LayerError(path, info.type, shape, f"{name} is {given}, the size of the whole sample",
-                         "insert Flatten before it", _insert("Flatten", {}))  # fmt: skip
+        raise LayerError(
+            path,
+            info.type,
+            shape,
+            f"{name} is {given}, the size of the whole sample",
+            "insert Flatten before it",
+            _insert("Flatten", {}),
+        )
     if given != value:
-        raise LayerError(path, info.type, shape, f"{name} is {given} but the input has {value} {_WHAT[how]}",
-                         f"set {name} to {value}, or leave it out to infer it", {"kind": "unset", "arg": name})  # fmt: skip
+        raise LayerError(
+            path,
+            info.type,
+            shape,
+            f"{name} is {given} but the input has {value} {_WHAT[how]}",
+            f"set {name} to {value}, or leave it out to infer it",
+            {"kind": "unset", "arg": name},
+        )
 
 
 def _residual_problem(x: list[int], y: list[int]) -> tuple[str, str]:

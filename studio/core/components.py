@@ -87,23 +87,28 @@ def _scheduler_params(name: str, cls: type) -> tuple[Param, ...]:
 def losses() -> dict[str, ComponentInfo]:
     return {
         name: ComponentInfo(
-            name, "loss", first_doc_line(getattr(nn, name)),
-            read_params(getattr(nn, name), skip=_LOSS_SKIP), getattr(nn, name),
+            name,
+            "loss",
+            first_doc_line(getattr(nn, name)),
+            read_params(getattr(nn, name), skip=_LOSS_SKIP),
+            getattr(nn, name),
         )
         for name in LOSSES
-    }  # fmt: skip
+    }
 
 
 @cache
 def optimizers() -> dict[str, ComponentInfo]:
     return {
         name: ComponentInfo(
-            name, "optimizer", first_doc_line(getattr(torch.optim, name)),
+            name,
+            "optimizer",
+            first_doc_line(getattr(torch.optim, name)),
             read_params(getattr(torch.optim, name), skip=_OPTIMIZER_SKIP),
             getattr(torch.optim, name),
         )
         for name in OPTIMIZERS
-    }  # fmt: skip
+    }
 
 
 @cache
@@ -111,11 +116,14 @@ def schedulers() -> dict[str, ComponentInfo]:
     module = torch.optim.lr_scheduler
     return {
         name: ComponentInfo(
-            name, "scheduler", first_doc_line(getattr(module, name)),
-            _scheduler_params(name, getattr(module, name)), getattr(module, name),
+            name,
+            "scheduler",
+            first_doc_line(getattr(module, name)),
+            _scheduler_params(name, getattr(module, name)),
+            getattr(module, name),
         )
         for name in SCHEDULERS
-    }  # fmt: skip
+    }
 
 
 @cache
@@ -124,11 +132,14 @@ def augmentations() -> dict[str, ComponentInfo]:
 
     return {
         name: ComponentInfo(
-            name, "augmentation", first_doc_line(getattr(v2, name)),
-            read_params(getattr(v2, name), _AUGMENT_OVERRIDES), getattr(v2, name),
+            name,
+            "augmentation",
+            first_doc_line(getattr(v2, name)),
+            read_params(getattr(v2, name), _AUGMENT_OVERRIDES),
+            getattr(v2, name),
         )
         for name in AUGMENTATIONS
-    }  # fmt: skip
+    }
 
 
 GROUPS: dict[str, tuple[tuple[str, ...], Callable[[], dict[str, ComponentInfo]]]] = {

@@ -44,14 +44,22 @@ def _total_memory() -> int | None:
 
 def list_devices() -> list[DeviceInfo]:
     """CPU first, then every CUDA device, then MPS: only what torch reports here."""
-    devices = [DeviceInfo("cpu", _cpu_name(), "cpu", _total_memory(), ["fp32", "bf16"], torch.get_num_threads())]
+    devices = [
+        DeviceInfo(
+            "cpu", _cpu_name(), "cpu", _total_memory(), ["fp32", "bf16"], torch.get_num_threads()
+        )
+    ]
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(index)
             precisions = ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
-            devices.append(DeviceInfo(f"cuda:{index}", props.name, "cuda", props.total_memory, precisions))
+            devices.append(
+                DeviceInfo(f"cuda:{index}", props.name, "cuda", props.total_memory, precisions)
+            )
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append(DeviceInfo("mps", "Apple Metal (MPS)", "mps", None, ["fp32", "fp16", "bf16"]))
+        devices.append(
+            DeviceInfo("mps", "Apple Metal (MPS)", "mps", None, ["fp32", "fp16", "bf16"])
+        )
     return devices
 
 
@@ -67,12 +75,21 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     key = "cuda:0" if name == "cuda" else name
     if key not in available:
-        raise ProjectError("training.device", f"{name} is not available here (devices: {', '.join(sorted(available))})")
+        raise ProjectError(
+            "training.device",
+            f"{name} is not available here (devices: {', '.join(sorted(available))})",
+        )
     return device
 
 
 def check_precision(device: torch.device, precision: str) -> None:
     supported = next((d.precisions for d in list_devices() if d.kind == device.type), ["fp32"])
     if precision not in supported:
-        hint = "use bf16 or fp32 on the CPU" if device.type == "cpu" else f"use one of {', '.join(supported)}"
-        raise ProjectError("training.precision", f"{precision} is not supported on {device}: {hint}")
+        hint = (
+            "use bf16 or fp32 on the CPU"
+            if device.type == "cpu"
+            else f"use one of {', '.join(supported)}"
+        )
+        raise ProjectError(
+            "training.precision", f"{precision} is not supported on {device}: {hint}"
+        )

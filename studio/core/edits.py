@@ -18,10 +18,27 @@ def new_layer(layer_type: str) -> LayerSpec:
         return LayerSpec(layer_type, layers=[])
     if info.container == "branches":
         return LayerSpec(layer_type, branches=[[], []], merge="concat")
-    starts = {"out_features": 64, "out_channels": 16, "kernel_size": 3, "hidden_size": 64, "nhead": 2,
-              "num_embeddings": 1000, "embedding_dim": 32, "num_groups": 2, "size": 2, "upscale_factor": 2,
-              "downscale_factor": 2, "groups": 2, "output_size": 1, "padding": 1, "norm_type": 2.0,
-              "threshold": 0.0, "value": 0.0, "dim": 1, "unflattened_size": [1, 8, 8]}  # fmt: skip
+    starts = {
+        "out_features": 64,
+        "out_channels": 16,
+        "kernel_size": 3,
+        "hidden_size": 64,
+        "nhead": 2,
+        "num_embeddings": 1000,
+        "embedding_dim": 32,
+        "num_groups": 2,
+        "size": 2,
+        "upscale_factor": 2,
+        "downscale_factor": 2,
+        "groups": 2,
+        "output_size": 1,
+        "padding": 1,
+        "norm_type": 2.0,
+        "threshold": 0.0,
+        "value": 0.0,
+        "dim": 1,
+        "unflattened_size": [1, 8, 8],
+    }
     args = {p.name: starts.get(p.name, 1) for p in info.params if p.required}
     return LayerSpec(layer_type, args=args)
 
@@ -78,7 +95,9 @@ def set_arg(model: ModelSpec, path: str, name: str, value: Any) -> None:
         layer.merge = value or "concat"
         return
     param = info.param(name) if info else None
-    if value is None or (param is not None and not param.inferred and value == param.default and not param.required):
+    if value is None or (
+        param is not None and not param.inferred and value == param.default and not param.required
+    ):
         layer.args.pop(name, None)
     else:
         layer.args[name] = value

@@ -55,14 +55,26 @@ class Evaluation:
         return sum(c.f1 for c in self.per_class) / len(self.per_class) if self.per_class else None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"split": self.split, "samples": self.samples, "task": self.task,
-                               "loss": self.loss, "loss_name": self.loss_name}  # fmt: skip
+        out: dict[str, Any] = {
+            "split": self.split,
+            "samples": self.samples,
+            "task": self.task,
+            "loss": self.loss,
+            "loss_name": self.loss_name,
+        }
         if self.task == "classification":
-            out.update({
-                "accuracy": self.accuracy, "macro_f1": self.macro_f1, "classes": self.classes,
-                "per_class": [vars(c) for c in self.per_class], "confusion_matrix": self.confusion,
-                "worst": [{k: v for k, v in vars(w).items() if k != "view"} for w in self.worst],
-            })  # fmt: skip
+            out.update(
+                {
+                    "accuracy": self.accuracy,
+                    "macro_f1": self.macro_f1,
+                    "classes": self.classes,
+                    "per_class": [vars(c) for c in self.per_class],
+                    "confusion_matrix": self.confusion,
+                    "worst": [
+                        {k: v for k, v in vars(w).items() if k != "view"} for w in self.worst
+                    ],
+                }
+            )
         else:
             out.update({"mse": self.mse, "mae": self.mae, "r2": self.r2})
         return out
@@ -84,7 +96,9 @@ def evaluate(
     dataset = dataset.to("cpu")
     split_name, split = dataset.eval_split()
     if len(split) == 0:
-        raise StudioError(f"{dataset.source}: no samples to evaluate on (set data.val_fraction above 0)")
+        raise StudioError(
+            f"{dataset.source}: no samples to evaluate on (set data.val_fraction above 0)"
+        )
     outputs = predict_outputs(trained.model, dataset, split.x, batch_size, cancelled)
     targets = Targets(dataset.task, project.training.loss.type, dataset.num_classes)
     loss_fn = make_loss(project)
@@ -101,8 +115,13 @@ def evaluate(
     return result
 
 
-def predict_outputs(model: nn.Module, dataset: Dataset, x: torch.Tensor, batch_size: int = 512,
-                    cancelled: Callable[[], bool] | None = None) -> torch.Tensor:  # fmt: skip
+def predict_outputs(
+    model: nn.Module,
+    dataset: Dataset,
+    x: torch.Tensor,
+    batch_size: int = 512,
+    cancelled: Callable[[], bool] | None = None,
+) -> torch.Tensor:
     """The model's raw outputs for raw samples `x`, prepared as in training (no augmentation)."""
     model.eval()
     parts = []
@@ -127,13 +146,17 @@ def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, classes: int) 
     return torch.bincount(index, minlength=classes * classes).reshape(classes, classes)
 
 
-def _score_classes(result: Evaluation, classes: list[str], predicted: torch.Tensor, true: torch.Tensor) -> None:
+def _score_classes(
+    result: Evaluation, classes: list[str], predicted: torch.Tensor, true: torch.Tensor
+) -> None:
     matrix = confusion_matrix(true, predicted, len(classes))
     hits = matrix.diag().double()
     predicted_count, true_count = matrix.sum(dim=0).double(), matrix.sum(dim=1).double()
     precision = torch.where(predicted_count > 0, hits / predicted_count.clamp(min=1), 0.0)
     recall = torch.where(true_count > 0, hits / true_count.clamp(min=1), 0.0)
-    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), 0.0)
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), 0.0
+    )
     result.classes = list(classes)
     result.accuracy = float(hits.sum() / max(1, len(true)))
     result.confusion = matrix.tolist()
@@ -151,7 +174,9 @@ def _score_regression(result: Evaluation, predicted: torch.Tensor, true: torch.T
     result.r2 = 1.0 - float((error**2).sum()) / variance if variance > 0 else 0.0
 
 
-def _worst(dataset: Dataset, split, probabilities: torch.Tensor, predicted: torch.Tensor, count: int) -> list[WorstSample]:
+def _worst(
+    dataset: Dataset, split, probabilities: torch.Tensor, predicted: torch.Tensor, count: int
+) -> list[WorstSample]:
     """Misclassified samples, the most confidently wrong first."""
     wrong = (predicted != split.y).nonzero().flatten()
     if count <= 0 or len(wrong) == 0:
@@ -159,7 +184,12 @@ def _worst(dataset: Dataset, split, probabilities: torch.Tensor, predicted: torc
     confidence = probabilities[wrong, predicted[wrong]]
     order = wrong[confidence.argsort(descending=True)][:count]
     return [
-        WorstSample(int(i), dataset.classes[int(split.y[i])], dataset.classes[int(predicted[i])],
-                    float(probabilities[i, predicted[i]]), dataset.sample_view(split.x[i]))  # fmt: skip
+        WorstSample(
+            int(i),
+            dataset.classes[int(split.y[i])],
+            dataset.classes[int(predicted[i])],
+            float(probabilities[i, predicted[i]]),
+            dataset.sample_view(split.x[i]),
+        )
         for i in order.tolist()
     ]

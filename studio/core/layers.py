@@ -172,7 +172,8 @@ _TOKEN_LAYERS = {"Embedding", "EmbeddingBag"}
 # Output shape is the input shape whatever it is (once rank and inferred sizes are checked), and
 # torch counts no FLOPs in them: shape inference need not run them.
 ELEMENTWISE = frozenset(
-    {"Identity", *CATEGORIES["Non-linear Activations (weighted sum, nonlinearity)"]} - {"GLU", "PReLU"}
+    {"Identity", *CATEGORIES["Non-linear Activations (weighted sum, nonlinearity)"]}
+    - {"GLU", "PReLU"}
 )
 _SHAPE_PRESERVING = {
     *ELEMENTWISE, "Dropout", "AlphaDropout", "FeatureAlphaDropout", "Dropout1d", "Dropout2d",
@@ -196,7 +197,9 @@ class LayerInfo:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
-    def make(self, args: dict[str, Any], children: list[nn.Module] | None = None, merge: str = "concat") -> nn.Module:
+    def make(
+        self, args: dict[str, Any], children: list[nn.Module] | None = None, merge: str = "concat"
+    ) -> nn.Module:
         """Construct the module with every argument already resolved."""
         cls = layer_class(self.type)
         if self.container == "branches":
@@ -255,7 +258,9 @@ def _entry(name: str, category: str) -> LayerInfo:
         overrides["padding"] = {"choices": ("same", "valid")}
     for param_name, change in _OVERRIDES.get(name, {}).items():
         base = overrides.get(param_name)
-        overrides[param_name] = {**base, **change} if isinstance(base, dict) and isinstance(change, dict) else change
+        overrides[param_name] = (
+            {**base, **change} if isinstance(base, dict) and isinstance(change, dict) else change
+        )
     if name in _DECLARED:
         params = _DECLARED[name]
     elif name == "TransformerEncoder":
@@ -283,7 +288,8 @@ def _with_spatial_arity(name: str, params: tuple[Param, ...]) -> tuple[Param, ..
         return params
     d = int(match["d"])
     return tuple(
-        replace(p, arity=d) if p.kind in ("ints", "floats") and p.arity is None else p for p in params
+        replace(p, arity=d) if p.kind in ("ints", "floats") and p.arity is None else p
+        for p in params
     )
 
 

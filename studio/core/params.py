@@ -86,8 +86,10 @@ class Param:
             "bool": lambda v: isinstance(v, bool),
             "str": lambda v: isinstance(v, str),
             "choice": lambda v: v in self.choices,
-            "ints": lambda v: (isinstance(v, str) and v in self.choices)
-            or _numbers_ok(v, _is_int, self.arity, self.minimum),
+            "ints": lambda v: (
+                (isinstance(v, str) and v in self.choices)
+                or _numbers_ok(v, _is_int, self.arity, self.minimum)
+            ),
             "floats": lambda v: _numbers_ok(v, _is_number, self.arity, self.minimum),
             "shape": lambda v: isinstance(v, list) and all(_is_int(x) and x > 0 for x in v),
         }[self.kind]
@@ -113,14 +115,21 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+    return (
+        isinstance(v, numbers.Real)
+        and not isinstance(v, bool)
+        and v == v
+        and abs(v) != float("inf")
+    )
 
 
 def _at_least(v: Any, minimum: float | None) -> bool:
     return minimum is None or v >= minimum
 
 
-def _numbers_ok(v: Any, is_one: Callable[[Any], bool], arity: int | None, minimum: float | None) -> bool:
+def _numbers_ok(
+    v: Any, is_one: Callable[[Any], bool], arity: int | None, minimum: float | None
+) -> bool:
     if is_one(v):
         return _at_least(v, minimum)
     if not isinstance(v, list) or not v or (arity and len(v) != arity):
@@ -156,25 +165,37 @@ def _kind_of(annotation: Any, default: Any) -> dict[str, Any] | None:
         return None
     origin = typing.get_origin(annotation)
     members = (
-        typing.get_args(annotation)
-        if origin in (typing.Union, types.UnionType)
-        else (annotation,)
+        typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else (annotation,)
     )
     nullable = type(None) in members
     members = tuple(m for m in members if m is not type(None))
     literals = [m for m in members if typing.get_origin(m) is typing.Literal]
     if literals:
-        return {"kind": "choice", "choices": tuple(typing.get_args(literals[0])), "nullable": nullable}
+        return {
+            "kind": "choice",
+            "choices": tuple(typing.get_args(literals[0])),
+            "nullable": nullable,
+        }
     for m in members:
         if typing.get_origin(m) in (tuple, collections.abc.Sequence):
             args = typing.get_args(m)
-            numeric = "floats" if float in args or any(float in typing.get_args(a) for a in args) else "ints"
+            numeric = (
+                "floats"
+                if float in args or any(float in typing.get_args(a) for a in args)
+                else "ints"
+            )
             arity = None if Ellipsis in args or typing.get_origin(m) is not tuple else len(args)
             return {"kind": numeric, "arity": arity, "nullable": nullable}
     for m in members:
         if typing.get_origin(m) is list or getattr(m, "__name__", "") == "Size":
             return {"kind": "shape", "nullable": nullable}
-    for t, kind in ((bool, "bool"), (float, "float"), (numbers.Number, "float"), (int, "int"), (str, "str")):
+    for t, kind in (
+        (bool, "bool"),
+        (float, "float"),
+        (numbers.Number, "float"),
+        (int, "int"),
+        (str, "str"),
+    ):
         if t in members:
             return {"kind": kind, "nullable": nullable}
     return None
@@ -241,14 +262,18 @@ def check_args(
         param = by_name.get(name)
         if param is None:
             known = ", ".join(sorted(by_name)) or "none"
-            problems.append((f"{where}.{name}", f"{what} has no argument '{name}' (it takes: {known})"))
+            problems.append(
+                (f"{where}.{name}", f"{what} has no argument '{name}' (it takes: {known})")
+            )
             continue
         expected = param.check(value)
         if expected:
             problems.append((f"{where}.{name}", f"expected {expected}, got {_short(value)}"))
     for param in params:
         if param.required and param.name not in args:
-            problems.append((f"{where}.{param.name}", f"{what} needs '{param.name}' ({param.expected()})"))
+            problems.append(
+                (f"{where}.{param.name}", f"{what} needs '{param.name}' ({param.expected()})")
+            )
     return problems
 
 
@@ -264,5 +289,3 @@ def with_defaults(params: tuple[Param, ...], args: Mapping[str, Any]) -> dict[st
     full = {p.name: p.default for p in params if p.default is not REQUIRED and not p.inferred}
     full.update(args)
     return full
-
-

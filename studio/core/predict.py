@@ -31,7 +31,10 @@ class Prediction:
 
     def to_json(self) -> dict[str, Any]:
         if self.top is not None:
-            return {"input": self.input, "top": [{"class": c, "probability": p} for c, p in self.top]}
+            return {
+                "input": self.input,
+                "top": [{"class": c, "probability": p} for c, p in self.top],
+            }
         return {"input": self.input, "value": self.value}
 
 
@@ -56,8 +59,12 @@ def open_predictor(path: str | Path) -> Predictor:
 
 def _trained_predictor(path: Path) -> Predictor:
     trained = load_trained(path)
-    return Predictor(trained.name, trained.preprocessing, _torch_runner(trained.model),
-                     trained.project.data.options.get("target"))  # fmt: skip
+    return Predictor(
+        trained.name,
+        trained.preprocessing,
+        _torch_runner(trained.model),
+        trained.project.data.options.get("target"),
+    )
 
 
 def _torch_runner(model) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -106,13 +113,17 @@ def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tens
             return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
         logger = logging.getLogger("torch.export")
         level = logger.level
-        logger.setLevel(logging.ERROR)  # torch logs a damaged archive at length; the error below says it
+        logger.setLevel(
+            logging.ERROR
+        )  # torch logs a damaged archive at length; the error below says it
         try:
             return _torch_runner(torch.export.load(str(path)).module())
         finally:
             logger.setLevel(level)
     except ImportError:
-        raise StudioError(f"{path}: reading ONNX needs onnxruntime (pip install 'torch-studio[export]')") from None
+        raise StudioError(
+            f"{path}: reading ONNX needs onnxruntime (pip install 'torch-studio[export]')"
+        ) from None
     except Exception as exc:  # the runtime's own complaint about a damaged file, in one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StudioError(f"{path}: not a readable {fmt} file ({first[:160]})") from None
@@ -127,7 +138,9 @@ def read_inputs(items: list[str], predictor: Predictor) -> tuple[list[str], torc
         path = Path(item)
         if pre.kind == "tokens":
             text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else item
-            names.append(path.name if path.is_file() else (item[:40] + ("..." if len(item) > 40 else "")))
+            names.append(
+                path.name if path.is_file() else (item[:40] + ("..." if len(item) > 40 else ""))
+            )
             samples.append(_tokens(text, pre))
             continue
         if not path.is_file():
@@ -140,7 +153,9 @@ def read_inputs(items: list[str], predictor: Predictor) -> tuple[list[str], torc
             names.append(path.name)
             samples.append(read_image(path, pre))
         else:
-            raise StudioError(f"{item}: this model takes {pre.input_shape[-1]} feature values: give a CSV file")
+            raise StudioError(
+                f"{item}: this model takes {pre.input_shape[-1]} feature values: give a CSV file"
+            )
     if not samples:
         raise StudioError("nothing to predict: give image files, a CSV file or a text")
     return names, torch.stack(samples)
@@ -153,7 +168,9 @@ def read_image(path: Path, pre: Preprocessing) -> torch.Tensor:
     channels, height, width = pre.input_shape
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.BILINEAR)
+            image = image.convert("L" if channels == 1 else "RGB").resize(
+                (width, height), Image.Resampling.BILINEAR
+            )
             import numpy as np
 
             pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).copy())
@@ -163,7 +180,9 @@ def read_image(path: Path, pre: Preprocessing) -> torch.Tensor:
     return pixels * (pre.scale / 255.0)
 
 
-def read_csv_rows(path: Path, pre: Preprocessing, target: str | None) -> list[tuple[int, torch.Tensor]]:
+def read_csv_rows(
+    path: Path, pre: Preprocessing, target: str | None
+) -> list[tuple[int, torch.Tensor]]:
     """Numeric rows; a header row is skipped and a target column (named, or the extra last one) dropped."""
     expected = pre.input_shape[-1]
     with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -203,17 +222,24 @@ def predict(predictor: Predictor, items: list[str], top: int = 3) -> list[Predic
     return predict_samples(predictor, names, raw, top)
 
 
-def predict_samples(predictor: Predictor, names: list[str], raw: torch.Tensor, top: int = 3) -> list[Prediction]:
+def predict_samples(
+    predictor: Predictor, names: list[str], raw: torch.Tensor, top: int = 3
+) -> list[Prediction]:
     from studio.core.evaluate import class_probabilities
 
     pre = predictor.preprocessing
     outputs = predictor.run(pre.normalise(raw))
     if pre.task == "regression":
-        return [Prediction(n, value=float(v)) for n, v in zip(names, outputs.reshape(len(names)).tolist(), strict=True)]
+        return [
+            Prediction(n, value=float(v))
+            for n, v in zip(names, outputs.reshape(len(names)).tolist(), strict=True)
+        ]
     probabilities = class_probabilities(outputs)
     best = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     classes = pre.classes or [str(i) for i in range(probabilities.shape[1])]
     return [
-        Prediction(n, top=[(classes[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist(), strict=True)])
+        Prediction(
+            n, top=[(classes[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist(), strict=True)]
+        )
         for n, ps, ids in zip(names, best.values, best.indices, strict=True)
     ]

@@ -210,7 +210,9 @@ def parse_project_text(text: str) -> Project:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ProjectError("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise ProjectError(
+            "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     except RecursionError:
         raise ProjectError("", "nested too deeply to be a project") from None
     return parse_project(data)
@@ -249,28 +251,39 @@ def save_project(project: Project, path: str | Path) -> None:
 
 def _data(value: Any) -> DataSpec:
     obj = _object(value, "data")
-    _keys(obj, "data", required=("source",), optional=("options", "val_fraction", "batch_size", "augment"))
+    _keys(
+        obj,
+        "data",
+        required=("source",),
+        optional=("options", "val_fraction", "batch_size", "augment"),
+    )
     source = _string(obj["source"], "data.source")
     from studio.core.data.catalogue import SOURCES
     from studio.core.params import check_args
 
     info = SOURCES.get(source)
     if info is None:
-        raise ProjectError("data.source", f"unknown dataset '{source}' (known: {', '.join(SOURCES)})")
+        raise ProjectError(
+            "data.source", f"unknown dataset '{source}' (known: {', '.join(SOURCES)})"
+        )
     options = dict(_object(obj.get("options", {}), "data.options"))
     problems = check_args(info.options, options, "data.options", f"the {source} source")
     if problems:
         raise ProjectError(*problems[0])
     val_fraction = _number(obj.get("val_fraction", 0.2), "data.val_fraction", 0.0)
     if val_fraction >= 1:
-        raise ProjectError("data.val_fraction", f"expected a fraction below 1, got {_show(val_fraction)}")
+        raise ProjectError(
+            "data.val_fraction", f"expected a fraction below 1, got {_show(val_fraction)}"
+        )
     augment = _array(obj.get("augment", []), "data.augment")
     return DataSpec(
         source=source,
         options=options,
         val_fraction=val_fraction,
         batch_size=_integer(obj.get("batch_size", 64), "data.batch_size", 1),
-        augment=[_component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)],
+        augment=[
+            _component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)
+        ],
     )
 
 
@@ -281,7 +294,9 @@ def _model(value: Any) -> ModelSpec:
     if shape is not None:
         items = _array(shape, "model.input_shape")
         if not items or not all(_is_int(n) and n > 0 for n in items):
-            raise ProjectError("model.input_shape", f"expected a list of positive integers, got {_show(shape)}")
+            raise ProjectError(
+                "model.input_shape", f"expected a list of positive integers, got {_show(shape)}"
+            )
         shape = list(items)
     layers = _layers(obj["layers"], "model.layers")
     _check_unique_names(layers)
@@ -302,7 +317,9 @@ def _layer(value: Any, path: str) -> LayerSpec:
     kind = _string(obj["type"], f"{path}.type")
     info = catalogue.get(kind)
     if info is None:
-        raise ProjectError(f"{path}.type", f"unknown layer '{kind}' ({_suggest(kind, catalogue.catalogue())})")
+        raise ProjectError(
+            f"{path}.type", f"unknown layer '{kind}' ({_suggest(kind, catalogue.catalogue())})"
+        )
     name = obj.get("name")
     if name is not None:
         name = _string(name, f"{path}.name")
@@ -314,10 +331,14 @@ def _layer(value: Any, path: str) -> LayerSpec:
         merge = obj.get("merge", "concat")
         choices = info.param("merge").choices
         if merge not in choices:
-            raise ProjectError(f"{path}.merge", f"expected one of {', '.join(choices)}, got {_show(merge)}")
+            raise ProjectError(
+                f"{path}.merge", f"expected one of {', '.join(choices)}, got {_show(merge)}"
+            )
         branches = _array(obj["branches"], f"{path}.branches")
         if not branches:
-            raise ProjectError(f"{path}.branches", "expected at least one branch (a list of layers)")
+            raise ProjectError(
+                f"{path}.branches", "expected at least one branch (a list of layers)"
+            )
         return LayerSpec(
             kind,
             name=name,
@@ -352,9 +373,16 @@ def _check_unique_names(layers: list[LayerSpec]) -> None:
 def _training(value: Any) -> TrainSpec:
     obj = _object(value, "training")
     optional = (
-        "epochs", "loss", "optimizer", "scheduler", "device", "precision", "seed",
-        "early_stopping", "grad_clip",
-    )  # fmt: skip
+        "epochs",
+        "loss",
+        "optimizer",
+        "scheduler",
+        "device",
+        "precision",
+        "seed",
+        "early_stopping",
+        "grad_clip",
+    )
     _keys(obj, "training", required=(), optional=optional)
     spec = TrainSpec()
     spec.epochs = _integer(obj.get("epochs", spec.epochs), "training.epochs", 1)
@@ -367,18 +395,23 @@ def _training(value: Any) -> TrainSpec:
     spec.device = _string(obj.get("device", spec.device), "training.device")
     if not _DEVICE.match(spec.device):
         raise ProjectError(
-            "training.device", f"expected auto, cpu, cuda, cuda:N, mps or ddp, got {_show(spec.device)}"
+            "training.device",
+            f"expected auto, cpu, cuda, cuda:N, mps or ddp, got {_show(spec.device)}",
         )
     spec.precision = _string(obj.get("precision", spec.precision), "training.precision")
     if spec.precision not in PRECISIONS:
-        raise ProjectError("training.precision", f"expected fp32, bf16 or fp16, got {_show(spec.precision)}")
+        raise ProjectError(
+            "training.precision", f"expected fp32, bf16 or fp16, got {_show(spec.precision)}"
+        )
     spec.seed = _integer(obj.get("seed", spec.seed), "training.seed", 0)
     if obj.get("early_stopping") is not None:
         spec.early_stopping = _early_stopping(obj["early_stopping"])
     if obj.get("grad_clip") is not None:
         spec.grad_clip = _number(obj["grad_clip"], "training.grad_clip", 0.0)
         if spec.grad_clip <= 0:
-            raise ProjectError("training.grad_clip", "expected a positive maximum gradient norm, or null")
+            raise ProjectError(
+                "training.grad_clip", "expected a positive maximum gradient norm, or null"
+            )
     return spec
 
 
@@ -388,7 +421,9 @@ def _early_stopping(value: Any) -> EarlyStopping:
     _keys(obj, path, required=(), optional=("monitor", "patience", "min_delta"))
     monitor = _string(obj.get("monitor", "val_loss"), f"{path}.monitor")
     if monitor not in MONITORS:
-        raise ProjectError(f"{path}.monitor", f"expected one of {', '.join(MONITORS)}, got {_show(monitor)}")
+        raise ProjectError(
+            f"{path}.monitor", f"expected one of {', '.join(MONITORS)}, got {_show(monitor)}"
+        )
     return EarlyStopping(
         monitor=monitor,
         patience=_integer(obj.get("patience", 5), f"{path}.patience", 0),
@@ -460,7 +495,9 @@ def _number(value: Any, path: str, minimum: float) -> float:
     return value
 
 
-def _keys(obj: dict[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]) -> None:
+def _keys(
+    obj: dict[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
+) -> None:
     allowed = (*required, *optional)
     for key in obj:
         if key not in allowed:

@@ -84,7 +84,9 @@ def list_runs(runs_dir: Path, project_name: str | None = None) -> list[RunSummar
     for path in sorted(Path(runs_dir).glob("*/" + METRICS), reverse=True):
         folder = path.parent
         try:
-            name = json.loads((folder / PROJECT).read_text(encoding="utf-8")).get("name", folder.name)
+            name = json.loads((folder / PROJECT).read_text(encoding="utf-8")).get(
+                "name", folder.name
+            )
         except (OSError, ValueError):
             name = folder.name
         if project_name is None or name == project_name:

@@ -36,9 +36,16 @@ class Preprocessing:
 
     @classmethod
     def from_dataset(cls, dataset) -> Preprocessing:
-        return cls(kind=dataset.kind, task=dataset.task, input_shape=list(dataset.input_shape),
-                   classes=list(dataset.classes), mean=list(dataset.mean), std=list(dataset.std),
-                   scale=float(dataset.scale), vocabulary=dataset.vocabulary)  # fmt: skip
+        return cls(
+            kind=dataset.kind,
+            task=dataset.task,
+            input_shape=list(dataset.input_shape),
+            classes=list(dataset.classes),
+            mean=list(dataset.mean),
+            std=list(dataset.std),
+            scale=float(dataset.scale),
+            vocabulary=dataset.vocabulary,
+        )
 
     @classmethod
     def from_json(cls, data: Any, source: Path | str = "") -> Preprocessing:
@@ -46,15 +53,20 @@ class Preprocessing:
         names = cls.__dataclass_fields__.keys()
         try:
             made = cls(**{k: v for k, v in data.items() if k in names})
-            ok = (made.kind in ("image", "features", "tokens") and made.task in ("classification", "regression")
-                  and all(isinstance(n, int) and n > 0 for n in made.input_shape)
-                  and all(isinstance(c, str) for c in made.classes)
-                  and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])
-                  and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary)))  # fmt: skip
+            ok = (
+                made.kind in ("image", "features", "tokens")
+                and made.task in ("classification", "regression")
+                and all(isinstance(n, int) and n > 0 for n in made.input_shape)
+                and all(isinstance(c, str) for c in made.classes)
+                and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])
+                and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary))
+            )
         except (AttributeError, TypeError):
             ok = False
         if not ok:
-            raise StudioError(f"{source}: damaged (its preprocessing record is not what the studio writes)")
+            raise StudioError(
+                f"{source}: damaged (its preprocessing record is not what the studio writes)"
+            )
         return made
 
     def to_json(self) -> dict[str, Any]:
@@ -96,7 +108,9 @@ def find_weights(path: str | Path) -> Path:
                 return path / "checkpoints" / name
         if (path / "model.safetensors").is_file():
             return path / "model.safetensors"
-        raise StudioError(f"{path}: not a run directory (no checkpoints/best.pt, last.pt or model.safetensors)")
+        raise StudioError(
+            f"{path}: not a run directory (no checkpoints/best.pt, last.pt or model.safetensors)"
+        )
     if not path.exists():
         raise StudioError(f"{path}: no such run directory or checkpoint")
     return path
@@ -112,13 +126,19 @@ def load_trained(path: str | Path) -> TrainedModel:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise StudioError(f"{weights}: damaged (its weights are not a table of tensors)")
     run_dir = _run_dir_of(weights)
-    base_dir = Path(extra["base_dir"]) if isinstance(extra.get("base_dir"), str) else _guess_base_dir(run_dir)
+    base_dir = (
+        Path(extra["base_dir"])
+        if isinstance(extra.get("base_dir"), str)
+        else _guess_base_dir(run_dir)
+    )
     if extra.get("preprocessing"):
         preprocessing = Preprocessing.from_json(extra["preprocessing"], weights)
     else:  # made before checkpoints carried it: the training data says it again
         from studio.core.data import load_dataset
 
-        preprocessing = Preprocessing.from_dataset(load_dataset(project.data, project.training.seed, base_dir))
+        preprocessing = Preprocessing.from_dataset(
+            load_dataset(project.data, project.training.seed, base_dir)
+        )
     if project.model.input_shape is None:
         project.model.input_shape = list(preprocessing.input_shape)
     model = rebuild(project, state, weights)
@@ -134,8 +154,10 @@ def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise StudioError(f"{source}: the weights do not fit the project's model "
-                          f"({' '.join(line.strip() for line in first[:3])[:300]})") from None  # fmt: skip
+        raise StudioError(
+            f"{source}: the weights do not fit the project's model "
+            f"({' '.join(line.strip() for line in first[:3])[:300]})"
+        ) from None
     return model.eval()
 
 

@@ -20,13 +20,19 @@ def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     palette = QPalette()
     colors = {
-        QPalette.ColorRole.Window: "#262a33", QPalette.ColorRole.WindowText: "#d8dee9",
-        QPalette.ColorRole.Base: "#1f232b", QPalette.ColorRole.AlternateBase: "#2a2f3a",
-        QPalette.ColorRole.Text: "#d8dee9", QPalette.ColorRole.Button: "#313745",
-        QPalette.ColorRole.ButtonText: "#e5e9f0", QPalette.ColorRole.Highlight: "#3d6fd8",
-        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#313745",
-        QPalette.ColorRole.ToolTipText: "#e5e9f0", QPalette.ColorRole.PlaceholderText: "#7b8496",
-    }  # fmt: skip
+        QPalette.ColorRole.Window: "#262a33",
+        QPalette.ColorRole.WindowText: "#d8dee9",
+        QPalette.ColorRole.Base: "#1f232b",
+        QPalette.ColorRole.AlternateBase: "#2a2f3a",
+        QPalette.ColorRole.Text: "#d8dee9",
+        QPalette.ColorRole.Button: "#313745",
+        QPalette.ColorRole.ButtonText: "#e5e9f0",
+        QPalette.ColorRole.Highlight: "#3d6fd8",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.ToolTipBase: "#313745",
+        QPalette.ColorRole.ToolTipText: "#e5e9f0",
+        QPalette.ColorRole.PlaceholderText: "#7b8496",
+    }
     for role, color in colors.items():
         palette.setColor(role, QColor(color))
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6b7386"))
@@ -52,8 +58,12 @@ def _excepthook(kind, value, tb) -> None:
     sys.stderr.write(text)
     app = QApplication.instance()
     if app is not None:
-        QMessageBox.critical(None, "Unexpected error", f"{kind.__name__}: {value}\n\nThe window stays open; "
-                             "please report this with the details printed on the console.")  # fmt: skip
+        QMessageBox.critical(
+            None,
+            "Unexpected error",
+            f"{kind.__name__}: {value}\n\nThe window stays open; "
+            "please report this with the details printed on the console.",
+        )
 
 
 def main(project_path: str | None = None, smoke: bool = False) -> int:
@@ -65,7 +75,14 @@ def main(project_path: str | None = None, smoke: bool = False) -> int:
     window = create_main_window(project_path, background=True)
     window.show()
     if smoke:  # start, load, quit: for packaging checks (exit 1 when the core cannot load)
-        window.coreReady.connect(lambda: (window.close(), app.exit(0)))  # close waits for its threads
-        window.coreFailed.connect(lambda message: (sys.stderr.write(f"studio: {message}\n"), window.close(), app.exit(1)))
-        QTimer.singleShot(SMOKE_LIMIT_MS, lambda: (sys.stderr.write("studio: the window did not get ready\n"), app.exit(3)))
+        window.coreReady.connect(
+            lambda: (window.close(), app.exit(0))
+        )  # close waits for its threads
+        window.coreFailed.connect(
+            lambda message: (sys.stderr.write(f"studio: {message}\n"), window.close(), app.exit(1))
+        )
+        QTimer.singleShot(
+            SMOKE_LIMIT_MS,
+            lambda: (sys.stderr.write("studio: the window did not get ready\n"), app.exit(3)),
+        )
     return app.exec()

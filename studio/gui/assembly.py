@@ -44,7 +44,9 @@ def build_views(window, devices) -> None:
     window.evaluation = EvaluationView()
     window.layer_actions = LayerActions(window, document, window.stack)
     window.model_actions = ModelActions(window)
-    window.central(window.stack, [(window.plots, "Training curves"), (window.evaluation, "Evaluation")])
+    window.central(
+        window.stack, [(window.plots, "Training curves"), (window.evaluation, "Evaluation")]
+    )
     window.model_actions.refresh_runs()
     left = Qt.DockWidgetArea.LeftDockWidgetArea
     right = Qt.DockWidgetArea.RightDockWidgetArea
@@ -73,7 +75,11 @@ def _connect(window) -> None:
     window.palette_view.layerChosen.connect(actions.add)
     window.stack.selectionChangedTo.connect(window.select_layer)
     window.stack.fixRequested.connect(actions.fix)
-    window.stack.dropped.connect(lambda kind, path, index: actions.add_at(kind, index) if kind else actions.move_to(path, index))
+    window.stack.dropped.connect(
+        lambda kind, path, index: (
+            actions.add_at(kind, index) if kind else actions.move_to(path, index)
+        )
+    )
     window.form.argumentChanged.connect(actions.set_argument)
     window.data_panel.loadRequested.connect(window.load_dataset)
     window.data_panel.cancelRequested.connect(window.cancel_dataset)
@@ -81,8 +87,12 @@ def _connect(window) -> None:
     window.training_panel.pauseToggled.connect(window.toggle_pause)
     window.training_panel.stopRequested.connect(window.stop_training)
     window.plots.compare.clicked.connect(lambda: _overlay_runs(window))
-    window.plots.export_png.clicked.connect(lambda: _export(window, "PNG image (*.png)", window.plots.save_png))
-    window.plots.export_csv.clicked.connect(lambda: _export(window, "CSV table (*.csv)", window.plots.save_csv))
+    window.plots.export_png.clicked.connect(
+        lambda: _export(window, "PNG image (*.png)", window.plots.save_png)
+    )
+    window.plots.export_csv.clicked.connect(
+        lambda: _export(window, "CSV table (*.csv)", window.plots.save_csv)
+    )
 
 
 def _menus(window, docks) -> None:
@@ -100,11 +110,15 @@ def _menus(window, docks) -> None:
         path = resources_dir() / "templates" / name
         if path.exists():
             new_menu.addAction(title, lambda p=path: window.new_from_template(p))
-    file_menu.addAction(window.shortcut("&Open…", QKeySequence.StandardKey.Open, window.open_dialog))
+    file_menu.addAction(
+        window.shortcut("&Open…", QKeySequence.StandardKey.Open, window.open_dialog)
+    )
     window.recent_menu = file_menu.addMenu("Open &Recent")
     window.fill_recent_menu()
     file_menu.addAction(window.shortcut("&Save", QKeySequence.StandardKey.Save, window.save))
-    file_menu.addAction(window.shortcut("Save &As…", QKeySequence.StandardKey.SaveAs, window.save_as))
+    file_menu.addAction(
+        window.shortcut("Save &As…", QKeySequence.StandardKey.SaveAs, window.save_as)
+    )
     file_menu.addSeparator()
     file_menu.addAction(window.shortcut("&Quit", QKeySequence.StandardKey.Quit, window.close))
     edit_menu = bar.addMenu("&Edit")
@@ -117,7 +131,9 @@ def _menus(window, docks) -> None:
     run_menu = bar.addMenu("&Run")
     train = window.shortcut("&Train", "Ctrl+R", window.train)
     stop = window.shortcut("&Stop", "Ctrl+.", window.stop_training)
-    run_menu.addActions([train, window.shortcut("&Pause / Resume", None, window.toggle_pause), stop])
+    run_menu.addActions(
+        [train, window.shortcut("&Pause / Resume", None, window.toggle_pause), stop]
+    )
     run_menu.addSeparator()
     models = window.model_actions
     evaluate = window.shortcut("&Evaluate latest run", "Ctrl+E", lambda: models.evaluate())
@@ -126,9 +142,14 @@ def _menus(window, docks) -> None:
     predict = window.shortcut("&Predict on files…", None, lambda: _predict_dialog(window))
     run_menu.addActions([evaluate, export, predict])
     help_menu = bar.addMenu("&Help")
-    help_menu.addAction("&About Torch Studio", lambda: QMessageBox.about(
-        window, "About Torch Studio",
-        f"<b>Torch Studio {__version__}</b><p>Build, train and export PyTorch models.</p>"))  # fmt: skip
+    help_menu.addAction(
+        "&About Torch Studio",
+        lambda: QMessageBox.about(
+            window,
+            "About Torch Studio",
+            f"<b>Torch Studio {__version__}</b><p>Build, train and export PyTorch models.</p>",
+        ),
+    )
     tools = QToolBar("Main", window)
     tools.setObjectName("mainToolbar")
     tools.setMovable(False)
@@ -144,8 +165,12 @@ def _menus(window, docks) -> None:
 
 
 def _predict_dialog(window) -> None:
-    paths, _ = QFileDialog.getOpenFileNames(window, "Predict on files", str(window.document.base_dir),
-                                            "Images, CSV or text (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.csv *.txt);;All files (*)")  # fmt: skip
+    paths, _ = QFileDialog.getOpenFileNames(
+        window,
+        "Predict on files",
+        str(window.document.base_dir),
+        "Images, CSV or text (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.csv *.txt);;All files (*)",
+    )
     if paths:
         window.model_actions.predict_files(paths)
 
@@ -155,13 +180,17 @@ def _overlay_runs(window) -> None:
 
     runs = list_runs(default_runs_dir(window.document.path), window.document.project.name)
     shown = window.plots.overlay(runs[:4])
-    window.statusBar().showMessage(f"Overlaid {shown} earlier run(s) of {window.document.project.name}", 4000)
+    window.statusBar().showMessage(
+        f"Overlaid {shown} earlier run(s) of {window.document.project.name}", 4000
+    )
 
 
 def _export(window, kind: str, save) -> None:
     from pathlib import Path
 
     suffix = kind.split("*")[1].rstrip(")")
-    path, _ = QFileDialog.getSaveFileName(window, "Export plots", str(window.document.base_dir / f"training{suffix}"), kind)
+    path, _ = QFileDialog.getSaveFileName(
+        window, "Export plots", str(window.document.base_dir / f"training{suffix}"), kind
+    )
     if path:
         save(Path(path))

@@ -52,7 +52,12 @@ class CoreLoader(QObject):
         # pay that here, in the background, not as a frozen window when Train is pressed
         torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
         layers.catalogue()
-        for group in (components.losses, components.optimizers, components.schedulers, components.augmentations):
+        for group in (
+            components.losses,
+            components.optimizers,
+            components.schedulers,
+            components.augmentations,
+        ):
             group()
         error, project, path = "", None, self.path
         if path is not None:

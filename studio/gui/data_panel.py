@@ -46,13 +46,17 @@ class DataPanel(QWidget):
         self.options = QWidget()
         self.options_form = QFormLayout(self.options)
         self.options_form.setContentsMargins(0, 0, 0, 0)
-        self.val_fraction = QDoubleSpinBox(objectName="valFraction", minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
+        self.val_fraction = QDoubleSpinBox(
+            objectName="valFraction", minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2
+        )
         self.batch_size = QSpinBox(objectName="batchSize", minimum=1, maximum=65536)
         self.augment = QListWidget(objectName="augmentList")
         self.augment.setMaximumHeight(70)
         self.add_augment = QComboBox(objectName="addAugment")
         self.remove_augment = QPushButton("Remove")
-        self.augment_args = QWidget(objectName="augmentArgs")  # the selected augmentation's arguments
+        self.augment_args = QWidget(
+            objectName="augmentArgs"
+        )  # the selected augmentation's arguments
         self.augment_form = QFormLayout(self.augment_args)
         self.augment_form.setContentsMargins(12, 0, 0, 0)
         self._augment_shown: tuple[int, str] | None = None
@@ -95,8 +99,14 @@ class DataPanel(QWidget):
         layout.addLayout(self.counts_holder)
         layout.addStretch(1)
         self.source.currentIndexChanged.connect(self._source_changed)
-        self.val_fraction.valueChanged.connect(lambda v: self._edit("Set validation share", lambda d: setattr(d, "val_fraction", round(v, 4))))
-        self.batch_size.valueChanged.connect(lambda v: self._edit("Set batch size", lambda d: setattr(d, "batch_size", v)))
+        self.val_fraction.valueChanged.connect(
+            lambda v: self._edit(
+                "Set validation share", lambda d: setattr(d, "val_fraction", round(v, 4))
+            )
+        )
+        self.batch_size.valueChanged.connect(
+            lambda v: self._edit("Set batch size", lambda d: setattr(d, "batch_size", v))
+        )
         self.add_augment.activated.connect(self._add_augment)
         self.remove_augment.clicked.connect(self._remove_augment)
         self.augment.currentRowChanged.connect(lambda _row: self._show_augment_args())
@@ -109,8 +119,12 @@ class DataPanel(QWidget):
 
         self._updating = True
         for source in SOURCES.values():
-            self.source.addItem(f"{source.title}" + ("" if source.offline else "  (torchvision)"), source.id)
-            self.source.setItemData(self.source.count() - 1, source.description, Qt.ItemDataRole.ToolTipRole)
+            self.source.addItem(
+                f"{source.title}" + ("" if source.offline else "  (torchvision)"), source.id
+            )
+            self.source.setItemData(
+                self.source.count() - 1, source.description, Qt.ItemDataRole.ToolTipRole
+            )
         self.add_augment.addItem("Add augmentation…")
         self.add_augment.addItems(list(components.AUGMENTATIONS))
         self._updating = False
@@ -127,7 +141,9 @@ class DataPanel(QWidget):
             self.augment.blockSignals(True)  # the list is rebuilt; the selection stays where it was
             self.augment.clear()
             for item in data.augment:
-                self.augment.addItem(f"{item.type}({', '.join(f'{k}={v}' for k, v in item.args.items())})")
+                self.augment.addItem(
+                    f"{item.type}({', '.join(f'{k}={v}' for k, v in item.args.items())})"
+                )
             self.augment.setCurrentRow(min(row, len(data.augment) - 1))
             self.augment.blockSignals(False)
             self._show_augment_args()
@@ -162,15 +178,22 @@ class DataPanel(QWidget):
                 line = QHBoxLayout(row)
                 line.setContentsMargins(0, 0, 0, 0)
                 browse = QPushButton("Browse…")
-                browse.clicked.connect(lambda _=False, e=editor, folder=info.kind == "folder": self._browse(e, folder))
+                browse.clicked.connect(
+                    lambda _=False, e=editor, folder=info.kind == "folder": self._browse(e, folder)
+                )
                 line.addWidget(editor, 1)
                 line.addWidget(browse)
             self.options_form.addRow(param.name, row)
 
     def _browse(self, editor: ParamEditor, folder: bool) -> None:
         start = str(self.document.base_dir)
-        chosen = (QFileDialog.getExistingDirectory(self, "Image folder", start) if folder
-                  else QFileDialog.getOpenFileName(self, "CSV file", start, "CSV files (*.csv);;All files (*)")[0])  # fmt: skip
+        chosen = (
+            QFileDialog.getExistingDirectory(self, "Image folder", start)
+            if folder
+            else QFileDialog.getOpenFileName(
+                self, "CSV file", start, "CSV files (*.csv);;All files (*)"
+            )[0]
+        )
         if chosen:
             editor.set_value(chosen)
             self._option_changed("path", chosen)
@@ -205,8 +228,17 @@ class DataPanel(QWidget):
         name = self.add_augment.itemText(index)
         self.add_augment.setCurrentIndex(0)
         shape = self.document.project.model.input_shape or [1, 28, 28]
-        args = {"size": shape[-1], "padding": 2} if name == "RandomCrop" else {"size": shape[-1]} if name == "RandomResizedCrop" else \
-            {"degrees": 10.0} if name in ("RandomRotation", "RandomAffine") else {"kernel_size": 3} if name == "GaussianBlur" else {}
+        args = (
+            {"size": shape[-1], "padding": 2}
+            if name == "RandomCrop"
+            else {"size": shape[-1]}
+            if name == "RandomResizedCrop"
+            else {"degrees": 10.0}
+            if name in ("RandomRotation", "RandomAffine")
+            else {"kernel_size": 3}
+            if name == "GaussianBlur"
+            else {}
+        )
         self._edit(f"Add {name}", lambda d: d.augment.append(Component(name, args)))
 
     def _show_augment_args(self) -> None:
@@ -217,7 +249,9 @@ class DataPanel(QWidget):
         row = self.augment.currentRow()
         items = self.document.project.data.augment
         chosen = (row, items[row].type) if 0 <= row < len(items) else None
-        if chosen == self._augment_shown and chosen is not None:  # same one: new values (undo), in place
+        if (
+            chosen == self._augment_shown and chosen is not None
+        ):  # same one: new values (undo), in place
             focused = QApplication.focusWidget()
             for name, editor in self.augment_editors.items():
                 if focused is None or not editor.isAncestorOf(focused):
@@ -232,7 +266,9 @@ class DataPanel(QWidget):
         item = items[row]
         for param in components.augmentations()[item.type].params:
             editor = ParamEditor(param, item.args.get(param.name, param.default))
-            editor.committed.connect(lambda name, value, row=row: self._augment_arg_changed(row, name, value))
+            editor.committed.connect(
+                lambda name, value, row=row: self._augment_arg_changed(row, name, value)
+            )
             self.augment_form.addRow(param.name, editor)
             self.augment_editors[param.name] = editor
 
@@ -278,7 +314,8 @@ class DataPanel(QWidget):
         self.status.setText(
             f"<b>{dataset.num_classes or 'regression'} {'classes' if dataset.num_classes else ''}</b> · "
             f"sample shape {dataset.input_shape} · train {samples['train']:,} · validation {samples['val']:,}"
-            + (f" · test {samples['test']:,}" if samples["test"] else "") + notes
+            + (f" · test {samples['test']:,}" if samples["test"] else "")
+            + notes
         )
         while self.preview_grid.count():
             self.preview_grid.takeAt(0).widget().deleteLater()
@@ -294,7 +331,11 @@ class DataPanel(QWidget):
                     self.preview_grid.addWidget(cell, row, column + 1)
         else:
             for i, (sample, label) in enumerate(dataset.preview(per_class=2)[:8]):
-                text = sample if isinstance(sample, str) else np.array2string(np.asarray(sample)[:12], precision=2)
+                text = (
+                    sample
+                    if isinstance(sample, str)
+                    else np.array2string(np.asarray(sample)[:12], precision=2)
+                )
                 self.preview_grid.addWidget(QLabel(f"{label}: {text}"), i, 0)
         self._show_counts(dataset)
 
@@ -318,7 +359,9 @@ class DataPanel(QWidget):
         self.counts_plot.clear()
         self.counts_plot.setVisible(bool(counts))
         if counts:
-            bars = pg.BarGraphItem(x=list(range(len(counts))), height=counts, width=0.7, brush="#4f9dff")
+            bars = pg.BarGraphItem(
+                x=list(range(len(counts))), height=counts, width=0.7, brush="#4f9dff"
+            )
             self.counts_plot.addItem(bars)
             axis = self.counts_plot.getAxis("bottom")
             step = max(1, len(counts) // 10)

@@ -38,7 +38,9 @@ class EvaluationView(QWidget):
         self.runs = QComboBox()
         self.runs.setObjectName("evaluationRun")
         self.runs.setMinimumWidth(260)
-        self.runs.setToolTip("The run to evaluate: its best checkpoint, on the test split (else validation)")
+        self.runs.setToolTip(
+            "The run to evaluate: its best checkpoint, on the test split (else validation)"
+        )
         self.button = QPushButton("Evaluate")
         self.button.setObjectName("evaluateButton")
         self.button.clicked.connect(self._request)
@@ -68,7 +70,9 @@ class EvaluationView(QWidget):
         self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents
+        )
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
 
@@ -123,12 +127,16 @@ class EvaluationView(QWidget):
         self.result = result
         head = f"{result.split} split, {result.samples:,} samples · {result.loss_name} {result.loss:.4f}"
         if result.task == "regression":
-            self.summary.setText(f"{head} · MSE {result.mse:.4g} · MAE {result.mae:.4g} · R² {result.r2:.4f}")
+            self.summary.setText(
+                f"{head} · MSE {result.mse:.4g} · MAE {result.mae:.4g} · R² {result.r2:.4f}"
+            )
             self._show_matrix([], [])
             self.table.setRowCount(0)
             self.worst.clear()
             return
-        self.summary.setText(f"{head} · accuracy {result.accuracy:.2%} · macro F1 {result.macro_f1:.3f}")
+        self.summary.setText(
+            f"{head} · accuracy {result.accuracy:.2%} · macro F1 {result.macro_f1:.3f}"
+        )
         self._show_matrix(result.confusion, result.classes)
         self._show_table(result.per_class)
         self._show_worst(result.worst)
@@ -142,7 +150,9 @@ class EvaluationView(QWidget):
             return
         counts = np.asarray(confusion, dtype=np.float64)
         rows = counts.sum(axis=1, keepdims=True)
-        share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)  # colour: share of the true class
+        share = np.divide(
+            counts, rows, out=np.zeros_like(counts), where=rows > 0
+        )  # colour: share of the true class
         self.image.setImage(share, levels=(0.0, 1.0))
         n = len(classes)
         ticks = [[(i + 0.5, name[:10]) for i, name in enumerate(classes)]] if n <= 30 else None
@@ -152,7 +162,9 @@ class EvaluationView(QWidget):
             for r in range(n):
                 for c in range(n):
                     if counts[r, c]:
-                        color = "#ffffff" if share[r, c] > 0.5 else "#1f232b"  # readable on its cell
+                        color = (
+                            "#ffffff" if share[r, c] > 0.5 else "#1f232b"
+                        )  # readable on its cell
                         label = pg.TextItem(str(int(counts[r, c])), color=color, anchor=(0.5, 0.5))
                         label.setPos(c + 0.5, r + 0.5)
                         self.matrix_plot.addItem(label)
@@ -162,11 +174,19 @@ class EvaluationView(QWidget):
     def _show_table(self, per_class) -> None:
         self.table.setRowCount(len(per_class))
         for row, score in enumerate(per_class):
-            values = [score.name, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}", f"{score.support:,}"]
+            values = [
+                score.name,
+                f"{score.precision:.3f}",
+                f"{score.recall:.3f}",
+                f"{score.f1:.3f}",
+                f"{score.support:,}",
+            ]
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 self.table.setItem(row, column, item)
 
     def _show_worst(self, worst) -> None:

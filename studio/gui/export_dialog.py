@@ -36,7 +36,9 @@ FORMAT_TITLES = {
 class ExportDialog(QDialog):
     exportRequested = Signal(str, str, str, bool)  # run directory, format, output path, quantize
 
-    def __init__(self, runs: list[tuple[Path, str]], project_name: str, parent: QWidget | None = None):
+    def __init__(
+        self, runs: list[tuple[Path, str]], project_name: str, parent: QWidget | None = None
+    ):
         super().__init__(parent)
         self.project_name = project_name
         self.setObjectName("exportDialog")
@@ -52,7 +54,9 @@ class ExportDialog(QDialog):
             self.format.addItem(title, key)
         self.quantize = QCheckBox("int8 dynamic quantisation (Linear, LSTM, GRU)")
         self.quantize.setObjectName("exportQuantize")
-        self.quantize.setToolTip("A smaller copy for CPU inference; its size and accuracy are reported")
+        self.quantize.setToolTip(
+            "A smaller copy for CPU inference; its size and accuracy are reported"
+        )
         self.path = QLineEdit()
         self.path.setObjectName("exportPath")
         browse = QPushButton("Browse…")
@@ -71,7 +75,9 @@ class ExportDialog(QDialog):
         self.result = QPlainTextEdit()
         self.result.setObjectName("exportResult")
         self.result.setReadOnly(True)
-        self.result.setPlaceholderText("Each export is reloaded with its own runtime and compared with the model.")
+        self.result.setPlaceholderText(
+            "Each export is reloaded with its own runtime and compared with the model."
+        )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.export_button.setObjectName("exportButton")
@@ -92,7 +98,11 @@ class ExportDialog(QDialog):
         if not run:
             return ""
         quantize = "dynamic" if self.quantize.isChecked() else None
-        return str(Path(run) / "exports" / export_file_name(self.project_name, self.format.currentData(), quantize))
+        return str(
+            Path(run)
+            / "exports"
+            / export_file_name(self.project_name, self.format.currentData(), quantize)
+        )
 
     def _format_changed(self) -> None:
         fmt = self.format.currentData()
@@ -104,7 +114,9 @@ class ExportDialog(QDialog):
 
     def _browse(self) -> None:
         fmt = self.format.currentData()
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(), f"{FORMAT_TITLES[fmt]} (*{EXTENSIONS[fmt]})")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export to", self.path.text(), f"{FORMAT_TITLES[fmt]} (*{EXTENSIONS[fmt]})"
+        )
         if path:
             self.path.setText(path)
 
@@ -112,8 +124,12 @@ class ExportDialog(QDialog):
         if not self.path.text().strip():
             self.result.setPlainText("Choose where to save the export.")
             return
-        self.exportRequested.emit(self.runs.currentData(), self.format.currentData(), self.path.text().strip(),
-                                  self.quantize.isChecked())  # fmt: skip
+        self.exportRequested.emit(
+            self.runs.currentData(),
+            self.format.currentData(),
+            self.path.text().strip(),
+            self.quantize.isChecked(),
+        )
 
     def set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)

@@ -46,7 +46,10 @@ class LayerActions:
         self.document.edit(text, apply)
 
     def add(self, layer_type: str) -> None:
-        self._edit(f"Add {layer_type}", lambda model: edits.insert(model, self._target(model), edits.new_layer(layer_type)))
+        self._edit(
+            f"Add {layer_type}",
+            lambda model: edits.insert(model, self._target(model), edits.new_layer(layer_type)),
+        )
 
     def add_at(self, layer_type: str, index: int) -> None:
         def change(model):
@@ -104,13 +107,15 @@ class LayerActions:
         if not text.startswith(CLIPBOARD_PREFIX):
             return
         try:
-            data = json.loads(text[len(CLIPBOARD_PREFIX):])
+            data = json.loads(text[len(CLIPBOARD_PREFIX) :])
             self._edit("Paste layer", lambda model: edits.paste(model, self._target(model), data))
         except (ValueError, ProjectError) as exc:
             self.window.statusBar().showMessage(f"Cannot paste: {exc}", 5000)
 
     def set_argument(self, path: str, name: str, value: object) -> None:
-        self.document.edit(f"Set {name}", lambda project: edits.set_arg(project.model, path, name, value))
+        self.document.edit(
+            f"Set {name}", lambda project: edits.set_arg(project.model, path, name, value)
+        )
 
     def fix(self, path: str, action: dict) -> None:
         self._edit("Apply fix", lambda model: edits.apply_fix(model, path, action))

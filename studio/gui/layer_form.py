@@ -45,7 +45,13 @@ class LayerForm(QScrollArea):
         info = layers.get(layer.type)
         if path == self._shown and self.editors and self._shown_type == layer.type:
             for name, editor in self.editors.items():  # same layer: update in place, keep focus
-                value = (layer.merge or "concat") if name == "merge" else layer.args.get(name, None if editor.param.inferred else editor.param.default)
+                value = (
+                    (layer.merge or "concat")
+                    if name == "merge"
+                    else layer.args.get(
+                        name, None if editor.param.inferred else editor.param.default
+                    )
+                )
                 if editor.value() != value and not editor.has_focus():
                     editor.set_value(value)
             return
@@ -53,8 +59,10 @@ class LayerForm(QScrollArea):
         body = QWidget()
         form = QFormLayout(body)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        title = QLabel(f"<b>{layer.type}</b> <span style='color:#8a93a6'>layer {path}</span><br>"
-                       f"<span style='color:#aab2c0'>{info.doc}</span>")  # fmt: skip
+        title = QLabel(
+            f"<b>{layer.type}</b> <span style='color:#8a93a6'>layer {path}</span><br>"
+            f"<span style='color:#aab2c0'>{info.doc}</span>"
+        )
         title.setWordWrap(True)
         form.addRow(title)
         self.editors = {}

@@ -31,7 +31,9 @@ MAX_RECENT = 8
 
 
 def settings() -> QSettings:
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-studio", "torch-studio")
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-studio", "torch-studio"
+    )
 
 
 class MainWindow(QMainWindow):
@@ -106,7 +108,9 @@ class MainWindow(QMainWindow):
         build_views(self, devices)
         self.document.changed.connect(self.refresh)
         self.document.pathChanged.connect(self._update_title)
-        self.document.rejected.connect(lambda why: self.statusBar().showMessage(f"Not applied: {why}", 6000))
+        self.document.rejected.connect(
+            lambda why: self.statusBar().showMessage(f"Not applied: {why}", 6000)
+        )
         self.refresh()
         self._update_title()
         self.statusBar().showMessage("Ready", 3000)
@@ -125,8 +129,11 @@ class MainWindow(QMainWindow):
         if isinstance(label, QLabel):
             label.setText("<h2>Torch Studio</h2><p>PyTorch could not be loaded.</p>")
         self.statusBar().showMessage("PyTorch could not be loaded")
-        self.show_error("Torch Studio cannot start", f"PyTorch or one of its libraries could not be loaded:\n\n"
-                        f"{message}\n\nReinstall Torch Studio (or its environment) and try again.")  # fmt: skip
+        self.show_error(
+            "Torch Studio cannot start",
+            f"PyTorch or one of its libraries could not be loaded:\n\n"
+            f"{message}\n\nReinstall Torch Studio (or its environment) and try again.",
+        )
         self.coreFailed.emit(message)
 
     # ---------------------------------------------------------------- views
@@ -143,7 +150,9 @@ class MainWindow(QMainWindow):
             self.report = None
             self.statusBar().showMessage(str(exc), 5000)
             return
-        self.stack.show_model(project.model, self.report, project.data.batch_size, self.layer_actions.selected)
+        self.stack.show_model(
+            project.model, self.report, project.data.batch_size, self.layer_actions.selected
+        )
         self._show_form()
         self.data_panel.show_project()
         self.training_panel.show_project()
@@ -181,7 +190,9 @@ class MainWindow(QMainWindow):
             self.load_dataset()
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.document.base_dir), "Projects (*.json)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open project", str(self.document.base_dir), "Projects (*.json)"
+        )
         if path:
             self.open_project(Path(path))
 
@@ -243,10 +254,15 @@ class MainWindow(QMainWindow):
         """True when there is nothing unsaved, or the user saved or chose to discard it."""
         if self.document is None or not self.document.dirty:
             return True
-        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
-                          f"Save the changes to {self.document.project.name}?",
-                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                          | QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Unsaved changes",
+            f"Save the changes to {self.document.project.name}?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.setObjectName("unsavedBox")
         answer = box.exec()
         if answer == QMessageBox.StandardButton.Save:
@@ -260,7 +276,10 @@ class MainWindow(QMainWindow):
             from studio.core.files import atomic_write_text
 
             path = self.document.path
-            payload = {"path": str(path) if path else None, "project": self.document.project.to_dict()}
+            payload = {
+                "path": str(path) if path else None,
+                "project": self.document.project.to_dict(),
+            }
             atomic_write_text(autosave_path(), json.dumps(payload))
 
     def clear_autosave(self) -> None:
@@ -280,16 +299,22 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError, KeyError, StudioError):
             self.clear_autosave()
             return False
-        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work",
-                          f"Torch Studio did not close normally. Recover the unsaved changes to {project.name}?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)  # fmt: skip
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Recover unsaved work",
+            f"Torch Studio did not close normally. Recover the unsaved changes to {project.name}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
         box.setObjectName("recoverBox")
         if box.exec() != QMessageBox.StandardButton.Yes:
             self.clear_autosave()
             return False
         original = Path(payload["path"]) if payload.get("path") else None
         self.document.replace(self.document.project, original)
-        self.document.edit("Recover autosave", lambda draft: draft.__dict__.update(project.copy().__dict__))
+        self.document.edit(
+            "Recover autosave", lambda draft: draft.__dict__.update(project.copy().__dict__)
+        )
         self.refresh()
         return True
 
@@ -302,12 +327,19 @@ class MainWindow(QMainWindow):
         if self.data_thread is not None or self._closing:
             return
         spec = self.document.project.data
-        if not SOURCES[spec.source].offline and not SOURCES[spec.source].downloaded(spec.options, self.document.base_dir) \
-                and not spec.options.get("download"):  # fmt: skip
-            self.data_panel.status.setText("The files are not downloaded yet: set download and press Load preview.")
+        if (
+            not SOURCES[spec.source].offline
+            and not SOURCES[spec.source].downloaded(spec.options, self.document.base_dir)
+            and not spec.options.get("download")
+        ):
+            self.data_panel.status.setText(
+                "The files are not downloaded yet: set download and press Load preview."
+            )
             return
         self.data_panel.loading(True)
-        self.data_worker = DatasetWorker(spec, self.document.project.training.seed, self.document.base_dir)
+        self.data_worker = DatasetWorker(
+            spec, self.document.project.training.seed, self.document.base_dir
+        )
         self.data_worker.progress.connect(self.data_panel.report_progress)
         self.data_worker.loaded.connect(self._dataset_loaded)
         self.data_worker.failed.connect(self.data_panel.show_error)
@@ -328,7 +360,9 @@ class MainWindow(QMainWindow):
         self.data_panel.show_dataset(dataset)
         if self.document.project.model.input_shape != dataset.input_shape:
             shape = list(dataset.input_shape)
-            self.document.edit("Use the dataset's input shape", lambda p: setattr(p.model, "input_shape", shape))
+            self.document.edit(
+                "Use the dataset's input shape", lambda p: setattr(p.model, "input_shape", shape)
+            )
 
     def train(self) -> None:
         from studio.core.runs import default_runs_dir
@@ -341,8 +375,11 @@ class MainWindow(QMainWindow):
             return
         self.plots.clear()
         self.training_panel.log.clear()
-        self.worker = TrainingWorker(self.document.project.copy(), default_runs_dir(self.document.path),
-                                     self.document.base_dir)  # fmt: skip
+        self.worker = TrainingWorker(
+            self.document.project.copy(),
+            default_runs_dir(self.document.path),
+            self.document.base_dir,
+        )
         self.worker.eventsReady.connect(self._drain_events)
         self.worker.done.connect(self._training_done)
         self.worker.failed.connect(self._training_failed)
@@ -367,7 +404,9 @@ class MainWindow(QMainWindow):
         self.training_panel.finish(f"{result['reason']}: {result['message']}", complete)
         self.model_actions.refresh_runs()
         where = f" — run saved in {result['run_dir']}" if result.get("run_dir") else ""
-        self.statusBar().showMessage(f"{result['reason'].replace('_', ' ')}: {result['message']}{where}")
+        self.statusBar().showMessage(
+            f"{result['reason'].replace('_', ' ')}: {result['message']}{where}"
+        )
 
     @Slot(str)
     def _training_failed(self, message: str) -> None:
@@ -398,7 +437,9 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         self.last_error = message
         self.statusBar().showMessage(message.splitlines()[0], 10000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
         box.setObjectName("errorBox")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

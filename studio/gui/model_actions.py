@@ -36,7 +36,11 @@ def trained_runs(runs_dir: Path, project_name: str) -> list[tuple[Path, str]]:
         label = run.path.name
         if epochs:
             last = epochs[-1]
-            metric = f"val_acc {last['val_acc']:.1%}" if last.get("val_acc") is not None else f"loss {last.get('val_loss', last['train_loss']):.4g}"
+            metric = (
+                f"val_acc {last['val_acc']:.1%}"
+                if last.get("val_acc") is not None
+                else f"loss {last.get('val_loss', last['train_loss']):.4g}"
+            )
             label += f" · {len(epochs)} epochs · {metric}"
         out.append((run.path, label))
     return out
@@ -69,7 +73,9 @@ class ModelActions(QObject):
             run = view.runs.currentData()
             self.window.show_tab(view)
         if not run:
-            self.window.statusBar().showMessage("No trained run of this project yet: train first", 5000)
+            self.window.statusBar().showMessage(
+                "No trained run of this project yet: train first", 5000
+            )
             return
 
         def task():
@@ -96,7 +102,10 @@ class ModelActions(QObject):
 
         runs = self.runs()
         if not runs:
-            self.window.show_error("Nothing to export yet", "Train the project first: an export is made from a trained run.")
+            self.window.show_error(
+                "Nothing to export yet",
+                "Train the project first: an export is made from a trained run.",
+            )
             return
         dialog = ExportDialog(runs, self.window.document.project.name, self.window)
         dialog.exportRequested.connect(self._export)
@@ -108,7 +117,9 @@ class ModelActions(QObject):
             from studio.core.export import export_model
             from studio.core.trained import load_trained
 
-            return export_model(load_trained(run), fmt, output, quantize="dynamic" if quantize else None)
+            return export_model(
+                load_trained(run), fmt, output, quantize="dynamic" if quantize else None
+            )
 
         self.export_dialog.set_busy(True)
         self.tasks.start(task, self._exported, self._export_failed)
@@ -129,7 +140,10 @@ class ModelActions(QObject):
     def predict_files(self, paths: list[str]) -> None:
         runs = self.runs()
         if not runs:
-            self.window.show_error("No trained model yet", "Train the project first, then drop files on the window to classify them.")
+            self.window.show_error(
+                "No trained model yet",
+                "Train the project first, then drop files on the window to classify them.",
+            )
             return
         run = runs[0][0]
 
@@ -138,16 +152,24 @@ class ModelActions(QObject):
 
             predictor = open_predictor(run)
             names, raw = read_inputs(paths, predictor)
-            return run, predict_samples(predictor, names, raw, top=3), _views(predictor.preprocessing, raw)
+            return (
+                run,
+                predict_samples(predictor, names, raw, top=3),
+                _views(predictor.preprocessing, raw),
+            )
 
         self.window.statusBar().showMessage(f"Predicting {len(paths)} file(s) with {run.name}…")
-        self.tasks.start(task, self._predicted, lambda message: self.window.show_error("Cannot predict", message))
+        self.tasks.start(
+            task, self._predicted, lambda message: self.window.show_error("Cannot predict", message)
+        )
 
     def _predicted(self, outcome) -> None:
         run, predictions, views = outcome
         self.prediction_dialog = PredictionDialog(run, predictions, views, self.window)
         self.prediction_dialog.open()
-        self.window.statusBar().showMessage(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)
+        self.window.statusBar().showMessage(
+            f"Predicted {len(predictions)} input(s) with {run.name}", 5000
+        )
 
 
 def _views(preprocessing, raw) -> list:
@@ -157,7 +179,10 @@ def _views(preprocessing, raw) -> list:
     if preprocessing.kind != "image":
         return [None] * len(raw)
     pixels = (raw.float() * (255.0 / preprocessing.scale)).round().clamp(0, 255).byte()
-    return [np.ascontiguousarray(p.permute(1, 2, 0).numpy() if p.shape[0] == 3 else p[0].numpy()) for p in pixels]
+    return [
+        np.ascontiguousarray(p.permute(1, 2, 0).numpy() if p.shape[0] == 3 else p[0].numpy())
+        for p in pixels
+    ]
 
 
 class PredictionDialog(QDialog):
@@ -187,7 +212,9 @@ class PredictionDialog(QDialog):
             table.setItem(row, 0, item)
             if prediction.top is not None:
                 (best, p), rest = prediction.top[0], prediction.top[1:]
-                text = f"{best}  ({p:.1%})" + (f"    then {', '.join(f'{n} ({q:.1%})' for n, q in rest)}" if rest else "")
+                text = f"{best}  ({p:.1%})" + (
+                    f"    then {', '.join(f'{n} ({q:.1%})' for n, q in rest)}" if rest else ""
+                )
             else:
                 text = f"{prediction.value:.6g}"
             answer = QTableWidgetItem(text)

@@ -18,7 +18,9 @@ LAYER_MIME = "application/x-torch-studio-layer"
 class _PaletteTree(QTreeWidget):
     def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:
         data = QMimeData()
-        kinds = [item.data(0, Qt.ItemDataRole.UserRole) for item in items if item.parent() is not None]
+        kinds = [
+            item.data(0, Qt.ItemDataRole.UserRole) for item in items if item.parent() is not None
+        ]
         if kinds:
             data.setData(LAYER_MIME, kinds[0].encode())
             data.setText(kinds[0])
@@ -67,8 +69,11 @@ class LayerPalette(QWidget):
         self.tree.expandAll()
 
     def items(self) -> list[QTreeWidgetItem]:
-        return [self.tree.topLevelItem(i).child(j) for i in range(self.tree.topLevelItemCount())
-                for j in range(self.tree.topLevelItem(i).childCount())]  # fmt: skip
+        return [
+            self.tree.topLevelItem(i).child(j)
+            for i in range(self.tree.topLevelItemCount())
+            for j in range(self.tree.topLevelItem(i).childCount())
+        ]
 
     def _apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
@@ -77,7 +82,11 @@ class LayerPalette(QWidget):
             visible = 0
             for j in range(group.childCount()):
                 child = group.child(j)
-                match = not needle or needle in child.text(0).lower() or needle in child.toolTip(0).lower()
+                match = (
+                    not needle
+                    or needle in child.text(0).lower()
+                    or needle in child.toolTip(0).lower()
+                )
                 child.setHidden(not match)
                 visible += match
             group.setHidden(visible == 0)

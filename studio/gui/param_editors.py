@@ -51,7 +51,13 @@ class ParamEditor(QWidget):
 
     committed = Signal(str, object)
 
-    def __init__(self, param: Param, value: Any = REQUIRED, inferred: Any = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        param: Param,
+        value: Any = REQUIRED,
+        inferred: Any = None,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.param = param
         self.setObjectName(f"param_{param.name}")
@@ -60,14 +66,20 @@ class ParamEditor(QWidget):
         layout.setSpacing(4)
         self._auto: QCheckBox | None = None
         if param.inferred or (param.nullable and param.kind not in ("bool", "choice")):
-            label = f"auto ({inferred})" if param.inferred and inferred is not None else ("auto" if param.inferred else "default")
+            label = (
+                f"auto ({inferred})"
+                if param.inferred and inferred is not None
+                else ("auto" if param.inferred else "default")
+            )
             self._auto = QCheckBox(label)
             self._auto.setObjectName("autoCheck")
             layout.addWidget(self._auto)
         self._widgets: list[QWidget] = []
         self._build(layout)
         self._error: str | None = None
-        self.set_value(value if value is not REQUIRED else (None if param.inferred else param.default))
+        self.set_value(
+            value if value is not REQUIRED else (None if param.inferred else param.default)
+        )
         if self._auto is not None:
             self._auto.toggled.connect(self._auto_toggled)
         self._connect()
@@ -137,7 +149,11 @@ class ParamEditor(QWidget):
                 if isinstance(v, int):
                     box.setValue(v)
         else:
-            w[0].setText(value if isinstance(value, str) else json.dumps(value).strip("[]").replace(",", ", ").replace(",  ", ", "))
+            w[0].setText(
+                value
+                if isinstance(value, str)
+                else json.dumps(value).strip("[]").replace(",", ", ").replace(",  ", ", ")
+            )
 
     def value(self) -> Any:
         if self._auto is not None and self._auto.isChecked():
@@ -149,7 +165,11 @@ class ParamEditor(QWidget):
             return self.param.choices[w[0].currentIndex()]
         if isinstance(w[0], QSpinBox):
             values = [box.value() for box in w]
-            return values[0] if len(set(values)) == 1 and self.param.kind == "ints" or len(values) == 1 else values
+            return (
+                values[0]
+                if len(set(values)) == 1 and self.param.kind == "ints" or len(values) == 1
+                else values
+            )
         text = w[0].text()
         if self.param.kind == "str":
             return text

@@ -68,8 +68,11 @@ def _fit(plot: pg.PlotWidget, xs: list[float], ys: list[float], log: bool = Fals
     snug = (vy1 - vy0) <= 3 * (high - low + 2 * margin) and (vx1 - vx0) <= 3 * (x_high - x_low + 1)
     if inside and snug:
         return
-    plot.setRange(xRange=(x_low, x_low + (x_high - x_low) * 1.5 + 1),
-                  yRange=(low - margin, high + margin), padding=0.02)  # fmt: skip
+    plot.setRange(
+        xRange=(x_low, x_low + (x_high - x_low) * 1.5 + 1),
+        yRange=(low - margin, high + margin),
+        padding=0.02,
+    )
 
 
 class TrainingPlots(QWidget):
@@ -82,14 +85,33 @@ class TrainingPlots(QWidget):
         self.loss_plot.setLabel("bottom", "step")
         self.accuracy_plot.setLabel("bottom", "epoch")
         self.lr_plot.setLabel("bottom", "step")
-        self.raw = self.loss_plot.plot(pen=pg.mkPen(COLORS["raw"], width=1), name="train (per report)")
-        self.smooth = self.loss_plot.plot(pen=pg.mkPen(COLORS["train"], width=2), name="train (smoothed)")
-        self.val_loss = self.loss_plot.plot(pen=pg.mkPen(COLORS["val"], width=2), symbol="o", symbolSize=6,
-                                            symbolBrush=COLORS["val"], name="validation")  # fmt: skip
-        self.train_acc = self.accuracy_plot.plot(pen=pg.mkPen(COLORS["train"], width=2), symbol="o", symbolSize=5,
-                                                 symbolBrush=COLORS["train"], name="train")  # fmt: skip
-        self.val_acc = self.accuracy_plot.plot(pen=pg.mkPen(COLORS["val"], width=2), symbol="o", symbolSize=5,
-                                               symbolBrush=COLORS["val"], name="validation")  # fmt: skip
+        self.raw = self.loss_plot.plot(
+            pen=pg.mkPen(COLORS["raw"], width=1), name="train (per report)"
+        )
+        self.smooth = self.loss_plot.plot(
+            pen=pg.mkPen(COLORS["train"], width=2), name="train (smoothed)"
+        )
+        self.val_loss = self.loss_plot.plot(
+            pen=pg.mkPen(COLORS["val"], width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=COLORS["val"],
+            name="validation",
+        )
+        self.train_acc = self.accuracy_plot.plot(
+            pen=pg.mkPen(COLORS["train"], width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush=COLORS["train"],
+            name="train",
+        )
+        self.val_acc = self.accuracy_plot.plot(
+            pen=pg.mkPen(COLORS["val"], width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush=COLORS["val"],
+            name="validation",
+        )
         self.lr = self.lr_plot.plot(pen=pg.mkPen(COLORS["lr"], width=2), name="lr")
         self.log_scale = QCheckBox("Log scale")
         self.log_scale.setObjectName("logScale")
@@ -151,8 +173,17 @@ class TrainingPlots(QWidget):
             self.lrs.append((event["step"], event["lr"]))
         elif kind == "epoch":
             self.epochs.append(event)
-            if not self.steps or self.steps[-1] < event["step"]:  # short epochs: no step event in between
-                self.add_event({"event": "step", "step": event["step"], "train_loss": event["train_loss"], "lr": event["lr"]})
+            if (
+                not self.steps or self.steps[-1] < event["step"]
+            ):  # short epochs: no step event in between
+                self.add_event(
+                    {
+                        "event": "step",
+                        "step": event["step"],
+                        "train_loss": event["train_loss"],
+                        "lr": event["lr"],
+                    }
+                )
         self._stale.update(("loss", "lr") if kind == "step" else ROTATION)
 
     def redraw(self) -> None:
@@ -171,7 +202,9 @@ class TrainingPlots(QWidget):
         {"loss": self._draw_loss, "accuracy": self._draw_accuracy, "lr": self._draw_lr}[name]()
         spent = time.perf_counter() - started + _TimedPlotWidget.cost[0]
         _TimedPlotWidget.cost[0] = 0.0
-        self._timer.setInterval(int(min(MAX_INTERVAL_MS, max(MIN_INTERVAL_MS, spent * 1000 / BUDGET))))
+        self._timer.setInterval(
+            int(min(MAX_INTERVAL_MS, max(MIN_INTERVAL_MS, spent * 1000 / BUDGET)))
+        )
 
     def flush(self) -> None:
         """Bring every plot up to date now (the end of a run, a saved picture)."""
@@ -193,7 +226,12 @@ class TrainingPlots(QWidget):
         epochs = [e for e in self.epochs if "val_loss" in e]
         self._mark_points(self.val_loss, len(epochs))
         self.val_loss.setData([e["step"] for e in epochs], [e["val_loss"] for e in epochs])
-        _fit(self.loss_plot, self.steps, self.step_loss + [e["val_loss"] for e in epochs], self.log_scale.isChecked())
+        _fit(
+            self.loss_plot,
+            self.steps,
+            self.step_loss + [e["val_loss"] for e in epochs],
+            self.log_scale.isChecked(),
+        )
 
     def _draw_accuracy(self) -> None:
         with_acc = [e for e in self.epochs if "train_acc" in e]
@@ -202,8 +240,11 @@ class TrainingPlots(QWidget):
         self.train_acc.setData([e["epoch"] for e in with_acc], [e["train_acc"] for e in with_acc])
         val_acc = [e for e in self.epochs if "val_acc" in e]
         self.val_acc.setData([e["epoch"] for e in val_acc], [e["val_acc"] for e in val_acc])
-        _fit(self.accuracy_plot, [e["epoch"] for e in self.epochs],
-             [e["train_acc"] for e in with_acc] + [e["val_acc"] for e in val_acc])  # fmt: skip
+        _fit(
+            self.accuracy_plot,
+            [e["epoch"] for e in self.epochs],
+            [e["train_acc"] for e in with_acc] + [e["val_acc"] for e in val_acc],
+        )
 
     def _draw_lr(self) -> None:
         rates = [v for _, v in self.lrs]
@@ -224,10 +265,20 @@ class TrainingPlots(QWidget):
             pen = pg.mkPen(color, width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
             label = run.path.name
             if epochs and "val_loss" in epochs[0]:
-                item = self.loss_plot.plot([e["step"] for e in epochs], [e["val_loss"] for e in epochs], pen=pen, name=f"{label} val")
+                item = self.loss_plot.plot(
+                    [e["step"] for e in epochs],
+                    [e["val_loss"] for e in epochs],
+                    pen=pen,
+                    name=f"{label} val",
+                )
                 self.overlays.append((item, self.loss_plot))
             if epochs and "val_acc" in epochs[0]:
-                item = self.accuracy_plot.plot([e["epoch"] for e in epochs], [e["val_acc"] for e in epochs], pen=pen, name=f"{label} val")
+                item = self.accuracy_plot.plot(
+                    [e["epoch"] for e in epochs],
+                    [e["val_acc"] for e in epochs],
+                    pen=pen,
+                    name=f"{label} val",
+                )
                 self.overlays.append((item, self.accuracy_plot))
         return len(runs)
 
@@ -236,7 +287,16 @@ class TrainingPlots(QWidget):
         self.grab().save(str(path))
 
     def save_csv(self, path: Path) -> None:
-        keys = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "samples_per_second"]
+        keys = [
+            "epoch",
+            "step",
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "lr",
+            "samples_per_second",
+        ]
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
             writer.writeheader()

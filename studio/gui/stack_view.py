@@ -34,7 +34,9 @@ def _args_text(layer) -> str:
 class _StackTree(QTreeWidget):
     """Accepts palette drags (insert) and row drags (move among siblings)."""
 
-    dropped = Signal(str, object, int)  # (palette type or "", source path or None, target top index)
+    dropped = Signal(
+        str, object, int
+    )  # (palette type or "", source path or None, target top index)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasFormat(LAYER_MIME) or event.source() is self:
@@ -45,7 +47,11 @@ class _StackTree(QTreeWidget):
 
     def dropEvent(self, event) -> None:
         target = self.itemAt(event.position().toPoint())
-        index = self.indexOfTopLevelItem(target) if target is not None and target.parent() is None else self.topLevelItemCount()
+        index = (
+            self.indexOfTopLevelItem(target)
+            if target is not None and target.parent() is None
+            else self.topLevelItemCount()
+        )
         if event.mimeData().hasFormat(LAYER_MIME):
             self.dropped.emit(bytes(event.mimeData().data(LAYER_MIME)).decode(), None, index)
         elif self.currentItem() is not None:
@@ -96,8 +102,11 @@ class LayerStackView(QWidget):
         layout.addWidget(self.error_bar)
         layout.addWidget(self.footer)
         self._error = None
-        self.tree.currentItemChanged.connect(lambda item, _prev: self.selectionChangedTo.emit(
-            item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None))  # fmt: skip
+        self.tree.currentItemChanged.connect(
+            lambda item, _prev: self.selectionChangedTo.emit(
+                item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+            )
+        )
         self.fix_button.clicked.connect(self._fix)
         self.tree.dropped.connect(self.dropped)
 
@@ -118,15 +127,35 @@ class LayerStackView(QWidget):
                 path = f"{prefix}{i}"
                 row = rows.get(path)
                 failed = error is not None and error.path == path
-                shape = "—" if failed or row is None or not row.output_shape and row.params == 0 and error is not None else str(row.output_shape)
+                shape = (
+                    "—"
+                    if failed
+                    or row is None
+                    or not row.output_shape
+                    and row.params == 0
+                    and error is not None
+                    else str(row.output_shape)
+                )
                 params = f"{row.params:,}" if row is not None and not failed else ""
-                item = QTreeWidgetItem([path.split(".")[-1], layer.type, _args_text(layer), shape if not failed else "✗", params])
+                item = QTreeWidgetItem(
+                    [
+                        path.split(".")[-1],
+                        layer.type,
+                        _args_text(layer),
+                        shape if not failed else "✗",
+                        params,
+                    ]
+                )
                 item.setData(0, Qt.ItemDataRole.UserRole, path)
                 item.setToolTip(1, _tooltip(layer.type))
                 if row is not None and row.inferred:
-                    item.setToolTip(2, "inferred: " + ", ".join(f"{k}={v}" for k, v in row.inferred.items()))
+                    item.setToolTip(
+                        2, "inferred: " + ", ".join(f"{k}={v}" for k, v in row.inferred.items())
+                    )
                 for column in (3, 4):
-                    item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 if failed:
                     for column in range(len(COLUMNS)):
                         item.setBackground(column, QBrush(ERROR_BACKGROUND))
@@ -148,14 +177,20 @@ class LayerStackView(QWidget):
         self.tree.blockSignals(False)
         self._error = error
         if error is not None:
-            self.error_label.setText(f"<b>Layer {error.path} ({error.layer_type})</b> received {error.received}: "
-                                     f"{error.problem}" + (f"<br>Fix: {error.fix}" if error.fix else ""))  # fmt: skip
+            self.error_label.setText(
+                f"<b>Layer {error.path} ({error.layer_type})</b> received {error.received}: "
+                f"{error.problem}" + (f"<br>Fix: {error.fix}" if error.fix else "")
+            )
             self.fix_button.setVisible(error.action is not None)
-            self.fix_button.setText(f"Fix: {error.fix}" if error.fix and len(error.fix) < 40 else "Apply fix")
+            self.fix_button.setText(
+                f"Fix: {error.fix}" if error.fix and len(error.fix) < 40 else "Apply fix"
+            )
             self.error_bar.show()
         else:
             self.error_bar.hide()
-        memory = report.total_params * 4 * 4 + batch_size * sum(4 * _numel(r.output_shape) for r in report.rows if r.depth == 0)
+        memory = report.total_params * 4 * 4 + batch_size * sum(
+            4 * _numel(r.output_shape) for r in report.rows if r.depth == 0
+        )
         self.footer.setText(
             f"Parameters: {report.total_params:,}  ·  FLOPs per sample: {si(report.total_flops)}  ·  "
             f"Output: {report.output_shape}  ·  Memory for one batch of {batch_size}: ~{si(memory, 1024)}B"

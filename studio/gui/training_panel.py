@@ -45,9 +45,13 @@ class TrainingPanel(QWidget):
         self.early = QCheckBox("stop when", objectName="earlyStopping")
         self.monitor = QComboBox(objectName="monitorCombo")
         self.monitor.addItems(["val_loss", "val_acc", "train_loss", "train_acc"])
-        self.patience = QSpinBox(objectName="patienceSpin", minimum=0, maximum=1000, prefix="stalls ", suffix=" epochs")
+        self.patience = QSpinBox(
+            objectName="patienceSpin", minimum=0, maximum=1000, prefix="stalls ", suffix=" epochs"
+        )
         self.clip = QCheckBox("clip at", objectName="gradClip")
-        self.clip_value = QDoubleSpinBox(objectName="gradClipValue", minimum=0.001, maximum=1e6, decimals=3, value=1.0)
+        self.clip_value = QDoubleSpinBox(
+            objectName="gradClipValue", minimum=0.001, maximum=1e6, decimals=3, value=1.0
+        )
         self.device = QComboBox(objectName="deviceSelector")
         self.precision = QComboBox(objectName="precisionCombo")
         self.train_button = QPushButton("Train", objectName="trainButton")
@@ -156,25 +160,50 @@ class TrainingPanel(QWidget):
         current = self.precision.currentText()
         self.precision.clear()
         self.precision.addItems(match.precisions if match else ["fp32"])
-        self.precision.setCurrentText(current if current in (match.precisions if match else []) else "fp32")
+        self.precision.setCurrentText(
+            current if current in (match.precisions if match else []) else "fp32"
+        )
         self.precision.blockSignals(False)
 
     def _wire(self) -> None:
-        self.epochs.valueChanged.connect(lambda v: self._edit("Set epochs", lambda t: setattr(t, "epochs", v)))
-        self.loss.currentTextChanged.connect(lambda v: self._edit("Set loss", lambda t: setattr(t, "loss", Component(v))))
+        self.epochs.valueChanged.connect(
+            lambda v: self._edit("Set epochs", lambda t: setattr(t, "epochs", v))
+        )
+        self.loss.currentTextChanged.connect(
+            lambda v: self._edit("Set loss", lambda t: setattr(t, "loss", Component(v)))
+        )
         self.optimizer.currentTextChanged.connect(self._optimizer_changed)
         self.lr.editingFinished.connect(self._lr_changed)
-        self.scheduler.currentTextChanged.connect(lambda v: self._edit(
-            "Set LR schedule", lambda t: setattr(t, "scheduler", None if v == "none" else Component(v, _scheduler_args(v)))))  # fmt: skip
-        self.seed.valueChanged.connect(lambda v: self._edit("Set seed", lambda t: setattr(t, "seed", v)))
-        for signal in (self.early.toggled, self.monitor.currentTextChanged, self.patience.valueChanged):
+        self.scheduler.currentTextChanged.connect(
+            lambda v: self._edit(
+                "Set LR schedule",
+                lambda t: setattr(
+                    t, "scheduler", None if v == "none" else Component(v, _scheduler_args(v))
+                ),
+            )
+        )
+        self.seed.valueChanged.connect(
+            lambda v: self._edit("Set seed", lambda t: setattr(t, "seed", v))
+        )
+        for signal in (
+            self.early.toggled,
+            self.monitor.currentTextChanged,
+            self.patience.valueChanged,
+        ):
             signal.connect(self._early_changed)
         for signal in (self.clip.toggled, self.clip_value.valueChanged):
-            signal.connect(lambda *_: self._edit("Set gradient clipping", lambda t: setattr(
-                t, "grad_clip", self.clip_value.value() if self.clip.isChecked() else None)))  # fmt: skip
+            signal.connect(
+                lambda *_: self._edit(
+                    "Set gradient clipping",
+                    lambda t: setattr(
+                        t, "grad_clip", self.clip_value.value() if self.clip.isChecked() else None
+                    ),
+                )
+            )
         self.device.currentIndexChanged.connect(self._device_changed)
         self.precision.currentTextChanged.connect(
-            lambda v: v and self._edit("Set precision", lambda t: setattr(t, "precision", v)))
+            lambda v: v and self._edit("Set precision", lambda t: setattr(t, "precision", v))
+        )
 
     def _edit(self, text: str, change) -> None:
         if not self._updating:
@@ -194,7 +223,9 @@ class TrainingPanel(QWidget):
     def _lr_changed(self) -> None:
         value = self._parse_lr()
         self.lr.setProperty("invalid", value is None)
-        self.lr.setToolTip("expected a positive number, e.g. 0.001" if value is None else "learning rate")
+        self.lr.setToolTip(
+            "expected a positive number, e.g. 0.001" if value is None else "learning rate"
+        )
         self.lr.style().unpolish(self.lr)
         self.lr.style().polish(self.lr)
         if value is not None:
@@ -202,8 +233,14 @@ class TrainingPanel(QWidget):
 
     def _early_changed(self, *_: object) -> None:
         on = self.early.isChecked()
-        self._edit("Set early stopping", lambda t: setattr(
-            t, "early_stopping", EarlyStopping(self.monitor.currentText(), self.patience.value()) if on else None))  # fmt: skip
+        self._edit(
+            "Set early stopping",
+            lambda t: setattr(
+                t,
+                "early_stopping",
+                EarlyStopping(self.monitor.currentText(), self.patience.value()) if on else None,
+            ),
+        )
 
     def _device_changed(self, *_: object) -> None:
         self._fill_precisions()
@@ -224,14 +261,19 @@ class TrainingPanel(QWidget):
             self._start_event, self._started = event, time.monotonic()
             self.progress.setRange(0, max(1, event["epochs"] * event["steps_per_epoch"]))
             self.progress.setValue(0)
-            self.log.appendPlainText(f"Training {event['project']} on {event['device']}: "
-                                     f"{event['params']:,} parameters, {event['steps_per_epoch']} steps an epoch")  # fmt: skip
+            self.log.appendPlainText(
+                f"Training {event['project']} on {event['device']}: "
+                f"{event['params']:,} parameters, {event['steps_per_epoch']} steps an epoch"
+            )
         elif kind in ("step", "epoch"):
             self._progress(event)
             if kind == "epoch":
-                train = f"loss {event['train_loss']:.4f}" + (f" acc {event['train_acc']:.1%}" if "train_acc" in event else "")
-                val = (f" · val {event['val_loss']:.4f}" if "val_loss" in event else "") + \
-                    (f" acc {event['val_acc']:.1%}" if "val_acc" in event else "")
+                train = f"loss {event['train_loss']:.4f}" + (
+                    f" acc {event['train_acc']:.1%}" if "train_acc" in event else ""
+                )
+                val = (f" · val {event['val_loss']:.4f}" if "val_loss" in event else "") + (
+                    f" acc {event['val_acc']:.1%}" if "val_acc" in event else ""
+                )
                 self.log.appendPlainText(f"epoch {event['epoch']:>3} · {train}{val}")
         elif kind == "stop":
             self.log.appendPlainText(f"{event['reason']}: {event['message']}")
@@ -246,8 +288,10 @@ class TrainingPanel(QWidget):
         speed = event.get("samples_per_second", self._speed)
         self._speed = speed
         speed_text = f" · {speed:,.0f} samples/s" if speed else ""
-        self.progress.setFormat(f"epoch {event['epoch']}/{start.get('epochs', '?')} · step {event['step']}"
-                                f"{speed_text} · ETA {int(eta) // 60}:{int(eta) % 60:02d}")  # fmt: skip
+        self.progress.setFormat(
+            f"epoch {event['epoch']}/{start.get('epochs', '?')} · step {event['step']}"
+            f"{speed_text} · ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        )
 
     def finish(self, text: str, complete: bool) -> None:
         if complete:
@@ -258,6 +302,11 @@ class TrainingPanel(QWidget):
 
 def _scheduler_args(name: str) -> dict[str, Any]:
     """Starting arguments for a scheduler picked in the combo (what torch requires)."""
-    return {"StepLR": {"step_size": 5}, "MultiStepLR": {"milestones": [5, 10]}, "ExponentialLR": {"gamma": 0.9},
-            "CosineAnnealingWarmRestarts": {"T_0": 5}, "OneCycleLR": {"max_lr": 0.01},
-            "CyclicLR": {"base_lr": 0.0001, "max_lr": 0.01}}.get(name, {})  # fmt: skip
+    return {
+        "StepLR": {"step_size": 5},
+        "MultiStepLR": {"milestones": [5, 10]},
+        "ExponentialLR": {"gamma": 0.9},
+        "CosineAnnealingWarmRestarts": {"T_0": 5},
+        "OneCycleLR": {"max_lr": 0.01},
+        "CyclicLR": {"base_lr": 0.0001, "max_lr": 0.01},
+    }.get(name, {})

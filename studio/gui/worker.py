@@ -61,11 +61,22 @@ class TrainingWorker(QObject):
         from studio.core.train import fit
 
         try:
-            result = fit(self.project, callbacks=[self], control=self.control, runs_dir=self.runs_dir,
-                         base_dir=self.base_dir, report_seconds=self.report_seconds)  # fmt: skip
+            result = fit(
+                self.project,
+                callbacks=[self],
+                control=self.control,
+                runs_dir=self.runs_dir,
+                base_dir=self.base_dir,
+                report_seconds=self.report_seconds,
+            )
             self.eventsReady.emit()
-            self.done.emit({"reason": result.reason, "message": result.message,
-                            "run_dir": str(result.run_dir) if result.run_dir else None})  # fmt: skip
+            self.done.emit(
+                {
+                    "reason": result.reason,
+                    "message": result.message,
+                    "run_dir": str(result.run_dir) if result.run_dir else None,
+                }
+            )
         except StudioError as exc:
             self.eventsReady.emit()
             self.failed.emit(str(exc))
@@ -98,9 +109,13 @@ class DatasetWorker(QObject):
         from studio.core.errors import StudioError
 
         try:
-            dataset = load_dataset(self.data_spec, self.seed, self.base_dir,
-                                   progress=lambda what, done, total: self.progress.emit(what, done, total),
-                                   cancelled=self._cancel.is_set)  # fmt: skip
+            dataset = load_dataset(
+                self.data_spec,
+                self.seed,
+                self.base_dir,
+                progress=lambda what, done, total: self.progress.emit(what, done, total),
+                cancelled=self._cancel.is_set,
+            )
             self.loaded.emit(dataset)
         except StudioError as exc:
             self.failed.emit(str(exc))

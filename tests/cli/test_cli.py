@@ -14,7 +14,9 @@ from tests.conftest import EXAMPLES, minimal_project
 
 
 def studio(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_version_and_help_as_a_process():
@@ -36,8 +38,14 @@ def test_summary_json_as_a_process():
 
 
 def test_bad_layer_exits_2_with_one_line_naming_layer_shape_and_fix(write_project):
-    file = write_project(minimal_project(
-        [{"type": "Flatten"}, {"type": "Linear", "args": {"in_features": 10, "out_features": 3}}]))  # fmt: skip
+    file = write_project(
+        minimal_project(
+            [
+                {"type": "Flatten"},
+                {"type": "Linear", "args": {"in_features": 10, "out_features": 3}},
+            ]
+        )
+    )
     result = studio("summary", str(file))
     assert result.returncode == 2
     assert result.stdout == ""
@@ -51,7 +59,10 @@ def test_bad_layer_exits_2_with_one_line_naming_layer_shape_and_fix(write_projec
     ("content", "expected"),
     [
         ("{", "not valid JSON"),
-        (json.dumps(minimal_project([{"type": "Conv9d"}])), "model.layers[0].type: unknown layer 'Conv9d'"),
+        (
+            json.dumps(minimal_project([{"type": "Conv9d"}])),
+            "model.layers[0].type: unknown layer 'Conv9d'",
+        ),
         (json.dumps({**minimal_project([]), "studio": 7}), "newer Torch Studio"),
     ],
 )
@@ -88,7 +99,13 @@ def test_layers_json_gives_parameters_with_defaults(capsys):
     data = json.loads(capsys.readouterr().out)
     by_type = {layer["type"]: layer for c in data["categories"] for layer in c["layers"]}
     conv = {p["name"]: p for p in by_type["Conv2d"]["params"]}
-    assert conv["stride"] == {"name": "stride", "kind": "ints", "default": 1, "required": False, "arity": 2}
+    assert conv["stride"] == {
+        "name": "stride",
+        "kind": "ints",
+        "default": 1,
+        "required": False,
+        "arity": 2,
+    }
     assert conv["in_channels"]["inferred"] == "channels"
     assert by_type["Linear"]["doc"].startswith("Applies an affine linear transformation")
     assert {o["type"] for o in data["optimizers"]} >= {"SGD", "Adam", "AdamW"}
@@ -98,8 +115,22 @@ def test_layers_json_gives_parameters_with_defaults(capsys):
 def test_datasets_lists_every_source_with_offline_availability(capsys):
     assert main(["datasets", "--json"]) == 0
     sources = {s["id"]: s for s in json.loads(capsys.readouterr().out)["sources"]}
-    assert {"digits", "mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn",
-            "image_folder", "csv", "spirals", "moons", "circles", "blobs", "sequences"} <= set(sources)  # fmt: skip
+    assert {
+        "digits",
+        "mnist",
+        "fashion_mnist",
+        "kmnist",
+        "cifar10",
+        "cifar100",
+        "svhn",
+        "image_folder",
+        "csv",
+        "spirals",
+        "moons",
+        "circles",
+        "blobs",
+        "sequences",
+    } <= set(sources)
     assert sources["digits"]["offline"] is True and sources["mnist"]["offline"] is False
     assert [o["name"] for o in sources["mnist"]["options"]] == ["root", "download"]
     assert main(["datasets"]) == 0
@@ -107,7 +138,9 @@ def test_datasets_lists_every_source_with_offline_availability(capsys):
 
 
 def test_summary_takes_the_input_shape_from_the_dataset(write_project, capsys):
-    project = minimal_project([{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10}}])
+    project = minimal_project(
+        [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10}}]
+    )
     del project["model"]["input_shape"]
     assert main(["summary", str(write_project(project)), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

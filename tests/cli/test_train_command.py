@@ -22,8 +22,13 @@ def _env(tmp_path):
 
 
 def test_train_json_streams_the_metrics_events(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "2", "--json"],
-                            capture_output=True, text=True, timeout=300, env=_env(tmp_path))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "2", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["event"] for e in events if e["event"] in ("start", "stop")] == ["start", "stop"]
@@ -33,16 +38,35 @@ def test_train_json_streams_the_metrics_events(tmp_path):
 
 
 def test_train_prints_a_line_per_epoch_and_where_the_run_went(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "1", "--runs-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            "train",
+            DIGITS,
+            "--epochs",
+            "1",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1  loss" in result.stdout and "val_acc" in result.stdout
     assert f"completed: trained 1 epochs -> {tmp_path}" in result.stdout
 
 
 def test_ctrl_c_stops_after_the_batch_writes_a_checkpoint_and_exits_130(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "100000", "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "studio", "train", DIGITS, "--epochs", "100000", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     for line in process.stdout:
         if json.loads(line)["event"] == "epoch":
             break
@@ -52,27 +76,64 @@ def test_ctrl_c_stops_after_the_batch_writes_a_checkpoint_and_exits_130(tmp_path
     stop = json.loads(out.splitlines()[-1])
     assert stop["event"] == "stop" and stop["reason"] == "stopped"
     (run,) = (tmp_path / "runs").iterdir()
-    resumed = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--resume", str(run / "checkpoints" / "last.pt"),
-                              "--epochs", str(stop["epoch"] + 2), "--json"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            "train",
+            DIGITS,
+            "--resume",
+            str(run / "checkpoints" / "last.pt"),
+            "--epochs",
+            str(stop["epoch"] + 2),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout.splitlines()[-1])["reason"] == "completed"
 
 
 def test_bad_project_and_bad_checkpoint_exit_2_with_one_line(tmp_path, write_project):
     bad = write_project(minimal_project([{"type": "Linear", "args": {"out_features": "ten"}}]))
-    result = subprocess.run([sys.executable, "-m", "studio", "train", str(bad)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "train", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "model.layers[0].args.out_features" in result.stderr
     junk = tmp_path / "last.pt"
     junk.write_bytes(b"not a checkpoint")
-    result = subprocess.run([sys.executable, "-m", "studio", "train", DIGITS, "--resume", str(junk)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "train", DIGITS, "--resume", str(junk)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "not a readable Torch Studio checkpoint" in result.stderr
 
 
 def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "studio", "train", DIGITS, "--epochs", "2", "--device", "cpu"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "studio",
+        "train",
+        DIGITS,
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+    ]
     env = {**_env(tmp_path), "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -86,4 +147,6 @@ def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
     epochs = [e for e in events if e["event"] == "epoch"]
     assert len(epochs) == 2 and epochs[-1]["val_acc"] > 0.5
     assert time.monotonic() - started < 300
-    assert torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)["progress"]["epoch"] == 2
+    assert (
+        torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)["progress"]["epoch"] == 2
+    )

@@ -48,7 +48,9 @@ def _sample(info: layers.LayerInfo) -> tuple[dict, list[int]]:
     args = {}
     for p in info.params:
         if p.required:
-            args[p.name] = {"kernel_size": 2, "padding": 1, "value": 0.5, "output_size": 2}.get(p.name, 3)
+            args[p.name] = {"kernel_size": 2, "padding": 1, "value": 0.5, "output_size": 2}.get(
+                p.name, 3
+            )
     rank = max(info.ranks or (2,))
     return args, [4, 6, 6, 6][:rank]
 
@@ -103,8 +105,15 @@ def test_layers_sit_in_the_torch_reference_categories():
 
 
 def test_layers_needing_two_inputs_are_not_offered():
-    for name in ("Bilinear", "MultiheadAttention", "Transformer", "TransformerDecoderLayer",
-                 "CosineSimilarity", "PairwiseDistance", "MaxUnpool2d"):  # fmt: skip
+    for name in (
+        "Bilinear",
+        "MultiheadAttention",
+        "Transformer",
+        "TransformerDecoderLayer",
+        "CosineSimilarity",
+        "PairwiseDistance",
+        "MaxUnpool2d",
+    ):
         assert layers.get(name) is None
 
 
@@ -117,7 +126,9 @@ def test_parameters_come_from_torch_signatures():
     assert conv.param("padding_mode").choices == ("zeros", "reflect", "replicate", "circular")
     assert layers.get("ReflectionPad2d").param("padding").arity == 4
     assert layers.get("Dropout").param("p").default == 0.5
-    assert layers.get("LSTM").param("batch_first").default is True  # the studio's stacks are batch-first
+    assert (
+        layers.get("LSTM").param("batch_first").default is True
+    )  # the studio's stacks are batch-first
     assert layers.get("Linear").param("in_features").inferred == "features"
     assert layers.get("LayerNorm").param("normalized_shape").inferred == "trailing"
     assert layers.get("MaxPool2d").param("return_indices") is None  # a tuple output cannot stack
@@ -138,5 +149,9 @@ def test_training_components_list_losses_optimizers_and_schedulers():
     assert adam.factory is torch.optim.Adam
     one_cycle = components.schedulers()["OneCycleLR"]
     assert one_cycle.params[0].name == "max_lr"
-    assert {p.name for p in one_cycle.params if p.inferred == "run"} == {"total_steps", "epochs", "steps_per_epoch"}
+    assert {p.name for p in one_cycle.params if p.inferred == "run"} == {
+        "total_steps",
+        "epochs",
+        "steps_per_epoch",
+    }
     assert components.losses()["CrossEntropyLoss"].factory is nn.CrossEntropyLoss

@@ -98,7 +98,12 @@ BAD_FILES = {
         "model.layers[0].args.kernel_sise",
     ),
     "bad kernel_size": (
-        _mlp(model__layers=[{"type": "Flatten"}, {"type": "Conv2d", "args": {"out_channels": 3, "kernel_size": [3, 3, 3]}}]),
+        _mlp(
+            model__layers=[
+                {"type": "Flatten"},
+                {"type": "Conv2d", "args": {"out_channels": 3, "kernel_size": [3, 3, 3]}},
+            ]
+        ),
         "model.layers[1].args.kernel_size",
     ),
     "missing required argument": (
@@ -106,7 +111,14 @@ BAD_FILES = {
         "model.layers[0].args.out_features",
     ),
     "nested bad argument": (
-        _mlp(model__layers=[{"type": "Residual", "layers": [{"type": "ReLU"}, {"type": "Dropout", "args": {"p": "x"}}]}]),
+        _mlp(
+            model__layers=[
+                {
+                    "type": "Residual",
+                    "layers": [{"type": "ReLU"}, {"type": "Dropout", "args": {"p": "x"}}],
+                }
+            ]
+        ),
         "model.layers[0].layers[1].args.p",
     ),
     "branch layer": (
@@ -127,14 +139,23 @@ BAD_FILES = {
         _mlp(training__optimizer={"type": "SGD", "args": {"lr": "fast"}}),
         "training.optimizer.args.lr",
     ),
-    "unknown scheduler": (_mlp(training__scheduler={"type": "LambdaLR"}), "training.scheduler.type"),
+    "unknown scheduler": (
+        _mlp(training__scheduler={"type": "LambdaLR"}),
+        "training.scheduler.type",
+    ),
     "bad device": (_mlp(training__device="gpu"), "training.device"),
     "bad precision": (_mlp(training__precision="fp8"), "training.precision"),
     "bad epochs": (_mlp(training__epochs=0), "training.epochs"),
-    "bad early stopping": (_mlp(training__early_stopping={"monitor": "loss"}), "training.early_stopping.monitor"),
+    "bad early stopping": (
+        _mlp(training__early_stopping={"monitor": "loss"}),
+        "training.early_stopping.monitor",
+    ),
     "negative grad clip": (_mlp(training__grad_clip=-1), "training.grad_clip"),
     "boolean as number": (_mlp(training__seed=True), "training.seed"),
-    "nan learning rate": (_mlp(training__optimizer={"type": "SGD", "args": {"lr": float("nan")}}), "training.optimizer.args.lr"),
+    "nan learning rate": (
+        _mlp(training__optimizer={"type": "SGD", "args": {"lr": float("nan")}}),
+        "training.optimizer.args.lr",
+    ),
 }
 
 

@@ -15,7 +15,9 @@ from studio.core.shapes import infer_shapes
 from tests.conftest import EXAMPLES, minimal_project
 
 
-def _real_shapes(model: torch.nn.Module, input_shape: list[int], tokens: bool) -> dict[str, list[int]]:
+def _real_shapes(
+    model: torch.nn.Module, input_shape: list[int], tokens: bool
+) -> dict[str, list[int]]:
     """Output shape of every submodule under a real forward pass, by module path."""
     seen: dict[str, list[int]] = {}
 
@@ -57,9 +59,16 @@ def test_lenet_summary_matches_the_cli_contract():
     data = infer_shapes(project.model).to_json()
     assert data["input_shape"] == [1, 28, 28]
     assert data["layers"][0] == {
-        "index": 0, "path": "0", "type": "Conv2d", "output_shape": [6, 28, 28], "params": 156,
-        "flops": 235200, "trainable": 156, "depth": 0, "inferred": {"in_channels": 1},
-    }  # fmt: skip
+        "index": 0,
+        "path": "0",
+        "type": "Conv2d",
+        "output_shape": [6, 28, 28],
+        "params": 156,
+        "flops": 235200,
+        "trainable": 156,
+        "depth": 0,
+        "inferred": {"in_channels": 1},
+    }
     assert data["total_params"] == data["trainable_params"] == 61706
 
 
@@ -80,12 +89,14 @@ def _error(layer_list, shape):
 
 def test_wrong_in_features_names_the_layer_and_the_fix():
     error = _error(
-        [{"type": "Conv2d", "args": {"out_channels": 64, "kernel_size": 3, "padding": 1}},
-         {"type": "MaxPool2d", "args": {"kernel_size": 4}},
-         {"type": "Flatten"},
-         {"type": "Linear", "args": {"in_features": 1000, "out_features": 10}}],
+        [
+            {"type": "Conv2d", "args": {"out_channels": 64, "kernel_size": 3, "padding": 1}},
+            {"type": "MaxPool2d", "args": {"kernel_size": 4}},
+            {"type": "Flatten"},
+            {"type": "Linear", "args": {"in_features": 1000, "out_features": 10}},
+        ],
         [1, 28, 28],
-    )  # fmt: skip
+    )
     assert (error.path, error.layer_type, error.received) == ("3", "Linear", [3136])
     assert error.fix == "set in_features to 3136, or leave it out to infer it"
     assert [row.path for row in error.rows][:3] == ["0", "1", "2"]
@@ -109,18 +120,32 @@ def test_batchnorm1d_on_images_suggests_batchnorm2d():
 
 def test_error_inside_a_branch_has_its_nested_path():
     error = _error(
-        [{"type": "Flatten"},
-         {"type": "Branch", "branches": [[{"type": "Linear", "args": {"out_features": 4}}],
-                                         [{"type": "Conv1d", "args": {"out_channels": 4, "kernel_size": 3}}]]}],
+        [
+            {"type": "Flatten"},
+            {
+                "type": "Branch",
+                "branches": [
+                    [{"type": "Linear", "args": {"out_features": 4}}],
+                    [{"type": "Conv1d", "args": {"out_channels": 4, "kernel_size": 3}}],
+                ],
+            },
+        ],
         [1, 8, 8],
-    )  # fmt: skip
+    )
     assert error.path == "1.branches.1.0"
     assert str(error).startswith("layer 1.branches.1.0 (Conv1d) received [64]:")
 
 
 def test_residual_that_changes_the_shape_is_refused_with_a_fix():
     error = _error(
-        [{"type": "Residual", "layers": [{"type": "Conv2d", "args": {"out_channels": 8, "kernel_size": 3, "padding": 1}}]}],
+        [
+            {
+                "type": "Residual",
+                "layers": [
+                    {"type": "Conv2d", "args": {"out_channels": 8, "kernel_size": 3, "padding": 1}}
+                ],
+            }
+        ],
         [4, 8, 8],
     )
     assert error.path == "0" and error.fix == "make its last layer output 4 channels"
@@ -132,17 +157,35 @@ def test_kernel_larger_than_the_input_says_so():
 
 
 def test_embedding_after_a_real_valued_layer_is_refused():
-    error = _error([{"type": "Linear", "args": {"out_features": 4}},
-                    {"type": "Embedding", "args": {"num_embeddings": 9, "embedding_dim": 2}}], [4])  # fmt: skip
+    error = _error(
+        [
+            {"type": "Linear", "args": {"out_features": 4}},
+            {"type": "Embedding", "args": {"num_embeddings": 9, "embedding_dim": 2}},
+        ],
+        [4],
+    )
     assert error.path == "1" and "token ids" in error.problem
 
 
 def test_branch_merges():
     def out(merge):
-        report = infer_shapes(parse_project(minimal_project(
-            [{"type": "Branch", "merge": merge, "branches": [
-                [{"type": "Linear", "args": {"out_features": 5}}],
-                [{"type": "Linear", "args": {"out_features": 5}}]]}], [3])).model)  # fmt: skip
+        report = infer_shapes(
+            parse_project(
+                minimal_project(
+                    [
+                        {
+                            "type": "Branch",
+                            "merge": merge,
+                            "branches": [
+                                [{"type": "Linear", "args": {"out_features": 5}}],
+                                [{"type": "Linear", "args": {"out_features": 5}}],
+                            ],
+                        }
+                    ],
+                    [3],
+                )
+            ).model
+        )
         return report.raise_error().output_shape
 
     assert out("concat") == [10]
@@ -190,8 +233,12 @@ def _layer(draw, depth=0):
     if depth < 2 and draw(st.integers(0, 9)) == 0:
         kind = draw(st.sampled_from(["Sequential", "Residual", "Branch"]))
         if kind == "Branch":
-            branches = draw(st.lists(st.lists(_layer(depth + 1), max_size=2), min_size=1, max_size=3))
-            merge = draw(st.sampled_from(["concat", "add", "mul", "CosineSimilarity", "PairwiseDistance"]))
+            branches = draw(
+                st.lists(st.lists(_layer(depth + 1), max_size=2), min_size=1, max_size=3)
+            )
+            merge = draw(
+                st.sampled_from(["concat", "add", "mul", "CosineSimilarity", "PairwiseDistance"])
+            )
             return {"type": kind, "merge": merge, "branches": branches}
         return {"type": kind, "layers": draw(st.lists(_layer(depth + 1), max_size=3))}
     info = layers.catalogue()[draw(st.sampled_from(_NAMES))]

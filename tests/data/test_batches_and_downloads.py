@@ -21,11 +21,19 @@ def test_an_epoch_of_batches_covers_every_sample_once_shuffled_by_the_seed():
     data = load_dataset(DataSpec("digits"))
     index = torch.arange(len(data.train))
     data.train.y = index  # label each sample by its position to see which ones a batch holds
-    batches = Batches(data, data.train, batch_size=64, shuffle=True, generator=make_generator(0, torch.device("cpu")))
+    batches = Batches(
+        data,
+        data.train,
+        batch_size=64,
+        shuffle=True,
+        generator=make_generator(0, torch.device("cpu")),
+    )
     seen = torch.cat([y for _, y in batches])
     assert len(batches) == -(-len(index) // 64)
     assert torch.equal(seen.sort().values, index) and not torch.equal(seen, index)
-    again = torch.cat([y for _, y in Batches(data, data.train, 64, True, make_generator(0, torch.device("cpu")))])
+    again = torch.cat(
+        [y for _, y in Batches(data, data.train, 64, True, make_generator(0, torch.device("cpu")))]
+    )
     assert torch.equal(seen, again)
 
 
@@ -33,7 +41,9 @@ def test_batches_are_normalised_floats_with_training_statistics():
     data = load_dataset(DataSpec("digits"))
     x = torch.cat([xb for xb, _ in Batches(data, data.train, batch_size=500)])
     assert x.dtype == torch.float32 and x.shape[1:] == (1, 8, 8)
-    assert x.mean().item() == pytest.approx(0, abs=1e-5) and x.std().item() == pytest.approx(1, abs=1e-3)
+    assert x.mean().item() == pytest.approx(0, abs=1e-5) and x.std().item() == pytest.approx(
+        1, abs=1e-3
+    )
 
 
 def test_augmentation_applies_to_the_batches_it_is_given():

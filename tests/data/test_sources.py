@@ -26,7 +26,9 @@ def test_digits_is_bundled_and_offline():
     data = load_dataset(DataSpec("digits"))
     assert len(data.train) + len(data.val) == 1797
     assert data.input_shape == [1, 8, 8] and data.num_classes == 10
-    assert data.train.x.dtype == torch.uint8 and data.kind == "image" and data.task == "classification"
+    assert (
+        data.train.x.dtype == torch.uint8 and data.kind == "image" and data.task == "classification"
+    )
     assert data.test is None
 
 
@@ -47,14 +49,21 @@ def test_statistics_come_from_the_training_split_only():
     assert data.std[0] == pytest.approx(pixels.std(unbiased=False).item(), rel=1e-9)
 
 
-@pytest.mark.parametrize(("source", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"), ("kmnist", "KMNIST")])
+@pytest.mark.parametrize(
+    ("source", "folder"),
+    [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"), ("kmnist", "KMNIST")],
+)
 def test_mnist_family_reads_idx_files_through_torchvision(source, folder, tmp_path):
     write_mnist(tmp_path / "data", n_train=50, n_test=20, folder=folder)
-    data = load_dataset(DataSpec(source, options={"root": "data"}, val_fraction=0.2), base_dir=tmp_path)
+    data = load_dataset(
+        DataSpec(source, options={"root": "data"}, val_fraction=0.2), base_dir=tmp_path
+    )
     assert data.input_shape == [1, 28, 28]
     assert len(data.train) + len(data.val) == 50 and len(data.test) == 20
     assert data.num_classes == 10 and data.eval_split()[0] == "test"
-    assert torch.equal(data.train.x[:, 0, 0, 0].long(), data.train.y * 20)  # images keep their labels
+    assert torch.equal(
+        data.train.x[:, 0, 0, 0].long(), data.train.y * 20
+    )  # images keep their labels
 
 
 def test_missing_torchvision_files_offline_say_where_and_how(tmp_path):
@@ -90,7 +99,9 @@ def test_image_folder_resizes_skips_non_images_and_counts_them(tmp_path):
     Image.new("RGB", (20, 30)).save(root / "dog" / "big.png")
     (root / "cat" / "notes.txt").write_text("not an image")
     (root / "dog" / "Thumbs.db").write_bytes(b"\0")
-    data = load_dataset(DataSpec("image_folder", options={"path": "pets"}, val_fraction=0.25), base_dir=tmp_path)
+    data = load_dataset(
+        DataSpec("image_folder", options={"path": "pets"}, val_fraction=0.25), base_dir=tmp_path
+    )
     assert data.classes == ["cat", "dog"] and data.input_shape == [3, 10, 12]
     assert len(data.train) + len(data.val) == 11
     assert data.skipped == 2 and any("resized" in note for note in data.notes)
@@ -123,8 +134,13 @@ def test_decoded_images_are_cached_and_a_changed_file_is_read_again(tmp_path):
         (lambda root: None, "no such folder"),
         (lambda root: root.mkdir(), "no class sub-folders"),
         (lambda root: write_image_folder(root, classes=("only",)), "only one class"),
-        (lambda root: (write_image_folder(root), (root / "cat" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n trunc")),
-         "cat/1.png: not a readable image"),
+        (
+            lambda root: (
+                write_image_folder(root),
+                (root / "cat" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n trunc"),
+            ),
+            "cat/1.png: not a readable image",
+        ),
     ],
     ids=["missing", "empty", "one class", "truncated"],
 )
@@ -153,9 +169,17 @@ def test_csv_float_target_is_regression_and_integer_target_is_classification(tmp
 
 
 def test_csv_text_is_tokenised_on_the_training_rows_only(tmp_path):
-    rows = [[f"good film number{i}" if i % 2 else f"bad film number{i}", "pos" if i % 2 else "neg"] for i in range(40)]
+    rows = [
+        [f"good film number{i}" if i % 2 else f"bad film number{i}", "pos" if i % 2 else "neg"]
+        for i in range(40)
+    ]
     path = write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
-    data = load_dataset(DataSpec("csv", options={"path": str(path), "text": "review", "target": "sentiment", "max_length": 6}))
+    data = load_dataset(
+        DataSpec(
+            "csv",
+            options={"path": str(path), "text": "review", "target": "sentiment", "max_length": 6},
+        )
+    )
     assert data.kind == "tokens" and data.input_shape == [6] and data.train.x.dtype == torch.long
     assert data.vocabulary[:2] == ["<pad>", "<unk>"] and "film" in data.vocabulary
     held_out = {f"number{i}" for i in range(40)} - set(data.vocabulary)
@@ -205,15 +229,23 @@ def test_preview_gives_samples_per_class_with_labels():
     assert image.max() > 200  # 0..16 pixels scaled for display
 
 
-def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(tmp_path, monkeypatch):
+def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(
+    tmp_path, monkeypatch
+):
     from studio.core.data.batches import Batches
     from studio.core.project import parse_project
     from studio.core.train import History, fit
 
-    root = write_image_folder(tmp_path / "big", classes=("a", "b", "c"), per_class=12, size=(10, 10))
-    in_memory = load_dataset(DataSpec("image_folder", options={"path": str(root)}, val_fraction=0.25))
+    root = write_image_folder(
+        tmp_path / "big", classes=("a", "b", "c"), per_class=12, size=(10, 10)
+    )
+    in_memory = load_dataset(
+        DataSpec("image_folder", options={"path": str(root)}, val_fraction=0.25)
+    )
     monkeypatch.setenv("STUDIO_MEMORY_LIMIT", "1000")  # bytes: far less than the 36 images
-    streamed = load_dataset(DataSpec("image_folder", options={"path": str(root)}, val_fraction=0.25))
+    streamed = load_dataset(
+        DataSpec("image_folder", options={"path": str(root)}, val_fraction=0.25)
+    )
     assert any("batch by batch" in note for note in streamed.notes)
     assert not isinstance(streamed.train.x, torch.Tensor) and streamed.input_shape == [3, 10, 10]
     assert torch.equal(streamed.train.y, in_memory.train.y)
@@ -221,11 +253,21 @@ def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(tm
     reference = list(Batches(in_memory, in_memory.train, batch_size=8))
     assert len(batches) == len(reference)
     for (xs, ys), (xm, ym) in zip(batches, reference, strict=True):
-        assert torch.equal(ys, ym) and torch.allclose(xs * torch.tensor(streamed.std).view(1, 3, 1, 1),
-                                                      xm * torch.tensor(in_memory.std).view(1, 3, 1, 1), atol=1e-2)  # fmt: skip
-    project = parse_project({"studio": 1, "data": {"source": "image_folder", "options": {"path": str(root)}},
-                             "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 3}}]},
-                             "training": {"epochs": 2}})  # fmt: skip
+        assert torch.equal(ys, ym) and torch.allclose(
+            xs * torch.tensor(streamed.std).view(1, 3, 1, 1),
+            xm * torch.tensor(in_memory.std).view(1, 3, 1, 1),
+            atol=1e-2,
+        )
+    project = parse_project(
+        {
+            "studio": 1,
+            "data": {"source": "image_folder", "options": {"path": str(root)}},
+            "model": {
+                "layers": [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 3}}]
+            },
+            "training": {"epochs": 2},
+        }
+    )
     history = History()
     assert fit(project, callbacks=[history], write_run=False).reason == "completed"
     assert len(history.of("epoch")) == 2

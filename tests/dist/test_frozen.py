@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.long, pytest.mark.skipif(not (DIST / "studio").exists(
 
 def _run(*args, timeout=300, **env) -> subprocess.CompletedProcess:
     return subprocess.run([str(DIST / "studio"), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **env})  # fmt: skip
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **env})
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_train_writes_a_whole_run_directory(frozen_run):
 def test_the_window_starts_loads_and_quits_on_its_own(program, tmp_path):
     started = time.monotonic()
     done = subprocess.run([str(DIST / program), "--smoke"], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "STUDIO_AUTOSAVE": str(tmp_path / "a.json")})  # fmt: skip
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "STUDIO_AUTOSAVE": str(tmp_path / "a.json")})
     assert done.returncode == 0, done.stderr[-2000:]
     print(f"{program} --smoke: {time.monotonic() - started:.1f} s")
 

@@ -31,18 +31,27 @@ def regression_run(folder: Path) -> Path:
 
     rows = [[i / 10, (i % 7) / 7, 2 * i / 10 + 0.5] for i in range(120)]
     write_csv(folder / "line.csv", ["a", "b", "y"], rows)
-    project = {"studio": 1, "name": "line", "data": {"source": "csv", "options": {"path": "line.csv"}},
-               "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
-               "training": {"epochs": 3, "loss": {"type": "MSELoss"}}}  # fmt: skip
+    project = {
+        "studio": 1,
+        "name": "line",
+        "data": {"source": "csv", "options": {"path": "line.csv"}},
+        "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
+        "training": {"epochs": 3, "loss": {"type": "MSELoss"}},
+    }
     return train_once(project, folder / "runs", base_dir=folder)
 
 
 @pytest.fixture(scope="session")
 def mixed_run(tmp_path_factory) -> Path:
     project = {
-        "studio": 1, "name": "mixed blocks",
-        "data": {"source": "sequences", "options": {"samples": 400, "length": 12, "classes": 4}, "batch_size": 32},
+        "studio": 1,
+        "name": "mixed blocks",
+        "data": {
+            "source": "sequences",
+            "options": {"samples": 400, "length": 12, "classes": 4},
+            "batch_size": 32,
+        },
         "model": {"layers": MIXED_LAYERS},
         "training": {"epochs": 1, "optimizer": {"type": "Adam", "args": {"lr": 0.01}}},
-    }  # fmt: skip
+    }
     return train_once(project, tmp_path_factory.mktemp("runs"))

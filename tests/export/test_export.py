@@ -18,7 +18,9 @@ from studio.core.trained import load_trained
 
 
 def _export(capsys, run, fmt, *extra) -> dict:
-    assert main(["export", str(run), "--format", fmt, "--json", *extra]) == 0, capsys.readouterr().err
+    assert main(["export", str(run), "--format", fmt, "--json", *extra]) == 0, (
+        capsys.readouterr().err
+    )
     return json.loads(capsys.readouterr().out)
 
 
@@ -73,7 +75,9 @@ def test_each_export_reloads_in_its_runtime_and_matches_the_model(digits_run, ca
     sidecar = json.loads(Path(result["sidecar"]).read_text())
     assert sidecar["format"] == fmt and sidecar["input_shape"] == [1, 8, 8]
     assert sidecar["classes"] == [str(i) for i in range(10)]
-    assert sidecar["normalisation"]["scale"] == 16.0 and sidecar["torch_version"] == torch.__version__
+    assert (
+        sidecar["normalisation"]["scale"] == 16.0 and sidecar["torch_version"] == torch.__version__
+    )
     model, x, expected = _real_batch(digits_run)
     with torch.no_grad():
         got = _reload(fmt, result, load_trained(digits_run))(x)
@@ -87,11 +91,24 @@ def test_python_export_is_plain_pytorch_that_runs_alone(digits_run, capsys, tmp_
     result = _export(capsys, digits_run, "python", "-o", str(tmp_path / "digits_model.py"))
     script = tmp_path / "digits_model.py"
     source = script.read_text()
-    assert "class Model(nn.Sequential)" in source and "nn.Linear(in_features=64, out_features=64)" in source
+    assert (
+        "class Model(nn.Sequential)" in source
+        and "nn.Linear(in_features=64, out_features=64)" in source
+    )
     assert "import studio" not in source and "from studio" not in source
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "digits_model.py", "digits_model.py.json", "digits_model_sample.pt", "digits_model_weights.pt"]
-    done = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        "digits_model.py",
+        "digits_model.py.json",
+        "digits_model_sample.pt",
+        "digits_model_weights.pt",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-I", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("sample ") == 8  # the sample batch, one line of top classes each
     # The script's model, imported, gives the live model's outputs on a real batch.
@@ -129,18 +146,29 @@ def test_mixed_blocks_export_to_every_format(mixed_run, capsys, tmp_path):
             with torch.no_grad():
                 got = _reload(fmt, result, load_trained(mixed_run))(x)
             assert float((got - expected).abs().max()) <= 1e-4, fmt
-    quantized = _export(capsys, mixed_run, "state_dict", "--quantize", "dynamic", "-o", str(tmp_path / "q.pt"))
+    quantized = _export(
+        capsys, mixed_run, "state_dict", "--quantize", "dynamic", "-o", str(tmp_path / "q.pt")
+    )
     assert "1" in quantized["quantized_layers"]  # the LSTM, too
 
 
 def test_an_unsupported_layer_names_itself_and_leaves_no_file(tmp_path, capsys):
     from tests.conftest import train_once
 
-    project = {"studio": 1, "name": "pooled", "data": {"source": "digits"},
-               "model": {"layers": [{"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": 1}},
-                                    {"type": "AdaptiveMaxPool2d", "args": {"output_size": 3}},
-                                    {"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10}}]},
-               "training": {"epochs": 1}}  # fmt: skip
+    project = {
+        "studio": 1,
+        "name": "pooled",
+        "data": {"source": "digits"},
+        "model": {
+            "layers": [
+                {"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": 1}},
+                {"type": "AdaptiveMaxPool2d", "args": {"output_size": 3}},
+                {"type": "Flatten"},
+                {"type": "Linear", "args": {"out_features": 10}},
+            ]
+        },
+        "training": {"epochs": 1},
+    }
     run = train_once(project, tmp_path / "runs")
     out = tmp_path / "exports"
     assert main(["export", str(run), "--format", "onnx", "-o", str(out / "pooled.onnx")]) == 2
@@ -156,12 +184,27 @@ def test_generated_code_writes_every_argument_that_differs_from_torch(tmp_path):
     from studio.core.project import parse_project
     from studio.core.trained import Preprocessing
 
-    project = parse_project({"studio": 1, "name": "conv", "data": {"source": "digits"},
-                             "model": {"input_shape": [1, 8, 8], "layers": [
-                                 {"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": [3, 3], "padding": 1}},
-                                 {"type": "Flatten"},
-                                 {"type": "Linear", "args": {"out_features": 10, "bias": False}}]}})  # fmt: skip
-    pre = Preprocessing("image", "classification", [1, 8, 8], [str(i) for i in range(10)], [0.0], [1.0], 16.0)
+    project = parse_project(
+        {
+            "studio": 1,
+            "name": "conv",
+            "data": {"source": "digits"},
+            "model": {
+                "input_shape": [1, 8, 8],
+                "layers": [
+                    {
+                        "type": "Conv2d",
+                        "args": {"out_channels": 4, "kernel_size": [3, 3], "padding": 1},
+                    },
+                    {"type": "Flatten"},
+                    {"type": "Linear", "args": {"out_features": 10, "bias": False}},
+                ],
+            },
+        }
+    )
+    pre = Preprocessing(
+        "image", "classification", [1, 8, 8], [str(i) for i in range(10)], [0.0], [1.0], 16.0
+    )
     source = model_source(project, pre, "m.py", "m_weights.pt", "m_sample.pt")
     assert "nn.Conv2d(in_channels=1, out_channels=4, kernel_size=(3, 3), padding=1)" in source
     assert "nn.Linear(in_features=256, out_features=10, bias=False)" in source

@@ -43,8 +43,17 @@ def test_image_files_get_the_classes_the_model_gives(digits_run, tmp_path, capsy
     paths, expected = _digit_pngs(digits_run, tmp_path)
     target = str(digits_run)
     if source != "run":
-        assert main(["export", str(digits_run), "--format", source, "-o", str(tmp_path / f"m.{source}")]) == 0
-        target = next(str(p) for p in tmp_path.iterdir() if p.name.startswith("m.") and not p.name.endswith(".json"))
+        assert (
+            main(
+                ["export", str(digits_run), "--format", source, "-o", str(tmp_path / f"m.{source}")]
+            )
+            == 0
+        )
+        target = next(
+            str(p)
+            for p in tmp_path.iterdir()
+            if p.name.startswith("m.") and not p.name.endswith(".json")
+        )
     capsys.readouterr()
     predictions = _predict_json(capsys, target, *paths, "--top", "2")
     assert [p["input"] for p in predictions] == [p.split("/")[-1] for p in paths]
@@ -62,13 +71,19 @@ def test_text_prints_one_line_per_input(digits_run, tmp_path, capsys):
 
 def test_csv_rows_and_a_regression_value(tmp_path, capsys):
     run = regression_run(tmp_path)
-    write_csv(tmp_path / "new.csv", ["a", "b", "y"], [[0.5, 0.2, 0], [1.0, 0.4, 0]])  # target column ignored
+    write_csv(
+        tmp_path / "new.csv", ["a", "b", "y"], [[0.5, 0.2, 0], [1.0, 0.4, 0]]
+    )  # target column ignored
     predictions = _predict_json(capsys, str(run), str(tmp_path / "new.csv"))
     assert [p["input"] for p in predictions] == ["new.csv:2", "new.csv:3"]
     trained = load_trained(run)
     dataset = load_dataset(trained.project.data, 0, tmp_path)
     with torch.no_grad():
-        expected = trained.model(dataset.prepare(torch.tensor([[0.5, 0.2], [1.0, 0.4]]))).flatten().tolist()
+        expected = (
+            trained.model(dataset.prepare(torch.tensor([[0.5, 0.2], [1.0, 0.4]])))
+            .flatten()
+            .tolist()
+        )
     assert [p["value"] for p in predictions] == pytest.approx(expected, abs=1e-5)
 
 
@@ -77,14 +92,27 @@ def test_text_classifier_takes_a_sentence(tmp_path, capsys):
     bad = ["a dull boring film", "boring story and bad acting", "bad dull boring"]
     rows = [[text, "good"] for text in good * 10] + [[text, "bad"] for text in bad * 10]
     write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
-    project = {"studio": 1, "name": "reviews",
-               "data": {"source": "csv", "options": {"path": "reviews.csv", "text": "review", "max_length": 8}},
-               "model": {"layers": [{"type": "Embedding", "args": {"num_embeddings": 100, "embedding_dim": 8}},
-                                    {"type": "SequenceMean"}, {"type": "Linear", "args": {"out_features": 2}}]},
-               "training": {"epochs": 30, "optimizer": {"type": "Adam", "args": {"lr": 0.05}}}}  # fmt: skip
+    project = {
+        "studio": 1,
+        "name": "reviews",
+        "data": {
+            "source": "csv",
+            "options": {"path": "reviews.csv", "text": "review", "max_length": 8},
+        },
+        "model": {
+            "layers": [
+                {"type": "Embedding", "args": {"num_embeddings": 100, "embedding_dim": 8}},
+                {"type": "SequenceMean"},
+                {"type": "Linear", "args": {"out_features": 2}},
+            ]
+        },
+        "training": {"epochs": 30, "optimizer": {"type": "Adam", "args": {"lr": 0.05}}},
+    }
     run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
     (tmp_path / "mine.txt").write_text("what a great and fun story")
-    predictions = _predict_json(capsys, str(run), "such a boring and dull film", str(tmp_path / "mine.txt"), "--top", "1")
+    predictions = _predict_json(
+        capsys, str(run), "such a boring and dull film", str(tmp_path / "mine.txt"), "--top", "1"
+    )
     assert [p["top"][0]["class"] for p in predictions] == ["bad", "good"]
     assert predictions[1]["input"] == "mine.txt"
 

@@ -16,7 +16,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def _private_state(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_AUTOSAVE", str(tmp_path / "autosave.json"))
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings.setPath(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
+    )
 
 
 @pytest.fixture
@@ -38,7 +40,12 @@ def make_window(qtbot):
         if window.document is not None:
             window.document.undo_stack.setClean()
         window.close()
-    threads = [t for w in windows for t in (w.thread, w.data_thread, w._loader_thread) if isinstance(t, QThread)]
+    threads = [
+        t
+        for w in windows
+        for t in (w.thread, w.data_thread, w._loader_thread)
+        if isinstance(t, QThread)
+    ]
     assert not [t for t in threads if t.isRunning()], "a test left a QThread running"
 
 
@@ -48,7 +55,11 @@ def answer_next_box(button: QMessageBox.StandardButton, name: str | None = None)
 
     def click() -> None:
         for widget in QApplication.topLevelWidgets():
-            if isinstance(widget, QMessageBox) and widget.isVisible() and (name is None or widget.objectName() == name):
+            if (
+                isinstance(widget, QMessageBox)
+                and widget.isVisible()
+                and (name is None or widget.objectName() == name)
+            ):
                 seen.append(widget.text())
                 widget.button(button).click()
                 return

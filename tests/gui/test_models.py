@@ -52,7 +52,9 @@ def test_evaluate_shows_matrix_table_and_worst_samples(trained_window, qtbot):
     qtbot.waitUntil(lambda: view.result is not None, timeout=30000)
     assert "accuracy" in view.summary.text() and "val split" in view.summary.text()
     assert view.image.image.shape == (10, 10)
-    assert abs(view.image.image.sum(axis=1) - 1).max() < 1e-9  # each true class's row shares sum to 1
+    assert (
+        abs(view.image.image.sum(axis=1) - 1).max() < 1e-9
+    )  # each true class's row shares sum to 1
     assert view.table.rowCount() == 10 and view.table.item(3, 0).text() == "3"
     assert view.worst.count() == len(view.result.worst) > 0
     assert not view.worst.item(0).icon().isNull()  # the sample's picture
@@ -61,7 +63,9 @@ def test_evaluate_shows_matrix_table_and_worst_samples(trained_window, qtbot):
 
 def test_export_dialog_writes_a_verified_onnx_file(trained_window, qtbot):
     window = trained_window
-    action = next(a for a in window.findChildren(type(window.undo_action)) if a.objectName() == "exportAction")
+    action = next(
+        a for a in window.findChildren(type(window.undo_action)) if a.objectName() == "exportAction"
+    )
     action.trigger()
     dialog = window.model_actions.export_dialog
     assert dialog.isVisible()
@@ -72,22 +76,31 @@ def test_export_dialog_writes_a_verified_onnx_file(trained_window, qtbot):
     assert path.suffix == ".onnx" and path.parent.name == "exports"
     find(dialog, QPushButton, "exportButton").click()
     result = find(dialog, QPlainTextEdit, "exportResult")
-    qtbot.waitUntil(lambda: "✓" in result.toPlainText() or "✗" in result.toPlainText(), timeout=60000)
+    qtbot.waitUntil(
+        lambda: "✓" in result.toPlainText() or "✗" in result.toPlainText(), timeout=60000
+    )
     assert "✓ onnxruntime" in result.toPlainText(), result.toPlainText()
-    assert path.is_file() and json.loads(path.with_name(path.name + ".json").read_text())["format"] == "onnx"
+    assert (
+        path.is_file()
+        and json.loads(path.with_name(path.name + ".json").read_text())["format"] == "onnx"
+    )
     # int8 copy: the quantise box works for state_dict only and reports both sizes
     formats.setCurrentIndex(formats.findData("state_dict"))
     find(dialog, QCheckBox, "exportQuantize").setChecked(True)
     assert find(dialog, QWidget, "exportPath").text().endswith("-int8.pt")
     find(dialog, QPushButton, "exportButton").click()
-    qtbot.waitUntil(lambda: "int8" in result.toPlainText() and "✓" in result.toPlainText(), timeout=60000)
+    qtbot.waitUntil(
+        lambda: "int8" in result.toPlainText() and "✓" in result.toPlainText(), timeout=60000
+    )
     assert "float32" in result.toPlainText()
     dialog.close()
 
 
 def test_dropping_images_on_the_window_predicts_them(trained_window, qtbot, tmp_path):
     window = trained_window
-    images = np.load(Path(__file__).resolve().parents[2] / "resources" / "data" / "digits.npz")["images"]
+    images = np.load(Path(__file__).resolve().parents[2] / "resources" / "data" / "digits.npz")[
+        "images"
+    ]
     urls = []
     for i in range(3):
         path = tmp_path / f"digit{i}.png"
@@ -95,8 +108,13 @@ def test_dropping_images_on_the_window_predicts_them(trained_window, qtbot, tmp_
         urls.append(QUrl.fromLocalFile(str(path)))
     mime = QMimeData()
     mime.setUrls(urls)
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
     qtbot.waitUntil(lambda: window.model_actions.prediction_dialog is not None, timeout=30000)
     dialog = window.model_actions.prediction_dialog
@@ -114,7 +132,9 @@ def test_evaluate_without_runs_says_train_first(make_window):
     QApplication.processEvents()
 
 
-def test_export_dialog_says_why_an_export_failed_and_writes_nothing(trained_window, qtbot, tmp_path):
+def test_export_dialog_says_why_an_export_failed_and_writes_nothing(
+    trained_window, qtbot, tmp_path
+):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be")
     window = trained_window
@@ -124,6 +144,8 @@ def test_export_dialog_says_why_an_export_failed_and_writes_nothing(trained_wind
     find(dialog, QPushButton, "exportButton").click()
     result = find(dialog, QPlainTextEdit, "exportResult")
     qtbot.waitUntil(lambda: "✗" in result.toPlainText(), timeout=30000)
-    assert "nothing was written" in result.toPlainText() and "cannot write to" in result.toPlainText()
+    assert (
+        "nothing was written" in result.toPlainText() and "cannot write to" in result.toPlainText()
+    )
     assert find(dialog, QPushButton, "exportButton").isEnabled()  # ready for another try
     dialog.close()

@@ -45,8 +45,23 @@ def test_random_edits_then_undo_everything_gives_the_file_back(make_window, tmp_
     actions, undo_stack = window.layer_actions, window.document.undo_stack
     rng = random.Random(7)
     layer_types = sorted(catalogue.catalogue())
-    done = {name: 0 for name in ("select", "add", "delete", "duplicate", "cut", "copy", "paste", "up",
-                                 "down", "argument", "undo", "redo")}  # fmt: skip
+    done = {
+        name: 0
+        for name in (
+            "select",
+            "add",
+            "delete",
+            "duplicate",
+            "cut",
+            "copy",
+            "paste",
+            "up",
+            "down",
+            "argument",
+            "undo",
+            "redo",
+        )
+    }
     for _ in range(EDITS):
         paths = list(_paths(window.document.project.model.layers))
         kind = rng.choice(list(done))
@@ -61,7 +76,9 @@ def test_random_edits_then_undo_everything_gives_the_file_back(make_window, tmp_
             info = catalogue.get(layer.type)
             if info is not None and info.params:
                 param = rng.choice(info.params)
-                value = rng.choice(list(param.choices) if param.choices else VALUES.get(param.kind, [1]))
+                value = rng.choice(
+                    list(param.choices) if param.choices else VALUES.get(param.kind, [1])
+                )
                 actions.set_argument(path, param.name, value)
         elif kind == "undo":
             undo_stack.undo()

@@ -28,7 +28,9 @@ def test_plots_survive_hundreds_of_updates_in_a_fresh_process(tmp_path):
         print("ok", len(plots.epochs))
     """) % (tmp_path / "curves.csv")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env
+    )
     assert result.returncode == 0, result.stderr[-1500:]
     assert "ok 200" in result.stdout
     lines = (tmp_path / "curves.csv").read_text().splitlines()

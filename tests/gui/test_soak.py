@@ -26,7 +26,9 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads memory from /proc")
-def test_soak_100k_steps_in_the_gui_memory_redraws_and_lateness_stay_flat(make_window, qtbot, tmp_path):
+def test_soak_100k_steps_in_the_gui_memory_redraws_and_lateness_stay_flat(
+    make_window, qtbot, tmp_path
+):
     from PySide6.QtCore import QElapsedTimer, QTimer
 
     project = load_project(DIGITS)
@@ -81,10 +83,12 @@ def test_soak_100k_steps_in_the_gui_memory_redraws_and_lateness_stay_flat(make_w
     durations = [d for _, d in redraws]
     fifth = max(1, len(durations) // 5)
     early, late_redraw = statistics.median(durations[:fifth]), statistics.median(durations[-fifth:])
-    print(f"soak: {step:,} steps in {total / 1000:.0f} s; memory after warm-up {warm[0]:.0f} -> {max(warm):.0f} MB "
-          f"(growth {growth:.1f} MB); redraw median first fifth {early * 1000:.1f} ms, last fifth "
-          f"{late_redraw * 1000:.1f} ms over {len(durations)} redraws; event-loop lateness p99 {p99:.0f} ms, "
-          f"max {late[-1]:.0f} ms")
+    print(
+        f"soak: {step:,} steps in {total / 1000:.0f} s; memory after warm-up {warm[0]:.0f} -> {max(warm):.0f} MB "
+        f"(growth {growth:.1f} MB); redraw median first fifth {early * 1000:.1f} ms, last fifth "
+        f"{late_redraw * 1000:.1f} ms over {len(durations)} redraws; event-loop lateness p99 {p99:.0f} ms, "
+        f"max {late[-1]:.0f} ms"
+    )
     assert growth < 50
     assert late_redraw < 2 * early + 0.005  # flat: clip-to-view and downsampling keep it bounded
     assert p99 <= 50

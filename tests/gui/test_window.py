@@ -71,7 +71,9 @@ def test_palette_adds_layers_and_filter_narrows_it(make_window, qtbot):
     assert visible and all("pool2d" in name.lower() for name in visible)
 
 
-def test_keyboard_reorder_delete_duplicate_and_undo_back_to_the_file_byte_for_byte(make_window, tmp_path, qtbot):
+def test_keyboard_reorder_delete_duplicate_and_undo_back_to_the_file_byte_for_byte(
+    make_window, tmp_path, qtbot
+):
     original = tmp_path / "digits.json"
     save_project(load_project(DIGITS), original)
     window = make_window(original)
@@ -110,9 +112,16 @@ def test_cut_and_paste_moves_a_layer(make_window):
 
 
 def test_shape_error_turns_the_row_red_and_the_fix_clears_it(make_window, write_project):
-    path = write_project(minimal_project(
-        [{"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": 3}}, {"type": "ReLU"},
-         {"type": "Linear", "args": {"in_features": 999, "out_features": 10}}], [1, 8, 8]))  # fmt: skip
+    path = write_project(
+        minimal_project(
+            [
+                {"type": "Conv2d", "args": {"out_channels": 4, "kernel_size": 3}},
+                {"type": "ReLU"},
+                {"type": "Linear", "args": {"in_features": 999, "out_features": 10}},
+            ],
+            [1, 8, 8],
+        )
+    )
     window = make_window(path)
     tree = find(window, "layerStack")
     bad = tree.topLevelItem(2)
@@ -124,7 +133,10 @@ def test_shape_error_turns_the_row_red_and_the_fix_clears_it(make_window, write_
     assert window.report.error.path == "3" and "set in_features to 144" in window.report.error.fix
     window.stack.fix_button.click()
     assert window.report.error is None and window.stack.error_bar.isHidden()
-    assert tree.topLevelItem(3).text(3) == "[10]" and tree.topLevelItem(3).background(1).color().name() != "#5c1f24"
+    assert (
+        tree.topLevelItem(3).text(3) == "[10]"
+        and tree.topLevelItem(3).background(1).color().name() != "#5c1f24"
+    )
 
 
 def test_form_marks_bad_values_and_never_applies_them(make_window, qtbot):
@@ -173,7 +185,11 @@ def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtb
     progress = find(window, "trainProgress")
     assert progress.value() == progress.maximum() > 0
     qtbot.waitUntil(lambda: points(window.plots.val_acc) == 2, timeout=2000)  # the redraw timer
-    assert points(window.plots.smooth) >= 2 and points(window.plots.val_loss) == 2 and points(window.plots.train_acc) == 2
+    assert (
+        points(window.plots.smooth) >= 2
+        and points(window.plots.val_loss) == 2
+        and points(window.plots.train_acc) == 2
+    )
     assert "completed" in progress.format()
     (run,) = (tmp_path / "runs").iterdir()  # the same run directory as `studio train`
     assert (run / "metrics.jsonl").exists() and (run / "checkpoints" / "last.pt").exists()
@@ -219,10 +235,14 @@ def test_open_save_round_trip_and_recent_files(make_window, tmp_path):
 
 
 def test_bad_project_file_opens_nothing_and_says_why(make_window, write_project):
-    path = write_project('{"studio": 1, "data": {"source": "digits"}, "model": {"layers": [{"type": "Conv4d"}]}}')
+    path = write_project(
+        '{"studio": 1, "data": {"source": "digits"}, "model": {"layers": [{"type": "Conv4d"}]}}'
+    )
     window = make_window(path)
     assert "model.layers[0].type: unknown layer 'Conv4d'" in window.last_error
-    assert window.document.path is None and rows(window)[0] == "Flatten"  # the default project instead
+    assert (
+        window.document.path is None and rows(window)[0] == "Flatten"
+    )  # the default project instead
 
 
 def test_autosave_is_offered_after_a_crash(make_window, qtbot, tmp_path):
@@ -244,7 +264,9 @@ def test_autosave_is_offered_after_a_crash(make_window, qtbot, tmp_path):
     assert recovered.document.dirty and "Recover" in seen[0]
 
 
-def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(make_window, qtbot, write_project, tmp_path):
+def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
+    make_window, qtbot, write_project, tmp_path
+):
     (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n4,1\n")
     project = minimal_project([{"type": "Linear", "args": {"out_features": 2}}], [1])
     project["data"] = {"source": "csv", "options": {"path": "t.csv"}}
@@ -280,8 +302,13 @@ def test_dropping_a_palette_layer_on_the_stack_inserts_it_there(make_window):
     mime = window.palette_view.tree.mimeData([gelu])
     tree = find(window, "layerStack")
     target = tree.visualItemRect(tree.topLevelItem(2)).center()
-    event = QDropEvent(QPointF(target), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    event = QDropEvent(
+        QPointF(target),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     tree.dropEvent(event)
     assert rows(window) == ["Flatten", "Linear", "GELU", "ReLU", "Dropout", "Linear"]
     window.undo_action.trigger()
@@ -296,7 +323,9 @@ def test_editing_a_dataset_option_keeps_its_editor(make_window, qtbot):
     editor = window.data_panel.option_editors["samples"]
     editor.findChild(QSpinBox).setValue(600)
     assert window.document.project.data.options["samples"] == 600
-    assert window.data_panel.option_editors["samples"] is editor  # not rebuilt under the user's typing
+    assert (
+        window.data_panel.option_editors["samples"] is editor
+    )  # not rebuilt under the user's typing
 
 
 def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, monkeypatch):
@@ -309,7 +338,9 @@ def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, m
     seen = []
     from studio.gui.main_window import MainWindow
 
-    monkeypatch.setattr(MainWindow, "show_error", lambda self, title, message: seen.append((title, message)))
+    monkeypatch.setattr(
+        MainWindow, "show_error", lambda self, title, message: seen.append((title, message))
+    )
     window = make_window()
     assert window.document is None
     assert "could not be loaded" in window.centralWidget().text()
@@ -346,8 +377,13 @@ def test_dragging_a_row_within_the_stack_moves_it(make_window):
     tree.setCurrentItem(tree.topLevelItem(3))  # Dropout, the row being dragged
     mime = tree.mimeData([tree.topLevelItem(3)])
     target = tree.visualItemRect(tree.topLevelItem(1)).center()
-    event = QDropEvent(QPointF(target), Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    event = QDropEvent(
+        QPointF(target),
+        Qt.DropAction.MoveAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     tree.dropEvent(event)
     assert rows(window) == ["Flatten", "Dropout", "Linear", "ReLU", "Linear"]
     window.undo_action.trigger()

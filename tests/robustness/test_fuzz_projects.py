@@ -30,7 +30,9 @@ numbers = st.one_of(
 scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=12))
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -41,7 +43,11 @@ def summarise(data) -> None:
         project = parse_project(data)
         if project.model.input_shape is not None:
             report = infer_shapes(project.model)
-            event("shapes inferred" if report.error is None else f"layer error: {type(report.error).__name__}")
+            event(
+                "shapes inferred"
+                if report.error is None
+                else f"layer error: {type(report.error).__name__}"
+            )
         else:
             event("loaded (no input shape)")
     except StudioError as exc:
@@ -91,15 +97,26 @@ def random_layer(draw):
     info = catalogue.get(draw(st.sampled_from(LAYER_TYPES)))
     names = [p.name for p in info.params] or ["bogus"]
     choices = [c for p in info.params for c in (p.choices or ())] or [None]
-    plausible = st.one_of(json_values, st.integers(-2, 8), st.lists(st.integers(0, 6), max_size=3),
-                          st.sampled_from(choices), st.floats(0, 1))  # fmt: skip
+    plausible = st.one_of(
+        json_values,
+        st.integers(-2, 8),
+        st.lists(st.integers(0, 6), max_size=3),
+        st.sampled_from(choices),
+        st.floats(0, 1),
+    )
     args = draw(st.dictionaries(st.sampled_from(names), plausible, max_size=3))
     layer = {"type": info.type, "args": args}
     if info.container == "layers":
-        layer = {"type": info.type, "layers": draw(st.lists(st.builds(lambda: {"type": "ReLU"}), max_size=2))}
+        layer = {
+            "type": info.type,
+            "layers": draw(st.lists(st.builds(lambda: {"type": "ReLU"}), max_size=2)),
+        }
     elif info.container == "branches":
-        layer = {"type": "Branch", "merge": draw(st.sampled_from(["concat", "add", "mul", "sum?"])),
-                 "branches": [[{"type": "Identity"}], [{"type": "Identity"}]]}  # fmt: skip
+        layer = {
+            "type": "Branch",
+            "merge": draw(st.sampled_from(["concat", "add", "mul", "sum?"])),
+            "branches": [[{"type": "Identity"}], [{"type": "Identity"}]],
+        }
     return layer
 
 
@@ -109,7 +126,13 @@ def random_layer(draw):
     st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=4),
 )
 def test_every_layer_with_random_arguments_gives_shapes_or_a_layer_error(layers, shape):
-    summarise({"studio": 1, "data": {"source": "digits"}, "model": {"input_shape": shape, "layers": layers}})
+    summarise(
+        {
+            "studio": 1,
+            "data": {"source": "digits"},
+            "model": {"input_shape": shape, "layers": layers},
+        }
+    )
 
 
 @pytest.mark.parametrize("depth", [50, 400, 5000])
@@ -117,8 +140,17 @@ def test_deep_nesting_is_answered_not_crashed(depth):
     layer = {"type": "ReLU"}
     for _ in range(depth):
         layer = {"type": "Sequential", "layers": [layer]}
-    text = json.dumps({"studio": 1, "data": {"source": "digits"}, "model": {"input_shape": [4], "layers": [layer]}}) \
-        if depth < 900 else '{"studio": 1, "data": ' + "[" * 100000 + "]" * 100000 + "}"  # fmt: skip
+    text = (
+        json.dumps(
+            {
+                "studio": 1,
+                "data": {"source": "digits"},
+                "model": {"input_shape": [4], "layers": [layer]},
+            }
+        )
+        if depth < 900
+        else '{"studio": 1, "data": ' + "[" * 100000 + "]" * 100000 + "}"
+    )
     try:
         project = parse_project_text(text)
         infer_shapes(project.model)
@@ -127,9 +159,15 @@ def test_deep_nesting_is_answered_not_crashed(depth):
 
 
 def test_summary_command_answers_huge_and_unicode_values_in_one_line(write_project, capsys):
-    project = {"studio": 1, "name": "Ünïcödé 模型 🚀", "data": {"source": "digits"},
-               "model": {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"},
-                         {"type": "Linear", "args": {"out_features": 10**30}}]}}  # fmt: skip
+    project = {
+        "studio": 1,
+        "name": "Ünïcödé 模型 🚀",
+        "data": {"source": "digits"},
+        "model": {
+            "input_shape": [1, 8, 8],
+            "layers": [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10**30}}],
+        },
+    }
     assert main(["summary", str(write_project(project))]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("model.layers[1]" in err or "layer 1" in err), err

@@ -44,22 +44,34 @@ def test_a_pickle_that_would_run_code_is_refused_everywhere(digits_run, tmp_path
     project = json.loads((digits_run / "project.json").read_text())
     evil = tmp_path / "evil.pt"
     torch.save({"model": _WouldRunCode(marker), "project": project}, evil)
-    for argv in (["evaluate", str(evil)], ["export", str(evil), "--format", "onnx"], ["predict", str(evil), "x.png"],
-                 ["train", str(digits_run / "project.json"), "--resume", str(evil)]):  # fmt: skip
+    for argv in (
+        ["evaluate", str(evil)],
+        ["export", str(evil), "--format", "onnx"],
+        ["predict", str(evil), "x.png"],
+        ["train", str(digits_run / "project.json"), "--resume", str(evil)],
+    ):
         _one_line_refusal(capsys, argv, "not a readable Torch Studio checkpoint")
     # the same pickle dressed as a state_dict export with a genuine sidecar
     export = tmp_path / "exports"
-    assert main(["export", str(digits_run), "--format", "state_dict", "-o", str(export / "m.pt")]) == 0
+    assert (
+        main(["export", str(digits_run), "--format", "state_dict", "-o", str(export / "m.pt")]) == 0
+    )
     capsys.readouterr()
     torch.save({"1.weight": _WouldRunCode(marker)}, export / "m.pt")
-    _one_line_refusal(capsys, ["predict", str(export / "m.pt"), "x.png"], "not a readable Torch Studio weights file")
+    _one_line_refusal(
+        capsys,
+        ["predict", str(export / "m.pt"), "x.png"],
+        "not a readable Torch Studio weights file",
+    )
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("name", ["checkpoints/last.pt", "model.safetensors"])
 def test_truncated_files_are_refused_with_one_line(digits_run, tmp_path, capsys, name):
     data = (digits_run / name).read_bytes()
-    for n, cut in enumerate(sorted({0, 1, 8, 64, *random.Random(0).sample(range(9, len(data) - 1), CUTS - 4)})):
+    for n, cut in enumerate(
+        sorted({0, 1, 8, 64, *random.Random(0).sample(range(9, len(data) - 1), CUTS - 4)})
+    ):
         damaged = tmp_path / f"cut{n}{(digits_run / name).suffix}"
         damaged.write_bytes(data[:cut])
         with pytest.raises(StudioError):

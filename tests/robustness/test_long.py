@@ -29,9 +29,23 @@ def test_kill_9_at_random_moments_always_leaves_a_checkpoint_that_resumes(tmp_pa
     broken_tails = resumed = 0
     for n in range(KILLS):
         runs = tmp_path / f"kill{n}"
-        process = subprocess.Popen([sys.executable, "-m", "studio", "train", str(DIGITS), "--epochs", "100000",
-                                    "--json", "--runs-dir", str(runs)], stdout=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "studio",
+                "train",
+                str(DIGITS),
+                "--epochs",
+                "100000",
+                "--json",
+                "--runs-dir",
+                str(runs),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         for line in process.stdout:  # wait for the first checkpoint, then kill somewhere later
             if json.loads(line)["event"] == "checkpoint":
                 break
@@ -47,15 +61,23 @@ def test_kill_9_at_random_moments_always_leaves_a_checkpoint_that_resumes(tmp_pa
         assert events[0]["event"] == "start"
         last = run / "checkpoints" / "last.pt"
         state = load_checkpoint(last)
-        leftovers = [p.name for p in (run / "checkpoints").iterdir() if p.name not in ("last.pt", "best.pt")]
+        leftovers = [
+            p.name for p in (run / "checkpoints").iterdir() if p.name not in ("last.pt", "best.pt")
+        ]
         epoch = state["progress"]["epoch"]
         project = checkpoint_project(last)
         project.training.epochs = epoch + 1
         result = fit(project, resume=last, runs_dir=runs)
         assert result.reason == "completed" and result.epochs_done == epoch + 1
-        assert not list((run / "checkpoints").glob(".*.tmp"))  # the resume cleared a cut-short write
+        assert not list(
+            (run / "checkpoints").glob(".*.tmp")
+        )  # the resume cleared a cut-short write
         resumed += 1
-        print(f"kill {n + 1}: after epoch {epoch}, metrics lines {len(events)}, temp files left {leftovers}")
-    print(f"{KILLS} kills: {resumed} resumed from last.pt, {broken_tails} metrics files ended mid-line "
-          "(read back without that line)")
+        print(
+            f"kill {n + 1}: after epoch {epoch}, metrics lines {len(events)}, temp files left {leftovers}"
+        )
+    print(
+        f"{KILLS} kills: {resumed} resumed from last.pt, {broken_tails} metrics files ended mid-line "
+        "(read back without that line)"
+    )
     assert resumed == KILLS

@@ -23,7 +23,13 @@ def _calls():
 def _name(func: ast.expr) -> tuple[str, str]:
     if isinstance(func, ast.Attribute):
         owner = func.value
-        owner_name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else "?"
+        owner_name = (
+            owner.id
+            if isinstance(owner, ast.Name)
+            else owner.attr
+            if isinstance(owner, ast.Attribute)
+            else "?"
+        )
         return owner_name, func.attr
     return "", func.id if isinstance(func, ast.Name) else ""
 
@@ -44,10 +50,14 @@ def test_nothing_evaluates_or_unpickles_freely():
     for path, call in _calls():
         owner, name = _name(call.func)
         assert not (owner == "" and name in FORBIDDEN_CALLS), f"{path}:{call.lineno} calls {name}()"
-        assert (owner, name) not in FORBIDDEN_ATTRIBUTES, f"{path}:{call.lineno} calls {owner}.{name}()"
+        assert (owner, name) not in FORBIDDEN_ATTRIBUTES, (
+            f"{path}:{call.lineno} calls {owner}.{name}()"
+        )
         if name == "load" and owner in ("np", "numpy"):
             flag = _keyword(call, "allow_pickle")
-            assert flag is None or (isinstance(flag, ast.Constant) and flag.value is False), f"{path}:{call.lineno}"
+            assert flag is None or (isinstance(flag, ast.Constant) and flag.value is False), (
+                f"{path}:{call.lineno}"
+            )
 
 
 def test_the_only_unpickler_is_the_restricted_cifar_one():
@@ -55,7 +65,9 @@ def test_the_only_unpickler_is_the_restricted_cifar_one():
     found = []
     for path in sorted(ROOT.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "pickle.Unpickler" for b in node.bases):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(b) == "pickle.Unpickler" for b in node.bases
+            ):
                 methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
                 assert "find_class" in methods, f"{path}: {node.name} unpickles without restriction"
                 found.append(node.name)

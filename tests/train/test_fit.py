@@ -29,12 +29,24 @@ def digits(epochs=2, **training):
 
 
 def points(epochs=2, optimizer=None, scheduler=None, source="spirals"):
-    project = parse_project({
-        "studio": 1, "name": "points", "data": {"source": source, "options": {"samples": 200}, "batch_size": 32},
-        "model": {"layers": [{"type": "Linear", "args": {"out_features": 16}}, {"type": "Tanh"},
-                             {"type": "Linear", "args": {"out_features": 3 if source == "spirals" else 2}}]},
-        "training": {"epochs": epochs, "device": "cpu"},  # the figures below were taken on the CPU
-    })  # fmt: skip
+    project = parse_project(
+        {
+            "studio": 1,
+            "name": "points",
+            "data": {"source": source, "options": {"samples": 200}, "batch_size": 32},
+            "model": {
+                "layers": [
+                    {"type": "Linear", "args": {"out_features": 16}},
+                    {"type": "Tanh"},
+                    {"type": "Linear", "args": {"out_features": 3 if source == "spirals" else 2}},
+                ]
+            },
+            "training": {
+                "epochs": epochs,
+                "device": "cpu",
+            },  # the figures below were taken on the CPU
+        }
+    )
     if optimizer:
         project.training.optimizer = optimizer
     project.training.scheduler = scheduler
@@ -61,8 +73,17 @@ def test_run_directory_holds_project_metrics_checkpoints_weights_and_tensorboard
     start = events[0]
     assert {"time", "project", "device", "world_size", "params", "steps_per_epoch"} <= set(start)
     epoch = next(e for e in events if e["event"] == "epoch")
-    assert {"epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
-            "samples_per_second"} <= set(epoch)  # fmt: skip
+    assert {
+        "epoch",
+        "step",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "epoch_seconds",
+        "samples_per_second",
+    } <= set(epoch)
     assert {"epoch", "path", "best"} <= set(next(e for e in events if e["event"] == "checkpoint"))
     assert events[-1]["reason"] == "completed"
     state = load_checkpoint(run / "checkpoints" / "last.pt")
@@ -75,7 +96,11 @@ def test_run_directory_holds_project_metrics_checkpoints_weights_and_tensorboard
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam"])
 def test_every_optimizer_trains(name, tmp_path):
     history = History()
-    fit(points(epochs=3, optimizer=Component(name, {"lr": 0.05})), callbacks=[history], write_run=False)
+    fit(
+        points(epochs=3, optimizer=Component(name, {"lr": 0.05})),
+        callbacks=[history],
+        write_run=False,
+    )
     losses = [e["train_loss"] for e in history.of("epoch")]
     assert losses[-1] < losses[0]
 
@@ -83,18 +108,34 @@ def test_every_optimizer_trains(name, tmp_path):
 @pytest.mark.parametrize(
     ("scheduler", "check"),
     [
-        (Component("StepLR", {"step_size": 1, "gamma": 0.5}), lambda lrs: lrs == pytest.approx([0.05, 0.025, 0.0125])),
-        (Component("CosineAnnealingLR"), lambda lrs: lrs == pytest.approx([0.05, 0.0375, 0.0125])),  # T_max = epochs
+        (
+            Component("StepLR", {"step_size": 1, "gamma": 0.5}),
+            lambda lrs: lrs == pytest.approx([0.05, 0.025, 0.0125]),
+        ),
+        (
+            Component("CosineAnnealingLR"),
+            lambda lrs: lrs == pytest.approx([0.05, 0.0375, 0.0125]),
+        ),  # T_max = epochs
         (Component("OneCycleLR", {"max_lr": 0.1}), lambda lrs: max(lrs) > 0.09 and lrs[-1] < 0.01),
-        (Component("ReduceLROnPlateau", {"patience": 0, "factor": 0.5}), lambda lrs: lrs[-1] <= 0.05),
-        (Component("ExponentialLR", {"gamma": 0.9}), lambda lrs: lrs == pytest.approx([0.05, 0.045, 0.0405])),
+        (
+            Component("ReduceLROnPlateau", {"patience": 0, "factor": 0.5}),
+            lambda lrs: lrs[-1] <= 0.05,
+        ),
+        (
+            Component("ExponentialLR", {"gamma": 0.9}),
+            lambda lrs: lrs == pytest.approx([0.05, 0.045, 0.0405]),
+        ),
     ],
     ids=lambda v: getattr(v, "type", ""),
 )
 def test_schedulers_move_the_learning_rate(scheduler, check):
     """An epoch event's lr is the rate that epoch trained with."""
     history = History()
-    fit(points(epochs=3, optimizer=Component("SGD", {"lr": 0.05}), scheduler=scheduler), callbacks=[history], write_run=False)
+    fit(
+        points(epochs=3, optimizer=Component("SGD", {"lr": 0.05}), scheduler=scheduler),
+        callbacks=[history],
+        write_run=False,
+    )
     assert check([e["lr"] for e in history.of("epoch")])
 
 
@@ -109,12 +150,19 @@ def test_bf16_on_cpu_trains_and_fp16_on_cpu_is_refused_clearly():
 def test_gradient_clipping_and_regression(tmp_path):
     path = tmp_path / "line.csv"
     path.write_text("x,y\n" + "\n".join(f"{i / 50},{2 * i / 50 + 0.5}" for i in range(100)))
-    project = parse_project({
-        "studio": 1, "data": {"source": "csv", "options": {"path": str(path)}},
-        "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
-        "training": {"epochs": 30, "loss": {"type": "MSELoss"}, "optimizer": {"type": "Adam", "args": {"lr": 0.05}},
-                     "grad_clip": 1.0},
-    })  # fmt: skip
+    project = parse_project(
+        {
+            "studio": 1,
+            "data": {"source": "csv", "options": {"path": str(path)}},
+            "model": {"layers": [{"type": "Linear", "args": {"out_features": 1}}]},
+            "training": {
+                "epochs": 30,
+                "loss": {"type": "MSELoss"},
+                "optimizer": {"type": "Adam", "args": {"lr": 0.05}},
+                "grad_clip": 1.0,
+            },
+        }
+    )
     history = History()
     fit(project, callbacks=[history], write_run=False)
     last = history.of("epoch")[-1]
@@ -146,7 +194,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     result = fit(project, callbacks=[history], runs_dir=tmp_path)
     assert result.reason == "non_finite_loss"
     stop = history.of("stop")[0]
-    assert "at step" in stop["message"] and int(stop["message"].split("at step ")[1].split(";")[0]) > 23
+    assert (
+        "at step" in stop["message"]
+        and int(stop["message"].split("at step ")[1].split(";")[0]) > 23
+    )
     state = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
     assert state["progress"]["epoch"] == 1
     assert all(torch.isfinite(t).all() for t in state["model"].values())
@@ -156,8 +207,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_pause_resume_and_stop_from_another_thread(tmp_path):
     control, history = TrainControl(), History()
     result = {}
-    worker = threading.Thread(target=lambda: result.update(r=fit(
-        digits(epochs=500), callbacks=[history], control=control, runs_dir=tmp_path, report_seconds=0.01)))
+    worker = threading.Thread(
+        target=lambda: result.update(
+            r=fit(
+                digits(epochs=500),
+                callbacks=[history],
+                control=control,
+                runs_dir=tmp_path,
+                report_seconds=0.01,
+            )
+        )
+    )
     worker.start()
     while not history.of("step"):
         time.sleep(0.01)
@@ -191,12 +251,19 @@ class _StopAt:
         pass
 
 
-@pytest.mark.parametrize(("kind", "number"), [("epoch", 2), ("step", 30)], ids=["after-epoch", "mid-epoch"])
+@pytest.mark.parametrize(
+    ("kind", "number"), [("epoch", 2), ("step", 30)], ids=["after-epoch", "mid-epoch"]
+)
 def test_interrupted_and_resumed_run_ends_with_the_same_weights_bit_for_bit(kind, number, tmp_path):
     straight = fit(digits(epochs=4), runs_dir=tmp_path / "a")
     control = TrainControl()
-    interrupted = fit(digits(epochs=4), callbacks=[_StopAt(control, kind, number)], control=control,
-                      runs_dir=tmp_path / "b", report_seconds=0.0)  # fmt: skip
+    interrupted = fit(
+        digits(epochs=4),
+        callbacks=[_StopAt(control, kind, number)],
+        control=control,
+        runs_dir=tmp_path / "b",
+        report_seconds=0.0,
+    )
     assert interrupted.reason == "stopped" and interrupted.epochs_done < 4
     checkpoint = interrupted.run_dir / "checkpoints" / "last.pt"
     resumed = fit(checkpoint_project(checkpoint), resume=checkpoint)

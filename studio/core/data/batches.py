@@ -43,7 +43,12 @@ class Batches:
         self.prepared: torch.Tensor | None = None
         self.streamed = not isinstance(split.x, torch.Tensor)
         float_bytes = split.x.numel() * 4
-        if self.augment is None and dataset.kind != "tokens" and float_bytes <= PREPARED_LIMIT and not self.streamed:
+        if (
+            self.augment is None
+            and dataset.kind != "tokens"
+            and float_bytes <= PREPARED_LIMIT
+            and not self.streamed
+        ):
             self.prepared = torch.cat([dataset.prepare(chunk) for chunk in split.x.split(8192)])
 
     def __len__(self) -> int:
@@ -61,9 +66,13 @@ class Batches:
         ready = self.prepared is not None
         if ready:
             x = self.prepared
-        order = torch.randperm(n, device=x.device, generator=self.generator) if self.shuffle else None
+        order = (
+            torch.randperm(n, device=x.device, generator=self.generator) if self.shuffle else None
+        )
         if self.world > 1:  # each rank takes every world-th sample of the same permutation
-            order = (order if order is not None else torch.arange(n, device=x.device))[: n - n % self.world]
+            order = (order if order is not None else torch.arange(n, device=x.device))[
+                : n - n % self.world
+            ]
             order, n = order[self.rank :: self.world], len(order) // self.world
         for start in range(skip * self.batch_size, n, self.batch_size):
             if order is None:
@@ -72,19 +81,27 @@ class Batches:
                 index = order[start : start + self.batch_size]
                 xb, yb = x.index_select(0, index), y.index_select(0, index)
             if xb.device != self.device:  # data kept in host memory: move one batch at a time
-                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+                xb, yb = (
+                    xb.to(self.device, non_blocking=True),
+                    yb.to(self.device, non_blocking=True),
+                )
             yield (xb if ready else self.dataset.prepare(xb, self.augment)), yb
-
 
     def _streamed_epoch(self, skip: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Files decoded by DataLoader workers, then prepared on the device like any batch."""
         from studio.core.data.streaming import loader_batches
 
         n, device = len(self.split), self.device
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device).cpu() if self.shuffle else torch.arange(n)
+        order = (
+            torch.randperm(n, generator=self.generator, device=self.generator.device).cpu()
+            if self.shuffle
+            else torch.arange(n)
+        )
         if self.world > 1:
             order = order[: n - n % self.world][self.rank :: self.world]
-        for xb, index in loader_batches(self.split.x, order[skip * self.batch_size :], self.batch_size):
+        for xb, index in loader_batches(
+            self.split.x, order[skip * self.batch_size :], self.batch_size
+        ):
             yb = self.split.y.index_select(0, index.to(self.split.y.device)).to(device)
             yield self.dataset.prepare(xb.to(device, non_blocking=True), self.augment), yb
 

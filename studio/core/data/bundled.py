@@ -17,10 +17,15 @@ def digits(options: dict, ctx: LoadContext) -> RawData:
         with np.load(path, allow_pickle=False) as archive:
             images, labels = archive["images"], archive["labels"]
     except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: the bundled digits data cannot be read ({exc}); reinstall Torch Studio") from None
+        raise DataError(
+            f"{path}: the bundled digits data cannot be read ({exc}); reinstall Torch Studio"
+        ) from None
     x = torch.from_numpy(images.astype(np.uint8)).unsqueeze(1)  # (N, 1, 8, 8), pixels 0..16
     y = torch.from_numpy(labels.astype(np.int64))
     return RawData(
-        train=Split(x, y), test=None, kind="image",
-        classes=[str(d) for d in range(10)], scale=16.0,
-    )  # fmt: skip
+        train=Split(x, y),
+        test=None,
+        kind="image",
+        classes=[str(d) for d in range(10)],
+        scale=16.0,
+    )

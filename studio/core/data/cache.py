@@ -30,7 +30,9 @@ def file_stamp(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
 
 
 def cached(source: str, key: object, build: Callable[[], RawData]) -> RawData:
-    digest = hashlib.sha256(json.dumps([_FORMAT, source, key], sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps([_FORMAT, source, key], sort_keys=True, default=str).encode()
+    ).hexdigest()
     path = cache_dir() / "data" / f"{source}-{digest[:20]}.pt"
     if path.exists():
         try:
@@ -45,10 +47,17 @@ def cached(source: str, key: object, build: Callable[[], RawData]) -> RawData:
 
 def _to_state(raw: RawData) -> dict:
     state = {
-        "train_x": raw.train.x, "train_y": raw.train.y, "kind": raw.kind, "classes": raw.classes,
-        "task": raw.task, "scale": raw.scale, "texts": raw.texts, "test_texts": raw.test_texts,
-        "skipped": raw.skipped, "notes": raw.notes,
-    }  # fmt: skip
+        "train_x": raw.train.x,
+        "train_y": raw.train.y,
+        "kind": raw.kind,
+        "classes": raw.classes,
+        "task": raw.task,
+        "scale": raw.scale,
+        "texts": raw.texts,
+        "test_texts": raw.test_texts,
+        "skipped": raw.skipped,
+        "notes": raw.notes,
+    }
     if raw.test is not None:
         state["test_x"], state["test_y"] = raw.test.x, raw.test.y
     return state
@@ -57,8 +66,14 @@ def _to_state(raw: RawData) -> dict:
 def _from_state(state: dict) -> RawData:
     test = Split(state["test_x"], state["test_y"]) if "test_x" in state else None
     return RawData(
-        train=Split(state["train_x"], state["train_y"]), test=test, kind=state["kind"],
-        classes=list(state["classes"]), task=state["task"], scale=float(state["scale"]),
-        texts=state["texts"], test_texts=state["test_texts"], skipped=int(state["skipped"]),
+        train=Split(state["train_x"], state["train_y"]),
+        test=test,
+        kind=state["kind"],
+        classes=list(state["classes"]),
+        task=state["task"],
+        scale=float(state["scale"]),
+        texts=state["texts"],
+        test_texts=state["test_texts"],
+        skipped=int(state["skipped"]),
         notes=list(state["notes"]),
-    )  # fmt: skip
+    )

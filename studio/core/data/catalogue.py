@@ -43,9 +43,13 @@ class SourceInfo:
 
     def to_json(self, base_dir: Path | None = None) -> dict[str, Any]:
         out = {
-            "id": self.id, "title": self.title, "kind": self.kind, "offline": self.offline,
-            "description": self.description, "options": [p.to_json() for p in self.options],
-        }  # fmt: skip
+            "id": self.id,
+            "title": self.title,
+            "kind": self.kind,
+            "offline": self.offline,
+            "description": self.description,
+            "options": [p.to_json() for p in self.options],
+        }
         if self.kind == "torchvision":
             out["downloaded"] = self.downloaded({}, base_dir or Path.cwd())
         return out

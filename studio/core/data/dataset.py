@@ -124,7 +124,11 @@ class Dataset:
         out: list[tuple[Any, str]] = []
         groups = range(self.num_classes) if self.task == "classification" else [None]
         for c in groups:
-            index = (y == c).nonzero().flatten()[:per_class] if c is not None else torch.arange(min(per_class * 4, len(y)))
+            index = (
+                (y == c).nonzero().flatten()[:per_class]
+                if c is not None
+                else torch.arange(min(per_class * 4, len(y)))
+            )
             for i in index.tolist():
                 label = self.classes[c] if c is not None else f"{float(y[i]):.3g}"
                 out.append((self.sample_view(self.train.x[i].cpu()), label))

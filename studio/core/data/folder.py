@@ -36,13 +36,17 @@ def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int]:
     try:
         folder = ImageFolder(str(root), is_valid_file=is_image, allow_empty=True)
     except FileNotFoundError:
-        raise DataError(f"{root}: no class sub-folders (expected e.g. {root}/cats/*.png, {root}/dogs/*.png)") from None
+        raise DataError(
+            f"{root}: no class sub-folders (expected e.g. {root}/cats/*.png, {root}/dogs/*.png)"
+        ) from None
     counts = np.bincount([c for _, c in folder.samples], minlength=len(folder.classes))
     kept = [name for name, n in zip(folder.classes, counts, strict=True) if n > 0]
     if not folder.samples:
         raise DataError(f"{root}: no images found in its sub-folders")
     if len(kept) < 2:
-        raise DataError(f"{root}: only one class ({kept[0]}); a classifier needs at least two sub-folders of images")
+        raise DataError(
+            f"{root}: only one class ({kept[0]}); a classifier needs at least two sub-folders of images"
+        )
     remap = {folder.class_to_idx[name]: i for i, name in enumerate(kept)}
     samples = [(Path(p), remap[c]) for p, c in folder.samples if c in remap]
     return samples, kept, skipped

@@ -39,13 +39,26 @@ def load_dataset(
         raise DataError(f"{spec.source}: no training samples left after the validation split")
     mean, std = statistics(train, raw.kind, raw.scale)
     return Dataset(
-        source=spec.source, train=train, val=val, test=raw.test, kind=raw.kind, task=raw.task,
-        classes=raw.classes, input_shape=list(train.x.shape[1:]), mean=mean, std=std,
-        scale=raw.scale, vocabulary=vocabulary, skipped=raw.skipped, notes=raw.notes,
-    )  # fmt: skip
+        source=spec.source,
+        train=train,
+        val=val,
+        test=raw.test,
+        kind=raw.kind,
+        task=raw.task,
+        classes=raw.classes,
+        input_shape=list(train.x.shape[1:]),
+        mean=mean,
+        std=std,
+        scale=raw.scale,
+        vocabulary=vocabulary,
+        skipped=raw.skipped,
+        notes=raw.notes,
+    )
 
 
-def split_indices(y: torch.Tensor, task: str, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split_indices(
+    y: torch.Tensor, task: str, fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and validation indices: the same share of every class, the same for the same seed."""
     generator = torch.Generator().manual_seed(seed)
     n = len(y)
@@ -90,9 +103,13 @@ def statistics(train: Split, kind: str, scale: float) -> tuple[list[float], list
 
 def _tokenised(raw: RawData, train_index: torch.Tensor, options: dict) -> tuple[RawData, list[str]]:
     texts = raw.texts or []
-    vocabulary = tabular.build_vocabulary([texts[i] for i in train_index.tolist()], options["vocab_size"])
+    vocabulary = tabular.build_vocabulary(
+        [texts[i] for i in train_index.tolist()], options["vocab_size"]
+    )
     x = tabular.encode(texts, vocabulary, options["max_length"])
     tokens = RawData(**{**raw.__dict__, "train": Split(x, raw.train.y), "texts": None})
     if raw.test is not None and raw.test_texts is not None:
-        tokens.test = Split(tabular.encode(raw.test_texts, vocabulary, options["max_length"]), raw.test.y)
+        tokens.test = Split(
+            tabular.encode(raw.test_texts, vocabulary, options["max_length"]), raw.test.y
+        )
     return tokens, vocabulary

@@ -69,14 +69,18 @@ class FileImages:
         return self  # decoded batches move to the device, not the files
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([decode(self.files[i], self.size, self.grey) for i in indices]))
+        return torch.from_numpy(
+            np.stack([decode(self.files[i], self.size, self.grey) for i in indices])
+        )
 
     def __getitem__(self, index) -> torch.Tensor | FileImages:
         if isinstance(index, int):
             return torch.from_numpy(decode(self.files[index], self.size, self.grey))
         if isinstance(index, slice):
             return self._decode(list(range(len(self.files)))[index])
-        return FileImages([self.files[i] for i in torch.as_tensor(index).tolist()], self.size, self.grey)
+        return FileImages(
+            [self.files[i] for i in torch.as_tensor(index).tolist()], self.size, self.grey
+        )
 
     def split(self, chunk: int) -> Iterator[torch.Tensor]:
         for start in range(0, len(self.files), chunk):
@@ -99,10 +103,13 @@ class _Files(torch.utils.data.Dataset):
         return self.images[i], i
 
 
-def loader_batches(images: FileImages, order: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def loader_batches(
+    images: FileImages, order: torch.Tensor, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """uint8 batches in `order`, decoded by worker processes (none in a frozen build)."""
     workers = 0 if getattr(sys, "frozen", False) else min(4, os.cpu_count() or 1)
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    loader = torch.utils.data.DataLoader(_Files(images), batch_sampler=batches, num_workers=workers,
-                                         persistent_workers=False)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        _Files(images), batch_sampler=batches, num_workers=workers, persistent_workers=False
+    )
     yield from loader

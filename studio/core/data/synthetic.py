@@ -12,9 +12,12 @@ from studio.core.data.dataset import RawData, Split
 
 def _points(x: torch.Tensor, y: torch.Tensor, classes: int) -> RawData:
     return RawData(
-        train=Split(x.float(), y.long()), test=None, kind="features",
-        classes=[f"class {c}" for c in range(classes)], scale=1.0,
-    )  # fmt: skip
+        train=Split(x.float(), y.long()),
+        test=None,
+        kind="features",
+        classes=[f"class {c}" for c in range(classes)],
+        scale=1.0,
+    )
 
 
 def _generator(ctx: LoadContext) -> torch.Generator:
@@ -76,6 +79,9 @@ def sequences(options: dict, ctx: LoadContext) -> RawData:
         x[tied, positions] = winners
     y = counts.argmax(dim=1)
     return RawData(
-        train=Split(x, y), test=None, kind="tokens",
-        classes=[f"symbol {c}" for c in range(symbols)], scale=1.0,
-    )  # fmt: skip
+        train=Split(x, y),
+        test=None,
+        kind="tokens",
+        classes=[f"symbol {c}" for c in range(symbols)],
+        scale=1.0,
+    )

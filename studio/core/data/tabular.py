@@ -50,15 +50,24 @@ def _read(path: Path, options: dict) -> RawData:
     data = rows[1:]
     for number, row in enumerate(data, start=2):
         if len(row) != len(header):
-            raise DataError(f"{path}: row {number} has {len(row)} values, the header has {len(header)}")
+            raise DataError(
+                f"{path}: row {number} has {len(row)} values, the header has {len(header)}"
+            )
     t = header.index(target)
     y, classes, task = _target(path, [row[t] for row in data], target)
     if text is not None:
         c = header.index(text)
         texts = [row[c] for row in data]
         empty = torch.zeros((len(data), 0), dtype=torch.long)
-        return RawData(train=Split(empty, y), test=None, kind="tokens", classes=classes, task=task,
-                       scale=1.0, texts=texts)  # fmt: skip
+        return RawData(
+            train=Split(empty, y),
+            test=None,
+            kind="tokens",
+            classes=classes,
+            task=task,
+            scale=1.0,
+            texts=texts,
+        )
     features = [i for i in range(len(header)) if i != t]
     if not features:
         raise DataError(f"{path}: no feature columns besides the target '{target}'")
@@ -66,7 +75,9 @@ def _read(path: Path, options: dict) -> RawData:
     for r, row in enumerate(data):
         for j, i in enumerate(features):
             x[r, j] = _number(path, row[i], r + 2, header[i])
-    return RawData(train=Split(x, y), test=None, kind="features", classes=classes, task=task, scale=1.0)
+    return RawData(
+        train=Split(x, y), test=None, kind="features", classes=classes, task=task, scale=1.0
+    )
 
 
 def _number(path: Path, cell: str, row: int, column: str) -> float:
@@ -76,7 +87,9 @@ def _number(path: Path, cell: str, row: int, column: str) -> float:
     try:
         value = float(cell)
     except ValueError:
-        raise DataError(f"{path}: row {row}, column '{column}': '{cell[:20]}' is not a number") from None
+        raise DataError(
+            f"{path}: row {row}, column '{column}': '{cell[:20]}' is not a number"
+        ) from None
     if not math.isfinite(value):
         raise DataError(f"{path}: row {row}, column '{column}': '{cell}' is not a finite number")
     return value
@@ -91,7 +104,9 @@ def _target(path: Path, cells: list[str], name: str) -> tuple[torch.Tensor, list
         numbers = [float(c) for c in cells]
     except ValueError:
         numbers = None
-    if numbers is not None and not all(n.is_integer() and "." not in c for n, c in zip(numbers, cells, strict=True)):
+    if numbers is not None and not all(
+        n.is_integer() and "." not in c for n, c in zip(numbers, cells, strict=True)
+    ):
         return torch.tensor(numbers, dtype=torch.float32), [], "regression"
     if numbers is not None:
         classes = [str(v) for v in sorted({int(n) for n in numbers})]

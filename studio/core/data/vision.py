@@ -87,7 +87,10 @@ def _read(source: str, root: Path) -> RawData:
         train, test = cls(str(root), train=True), cls(str(root), train=False)
     except (RuntimeError, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as exc:
         raise DataError(f"{source}: the files under {root} cannot be read ({exc})") from None
-    splits = [Split(t.data.unsqueeze(1), torch.as_tensor(t.targets, dtype=torch.long)) for t in (train, test)]
+    splits = [
+        Split(t.data.unsqueeze(1), torch.as_tensor(t.targets, dtype=torch.long))
+        for t in (train, test)
+    ]
     return RawData(train=splits[0], test=splits[1], kind="image", classes=list(train.classes))
 
 
@@ -95,10 +98,14 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Reads CIFAR's pickled batches (dicts of NumPy arrays and lists) and nothing that runs code."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
-    }  # fmt: skip
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
@@ -123,7 +130,12 @@ def _read_cifar(source: str, root: Path) -> RawData:
         labels = [label for e in entries for label in e.get("labels", e.get("fine_labels", []))]
         if len(labels) != len(data):
             raise ValueError(f"{len(data)} images but {len(labels)} labels")
-        splits.append(Split(torch.from_numpy(data.reshape(-1, 3, 32, 32)), torch.tensor(labels, dtype=torch.long)))
+        splits.append(
+            Split(
+                torch.from_numpy(data.reshape(-1, 3, 32, 32)),
+                torch.tensor(labels, dtype=torch.long),
+            )
+        )
     meta = folder / cls.meta["filename"]
     classes = [str(c) for c in _unpickle(meta)[cls.meta["key"]]] if meta.exists() else None
     classes = classes or [str(c) for c in range(int(splits[0].y.max()) + 1)]
@@ -141,7 +153,9 @@ def _read_svhn(root: Path) -> RawData:
         x = torch.from_numpy(np.ascontiguousarray(np.transpose(mat["X"], (3, 2, 0, 1))))
         y = torch.from_numpy(mat["y"].astype(np.int64).flatten()) % 10
         splits.append(Split(x, y))
-    return RawData(train=splits[0], test=splits[1], kind="image", classes=[str(d) for d in range(10)])
+    return RawData(
+        train=splits[0], test=splits[1], kind="image", classes=[str(d) for d in range(10)]
+    )
 
 
 def _downloads(source: str, root: Path) -> list[tuple[list[str], Path, str, bool]]:
@@ -149,9 +163,15 @@ def _downloads(source: str, root: Path) -> list[tuple[list[str], Path, str, bool
     cls = _dataset_class(source)
     if source in ("mnist", "fashion_mnist", "kmnist"):
         raw = root / cls.__name__ / "raw"
-        return [([m + name for m in cls.mirrors], raw / name, md5, True) for name, md5 in cls.resources]
+        return [
+            ([m + name for m in cls.mirrors], raw / name, md5, True) for name, md5 in cls.resources
+        ]
     if source == "svhn":
-        return [([url], root / name, md5, False) for url, name, md5 in cls.split_list.values() if name != "extra_32x32.mat"]
+        return [
+            ([url], root / name, md5, False)
+            for url, name, md5 in cls.split_list.values()
+            if name != "extra_32x32.mat"
+        ]
     return [([cls.url], root / cls.filename, cls.tgz_md5, True)]
 
 

@@ -7,8 +7,16 @@ The names here are light (the command line builds its --help from them without l
 from __future__ import annotations
 
 FORMATS = ("state_dict", "safetensors", "pt2", "onnx", "python")
-EXTENSIONS = {"state_dict": ".pt", "safetensors": ".safetensors", "pt2": ".pt2", "onnx": ".onnx", "python": ".py"}
+EXTENSIONS = {
+    "state_dict": ".pt",
+    "safetensors": ".safetensors",
+    "pt2": ".pt2",
+    "onnx": ".onnx",
+    "python": ".py",
+}
 QUANTIZE = ("dynamic",)
+
+
 def export_file_name(project_name: str, fmt: str, quantize: str | None = None) -> str:
     """<project><-int8><ext>: what an export is called unless the user names it."""
     from studio.core.runs import slug

@@ -50,9 +50,16 @@ class ExportResult:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": self.format, "path": str(self.path), "files": [str(f) for f in self.files],
-                "sidecar": str(self.sidecar), "checks": self.checks, "max_abs_diff": self.max_abs_diff,
-                "size_bytes": self.size_bytes, **self.details}  # fmt: skip
+        return {
+            "format": self.format,
+            "path": str(self.path),
+            "files": [str(f) for f in self.files],
+            "sidecar": str(self.sidecar),
+            "checks": self.checks,
+            "max_abs_diff": self.max_abs_diff,
+            "size_bytes": self.size_bytes,
+            **self.details,
+        }
 
 
 def default_output(trained: TrainedModel, fmt: str, quantize: str | None = None) -> Path:
@@ -74,9 +81,11 @@ def export_model(
     if quantize is not None and quantize not in QUANTIZE:
         raise ExportError(f"unknown quantisation '{quantize}' (choose from {', '.join(QUANTIZE)})")
     if quantize and fmt != "state_dict":
-        raise ExportError("--quantize dynamic writes a state_dict (.pt): torch keeps int8 dynamic "
-                          "quantisation in its eager modules, which pt2, ONNX, safetensors and the "
-                          "python script do not carry; export the float model to those")  # fmt: skip
+        raise ExportError(
+            "--quantize dynamic writes a state_dict (.pt): torch keeps int8 dynamic "
+            "quantisation in its eager modules, which pt2, ONNX, safetensors and the "
+            "python script do not carry; export the float model to those"
+        )
     path = Path(output) if output else default_output(trained, fmt, quantize)
     if path.suffix != EXTENSIONS[fmt]:
         path = path.with_name(path.name + EXTENSIONS[fmt])
@@ -95,7 +104,10 @@ def export_model(
             written = WRITERS[fmt](trained, sample, staged)
         written.checks.append(sample_note)
         sidecar = staging / f"{path.name}.json"
-        sidecar.write_text(json.dumps(_sidecar(trained, fmt, quantize, sample, written), indent=2), encoding="utf-8")
+        sidecar.write_text(
+            json.dumps(_sidecar(trained, fmt, quantize, sample, written), indent=2),
+            encoding="utf-8",
+        )
         final = [path.parent / f.name for f in written.files]
         mode = 0o666 & ~_umask()
         for f in [*written.files, sidecar]:
@@ -110,9 +122,16 @@ def export_model(
         raise ExportError(f"{fmt} export failed: {first[:300]}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(fmt, path, final, path.parent / f"{path.name}.json", written.checks, written.max_abs_diff,
-                        sum(f.stat().st_size for f in final), {**written.details,
-                        **({"quantize": quantize} if quantize else {})})  # fmt: skip
+    return ExportResult(
+        fmt,
+        path,
+        final,
+        path.parent / f"{path.name}.json",
+        written.checks,
+        written.max_abs_diff,
+        sum(f.stat().st_size for f in final),
+        {**written.details, **({"quantize": quantize} if quantize else {})},
+    )
 
 
 def _umask() -> int:
@@ -128,14 +147,25 @@ def _sample_batch(trained: TrainedModel, dataset) -> tuple[torch.Tensor, str, An
         from studio.core.data import load_dataset
 
         try:
-            dataset = load_dataset(trained.project.data, trained.project.training.seed, trained.base_dir)
+            dataset = load_dataset(
+                trained.project.data, trained.project.training.seed, trained.base_dir
+            )
         except StudioError as exc:
             generator = torch.Generator().manual_seed(0)
             if pre.kind == "tokens":
-                x = torch.randint(0, max(2, len(pre.vocabulary or [])), (SAMPLE_SIZE, *pre.input_shape), generator=generator)
+                x = torch.randint(
+                    0,
+                    max(2, len(pre.vocabulary or [])),
+                    (SAMPLE_SIZE, *pre.input_shape),
+                    generator=generator,
+                )
             else:
                 x = torch.randn((SAMPLE_SIZE, *pre.input_shape), generator=generator)
-            return x, f"checked on random input: the training data is not here ({str(exc)[:120]})", None
+            return (
+                x,
+                f"checked on random input: the training data is not here ({str(exc)[:120]})",
+                None,
+            )
     dataset = dataset.to("cpu")
     name, split = dataset.eval_split()
     x = dataset.prepare(split.x[:SAMPLE_SIZE])
@@ -153,16 +183,24 @@ def _write_quantized(trained: TrainedModel, sample: torch.Tensor, path: Path, da
     quantized = quantize_dynamic(trained.model)
     layers = quantized_layers(quantized)
     if not layers:
-        raise ExportError("dynamic quantisation converts Linear, LSTM and GRU layers; this model has none")
+        raise ExportError(
+            "dynamic quantisation converts Linear, LSTM and GRU layers; this model has none"
+        )
     torch.save(quantized_state(quantized), path)
-    reloaded = load_quantized(trained.project, torch.load(path, map_location="cpu", weights_only=True))
+    reloaded = load_quantized(
+        trained.project, torch.load(path, map_location="cpu", weights_only=True)
+    )
     live = outputs_of(quantized, sample)
     diff = difference(live, outputs_of(reloaded, sample))
     buffer = io.BytesIO()
     torch.save(trained.model.state_dict(), buffer)
     float_size, int8_size = len(buffer.getvalue()), path.stat().st_size
     drift = difference(outputs_of(trained.model, sample), live)
-    details: dict[str, Any] = {"quantized_layers": layers, "float_size_bytes": float_size, "int8_size_bytes": int8_size}
+    details: dict[str, Any] = {
+        "quantized_layers": layers,
+        "float_size_bytes": float_size,
+        "int8_size_bytes": int8_size,
+    }
     checks = [
         f"int8 weights in {len(layers)} layers ({', '.join(layers[:6])}{'...' if len(layers) > 6 else ''})",
         "torch.load(weights_only=True) reads it; the quantised model rebuilt from the project loads it",
@@ -174,8 +212,18 @@ def _write_quantized(trained: TrainedModel, sample: torch.Tensor, path: Path, da
         from studio.core.evaluate import evaluate
 
         float_eval = evaluate(trained, dataset, worst=0)
-        int8_eval = evaluate(TrainedModel(trained.project, quantized, trained.preprocessing, trained.source,
-                                          trained.run_dir, trained.base_dir), dataset, worst=0)  # fmt: skip
+        int8_eval = evaluate(
+            TrainedModel(
+                trained.project,
+                quantized,
+                trained.preprocessing,
+                trained.source,
+                trained.run_dir,
+                trained.base_dir,
+            ),
+            dataset,
+            worst=0,
+        )
         metric = "accuracy" if float_eval.accuracy is not None else "loss"
         a, b = getattr(float_eval, metric), getattr(int8_eval, metric)
         details.update({f"float_{metric}": a, f"int8_{metric}": b})
@@ -183,18 +231,30 @@ def _write_quantized(trained: TrainedModel, sample: torch.Tensor, path: Path, da
     return Written([path], checks, diff, details)
 
 
-def _sidecar(trained: TrainedModel, fmt: str, quantize: str | None, sample: torch.Tensor,
-             written: Written) -> dict[str, Any]:  # fmt: skip
+def _sidecar(
+    trained: TrainedModel, fmt: str, quantize: str | None, sample: torch.Tensor, written: Written
+) -> dict[str, Any]:
     pre = trained.preprocessing
     return {
-        "format": fmt, "quantize": quantize, "files": [f.name for f in written.files],
-        "input_shape": pre.input_shape, "input_dtype": str(sample.dtype).replace("torch.", ""),
+        "format": fmt,
+        "quantize": quantize,
+        "files": [f.name for f in written.files],
+        "input_shape": pre.input_shape,
+        "input_dtype": str(sample.dtype).replace("torch.", ""),
         "batch_dimension": "dynamic" if fmt in ("pt2", "onnx") else "any",
-        "kind": pre.kind, "task": pre.task, "classes": pre.classes,
-        "normalisation": {"scale": pre.scale, "mean": pre.mean, "std": pre.std} if pre.kind != "tokens" else None,
+        "kind": pre.kind,
+        "task": pre.task,
+        "classes": pre.classes,
+        "normalisation": {"scale": pre.scale, "mean": pre.mean, "std": pre.std}
+        if pre.kind != "tokens"
+        else None,
         "preprocessing": pre.to_json(),
-        "project": trained.project.to_dict(), "source": str(trained.source),
-        "studio_version": __version__, "torch_version": torch.__version__,
+        "project": trained.project.to_dict(),
+        "source": str(trained.source),
+        "studio_version": __version__,
+        "torch_version": torch.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "checks": written.checks, "max_abs_diff": written.max_abs_diff, **written.details,
-    }  # fmt: skip
+        "checks": written.checks,
+        "max_abs_diff": written.max_abs_diff,
+        **written.details,
+    }

@@ -40,13 +40,17 @@ class Written:
 def difference(a: torch.Tensor, b: torch.Tensor | Any) -> float:
     b = torch.as_tensor(b, dtype=torch.float32)
     if tuple(a.shape) != tuple(b.shape):
-        raise ExportError(f"the export gives outputs of shape {list(b.shape)}, the model {list(a.shape)}")
+        raise ExportError(
+            f"the export gives outputs of shape {list(b.shape)}, the model {list(a.shape)}"
+        )
     return float((a.float() - b).abs().max()) if a.numel() else 0.0
 
 
 def require(diff: float, what: str, tolerance: float = TOLERANCE) -> str:
     if not diff <= tolerance:
-        raise ExportError(f"{what} differs from the live model by up to {diff:.3g} (allowed {tolerance:g})")
+        raise ExportError(
+            f"{what} differs from the live model by up to {diff:.3g} (allowed {tolerance:g})"
+        )
     return f"{what}: max abs difference {diff:.2e} on the sample batch"
 
 
@@ -64,9 +68,15 @@ def write_state_dict(trained: TrainedModel, sample: torch.Tensor, path: Path) ->
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     model = rebuild(trained.project, loaded, path)
     diff = difference(outputs_of(trained.model, sample), outputs_of(model, sample))
-    return Written([path], ["torch.load(weights_only=True) reads it",
-                            "load_state_dict(strict=True) into the model built from the project",
-                            require(diff, "reloaded model")], diff)  # fmt: skip
+    return Written(
+        [path],
+        [
+            "torch.load(weights_only=True) reads it",
+            "load_state_dict(strict=True) into the model built from the project",
+            require(diff, "reloaded model"),
+        ],
+        diff,
+    )
 
 
 # ---------------------------------------------------------------------------------- safetensors
@@ -78,10 +88,12 @@ def write_safetensors(trained: TrainedModel, sample: torch.Tensor, path: Path) -
 
     state = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
     metadata = {
-        "project": trained.project.to_json(), "classes": "\n".join(trained.preprocessing.classes),
-        "preprocessing": json.dumps(trained.preprocessing.to_json()), "studio_version": __version__,
+        "project": trained.project.to_json(),
+        "classes": "\n".join(trained.preprocessing.classes),
+        "preprocessing": json.dumps(trained.preprocessing.to_json()),
+        "studio_version": __version__,
         "torch_version": torch.__version__,
-    }  # fmt: skip
+    }
     save_file(state, str(path), metadata=metadata)
     with safe_open(str(path), framework="pt") as handle:
         kept = handle.metadata() or {}
@@ -89,8 +101,14 @@ def write_safetensors(trained: TrainedModel, sample: torch.Tensor, path: Path) -
         raise ExportError("the project did not survive in the safetensors metadata")
     model = rebuild(trained.project, load_file(str(path)), path)
     diff = difference(outputs_of(trained.model, sample), outputs_of(model, sample))
-    return Written([path], ["safetensors.torch.load_file reads it; metadata holds the project and class names",
-                            require(diff, "reloaded model")], diff)  # fmt: skip
+    return Written(
+        [path],
+        [
+            "safetensors.torch.load_file reads it; metadata holds the project and class names",
+            require(diff, "reloaded model"),
+        ],
+        diff,
+    )
 
 
 # ---------------------------------------------------------------------------------- pt2
@@ -114,9 +132,15 @@ def write_pt2(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Writte
     reference = outputs_of(trained.model, sample)
     diff = difference(reference, outputs_of(loaded, sample))
     one = difference(reference[:1], outputs_of(loaded, sample[:1]))
-    return Written([path], ["torch.export.load runs it", require(diff, f"batch of {len(sample)}"),
-                            require(one, "batch of 1 (the batch dimension is dynamic)")],
-                   max(diff, one))  # fmt: skip
+    return Written(
+        [path],
+        [
+            "torch.export.load runs it",
+            require(diff, f"batch of {len(sample)}"),
+            require(one, "batch of 1 (the batch dimension is dynamic)"),
+        ],
+        max(diff, one),
+    )
 
 
 # ---------------------------------------------------------------------------------- onnx
@@ -127,26 +151,42 @@ def write_onnx(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Writt
         import onnx
         import onnxruntime
     except ImportError:
-        raise ExportError("ONNX export needs the onnx, onnxscript and onnxruntime packages: "
-                          "pip install 'torch-studio[export]'") from None  # fmt: skip
+        raise ExportError(
+            "ONNX export needs the onnx, onnxscript and onnxruntime packages: "
+            "pip install 'torch-studio[export]'"
+        ) from None
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(trained.model, (sample,), str(path), dynamic_shapes=({0: batch},),
-                              dynamo=True, external_data=False)  # fmt: skip
+            torch.onnx.export(
+                trained.model,
+                (sample,),
+                str(path),
+                dynamic_shapes=({0: batch},),
+                dynamo=True,
+                external_data=False,
+            )
     except Exception as exc:
         raise ExportError(_onnx_failure(trained.model, sample, exc)) from None
-    opset = next((o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")), None)
+    opset = next(
+        (o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")), None
+    )
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     reference = outputs_of(trained.model, sample)
     diff = difference(reference, session.run(None, {name: sample.numpy()})[0])
     one = difference(reference[:1], session.run(None, {name: sample[:1].numpy()})[0])
-    return Written([path], [f"onnxruntime {onnxruntime.__version__} runs it (opset {opset})",
-                            require(diff, f"batch of {len(sample)}"),
-                            require(one, "batch of 1 (the batch dimension is dynamic)")],
-                   max(diff, one), {"opset": opset})  # fmt: skip
+    return Written(
+        [path],
+        [
+            f"onnxruntime {onnxruntime.__version__} runs it (opset {opset})",
+            require(diff, f"batch of {len(sample)}"),
+            require(one, "batch of 1 (the batch dimension is dynamic)"),
+        ],
+        max(diff, one),
+        {"opset": opset},
+    )
 
 
 def _onnx_failure(model: nn.Module, sample: torch.Tensor, exc: Exception) -> str:
@@ -171,7 +211,9 @@ def _layer_using(model: nn.Module, sample: torch.Tensor, op: str) -> tuple[str, 
             stack = node.meta.get("nn_module_stack") or {}
             if stack:
                 path, cls = list(stack.values())[-1]
-                return path, (cls.__name__ if isinstance(cls, type) else str(cls).rsplit(".", 1)[-1])
+                return path, (
+                    cls.__name__ if isinstance(cls, type) else str(cls).rsplit(".", 1)[-1]
+                )
     return None
 
 
@@ -183,14 +225,26 @@ def write_python(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Wri
 
     weights = path.with_name(f"{path.stem}_weights.pt")
     sample_file = path.with_name(f"{path.stem}_sample.pt")
-    path.write_text(model_source(trained.project, trained.preprocessing, path.name, weights.name, sample_file.name), encoding="utf-8")
-    torch.save({k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}, weights)
+    path.write_text(
+        model_source(
+            trained.project, trained.preprocessing, path.name, weights.name, sample_file.name
+        ),
+        encoding="utf-8",
+    )
+    torch.save(
+        {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}, weights
+    )
     torch.save(sample.contiguous(), sample_file)
     outputs = _run_script(path)
     diff = difference(outputs_of(trained.model, sample), outputs)
-    return Written([path, weights, sample_file],
-                   [f"`python {path.name}` runs on its own (a fresh interpreter, torch only) and prints predictions",
-                    require(diff, "the script's model")], diff)  # fmt: skip
+    return Written(
+        [path, weights, sample_file],
+        [
+            f"`python {path.name}` runs on its own (a fresh interpreter, torch only) and prints predictions",
+            require(diff, "the script's model"),
+        ],
+        diff,
+    )
 
 
 def _run_script(path: Path) -> Any:
@@ -204,8 +258,14 @@ def _run_script(path: Path) -> Any:
         with torch.no_grad():
             return model(torch.load(path.with_name(f"{path.stem}_sample.pt"), weights_only=True))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-I", path.name, "--json"], cwd=path.parent, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-I", path.name, "--json"],
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise ExportError(f"the generated script failed when run: {tail[0][:300]}")

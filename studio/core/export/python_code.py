@@ -32,7 +32,13 @@ _NEEDS = {
 }  # fmt: skip
 
 
-def model_source(project: Project, preprocessing: Preprocessing, script_name: str, weights_name: str, sample_name: str) -> str:
+def model_source(
+    project: Project,
+    preprocessing: Preprocessing,
+    script_name: str,
+    weights_name: str,
+    sample_name: str,
+) -> str:
     """The whole file: constants, blocks used, the Model class, load(), predict(), a __main__."""
     _, rows = walk_model(project.model, device=torch.device("meta"), count_flops=False)
     by_path = {row.path: row for row in rows}
@@ -48,7 +54,9 @@ def model_source(project: Project, preprocessing: Preprocessing, script_name: st
     return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
-def _layer_lines(specs: list[LayerSpec], prefix: str, rows: dict[str, LayerRow], used: list[str], depth: int) -> list[str]:
+def _layer_lines(
+    specs: list[LayerSpec], prefix: str, rows: dict[str, LayerRow], used: list[str], depth: int
+) -> list[str]:
     lines = []
     pad = _INDENT * depth
     for i, spec in enumerate(specs):
@@ -79,9 +87,13 @@ def _call(spec: LayerSpec, row: LayerRow) -> str:
     given = {**with_defaults(info.params, spec.args), **row.inferred}
     args = {p.name: given[p.name] for p in info.params if p.name in given}
     torch_defaults = _signature_defaults(cls)
-    if not torch_defaults:  # torch's recurrent layers take *args: their documented defaults are the catalogue's
+    if (
+        not torch_defaults
+    ):  # torch's recurrent layers take *args: their documented defaults are the catalogue's
         torch_defaults = {p.name: _plain(p.default) for p in info.params if p.name != "batch_first"}
-    shown = {k: v for k, v in args.items() if k not in torch_defaults or torch_defaults[k] != _plain(v)}
+    shown = {
+        k: v for k, v in args.items() if k not in torch_defaults or torch_defaults[k] != _plain(v)
+    }
     rendered = ", ".join(f"{k}={_literal(v)}" for k, v in shown.items())
     prefix = "" if spec.type in _NEEDS else "nn."
     return f"{prefix}{spec.type}({rendered})"
@@ -105,9 +117,13 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-def _header(project: Project, preprocessing: Preprocessing, script_name: str, weights_name: str) -> str:
+def _header(
+    project: Project, preprocessing: Preprocessing, script_name: str, weights_name: str
+) -> str:
     shape = preprocessing.input_shape
-    what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[preprocessing.kind]
+    what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[
+        preprocessing.kind
+    ]
     return f'''"""{project.name}: a model trained in Torch Studio {__version__}, written as plain PyTorch.
 
 Input: a batch of {what}, shape [batch, {", ".join(map(str, shape))}], prepared by `preprocess`.
@@ -133,7 +149,11 @@ def _constants(pre: Preprocessing) -> str:
         f"CLASSES = {pre.classes!r}",
     ]
     if pre.kind != "tokens":
-        lines += [f"MEAN = {pre.mean!r}", f"STD = {pre.std!r}", f"SCALE = {pre.scale!r}  # raw values are divided by this first (images)"]
+        lines += [
+            f"MEAN = {pre.mean!r}",
+            f"STD = {pre.std!r}",
+            f"SCALE = {pre.scale!r}  # raw values are divided by this first (images)",
+        ]
     else:
         lines += [f"VOCABULARY = {pre.vocabulary!r}"]
     return "\n".join(lines)
@@ -149,9 +169,14 @@ def _blocks_source(names: list[str]) -> str:
         try:
             parts.append(inspect.getsource(obj).strip("\n"))
         except (OSError, TypeError):
-            raise StudioError(f"python export needs the source of {name} (studio/core/blocks.py), "
-                              "which this installation does not include") from None  # fmt: skip
-    return "# Torch Studio's building blocks this model uses (studio/core/blocks.py)\n\n" + "\n\n\n".join(parts)
+            raise StudioError(
+                f"python export needs the source of {name} (studio/core/blocks.py), "
+                "which this installation does not include"
+            ) from None
+    return (
+        "# Torch Studio's building blocks this model uses (studio/core/blocks.py)\n\n"
+        + "\n\n\n".join(parts)
+    )
 
 
 def _model_class(project: Project, body: list[str]) -> str:

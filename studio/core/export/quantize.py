@@ -36,7 +36,9 @@ def _recurrent_classes() -> dict[type, type]:
             return converted
 
         name = f"Quantized{float_class.__name__}"
-        return type(name, (blocks._SequenceOutput, quantised), {"from_float": classmethod(from_float)})
+        return type(
+            name, (blocks._SequenceOutput, quantised), {"from_float": classmethod(from_float)}
+        )
 
     return {blocks.LSTM: make(nn.LSTM, nnqd.LSTM), blocks.GRU: make(nn.GRU, nnqd.GRU)}
 
@@ -52,7 +54,9 @@ def quantize_dynamic(model: nn.Module) -> nn.Module:
     mapping = {nn.Linear: nnqd.Linear, **_CLASSES}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return quantize(model, set(mapping), mapping=mapping, dtype=torch.qint8, inplace=False).eval()
+        return quantize(
+            model, set(mapping), mapping=mapping, dtype=torch.qint8, inplace=False
+        ).eval()
 
 
 def quantized_layers(model: nn.Module) -> list[str]:
@@ -62,7 +66,11 @@ def quantized_layers(model: nn.Module) -> list[str]:
 
 def _quantized(model: nn.Module) -> dict[str, nn.Module]:
     nnqd, _ = _dynamic()
-    return {name: m for name, m in model.named_modules() if isinstance(m, (nnqd.Linear, nnqd.LSTM, nnqd.GRU))}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, (nnqd.Linear, nnqd.LSTM, nnqd.GRU))
+    }
 
 
 def _inside(key: str, modules: dict[str, nn.Module]) -> bool:

@@ -19,7 +19,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_save(path, lambda handle: torch.save(state, handle))
 
 
-def load_tensors(path: str | Path, map_location: str | torch.device = "cpu", what: str = "weights file") -> Any:
+def load_tensors(
+    path: str | Path, map_location: str | torch.device = "cpu", what: str = "weights file"
+) -> Any:
     """torch.load with weights_only=True, the only way the studio reads a .pt: tensors and plain
     containers come back; a damaged file or a pickle that would run code is one CheckpointError."""
     path = Path(path)
@@ -29,7 +31,9 @@ def load_tensors(path: str | Path, map_location: str | torch.device = "cpu", wha
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch reports damage and refused pickles in many ways: one message
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable Torch Studio {what} ({first[:160]})") from None
+        raise CheckpointError(
+            f"{path}: not a readable Torch Studio {what} ({first[:160]})"
+        ) from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -39,9 +39,12 @@ def start(world: World, requested: str = "auto") -> torch.device:
 
     use_cuda = torch.cuda.is_available() and requested != "cpu"
     if use_cuda and world.local_rank >= torch.cuda.device_count():
-        raise ProjectError("training.device", f"torchrun started {world.size} processes on this machine but it has "
-                           f"{torch.cuda.device_count()} GPU(s): use --nproc_per_node={torch.cuda.device_count()} "
-                           "or --device cpu")  # fmt: skip
+        raise ProjectError(
+            "training.device",
+            f"torchrun started {world.size} processes on this machine but it has "
+            f"{torch.cuda.device_count()} GPU(s): use --nproc_per_node={torch.cuda.device_count()} "
+            "or --device cpu",
+        )
     if use_cuda:
         torch.cuda.set_device(world.local_rank)
     if not dist.is_initialized():
@@ -65,7 +68,9 @@ def sum_across(world: World, values: torch.Tensor) -> torch.Tensor:
 def weights_in_sync(world: World, model: torch.nn.Module) -> bool:
     """Whether every rank holds exactly the same weights (they must, under DDP)."""
     flat = torch.cat([p.detach().double().flatten() for p in model.parameters()])
-    fingerprint = torch.stack([flat.sum(), (flat * torch.arange(1, len(flat) + 1, device=flat.device)).sum()])
+    fingerprint = torch.stack(
+        [flat.sum(), (flat * torch.arange(1, len(flat) + 1, device=flat.device)).sum()]
+    )
     gathered = [torch.zeros_like(fingerprint) for _ in range(world.size)]
     dist.all_gather(gathered, fingerprint)
     return all(torch.equal(g, gathered[0]) for g in gathered)

@@ -67,7 +67,9 @@ class _Progress:
     best: float | None = None
     bad_epochs: int = 0
     epoch_generator: torch.Tensor | None = None
-    partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # loss, correct, count, seconds
+    partial: list[float] = field(
+        default_factory=lambda: [0.0, 0.0, 0.0, 0.0]
+    )  # loss, correct, count, seconds
 
 
 def fit(
@@ -87,7 +89,9 @@ def fit(
 
     `step` events come at most every `report_seconds`; each costs one host synchronisation.
     """
-    run = _Fit(project, list(callbacks), control or TrainControl(), runs_dir, resume, base_dir, write_run)
+    run = _Fit(
+        project, list(callbacks), control or TrainControl(), runs_dir, resume, base_dir, write_run
+    )
     run.report_seconds = report_seconds
     return run.run()
 
@@ -99,7 +103,11 @@ class _Fit:
         self.resume_state = load_checkpoint(resume) if resume else None
         self.project = project
         spec = project.training
-        self.device = distributed.start(self.world, spec.device) if self.world.distributed else resolve_device(spec.device)
+        self.device = (
+            distributed.start(self.world, spec.device)
+            if self.world.distributed
+            else resolve_device(spec.device)
+        )
         check_precision(self.device, spec.precision)
         _seed_everything(spec.seed)
         dataset = load_dataset(project.data, spec.seed, base_dir)
@@ -113,13 +121,25 @@ class _Fit:
         self.loss_fn = make_loss(project)
         self.optimizer = make_optimizer(project, self.model)
         self.generator = make_generator(spec.seed, self.device)
-        self.train_batches = Batches(self.dataset, self.dataset.train, project.data.batch_size, shuffle=True,
-                                     generator=self.generator, augment=project.data.augment,
-                                     shard=(self.world.rank, self.world.size), device=self.device)  # fmt: skip
+        self.train_batches = Batches(
+            self.dataset,
+            self.dataset.train,
+            project.data.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            augment=project.data.augment,
+            shard=(self.world.rank, self.world.size),
+            device=self.device,
+        )
         val = self.dataset.val
-        self.val_batches = (Batches(self.dataset, val, max(256, project.data.batch_size), device=self.device)
-                            if val is not None and len(val) else None)  # fmt: skip
-        self.scheduler = make_scheduler(project, self.optimizer, len(self.train_batches), spec.epochs)
+        self.val_batches = (
+            Batches(self.dataset, val, max(256, project.data.batch_size), device=self.device)
+            if val is not None and len(val)
+            else None
+        )
+        self.scheduler = make_scheduler(
+            project, self.optimizer, len(self.train_batches), spec.epochs
+        )
         self.scaler = torch.amp.GradScaler(self.device.type) if spec.precision == "fp16" else None
         self.progress = _Progress()
         if self.resume_state is not None:
@@ -146,8 +166,10 @@ class _Fit:
         if model.input_shape is None:
             model.input_shape = list(shape)
         elif list(model.input_shape) != list(shape):
-            raise DataError(f"model.input_shape is {model.input_shape} but {self.project.data.source} "
-                            f"gives samples of shape {shape}: set model.input_shape to {shape}")  # fmt: skip
+            raise DataError(
+                f"model.input_shape is {model.input_shape} but {self.project.data.source} "
+                f"gives samples of shape {shape}: set model.input_shape to {shape}"
+            )
 
     def _run_dir(self, runs_dir, resume) -> Path:
         if resume is not None:
@@ -166,9 +188,13 @@ class _Fit:
             self.scaler.load_state_dict(state["scaler"])
         p = state["progress"]
         self.progress = _Progress(
-            epoch=p["epoch"], step=p["step"], batches_done=p["batches_done"], best=p["best"],
-            bad_epochs=p["bad_epochs"], partial=list(p["partial"]),
-        )  # fmt: skip
+            epoch=p["epoch"],
+            step=p["step"],
+            batches_done=p["batches_done"],
+            best=p["best"],
+            bad_epochs=p["bad_epochs"],
+            partial=list(p["partial"]),
+        )
         self.generator.set_state(state["generator"])
         restore_rng(state["rng"])
 
@@ -177,12 +203,19 @@ class _Fit:
     def run(self) -> FitResult:
         spec = self.project.training
         raw = self.model.module if self.world.distributed else self.model
-        self.emit({
-            "event": "start", "time": time.time(), "project": self.project.name, "device": str(self.device),
-            "world_size": self.world.size, "params": sum(p.numel() for p in raw.parameters()),
-            "steps_per_epoch": len(self.train_batches), "epochs": spec.epochs,
-            "resumed_at_epoch": self.progress.epoch if self.resume_state else None,
-        })  # fmt: skip
+        self.emit(
+            {
+                "event": "start",
+                "time": time.time(),
+                "project": self.project.name,
+                "device": str(self.device),
+                "world_size": self.world.size,
+                "params": sum(p.numel() for p in raw.parameters()),
+                "steps_per_epoch": len(self.train_batches),
+                "epochs": spec.epochs,
+                "resumed_at_epoch": self.progress.epoch if self.resume_state else None,
+            }
+        )
         reason, message, last = "completed", f"trained {spec.epochs} epochs", None
         try:
             while self.progress.epoch < spec.epochs:
@@ -192,19 +225,28 @@ class _Fit:
                     break
                 if self._early_stop():
                     reason = "early_stopping"
-                    message = (f"{spec.early_stopping.monitor} did not improve for "
-                               f"{spec.early_stopping.patience} epochs")  # fmt: skip
+                    message = (
+                        f"{spec.early_stopping.monitor} did not improve for "
+                        f"{spec.early_stopping.patience} epochs"
+                    )
                     break
         except torch.OutOfMemoryError:
             reason = "error"
-            message = (f"out of memory on {self.device} with batches of {self.project.data.batch_size}: "
-                       "try a smaller data.batch_size")  # fmt: skip
+            message = (
+                f"out of memory on {self.device} with batches of {self.project.data.batch_size}: "
+                "try a smaller data.batch_size"
+            )
         except RuntimeError as exc:  # a kernel failure mid-run: reported, the last checkpoint kept
             reason, message = "error", str(exc).strip().splitlines()[0][:300]
         if reason in ("completed", "early_stopping") and self.run_dir is not None:
             self._save_weights(raw)
-        stop: dict[str, Any] = {"event": "stop", "reason": reason, "message": message,
-                                "epoch": self.progress.epoch, "step": self.progress.step}  # fmt: skip
+        stop: dict[str, Any] = {
+            "event": "stop",
+            "reason": reason,
+            "message": message,
+            "epoch": self.progress.epoch,
+            "step": self.progress.step,
+        }
         if self.world.distributed:
             stop["weights_in_sync"] = distributed.weights_in_sync(self.world, raw)
         self.emit(stop)
@@ -213,8 +255,17 @@ class _Fit:
         distributed.finish(self.world)
         if reason == "error":
             raise TrainingFailed(message)
-        return FitResult(reason, message, self.run_dir, raw, self.dataset, self.progress.epoch,
-                         self.progress.step, last, self.progress.best)  # fmt: skip
+        return FitResult(
+            reason,
+            message,
+            self.run_dir,
+            raw,
+            self.dataset,
+            self.progress.epoch,
+            self.progress.step,
+            last,
+            self.progress.best,
+        )
 
     def emit(self, event: dict[str, Any]) -> None:
         for callback in self.callbacks:
@@ -227,7 +278,13 @@ class _Fit:
         autocast = _autocast(self.device, spec.precision)
         per_batch = self.scheduler is not None and spec.scheduler.type in PER_BATCH
         clip, classify = spec.grad_clip, self.targets.task == "classification"
-        model, loss_fn, optimizer, scaler, targets = self.model, self.loss_fn, self.optimizer, self.scaler, self.targets
+        model, loss_fn, optimizer, scaler, targets = (
+            self.model,
+            self.loss_fn,
+            self.optimizer,
+            self.scaler,
+            self.targets,
+        )
         control, window = self.control, _Window()
         totals = list(p.partial)  # loss sum, correct, count, seconds of the epoch so far
         model.train()
@@ -235,7 +292,9 @@ class _Fit:
         step = p.step
         if control.stop_requested:
             return self._stop_between_batches(p.batches_done, step, window, totals, started)
-        for i, (x, y) in enumerate(self.train_batches.epoch(skip=p.batches_done), start=p.batches_done):
+        for i, (x, y) in enumerate(
+            self.train_batches.epoch(skip=p.batches_done), start=p.batches_done
+        ):
             with autocast:
                 output, target = targets.for_loss(model(x), y)
                 loss = loss_fn(output, target)
@@ -255,7 +314,9 @@ class _Fit:
             if per_batch:
                 self.scheduler.step()
             step += 1
-            window.add(loss.detach(), len(y), targets.predictions(output.detach()) if classify else None, y)
+            window.add(
+                loss.detach(), len(y), targets.predictions(output.detach()) if classify else None, y
+            )
             if control.paused:
                 paused_at = time.perf_counter()
                 control.wait_while_paused()
@@ -269,9 +330,17 @@ class _Fit:
                 if bad is not None:
                     p.step = step
                     return self._non_finite(bad)
-                self.emit({"event": "step", "epoch": p.epoch + 1, "step": step,
-                           "train_loss": (totals[0] - before[0]) / max(1, totals[2] - before[2]),
-                           "lr": self._lr(), "batch": i + 1, "batches": len(self.train_batches)})  # fmt: skip
+                self.emit(
+                    {
+                        "event": "step",
+                        "epoch": p.epoch + 1,
+                        "step": step,
+                        "train_loss": (totals[0] - before[0]) / max(1, totals[2] - before[2]),
+                        "lr": self._lr(),
+                        "batch": i + 1,
+                        "batches": len(self.train_batches),
+                    }
+                )
                 self.last_report = now
         p.step = step
         bad = window.flush_into(totals, step)
@@ -279,15 +348,26 @@ class _Fit:
             return self._non_finite(bad)
         seconds = time.perf_counter() - started + totals[3]
         loss_sum, correct, count = distributed.sum_across(
-            self.world, torch.tensor(totals[:3], dtype=torch.float64, device=self.device)).tolist()  # fmt: skip
+            self.world, torch.tensor(totals[:3], dtype=torch.float64, device=self.device)
+        ).tolist()
         p.batches_done, p.partial = 0, [0.0, 0.0, 0.0, 0.0]
-        event = {"event": "epoch", "epoch": p.epoch + 1, "step": step, "train_loss": loss_sum / max(1, count)}
+        event = {
+            "event": "epoch",
+            "epoch": p.epoch + 1,
+            "step": step,
+            "train_loss": loss_sum / max(1, count),
+        }
         if classify:
             event["train_acc"] = correct / max(1, count)
         validation = self._validate()
         event.update(validation or {})
-        event.update({"lr": self._lr(), "epoch_seconds": seconds,
-                      "samples_per_second": count / seconds if seconds > 0 else 0.0})  # fmt: skip
+        event.update(
+            {
+                "lr": self._lr(),
+                "epoch_seconds": seconds,
+                "samples_per_second": count / seconds if seconds > 0 else 0.0,
+            }
+        )
         if self.scheduler is not None and not per_batch:
             if spec.scheduler.type != "ReduceLROnPlateau":
                 self.scheduler.step()
@@ -298,11 +378,16 @@ class _Fit:
         self.emit(event)
         self._checkpoint(improved)
         if validation is None:  # stopped during validation: the epoch's training is kept whole
-            self._interrupted = (control.reason, f"stopped after epoch {p.epoch}, during validation")
+            self._interrupted = (
+                control.reason,
+                f"stopped after epoch {p.epoch}, during validation",
+            )
             return False, event
         return True, event
 
-    def _stop_between_batches(self, batches_done, step, window, totals, started) -> tuple[bool, None]:
+    def _stop_between_batches(
+        self, batches_done, step, window, totals, started
+    ) -> tuple[bool, None]:
         """Keep a checkpoint that resumes exactly here: the epoch's permutation, position and sums."""
         p = self.progress
         p.step = step
@@ -346,23 +431,31 @@ class _Fit:
     # ------------------------------------------------------------------ stopping, checkpoints
 
     def _non_finite(self, step: int) -> tuple[bool, None]:
-        self._interrupted = ("non_finite_loss",
-                             f"the loss became NaN or infinite at step {step}; the last checkpoint "
-                             "is from before it (try a smaller learning rate or gradient clipping)")  # fmt: skip
+        self._interrupted = (
+            "non_finite_loss",
+            f"the loss became NaN or infinite at step {step}; the last checkpoint "
+            "is from before it (try a smaller learning rate or gradient clipping)",
+        )
         return False, None
 
     def _monitor(self) -> str:
         stopping = self.project.training.early_stopping
         if stopping is not None:
             return stopping.monitor
-        return "val_loss" if self.dataset.val is not None and len(self.dataset.val) else "train_loss"
+        return (
+            "val_loss" if self.dataset.val is not None and len(self.dataset.val) else "train_loss"
+        )
 
     def _track_best(self, event: dict[str, Any]) -> bool:
         monitor, p = self._monitor(), self.progress
         value = event.get(monitor)
         if value is None:
             return False
-        delta = self.project.training.early_stopping.min_delta if self.project.training.early_stopping else 0.0
+        delta = (
+            self.project.training.early_stopping.min_delta
+            if self.project.training.early_stopping
+            else 0.0
+        )
         sign = -1 if monitor in _MAXIMISE else 1
         if p.best is None or sign * (value - p.best) < -delta:
             p.best, p.bad_epochs = value, 0
@@ -381,26 +474,47 @@ class _Fit:
         raw = self.model.module if self.world.distributed else self.model
         p = self.progress
         state = {
-            "studio_version": __version__, "project": self.project.to_dict(), "model": raw.state_dict(),
+            "studio_version": __version__,
+            "project": self.project.to_dict(),
+            "model": raw.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng_state(), "generator": self.generator.get_state(),  # for the next epoch to draw
-            "progress": {"epoch": p.epoch, "step": p.step, "batches_done": p.batches_done, "best": p.best,
-                         "bad_epochs": p.bad_epochs, "partial": p.partial},
-            "preprocessing": self.preprocessing, "base_dir": self.base_dir,
-        }  # fmt: skip
+            "rng": rng_state(),
+            "generator": self.generator.get_state(),  # for the next epoch to draw
+            "progress": {
+                "epoch": p.epoch,
+                "step": p.step,
+                "batches_done": p.batches_done,
+                "best": p.best,
+                "bad_epochs": p.bad_epochs,
+                "partial": p.partial,
+            },
+            "preprocessing": self.preprocessing,
+            "base_dir": self.base_dir,
+        }
         for name in ("last.pt", "best.pt") if improved else ("last.pt",):
             path = self.run_dir / "checkpoints" / name
             save_checkpoint(path, state)
-            self.emit({"event": "checkpoint", "epoch": p.epoch, "path": str(path), "best": name == "best.pt"})
+            self.emit(
+                {
+                    "event": "checkpoint",
+                    "epoch": p.epoch,
+                    "path": str(path),
+                    "best": name == "best.pt",
+                }
+            )
 
     def _save_weights(self, model: nn.Module) -> None:
         from safetensors.torch import save
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        metadata = {"project": self.project.to_json(), "classes": "\n".join(self.dataset.classes),
-                    "preprocessing": json.dumps(self.preprocessing), "base_dir": self.base_dir}  # fmt: skip
+        metadata = {
+            "project": self.project.to_json(),
+            "classes": "\n".join(self.dataset.classes),
+            "preprocessing": json.dumps(self.preprocessing),
+            "base_dir": self.base_dir,
+        }
         payload = save(tensors, metadata=metadata)
         atomic_save(self.run_dir / "model.safetensors", lambda handle: handle.write(payload))
 
@@ -417,7 +531,9 @@ class _Window:
         self.predictions: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
 
-    def add(self, loss: torch.Tensor, size: int, predictions: torch.Tensor | None, y: torch.Tensor) -> None:
+    def add(
+        self, loss: torch.Tensor, size: int, predictions: torch.Tensor | None, y: torch.Tensor
+    ) -> None:
         self.losses.append(loss)
         self.sizes.append(size)
         if predictions is not None:
@@ -451,8 +567,11 @@ def _fits(dataset: Dataset, device: torch.device) -> bool:
     """Whether the whole dataset can live on the device, leaving room for the model to train."""
     if device.type != "cuda":
         return True  # CPU and MPS share host memory
-    needed = sum(s.x.numel() * s.x.element_size() if isinstance(s.x, torch.Tensor) else 0
-                 for s in (dataset.train, dataset.val, dataset.test) if s is not None)  # fmt: skip
+    needed = sum(
+        s.x.numel() * s.x.element_size() if isinstance(s.x, torch.Tensor) else 0
+        for s in (dataset.train, dataset.val, dataset.test)
+        if s is not None
+    )
     free, _ = torch.cuda.mem_get_info(device)
     return needed * 3 < free
 

@@ -15,7 +15,9 @@ from studio.core.project import Project
 
 # Schedulers that move every batch; the others move every epoch.
 PER_BATCH = frozenset({"OneCycleLR", "CyclicLR"})
-_ONE_HOT_LOSSES = frozenset({"BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"})
+_ONE_HOT_LOSSES = frozenset(
+    {"BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"}
+)
 
 
 def _tuples(args: dict[str, Any]) -> dict[str, Any]:
@@ -32,12 +34,16 @@ def make_optimizer(project: Project, model: nn.Module) -> torch.optim.Optimizer:
     return components.optimizers()[spec.type].factory(model.parameters(), **_tuples(spec.args))
 
 
-def make_scheduler(project: Project, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int):
+def make_scheduler(
+    project: Project, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
+):
     spec = project.training.scheduler
     if spec is None:
         return None
     args = dict(spec.args)
-    if spec.type == "OneCycleLR" and not ({"total_steps", "epochs", "steps_per_epoch"} & args.keys()):
+    if spec.type == "OneCycleLR" and not (
+        {"total_steps", "epochs", "steps_per_epoch"} & args.keys()
+    ):
         args["total_steps"] = epochs * steps_per_epoch
     if spec.type == "CosineAnnealingLR":
         args.setdefault("T_max", epochs)  # steps once an epoch
@@ -58,13 +64,23 @@ class Targets:
     def check_output(self, output_shape: list[int]) -> None:
         if self.task == "regression":
             if output_shape not in ([1], []):
-                raise ProjectError("model.layers", f"the model gives {output_shape} per sample but a regression "
-                                   "needs one value: end with a Linear layer with out_features 1")  # fmt: skip
+                raise ProjectError(
+                    "model.layers",
+                    f"the model gives {output_shape} per sample but a regression "
+                    "needs one value: end with a Linear layer with out_features 1",
+                )
             return
-        binary_logit = self.loss_type in ("BCEWithLogitsLoss", "BCELoss") and self.num_classes == 2 and output_shape in ([1], [])
+        binary_logit = (
+            self.loss_type in ("BCEWithLogitsLoss", "BCELoss")
+            and self.num_classes == 2
+            and output_shape in ([1], [])
+        )
         if output_shape != [self.num_classes] and not binary_logit:
-            raise ProjectError("model.layers", f"the model gives {output_shape} per sample but the dataset has "
-                               f"{self.num_classes} classes: set the last layer's out_features to {self.num_classes}")  # fmt: skip
+            raise ProjectError(
+                "model.layers",
+                f"the model gives {output_shape} per sample but the dataset has "
+                f"{self.num_classes} classes: set the last layer's out_features to {self.num_classes}",
+            )
 
     def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.task == "regression":
