@@ -9,8 +9,8 @@ import time
 import torch
 
 from studio.core.build import build_model, sample_input
-from studio.core.project import parse_project
 from studio.core.shapes import infer_shapes
+from studio.core.validation import parse_project
 
 
 def fifty_layers() -> dict:

@@ -33,9 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.errors import ProjectError
-    from studio.core.project import load_project
     from studio.core.runs import default_runs_dir
     from studio.core.train import TrainControl, checkpoint_project, fit
+    from studio.core.validation import load_project
 
     project = checkpoint_project(args.resume) if args.resume else load_project(args.project)
     if args.epochs is not None:

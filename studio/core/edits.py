@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 from studio.core import layers as catalogue
-from studio.core.project import LayerSpec, ModelSpec, layer_from_dict, locate
+from studio.core.project import LayerSpec, ModelSpec, locate
+from studio.core.validation import layer_from_dict
 
 
 def new_layer(layer_type: str) -> LayerSpec:

@@ -40,7 +40,7 @@ class CoreLoader(QObject):
         from studio.core import components, layers
         from studio.core.devices import list_devices
         from studio.core.errors import StudioError
-        from studio.core.project import load_project
+        from studio.core.validation import load_project
 
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core for the GUI
         import studio.core.train  # noqa: F401  (imported now, not when Train is pressed)

@@ -14,7 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from studio.core.errors import ProjectError
-from studio.core.project import Project, parse_project, save_project
+from studio.core.project import Project, save_project
+from studio.core.validation import parse_project
 
 
 class _Snapshot(QUndoCommand):

@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- files
 
     def new_from_template(self, template: Path) -> None:
-        from studio.core.project import load_project
+        from studio.core.validation import load_project
 
         if self.confirm_discard():
             self.document.replace(load_project(template), None)
@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: Path) -> bool:
         from studio.core.errors import StudioError
-        from studio.core.project import load_project
+        from studio.core.validation import load_project
 
         if not self.confirm_discard():
             return False
@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
     def offer_recovery(self) -> bool:
         """Offer the autosave a crash left behind; True when it was restored."""
         from studio.core.errors import StudioError
-        from studio.core.project import parse_project
+        from studio.core.validation import parse_project
 
         path = autosave_path()
         if not path.exists():

@@ -8,8 +8,8 @@ from torch import nn
 
 from studio.core import components, layers
 from studio.core.build import build_model, sample_input
-from studio.core.project import parse_project
 from studio.core.shapes import infer_shapes
+from studio.core.validation import parse_project
 from tests.conftest import minimal_project
 
 # Arguments and a per-sample input for the entries that need more than their defaults.

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from studio.core import layers
 from studio.core.build import build_model, sample_input
 from studio.core.errors import LayerError, ProjectError
-from studio.core.project import load_project, parse_project
 from studio.core.shapes import infer_shapes
+from studio.core.validation import load_project, parse_project
 from tests.conftest import EXAMPLES, minimal_project
 
 

@@ -233,8 +233,8 @@ def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(
     tmp_path, monkeypatch
 ):
     from studio.core.data.batches import Batches
-    from studio.core.project import parse_project
     from studio.core.train import History, fit
+    from studio.core.validation import parse_project
 
     root = write_image_folder(
         tmp_path / "big", classes=("a", "b", "c"), per_class=12, size=(10, 10)

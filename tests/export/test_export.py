@@ -48,7 +48,7 @@ def _reload(fmt: str, result: dict, trained) -> object:
         from safetensors.torch import load_file
 
         from studio.core.build import build_model
-        from studio.core.project import parse_project_text
+        from studio.core.validation import parse_project_text
 
         with safe_open(path, framework="pt") as handle:
             metadata = handle.metadata()
@@ -181,8 +181,8 @@ def test_an_unsupported_layer_names_itself_and_leaves_no_file(tmp_path, capsys):
 
 def test_generated_code_writes_every_argument_that_differs_from_torch(tmp_path):
     from studio.core.export.python_code import model_source
-    from studio.core.project import parse_project
     from studio.core.trained import Preprocessing
+    from studio.core.validation import parse_project
 
     project = parse_project(
         {

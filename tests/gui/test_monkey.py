@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 from studio.core import layers as catalogue
-from studio.core.project import parse_project, save_project
+from studio.core.project import save_project
+from studio.core.validation import parse_project
 
 EDITS = 320
 STACK = {

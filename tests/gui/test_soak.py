@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.core.project import load_project
+from studio.core.validation import load_project
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QTreeWidget,
 )
 
-from studio.core.project import load_project, save_project
+from studio.core.project import save_project
+from studio.core.validation import load_project
 from tests.conftest import TEMPLATES, minimal_project
 from tests.gui.conftest import answer_next_box
 

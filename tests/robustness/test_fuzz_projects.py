@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from studio.cli import main
 from studio.core import layers as catalogue
 from studio.core.errors import StudioError
-from studio.core.project import parse_project, parse_project_text
 from studio.core.shapes import infer_shapes
+from studio.core.validation import parse_project, parse_project_text
 from tests.conftest import EXAMPLES, TEMPLATES
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))

@@ -11,10 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 from studio.core.errors import ProjectError
-from studio.core.project import Component, EarlyStopping, load_project, parse_project
+from studio.core.project import Component, EarlyStopping
 from studio.core.runs import read_metrics
 from studio.core.train import History, TrainControl, checkpoint_project, fit
 from studio.core.train.checkpoint import load_checkpoint
+from studio.core.validation import load_project, parse_project
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

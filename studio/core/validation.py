@@ -1,0 +1,347 @@
+"""Reading a project file (PROJECT_FORMAT.md): JSON to the dataclasses of project.py, strictly.
+
+Every mistake in a file is one ProjectError naming the JSON path at fault. Names of layers,
+losses, optimizers and schedulers resolve only through the studio's catalogues; nothing in a
+file is imported or evaluated. A file from a newer studio is refused. (The catalogues are imported
+when a file is read, not with this module: the window opens before torch loads.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import ProjectError
+from studio.core.params import is_int, show_value
+from studio.core.project import (
+    DEVICE_PATTERN,
+    FORMAT_VERSION,
+    MONITORS,
+    PRECISIONS,
+    Component,
+    DataSpec,
+    EarlyStopping,
+    LayerSpec,
+    ModelSpec,
+    Project,
+    TrainSpec,
+)
+
+
+def load_project(path: str | Path) -> Project:
+    """Read and validate a project file; any problem is one ProjectError naming file and path."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError("", "no such file", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError("", f"cannot be read ({exc})", file=str(path)) from None
+    try:
+        return parse_project_text(text)
+    except ProjectError as exc:
+        raise exc.in_file(str(path)) from None
+
+
+def parse_project_text(text: str) -> Project:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(
+            "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise ProjectError("", "nested too deeply to be a project") from None
+    return parse_project(data)
+
+
+def parse_project(data: Any) -> Project:
+    """Validate a decoded JSON value as a project (format version 1)."""
+    obj = _object(data, "", "a project (a JSON object)")
+    version = obj.get("studio")
+    if "studio" not in obj:
+        raise ProjectError("studio", 'missing: not a Torch Studio project (expected "studio": 1)')
+    if not is_int(version) or version < 1:
+        raise ProjectError("studio", f"expected the format version 1, got {show_value(version)}")
+    if version > FORMAT_VERSION:
+        raise ProjectError(
+            "studio",
+            f"format {version} was written by a newer Torch Studio; this one reads format "
+            f"{FORMAT_VERSION}: please update Torch Studio",
+        )
+    _keys(obj, "", required=("studio", "data", "model"), optional=("name", "training"))
+    try:
+        return Project(
+            name=_string(obj.get("name", "Untitled"), "name"),
+            data=_data(obj["data"]),
+            model=_model(obj["model"]),
+            training=_training(obj.get("training", {})),
+        )
+    except RecursionError:
+        raise ProjectError("model.layers", "nested too deeply") from None
+
+
+def layer_from_dict(data: Any, path: str = "layer") -> LayerSpec:
+    """One layer from its JSON form (clipboard, palette), validated like a project's layers."""
+    return _layer(data, path)
+
+
+def _data(value: Any) -> DataSpec:
+    obj = _object(value, "data")
+    _keys(
+        obj,
+        "data",
+        required=("source",),
+        optional=("options", "val_fraction", "batch_size", "augment"),
+    )
+    source = _string(obj["source"], "data.source")
+    from studio.core.data.catalogue import SOURCES
+    from studio.core.params import check_args
+
+    info = SOURCES.get(source)
+    if info is None:
+        raise ProjectError(
+            "data.source", f"unknown dataset '{source}' (known: {', '.join(SOURCES)})"
+        )
+    options = dict(_object(obj.get("options", {}), "data.options"))
+    problems = check_args(info.options, options, "data.options", f"the {source} source")
+    if problems:
+        raise ProjectError(*problems[0])
+    val_fraction = _number(obj.get("val_fraction", 0.2), "data.val_fraction", 0.0)
+    if val_fraction >= 1:
+        raise ProjectError(
+            "data.val_fraction", f"expected a fraction below 1, got {show_value(val_fraction)}"
+        )
+    augment = _array(obj.get("augment", []), "data.augment")
+    return DataSpec(
+        source=source,
+        options=options,
+        val_fraction=val_fraction,
+        batch_size=_integer(obj.get("batch_size", 64), "data.batch_size", 1),
+        augment=[
+            _component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)
+        ],
+    )
+
+
+def _model(value: Any) -> ModelSpec:
+    obj = _object(value, "model")
+    _keys(obj, "model", required=("layers",), optional=("input_shape",))
+    shape = obj.get("input_shape")
+    if shape is not None:
+        items = _array(shape, "model.input_shape")
+        if not items or not all(is_int(n) and n > 0 for n in items):
+            raise ProjectError(
+                "model.input_shape",
+                f"expected a list of positive integers, got {show_value(shape)}",
+            )
+        shape = list(items)
+    layers = _layers(obj["layers"], "model.layers")
+    _check_unique_names(layers)
+    return ModelSpec(layers=layers, input_shape=shape)
+
+
+def _layers(value: Any, path: str) -> list[LayerSpec]:
+    return [_layer(item, f"{path}[{i}]") for i, item in enumerate(_array(value, path))]
+
+
+def _layer(value: Any, path: str) -> LayerSpec:
+    from studio.core import layers as catalogue
+    from studio.core.params import check_args
+
+    obj = _object(value, path, 'a layer ({"type": ...})')
+    if "type" not in obj:
+        raise ProjectError(f"{path}.type", "missing: every layer names its torch.nn type")
+    kind = _string(obj["type"], f"{path}.type")
+    info = catalogue.get(kind)
+    if info is None:
+        raise ProjectError(
+            f"{path}.type", f"unknown layer '{kind}' ({_suggest(kind, catalogue.catalogue())})"
+        )
+    name = obj.get("name")
+    if name is not None:
+        name = _string(name, f"{path}.name")
+    if info.container == "layers":
+        _keys(obj, path, required=("type", "layers"), optional=("name",))
+        return LayerSpec(kind, name=name, layers=_layers(obj["layers"], f"{path}.layers"))
+    if info.container == "branches":
+        _keys(obj, path, required=("type", "branches"), optional=("name", "merge"))
+        merge = obj.get("merge", "concat")
+        choices = info.param("merge").choices
+        if merge not in choices:
+            raise ProjectError(
+                f"{path}.merge", f"expected one of {', '.join(choices)}, got {show_value(merge)}"
+            )
+        branches = _array(obj["branches"], f"{path}.branches")
+        if not branches:
+            raise ProjectError(
+                f"{path}.branches", "expected at least one branch (a list of layers)"
+            )
+        return LayerSpec(
+            kind,
+            name=name,
+            merge=merge,
+            branches=[_layers(b, f"{path}.branches[{i}]") for i, b in enumerate(branches)],
+        )
+    _keys(obj, path, required=("type",), optional=("args", "name"))
+    args = dict(_object(obj.get("args", {}), f"{path}.args"))
+    problems = check_args(info.params, args, f"{path}.args", kind)
+    if problems:
+        raise ProjectError(*problems[0])
+    return LayerSpec(kind, args=args, name=name)
+
+
+def _check_unique_names(layers: list[LayerSpec]) -> None:
+    seen: set[str] = set()
+
+    def walk(items: list[LayerSpec], path: str) -> None:
+        for i, layer in enumerate(items):
+            here = f"{path}[{i}]"
+            if layer.name is not None:
+                if layer.name in seen:
+                    raise ProjectError(f"{here}.name", f"the name '{layer.name}' is used twice")
+                seen.add(layer.name)
+            walk(layer.layers or [], f"{here}.layers")
+            for b, branch in enumerate(layer.branches or []):
+                walk(branch, f"{here}.branches[{b}]")
+
+    walk(layers, "model.layers")
+
+
+def _training(value: Any) -> TrainSpec:
+    obj = _object(value, "training")
+    optional = (
+        "epochs",
+        "loss",
+        "optimizer",
+        "scheduler",
+        "device",
+        "precision",
+        "seed",
+        "early_stopping",
+        "grad_clip",
+    )
+    _keys(obj, "training", required=(), optional=optional)
+    spec = TrainSpec()
+    spec.epochs = _integer(obj.get("epochs", spec.epochs), "training.epochs", 1)
+    if "loss" in obj:
+        spec.loss = _component(obj["loss"], "training.loss", "loss")
+    if "optimizer" in obj:
+        spec.optimizer = _component(obj["optimizer"], "training.optimizer", "optimizer")
+    if obj.get("scheduler") is not None:
+        spec.scheduler = _component(obj["scheduler"], "training.scheduler", "scheduler")
+    spec.device = _string(obj.get("device", spec.device), "training.device")
+    if not DEVICE_PATTERN.match(spec.device):
+        raise ProjectError(
+            "training.device",
+            f"expected auto, cpu, cuda, cuda:N, mps or ddp, got {show_value(spec.device)}",
+        )
+    spec.precision = _string(obj.get("precision", spec.precision), "training.precision")
+    if spec.precision not in PRECISIONS:
+        raise ProjectError(
+            "training.precision", f"expected fp32, bf16 or fp16, got {show_value(spec.precision)}"
+        )
+    spec.seed = _integer(obj.get("seed", spec.seed), "training.seed", 0)
+    if obj.get("early_stopping") is not None:
+        spec.early_stopping = _early_stopping(obj["early_stopping"])
+    if obj.get("grad_clip") is not None:
+        spec.grad_clip = _number(obj["grad_clip"], "training.grad_clip", 0.0)
+        if spec.grad_clip <= 0:
+            raise ProjectError(
+                "training.grad_clip", "expected a positive maximum gradient norm, or null"
+            )
+    return spec
+
+
+def _early_stopping(value: Any) -> EarlyStopping:
+    path = "training.early_stopping"
+    obj = _object(value, path)
+    _keys(obj, path, required=(), optional=("monitor", "patience", "min_delta"))
+    monitor = _string(obj.get("monitor", "val_loss"), f"{path}.monitor")
+    if monitor not in MONITORS:
+        raise ProjectError(
+            f"{path}.monitor", f"expected one of {', '.join(MONITORS)}, got {show_value(monitor)}"
+        )
+    return EarlyStopping(
+        monitor=monitor,
+        patience=_integer(obj.get("patience", 5), f"{path}.patience", 0),
+        min_delta=_number(obj.get("min_delta", 0.0), f"{path}.min_delta", 0.0),
+    )
+
+
+def _component(value: Any, path: str, group: str) -> Component:
+    """A {"type", "args"} object whose type the `group` catalogue (components.GROUPS) knows."""
+    obj = _object(value, path, '{"type": ..., "args": {...}}')
+    _keys(obj, path, required=("type",), optional=("args",))
+    kind = _string(obj["type"], f"{path}.type")
+    args = dict(_object(obj.get("args", {}), f"{path}.args"))
+    from studio.core.components import GROUPS
+    from studio.core.params import check_args
+
+    names, entries = GROUPS[group]
+    if kind not in names:
+        raise ProjectError(f"{path}.type", f"unknown {group} '{kind}' (known: {', '.join(names)})")
+    problems = check_args(entries()[kind].params, args, f"{path}.args", kind)
+    if problems:
+        raise ProjectError(*problems[0])
+    return Component(kind, args)
+
+
+# ---------------------------------------------------------------- small JSON checks
+
+
+def _object(value: Any, path: str, what: str = "an object") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProjectError(path, f"expected {what}, got {show_value(value)}")
+    return value
+
+
+def _array(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ProjectError(path, f"expected a list, got {show_value(value)}")
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ProjectError(path, f"expected a string, got {show_value(value)}")
+    return value
+
+
+def _integer(value: Any, path: str, minimum: int) -> int:
+    if not is_int(value) or value < minimum:
+        raise ProjectError(
+            path, f"expected an integer of at least {minimum}, got {show_value(value)}"
+        )
+    return value
+
+
+def _number(value: Any, path: str, minimum: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum:
+        raise ProjectError(
+            path, f"expected a number of at least {minimum:g}, got {show_value(value)}"
+        )
+    return value
+
+
+def _keys(
+    obj: dict[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
+) -> None:
+    allowed = (*required, *optional)
+    for key in obj:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise ProjectError(where, f"unknown key (expected {', '.join(allowed)})")
+    for key in required:
+        if key not in obj:
+            raise ProjectError(f"{path}.{key}" if path else key, "missing")
+
+
+def _suggest(name: str, known: dict[str, Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]}?" if close else "see `studio layers`"
