@@ -14,9 +14,6 @@ from pathlib import Path
 from studio import __version__
 from studio.units import si
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -37,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except StudioError as exc:
         print(f"studio {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED if type(exc).__name__ == "TrainingFailed" else EXIT_BAD_INPUT
+        return exc.exit_code
     except BrokenPipeError:  # `studio layers | head`
         return 0
 
@@ -178,8 +175,8 @@ def _devices(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from studio.core.project import load_project
     from studio.core.shapes import infer_shapes
+    from studio.core.validation import load_project
 
     project = load_project(args.project)
     if project.model.input_shape is None:

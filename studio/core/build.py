@@ -18,8 +18,8 @@ from torch import nn
 
 from studio.core import blocks
 from studio.core import layers as catalogue
-from studio.core.errors import LayerError, ProjectError
-from studio.core.params import with_defaults
+from studio.core.errors import LayerError, ProjectError, first_line
+from studio.core.params import call_args, with_defaults
 from studio.core.project import LayerSpec, ModelSpec
 
 _WHAT = {"channels": "channels (first dimension)", "features": "features (last dimension)"}
@@ -202,13 +202,13 @@ class _Walker:
                 else:
                     row.inferred[param.name] = value
                 args[param.name] = value
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+        args = call_args(args)
         try:
             with self.device:
                 module = info.make(args)
         except Exception as exc:  # torch rejects the arguments: the user's input, shown in place
             raise LayerError(
-                path, spec.type, shape, f"cannot be built: {_first_line(exc)}"
+                path, spec.type, shape, f"cannot be built: {first_line(exc, 200)}"
             ) from None
         module.eval()
         try:
@@ -385,14 +385,8 @@ _KNOWN_FAILURES = (
 
 
 def _explain(exc: Exception, shape: list[int]) -> tuple[str, str | None]:
-    message = _first_line(exc)
+    message = first_line(exc, 200)
     for pattern, fix in _KNOWN_FAILURES:
         if pattern.search(message):
             return f"cannot take it: {message}", fix
     return f"cannot take it: {message}", None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= 200 else line[:197] + "..."

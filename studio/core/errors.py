@@ -1,10 +1,16 @@
-"""Typed errors for mistakes a user can make: each carries a message a person can act on."""
+"""Typed errors for mistakes a user can make: each carries a message a person can act on, and
+the exit status the command line ends with (2: bad input, 1: a failure while running)."""
 
 from __future__ import annotations
 
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
 
 class StudioError(Exception):
-    """Base of the errors the CLI and GUI show as one line (exit code 2), never a traceback."""
+    """Base of the errors the CLI and GUI show as one line, never a traceback."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class ProjectError(StudioError):
@@ -52,3 +58,24 @@ class LayerError(StudioError):
 
 class DataError(StudioError):
     """A dataset that cannot be read: names the file and, where it applies, the row or column."""
+
+
+class CheckpointError(StudioError):
+    """A checkpoint or weights file that cannot be used: missing, damaged, or not the studio's."""
+
+
+class ExportError(StudioError):
+    """An export that could not be written or did not check out; nothing is left behind."""
+
+
+class TrainingFailed(StudioError):
+    """Training started and then failed (out of memory, a kernel error)."""
+
+    exit_code = EXIT_FAILED
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's first non-empty line (its type when it has no message), at most `limit` long."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -81,17 +81,17 @@ class Param:
         if value is None:
             return None if self.nullable or self.default is None else self.expected()
         ok = {
-            "int": lambda v: _is_int(v) and _at_least(v, self.minimum),
+            "int": lambda v: is_int(v) and _at_least(v, self.minimum),
             "float": lambda v: _is_number(v) and _at_least(v, self.minimum),
             "bool": lambda v: isinstance(v, bool),
             "str": lambda v: isinstance(v, str),
             "choice": lambda v: v in self.choices,
             "ints": lambda v: (
                 (isinstance(v, str) and v in self.choices)
-                or _numbers_ok(v, _is_int, self.arity, self.minimum)
+                or _numbers_ok(v, is_int, self.arity, self.minimum)
             ),
             "floats": lambda v: _numbers_ok(v, _is_number, self.arity, self.minimum),
-            "shape": lambda v: isinstance(v, list) and all(_is_int(x) and x > 0 for x in v),
+            "shape": lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v),
         }[self.kind]
         return None if ok(value) else self.expected()
 
@@ -110,8 +110,25 @@ class Param:
         return out
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An int that is not a bool (JSON's true is not 1 in a project file)."""
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def call_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A project's arguments as torch's signatures take them: JSON lists become tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+
+
+def show_value(value: Any) -> str:
+    """A value as a short JSON snippet for an error message."""
+    import json
+
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_number(v: Any) -> bool:
@@ -268,20 +285,13 @@ def check_args(
             continue
         expected = param.check(value)
         if expected:
-            problems.append((f"{where}.{name}", f"expected {expected}, got {_short(value)}"))
+            problems.append((f"{where}.{name}", f"expected {expected}, got {show_value(value)}"))
     for param in params:
         if param.required and param.name not in args:
             problems.append(
                 (f"{where}.{param.name}", f"{what} needs '{param.name}' ({param.expected()})")
             )
     return problems
-
-
-def _short(value: Any) -> str:
-    import json
-
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def with_defaults(params: tuple[Param, ...], args: Mapping[str, Any]) -> dict[str, Any]:

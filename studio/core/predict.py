@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from studio.core.errors import StudioError
-from studio.core.project import parse_project
+from studio.core.errors import StudioError, first_line
 from studio.core.trained import Preprocessing, load_trained, rebuild
+from studio.core.validation import parse_project
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -125,8 +125,7 @@ def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tens
             f"{path}: reading ONNX needs onnxruntime (pip install 'torch-studio[export]')"
         ) from None
     except Exception as exc:  # the runtime's own complaint about a damaged file, in one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StudioError(f"{path}: not a readable {fmt} file ({first[:160]})") from None
+        raise StudioError(f"{path}: not a readable {fmt} file ({first_line(exc, 160)})") from None
 
 
 def read_inputs(items: list[str], predictor: Predictor) -> tuple[list[str], torch.Tensor]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import torch
 
 from studio.core.data.dataset import Dataset, Split
+from studio.core.params import call_args
 from studio.core.project import Component
 
 AUGMENT_GROUP = 8  # samples that share one draw of an augmentation's random parameters
@@ -115,7 +116,7 @@ def build_augmentation(augment: list[Component]):
     catalogue = augmentations()
     steps = []
     for item in augment:
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in item.args.items()}
+        args = call_args(item.args)
         steps.append(catalogue[item.type].factory(**args))
     return v2.Compose(steps)
 
