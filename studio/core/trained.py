@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core.errors import StudioError
-from studio.core.project import Project, parse_project, parse_project_text
+from studio.core.errors import CheckpointError, StudioError
+from studio.core.project import Project
+from studio.core.validation import parse_project, parse_project_text
 
 CHECKPOINT_ORDER = ("best.pt", "last.pt")
 
@@ -153,10 +154,9 @@ def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise StudioError(
-            f"{source}: the weights do not fit the project's model "
-            f"({' '.join(line.strip() for line in first[:3])[:300]})"
+        lines = [line.strip() for line in str(exc).splitlines()[:3]]
+        raise CheckpointError(
+            f"{source}: the weights do not fit the project's model ({' '.join(lines)[:300]})"
         ) from None
     return model.eval()
 
@@ -172,6 +172,8 @@ def _read_safetensors(path: Path) -> tuple[Project, dict, dict]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    from studio.core.train.checkpoint import WEIGHTS_METADATA, verify_weights
+
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -180,6 +182,10 @@ def _read_safetensors(path: Path) -> tuple[Project, dict, dict]:
         raise StudioError(f"{path}: not a readable safetensors file ({str(exc)[:160]})") from None
     if "project" not in metadata:
         raise StudioError(f"{path}: has no project in its metadata (not written by Torch Studio)")
+    unknown = sorted(set(metadata) - WEIGHTS_METADATA)
+    if unknown:
+        raise CheckpointError(f"{path} is damaged: unexpected metadata {', '.join(unknown)[:80]}")
+    verify_weights(state, metadata, path)
     project = parse_project_text(metadata["project"])
     extra: dict[str, Any] = {}
     if metadata.get("preprocessing"):

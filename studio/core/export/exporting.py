@@ -22,16 +22,17 @@ from typing import Any
 import torch
 
 from studio import __version__
-from studio.core.errors import StudioError
+from studio.core.errors import ExportError, StudioError, first_line
 from studio.core.export import EXTENSIONS, FORMATS, QUANTIZE, export_file_name
 from studio.core.export.formats import (
     WRITERS,
-    ExportError,
     Written,
     difference,
     outputs_of,
     require,
 )
+from studio.core.integrity import sealed_archive
+from studio.core.train.checkpoint import load_tensors
 from studio.core.trained import TrainedModel
 
 SAMPLE_SIZE = 8
@@ -118,8 +119,7 @@ def export_model(
     except StudioError as exc:
         raise ExportError(str(exc)) from None
     except Exception as exc:  # the target's own failure, reported with the format named
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"{fmt} export failed: {first[:300]}") from None
+        raise ExportError(f"{fmt} export failed: {first_line(exc)}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
@@ -186,10 +186,8 @@ def _write_quantized(trained: TrainedModel, sample: torch.Tensor, path: Path, da
         raise ExportError(
             "dynamic quantisation converts Linear, LSTM and GRU layers; this model has none"
         )
-    torch.save(quantized_state(quantized), path)
-    reloaded = load_quantized(
-        trained.project, torch.load(path, map_location="cpu", weights_only=True)
-    )
+    path.write_bytes(sealed_archive(quantized_state(quantized)))
+    reloaded = load_quantized(trained.project, load_tensors(path))
     live = outputs_of(quantized, sample)
     diff = difference(live, outputs_of(reloaded, sample))
     buffer = io.BytesIO()

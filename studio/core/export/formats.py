@@ -19,14 +19,12 @@ import torch
 from torch import nn
 
 from studio import __version__
-from studio.core.errors import StudioError
+from studio.core.errors import ExportError, first_line
+from studio.core.integrity import sealed_archive
+from studio.core.train.checkpoint import load_tensors, save_weights, verify_weights
 from studio.core.trained import TrainedModel, rebuild
 
 TOLERANCE = 1e-4  # max abs difference accepted between the export and the live model (fp32)
-
-
-class ExportError(StudioError):
-    """An export that could not be written or did not check out; nothing is left behind."""
 
 
 @dataclass
@@ -59,19 +57,22 @@ def outputs_of(model: nn.Module, sample: torch.Tensor) -> torch.Tensor:
         return model(sample).float()
 
 
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A model's weights on the CPU, contiguous: what the weight files hold."""
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
 # ---------------------------------------------------------------------------------- state_dict
 
 
 def write_state_dict(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Written:
-    state = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
-    torch.save(state, path)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    model = rebuild(trained.project, loaded, path)
+    path.write_bytes(sealed_archive(cpu_state(trained.model)))
+    model = rebuild(trained.project, load_tensors(path), path)
     diff = difference(outputs_of(trained.model, sample), outputs_of(model, sample))
     return Written(
         [path],
         [
-            "torch.load(weights_only=True) reads it",
+            "torch.load(weights_only=True) reads it; its SHA-256 seal matches",
             "load_state_dict(strict=True) into the model built from the project",
             require(diff, "reloaded model"),
         ],
@@ -84,9 +85,8 @@ def write_state_dict(trained: TrainedModel, sample: torch.Tensor, path: Path) ->
 
 def write_safetensors(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Written:
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    state = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
     metadata = {
         "project": trained.project.to_json(),
         "classes": "\n".join(trained.preprocessing.classes),
@@ -94,17 +94,20 @@ def write_safetensors(trained: TrainedModel, sample: torch.Tensor, path: Path) -
         "studio_version": __version__,
         "torch_version": torch.__version__,
     }
-    save_file(state, str(path), metadata=metadata)
+    save_weights(path, trained.model, metadata)
     with safe_open(str(path), framework="pt") as handle:
         kept = handle.metadata() or {}
     if kept.get("project") != metadata["project"]:
         raise ExportError("the project did not survive in the safetensors metadata")
-    model = rebuild(trained.project, load_file(str(path)), path)
+    tensors = load_file(str(path))
+    verify_weights(tensors, kept, path)
+    model = rebuild(trained.project, tensors, path)
     diff = difference(outputs_of(trained.model, sample), outputs_of(model, sample))
     return Written(
         [path],
         [
-            "safetensors.torch.load_file reads it; metadata holds the project and class names",
+            "safetensors.torch.load_file reads it; metadata holds the project, class names "
+            "and a SHA-256 that matches",
             require(diff, "reloaded model"),
         ],
         diff,
@@ -126,7 +129,7 @@ def write_pt2(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Writte
     try:
         program = export_program(trained.model, sample)
     except Exception as exc:  # torch.export names the construct it cannot trace
-        raise ExportError(f"torch.export cannot trace the model: {_first_line(exc)}") from None
+        raise ExportError(f"torch.export cannot trace the model: {first_line(exc)}") from None
     torch.export.save(program, str(path))
     loaded = torch.export.load(str(path)).module()
     reference = outputs_of(trained.model, sample)
@@ -194,7 +197,7 @@ def _onnx_failure(model: nn.Module, sample: torch.Tensor, exc: Exception) -> str
     text = str(exc)
     match = re.search(r"op='(aten\.[\w.]+)'", text) or re.search(r"(aten\.[\w]+(?:\.\w+)?)", text)
     if match is None:
-        return f"the ONNX exporter failed: {_first_line(exc)}"
+        return f"the ONNX exporter failed: {first_line(exc)}"
     op = match.group(1)
     layer = _layer_using(model, sample, op)
     where = f"layer {layer[0]} ({layer[1]}) uses" if layer else "the model uses"
@@ -231,9 +234,7 @@ def write_python(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Wri
         ),
         encoding="utf-8",
     )
-    torch.save(
-        {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}, weights
-    )
+    weights.write_bytes(sealed_archive(cpu_state(trained.model)))
     torch.save(sample.contiguous(), sample_file)
     outputs = _run_script(path)
     diff = difference(outputs_of(trained.model, sample), outputs)
@@ -270,11 +271,6 @@ def _run_script(path: Path) -> Any:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise ExportError(f"the generated script failed when run: {tail[0][:300]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _first_line(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 WRITERS = {

@@ -1,22 +1,31 @@
-"""Checkpoints: full training state, written atomically, read with weights_only=True only."""
+"""Checkpoints and weights files: written atomically and sealed (integrity.py), read with
+weights_only=True (or safetensors) only, and refused in one line when damaged."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from studio.core.errors import StudioError
+from studio.core.errors import CheckpointError, first_line
 from studio.core.files import atomic_save
+from studio.core.integrity import check_archive, digest, sealed_archive
 
-
-class CheckpointError(StudioError):
-    """A checkpoint that cannot be read: missing, damaged, or not made by the studio."""
+WEIGHTS_DIGEST = "sha256"  # the metadata key of a weights file's digest
+# What the metadata of the studio's safetensors files holds (model.safetensors and exports).
+WEIGHTS_METADATA = frozenset(
+    {"project", "classes", "preprocessing", "base_dir", "studio_version", "torch_version"}
+    | {WEIGHTS_DIGEST}
+)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_save(path, lambda handle: torch.save(state, handle))
+    """torch.save, sealed (integrity.py), written atomically."""
+    payload = sealed_archive(state)
+    atomic_save(path, lambda handle: handle.write(payload))
 
 
 def load_tensors(
@@ -27,12 +36,13 @@ def load_tensors(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such {what}")
+    data = path.read_bytes()
+    check_archive(data, path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # torch reports damage and refused pickles in many ways: one message
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path}: not a readable Torch Studio {what} ({first[:160]})"
+            f"{path}: not a readable Torch Studio {what} ({first_line(exc, 160)})"
         ) from None
 
 
@@ -42,6 +52,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or "model" not in state or "project" not in state:
         raise CheckpointError(f"{path}: not a Torch Studio checkpoint (no model or project inside)")
     return state
+
+
+def save_weights(path: Path, model: nn.Module, metadata: dict[str, str]) -> None:
+    """A model's weights as safetensors, with `metadata` and the digest of both."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    payload = save(
+        tensors, metadata={**metadata, WEIGHTS_DIGEST: weights_digest(tensors, metadata)}
+    )
+    atomic_save(path, lambda handle: handle.write(payload))
+
+
+def weights_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    rest = {k: v for k, v in metadata.items() if k != WEIGHTS_DIGEST}
+    return digest({"tensors": tensors, "metadata": rest})
+
+
+def verify_weights(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str], source: Path
+) -> None:
+    """Check a weights file's digest against the one it carries (files from before digests pass)."""
+    expected = metadata.get(WEIGHTS_DIGEST)
+    if expected is not None and expected != weights_digest(tensors, metadata):
+        raise CheckpointError(f"{source} is damaged: checksum mismatch")
 
 
 def rng_state() -> dict[str, Any]:

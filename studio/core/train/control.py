@@ -1,8 +1,19 @@
-"""Pause, resume and stop a running fit from another thread; the loop checks every batch."""
+"""Pause, resume and stop a running fit: from another thread (the window, Ctrl-C) or from a
+handler inside the loop (early stopping, the non-finite guard). The loop checks every batch."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """Why a run should end, asked for by a user or a handler."""
+
+    reason: str  # stopped | early_stopping | non_finite_loss (CLI.md, the `stop` event)
+    message: str = ""  # empty: the loop says where it stopped
+    resumable: bool = True  # False: what the run holds now is not worth a checkpoint
 
 
 class TrainControl:
@@ -10,10 +21,13 @@ class TrainControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self.reason = "stopped"
+        self.request: StopRequest | None = None
 
-    def stop(self, reason: str = "stopped") -> None:
-        self.reason = reason
+    def stop(self, reason: str = "stopped", message: str = "", resumable: bool = True) -> None:
+        """Ask the loop to stop before its next batch. A request that is not resumable (a run
+        gone bad) is final: a later stop does not turn it into one that keeps a checkpoint."""
+        if self.request is None or self.request.resumable:
+            self.request = StopRequest(reason, message, resumable)
         self._stop.set()
         self._running.set()  # a paused loop wakes up to stop
 
@@ -22,6 +36,10 @@ class TrainControl:
 
     def resume(self) -> None:
         self._running.set()
+
+    @property
+    def reason(self) -> str:
+        return self.request.reason if self.request is not None else "stopped"
 
     @property
     def stop_requested(self) -> bool:

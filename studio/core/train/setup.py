@@ -1,8 +1,10 @@
-"""Everything the loop needs from a project, made through the catalogues: loss, optimizer,
-scheduler (with the arguments that restate the run filled in), and how targets meet outputs."""
+"""Everything the loop trains with, made from a project through the catalogues: the model, loss,
+optimizer, scheduler (with the arguments that restate the run filled in), scaler, batches, and how
+targets meet outputs. `make_setup` checks it all before the first step."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +12,13 @@ import torch
 from torch import nn
 
 from studio.core import components
-from studio.core.errors import ProjectError
+from studio.core.build import build_model
+from studio.core.data import Dataset
+from studio.core.data.batches import Batches, make_generator
+from studio.core.errors import DataError, ProjectError
+from studio.core.params import call_args
 from studio.core.project import Project
+from studio.core.train.distributed import World
 
 # Schedulers that move every batch; the others move every epoch.
 PER_BATCH = frozenset({"OneCycleLR", "CyclicLR"})
@@ -20,18 +27,14 @@ _ONE_HOT_LOSSES = frozenset(
 )
 
 
-def _tuples(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
-
-
 def make_loss(project: Project) -> nn.Module:
     spec = project.training.loss
-    return components.losses()[spec.type].factory(**_tuples(spec.args))
+    return components.losses()[spec.type].factory(**call_args(spec.args))
 
 
 def make_optimizer(project: Project, model: nn.Module) -> torch.optim.Optimizer:
     spec = project.training.optimizer
-    return components.optimizers()[spec.type].factory(model.parameters(), **_tuples(spec.args))
+    return components.optimizers()[spec.type].factory(model.parameters(), **call_args(spec.args))
 
 
 def make_scheduler(
@@ -48,7 +51,7 @@ def make_scheduler(
     if spec.type == "CosineAnnealingLR":
         args.setdefault("T_max", epochs)  # steps once an epoch
     try:
-        return components.schedulers()[spec.type].factory(optimizer, **_tuples(args))
+        return components.schedulers()[spec.type].factory(optimizer, **call_args(args))
     except (ValueError, TypeError) as exc:
         raise ProjectError("training.scheduler.args", str(exc)) from None
 
@@ -96,3 +99,94 @@ class Targets:
         if output.dim() == 1 or output.shape[-1] == 1:
             return (output.reshape(-1) > 0).long()
         return output.argmax(dim=-1)
+
+
+@dataclass
+class Setup:
+    """What one run trains with (the model wrapped for DDP where it runs under torchrun)."""
+
+    world: World
+    device: torch.device
+    precision: str
+    dataset: Dataset
+    model: nn.Module
+    raw_model: nn.Module  # the model itself, unwrapped: what checkpoints hold
+    targets: Targets
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # an LRScheduler, ReduceLROnPlateau, or None
+    per_batch_scheduler: bool
+    scaler: torch.amp.GradScaler | None
+    generator: torch.Generator
+    train_batches: Batches
+    val_batches: Batches | None
+    grad_clip: float | None
+
+    @property
+    def val_count(self) -> int:
+        return len(self.dataset.val) if self.dataset.val is not None else 0
+
+    def autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+
+def make_setup(project: Project, dataset: Dataset, device: torch.device, world: World) -> Setup:
+    """Build and check everything a run needs; user mistakes raise here, before the first step."""
+    spec, data = project.training, project.data
+    model = build_model(project.model, seed=spec.seed, device=device)
+    targets = Targets(dataset.task, spec.loss.type, dataset.num_classes)
+    targets.check_output(_output_shape(model, dataset, device))
+    optimizer = make_optimizer(project, model)
+    generator = make_generator(spec.seed, device)
+    train_batches = Batches(
+        dataset,
+        dataset.train,
+        data.batch_size,
+        shuffle=True,
+        generator=generator,
+        augment=data.augment,
+        shard=(world.rank, world.size),
+        device=device,
+    )
+    val = dataset.val
+    val_batches = (
+        Batches(dataset, val, max(256, data.batch_size), device=device)
+        if val is not None and len(val)
+        else None
+    )
+    wrapped = model
+    if world.distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return Setup(
+        world=world,
+        device=device,
+        precision=spec.precision,
+        dataset=dataset,
+        model=wrapped,
+        raw_model=model,
+        targets=targets,
+        loss_fn=make_loss(project),
+        optimizer=optimizer,
+        scheduler=make_scheduler(project, optimizer, len(train_batches), spec.epochs),
+        per_batch_scheduler=spec.scheduler is not None and spec.scheduler.type in PER_BATCH,
+        scaler=torch.amp.GradScaler(device.type) if spec.precision == "fp16" else None,
+        generator=generator,
+        train_batches=train_batches,
+        val_batches=val_batches,
+        grad_clip=spec.grad_clip,
+    )
+
+
+def _output_shape(model: nn.Module, dataset: Dataset, device: torch.device) -> list[int]:
+    if len(dataset.train) < 2:
+        raise DataError(f"{dataset.source}: too few training samples")
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(dataset.prepare(dataset.train.x[:2]).to(device))
+    model.train(was_training)
+    return list(out.shape[1:])

@@ -1,0 +1,153 @@
+"""Handlers: what the loop does besides training, each observing the Trainer's events.
+
+A handler attaches itself to the events it needs (`attach`), and ends a run only by asking the
+control to stop, with a reason. `fit` attaches them in this order, which is the order they act in
+at the end of an epoch: learning-rate schedule, best tracking, checkpoints, early stopping.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from studio import __version__
+from studio.core.project import Project
+from studio.core.train.checkpoint import save_checkpoint, save_weights
+from studio.core.train.engine import EpochEnd, Event, Trainer
+from studio.core.train.state import LossesRead
+
+MAXIMISED = frozenset({"val_acc", "train_acc"})
+
+
+class NonFiniteGuard:
+    """Ends the run at the first NaN or infinite loss; the last checkpoint stays the one before it."""
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.LOSSES_READ, self.check)
+
+    def check(self, trainer: Trainer, read: LossesRead) -> None:
+        step = read.first_non_finite
+        if step is not None:
+            trainer.control.stop(
+                "non_finite_loss",
+                f"the loss became NaN or infinite at step {step}; the last checkpoint is from "
+                "before it (try a smaller learning rate or gradient clipping)",
+                resumable=False,
+            )
+
+
+class LRScheduling:
+    """Moves the learning rate every batch (OneCycleLR, CyclicLR) or every epoch; ReduceLROnPlateau
+    moves on the monitored metric."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+
+    def attach(self, trainer: Trainer) -> None:
+        if trainer.setup.scheduler is None:
+            return
+        if trainer.setup.per_batch_scheduler:
+            trainer.on(Event.ITERATION_COMPLETED, self.after_batch)
+        else:
+            trainer.on(Event.EPOCH_COMPLETED, self.after_epoch)
+
+    def after_batch(self, trainer: Trainer) -> None:
+        trainer.setup.scheduler.step()
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        scheduler = trainer.setup.scheduler
+        if not isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step()
+        elif end.metrics.get(self.monitor) is not None:
+            scheduler.step(end.metrics[self.monitor])
+
+
+class BestTracking:
+    """Keeps the best value of the monitored metric and counts the epochs since it improved."""
+
+    def __init__(self, monitor: str, min_delta: float = 0.0) -> None:
+        self.monitor, self.min_delta = monitor, min_delta
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.EPOCH_COMPLETED, self.update)
+
+    def update(self, trainer: Trainer, end: EpochEnd) -> None:
+        value = end.metrics.get(self.monitor)
+        if not end.validated or value is None:
+            return
+        progress = trainer.progress
+        sign = -1 if self.monitor in MAXIMISED else 1
+        if progress.best is None or sign * (value - progress.best) < -self.min_delta:
+            progress.best, progress.bad_epochs = value, 0
+            end.improved = True
+        else:
+            progress.bad_epochs += 1
+
+
+class EarlyStopping:
+    """Ends the run after `patience` epochs in a row without improvement (0: the first one)."""
+
+    def __init__(self, monitor: str, patience: int) -> None:
+        self.monitor, self.patience = monitor, patience
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.EPOCH_COMPLETED, self.check)
+
+    def check(self, trainer: Trainer, end: EpochEnd) -> None:
+        bad = trainer.progress.bad_epochs
+        if bad > 0 and bad >= self.patience:
+            message = f"{self.monitor} did not improve for {self.patience} epochs"
+            trainer.control.stop("early_stopping", message)
+
+
+class Checkpointing:
+    """checkpoints/last.pt after every epoch and at a stop, best.pt when the monitored metric
+    improves, model.safetensors when the run completes. Each is announced as a `checkpoint` event."""
+
+    def __init__(
+        self, run_dir: Path, project: Project, preprocessing: dict[str, Any], base_dir: str
+    ) -> None:
+        self.run_dir, self.project = run_dir, project
+        self.preprocessing, self.base_dir = preprocessing, base_dir
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.EPOCH_COMPLETED, self.after_epoch)
+        trainer.on(Event.INTERRUPTED, self.save)
+        trainer.on(Event.FINISHED, self.finished)
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        self.save(trainer, best=end.improved)
+
+    def save(self, trainer: Trainer, best: bool = False) -> None:
+        state = {
+            "studio_version": __version__,
+            "project": self.project.to_dict(),
+            "preprocessing": self.preprocessing,
+            "base_dir": self.base_dir,
+            **trainer.state_dict(),
+        }
+        for name in ("last.pt", "best.pt") if best else ("last.pt",):
+            path = self.run_dir / "checkpoints" / name
+            save_checkpoint(path, state)
+            trainer.emit(
+                {
+                    "event": "checkpoint",
+                    "epoch": trainer.progress.epoch,
+                    "path": str(path),
+                    "best": name == "best.pt",
+                }
+            )
+
+    def finished(self, trainer: Trainer, reason: str) -> None:
+        if reason not in ("completed", "early_stopping"):
+            return
+        metadata = {
+            "project": self.project.to_json(),
+            "classes": "\n".join(trainer.setup.dataset.classes),
+            "preprocessing": json.dumps(self.preprocessing),
+            "base_dir": self.base_dir,
+        }
+        save_weights(self.run_dir / "model.safetensors", trainer.setup.raw_model, metadata)
