@@ -53,7 +53,7 @@ def gui_run(project: Path) -> tuple[list[float], float]:
     apply_theme(app)
     window = create_main_window(project)
     window.show()
-    while window.data_thread is not None:
+    while window.controller.data_thread is not None:
         app.processEvents()
     window.findChild(object, "epochsSpin").setValue(EPOCHS)
     lateness: list[float] = []
@@ -64,7 +64,7 @@ def gui_run(project: Path) -> tuple[list[float], float]:
 
     def tick() -> None:
         now = clock.elapsed()
-        if window.thread is not None:
+        if window.controller.training_thread is not None:
             lateness.append((now, max(0, now - last[0] - 10)))
         last[0] = now
 
@@ -74,11 +74,11 @@ def gui_run(project: Path) -> tuple[list[float], float]:
     window.train()
     loop = QEventLoop()
     done = QTimer()
-    done.timeout.connect(lambda: window.thread is None and loop.quit())
+    done.timeout.connect(lambda: not window.controller.training and loop.quit())
     done.start(50)
     loop.exec()  # a real event loop: idle in Qt, not polling from Python
     probe.stop()
-    speeds = [e["samples_per_second"] for e in window.plots.epochs]
+    speeds = [e["samples_per_second"] for e in window.views.plots.epochs]
     window.document.undo_stack.setClean()
     window.close()
     return lateness, statistics.median(speeds)

@@ -6,8 +6,31 @@ import copy
 from typing import Any
 
 from studio.core import layers as catalogue
-from studio.core.project import LayerSpec, ModelSpec, locate
+from studio.core.project import Component, LayerSpec, ModelSpec, locate
 from studio.core.validation import layer_from_dict
+
+# Starting values for required layer arguments: a layer added from the palette works at once.
+LAYER_STARTS = {
+    "out_features": 64,
+    "out_channels": 16,
+    "kernel_size": 3,
+    "hidden_size": 64,
+    "nhead": 2,
+    "num_embeddings": 1000,
+    "embedding_dim": 32,
+    "num_groups": 2,
+    "size": 2,
+    "upscale_factor": 2,
+    "downscale_factor": 2,
+    "groups": 2,
+    "output_size": 1,
+    "padding": 1,
+    "norm_type": 2.0,
+    "threshold": 0.0,
+    "value": 0.0,
+    "dim": 1,
+    "unflattened_size": [1, 8, 8],
+}
 
 
 def new_layer(layer_type: str) -> LayerSpec:
@@ -19,29 +42,34 @@ def new_layer(layer_type: str) -> LayerSpec:
         return LayerSpec(layer_type, layers=[])
     if info.container == "branches":
         return LayerSpec(layer_type, branches=[[], []], merge="concat")
-    starts = {
-        "out_features": 64,
-        "out_channels": 16,
-        "kernel_size": 3,
-        "hidden_size": 64,
-        "nhead": 2,
-        "num_embeddings": 1000,
-        "embedding_dim": 32,
-        "num_groups": 2,
-        "size": 2,
-        "upscale_factor": 2,
-        "downscale_factor": 2,
-        "groups": 2,
-        "output_size": 1,
-        "padding": 1,
-        "norm_type": 2.0,
-        "threshold": 0.0,
-        "value": 0.0,
-        "dim": 1,
-        "unflattened_size": [1, 8, 8],
-    }
-    args = {p.name: starts.get(p.name, 1) for p in info.params if p.required}
+    args = {p.name: LAYER_STARTS.get(p.name, 1) for p in info.params if p.required}
     return LayerSpec(layer_type, args=args)
+
+
+def new_augmentation(name: str, input_shape: list[int] | None) -> Component:
+    """An augmentation with the arguments torch requires, sized for the model's input."""
+    side = (input_shape or [1, 28, 28])[-1]
+    starts = {
+        "RandomCrop": {"size": side, "padding": 2},
+        "RandomResizedCrop": {"size": side},
+        "RandomRotation": {"degrees": 10.0},
+        "RandomAffine": {"degrees": 10.0},
+        "GaussianBlur": {"kernel_size": 3},
+    }
+    return Component(name, dict(starts.get(name, {})))
+
+
+def new_scheduler(name: str) -> Component:
+    """A learning-rate scheduler with the arguments torch requires at sensible starting values."""
+    starts = {
+        "StepLR": {"step_size": 5},
+        "MultiStepLR": {"milestones": [5, 10]},
+        "ExponentialLR": {"gamma": 0.9},
+        "CosineAnnealingWarmRestarts": {"T_0": 5},
+        "OneCycleLR": {"max_lr": 0.01},
+        "CyclicLR": {"base_lr": 0.0001, "max_lr": 0.01},
+    }
+    return Component(name, dict(starts.get(name, {})))
 
 
 def get(model: ModelSpec, path: str) -> LayerSpec:
@@ -60,9 +88,19 @@ def insert(model: ModelSpec, path: str | None, layer: LayerSpec, after: bool = T
     return _sibling(path, position)
 
 
-def remove(model: ModelSpec, path: str) -> LayerSpec:
+def insert_at(model: ModelSpec, index: int, layer: LayerSpec) -> str:
+    """Insert a top-level layer at `index` (clamped to the stack); returns its path."""
+    index = max(0, min(index, len(model.layers)))
+    model.layers.insert(index, layer)
+    return str(index)
+
+
+def remove(model: ModelSpec, path: str) -> str | None:
+    """Delete the layer at `path`; returns the path to select next (the neighbour that took its
+    place, else the one before it), or None when its list is now empty."""
     holder, index = locate(model.layers, path)
-    return holder.pop(index)
+    holder.pop(index)
+    return _sibling(path, min(index, len(holder) - 1)) if holder else None
 
 
 def move(model: ModelSpec, path: str, offset: int) -> str:

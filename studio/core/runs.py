@@ -9,11 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.errors import StudioError
 from studio.core.files import atomic_write_text
 from studio.core.project import Project
 
 METRICS = "metrics.jsonl"
 PROJECT = "project.json"
+CHECKPOINT_ORDER = ("best.pt", "last.pt")  # which checkpoint a run is used from
 
 
 def default_runs_dir(project_file: str | Path | None, explicit: str | Path | None = None) -> Path:
@@ -92,3 +94,40 @@ def list_runs(runs_dir: Path, project_name: str | None = None) -> list[RunSummar
         if project_name is None or name == project_name:
             runs.append(RunSummary(folder, name, read_metrics(folder)))
     return runs
+
+
+def find_weights(path: str | Path) -> Path:
+    """The file to load for a run directory (best, else last checkpoint, else final weights)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in CHECKPOINT_ORDER:
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        if (path / "model.safetensors").is_file():
+            return path / "model.safetensors"
+        raise StudioError(
+            f"{path}: not a run directory (no checkpoints/best.pt, last.pt or model.safetensors)"
+        )
+    if not path.exists():
+        raise StudioError(f"{path}: no such run directory or checkpoint")
+    return path
+
+
+def trained_runs(runs_dir: Path, project_name: str) -> list[tuple[Path, str]]:
+    """Runs of the project that left weights behind, newest first, labelled with their result."""
+    out = []
+    for run in list_runs(runs_dir, project_name):
+        try:
+            find_weights(run.path)
+        except StudioError:  # stopped before its first checkpoint: nothing to evaluate or export
+            continue
+        label = run.path.name
+        if run.epochs:
+            last = run.epochs[-1]
+            if last.get("val_acc") is not None:
+                metric = f"val_acc {last['val_acc']:.1%}"
+            else:
+                metric = f"loss {last.get('val_loss', last['train_loss']):.4g}"
+            label += f" · {len(run.epochs)} epochs · {metric}"
+        out.append((run.path, label))
+    return out

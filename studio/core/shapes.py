@@ -7,6 +7,7 @@ both what works and where it stops.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +44,12 @@ class ShapeReport:
     def output_shape(self) -> list[int]:
         top = self.top_rows
         return top[-1].output_shape if top and self.error is None else list(self.input_shape)
+
+    def training_memory(self, batch_size: int) -> int:
+        """Bytes one training step needs, roughly: fp32 weights, gradients and two optimizer
+        moments (Adam's), plus each top-level layer's output for a batch."""
+        activations = sum(math.prod(row.output_shape) for row in self.top_rows)
+        return self.total_params * 4 * 4 + batch_size * 4 * activations
 
     def raise_error(self) -> ShapeReport:
         """Self when every layer took its input; else the first failure as LayerError."""

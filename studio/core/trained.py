@@ -17,9 +17,8 @@ from torch import nn
 
 from studio.core.errors import CheckpointError, StudioError
 from studio.core.project import Project
+from studio.core.runs import find_weights
 from studio.core.validation import parse_project, parse_project_text
-
-CHECKPOINT_ORDER = ("best.pt", "last.pt")
 
 
 @dataclass
@@ -74,16 +73,11 @@ class Preprocessing:
         return asdict(self)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw samples (pixels 0..scale, feature values, token ids) as the model's input."""
-        if self.kind == "tokens":
-            return x.long()
-        shape = (1, -1, *([1] * (len(self.input_shape) - 1)))
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(shape)
-        std = torch.tensor(self.std, dtype=torch.float32).view(shape)
-        x = x.float()
-        if self.kind == "image":
-            x = x / self.scale
-        return (x - mean) / std
+        """Raw samples (pixels 0..scale, feature values, token ids) as the model's input: the
+        same Normalisation the training batches went through."""
+        from studio.core.data.normalise import Normalisation
+
+        return Normalisation(self.kind, self.mean, self.std, self.scale)(x)
 
 
 @dataclass
@@ -98,23 +92,6 @@ class TrainedModel:
     @property
     def name(self) -> str:
         return self.project.name
-
-
-def find_weights(path: str | Path) -> Path:
-    """The file to load for a run directory (best, else last checkpoint, else final weights)."""
-    path = Path(path)
-    if path.is_dir():
-        for name in CHECKPOINT_ORDER:
-            if (path / "checkpoints" / name).is_file():
-                return path / "checkpoints" / name
-        if (path / "model.safetensors").is_file():
-            return path / "model.safetensors"
-        raise StudioError(
-            f"{path}: not a run directory (no checkpoints/best.pt, last.pt or model.safetensors)"
-        )
-    if not path.exists():
-        raise StudioError(f"{path}: no such run directory or checkpoint")
-    return path
 
 
 def load_trained(path: str | Path) -> TrainedModel:

@@ -29,6 +29,8 @@ from studio.core.project import (
     TrainSpec,
 )
 
+MAX_NESTING = 64  # containers inside containers: far beyond any real model, far below the stack
+
 
 def load_project(path: str | Path) -> Project:
     """Read and validate a project file; any problem is one ProjectError naming file and path."""
@@ -53,8 +55,27 @@ def parse_project_text(text: str) -> Project:
             "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
     except RecursionError:
-        raise ProjectError("", "nested too deeply to be a project") from None
+        depth = _json_depth(text)
+        raise ProjectError("", f"nested too deeply to be a project ({depth:,} levels)") from None
     return parse_project(data)
+
+
+def _json_depth(text: str) -> int:
+    """How deeply a JSON text nests its arrays and objects (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def parse_project(data: Any) -> Project:
@@ -72,15 +93,12 @@ def parse_project(data: Any) -> Project:
             f"{FORMAT_VERSION}: please update Torch Studio",
         )
     _keys(obj, "", required=("studio", "data", "model"), optional=("name", "training"))
-    try:
-        return Project(
-            name=_string(obj.get("name", "Untitled"), "name"),
-            data=_data(obj["data"]),
-            model=_model(obj["model"]),
-            training=_training(obj.get("training", {})),
-        )
-    except RecursionError:
-        raise ProjectError("model.layers", "nested too deeply") from None
+    return Project(
+        name=_string(obj.get("name", "Untitled"), "name"),
+        data=_data(obj["data"]),
+        model=_model(obj["model"]),
+        training=_training(obj.get("training", {})),
+    )
 
 
 def layer_from_dict(data: Any, path: str = "layer") -> LayerSpec:
@@ -143,11 +161,12 @@ def _model(value: Any) -> ModelSpec:
     return ModelSpec(layers=layers, input_shape=shape)
 
 
-def _layers(value: Any, path: str) -> list[LayerSpec]:
-    return [_layer(item, f"{path}[{i}]") for i, item in enumerate(_array(value, path))]
+def _layers(value: Any, path: str, depth: int = 0) -> list[LayerSpec]:
+    items = _array(value, path)
+    return [_layer(item, f"{path}[{i}]", depth) for i, item in enumerate(items)]
 
 
-def _layer(value: Any, path: str) -> LayerSpec:
+def _layer(value: Any, path: str, depth: int = 0) -> LayerSpec:
     from studio.core import layers as catalogue
     from studio.core.params import check_args
 
@@ -165,7 +184,8 @@ def _layer(value: Any, path: str) -> LayerSpec:
         name = _string(name, f"{path}.name")
     if info.container == "layers":
         _keys(obj, path, required=("type", "layers"), optional=("name",))
-        return LayerSpec(kind, name=name, layers=_layers(obj["layers"], f"{path}.layers"))
+        inner = _layers(obj["layers"], f"{path}.layers", _deeper(depth, path))
+        return LayerSpec(kind, name=name, layers=inner)
     if info.container == "branches":
         _keys(obj, path, required=("type", "branches"), optional=("name", "merge"))
         merge = obj.get("merge", "concat")
@@ -183,7 +203,10 @@ def _layer(value: Any, path: str) -> LayerSpec:
             kind,
             name=name,
             merge=merge,
-            branches=[_layers(b, f"{path}.branches[{i}]") for i, b in enumerate(branches)],
+            branches=[
+                _layers(b, f"{path}.branches[{i}]", _deeper(depth, path))
+                for i, b in enumerate(branches)
+            ],
         )
     _keys(obj, path, required=("type",), optional=("args", "name"))
     args = dict(_object(obj.get("args", {}), f"{path}.args"))
@@ -191,6 +214,17 @@ def _layer(value: Any, path: str) -> LayerSpec:
     if problems:
         raise ProjectError(*problems[0])
     return LayerSpec(kind, args=args, name=name)
+
+
+def _deeper(depth: int, path: str) -> int:
+    if depth >= MAX_NESTING:
+        where = path.split(".", 2)[:2]  # model.layers[i]: the full path is as long as the nesting
+        raise ProjectError(
+            ".".join(where),
+            f"nested too deeply: more than {MAX_NESTING} levels of Sequential, Residual and "
+            "Branch inside one another (flatten the stack)",
+        )
+    return depth + 1
 
 
 def _check_unique_names(layers: list[LayerSpec]) -> None:

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.project import Component
 from studio.gui.images import sample_pixmap
 from studio.gui.param_editors import ParamEditor
 
@@ -223,23 +222,14 @@ class DataPanel(QWidget):
         self._edit(f"Set {name}", change)
 
     def _add_augment(self, index: int) -> None:
+        from studio.core.edits import new_augmentation
+
         if index <= 0:
             return
         name = self.add_augment.itemText(index)
         self.add_augment.setCurrentIndex(0)
-        shape = self.document.project.model.input_shape or [1, 28, 28]
-        args = (
-            {"size": shape[-1], "padding": 2}
-            if name == "RandomCrop"
-            else {"size": shape[-1]}
-            if name == "RandomResizedCrop"
-            else {"degrees": 10.0}
-            if name in ("RandomRotation", "RandomAffine")
-            else {"kernel_size": 3}
-            if name == "GaussianBlur"
-            else {}
-        )
-        self._edit(f"Add {name}", lambda d: d.augment.append(Component(name, args)))
+        item = new_augmentation(name, self.document.project.model.input_shape)
+        self._edit(f"Add {name}", lambda d: d.augment.append(item))
 
     def _show_augment_args(self) -> None:
         """Editors for the selected augmentation's arguments; kept (and the focus with them) while

@@ -1,4 +1,5 @@
-"""The open project as the window edits it: one Project, its file, and an undo stack.
+"""The open project as the window edits it: one Project, its file, an undo stack, and the
+crash-recovery copy of unsaved work.
 
 Every edit is a snapshot command (the project's JSON before and after), so undo and redo give
 back exactly what was there, and the views only ever re-read the project.
@@ -10,10 +11,11 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from studio.core.errors import ProjectError
+from studio.core.errors import ProjectError, StudioError
+from studio.core.files import atomic_write_text
 from studio.core.project import Project, save_project
 from studio.core.validation import parse_project
 
@@ -42,7 +44,12 @@ class ProjectDocument(QObject):
         self.project = project
         self.path = path
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda _clean: self.pathChanged.emit())
+        # a slot of this object, not a lambda: Qt drops the connection when either side is deleted
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
+
+    @Slot(bool)
+    def _clean_changed(self, _clean: bool) -> None:
+        self.pathChanged.emit()
 
     @property
     def dirty(self) -> bool:
@@ -92,6 +99,42 @@ class ProjectDocument(QObject):
         self.undo_stack.setClean()
         self.pathChanged.emit()
         return target
+
+    # ---------------------------------------------------------------- crash recovery
+
+    def autosave(self) -> None:
+        """Keep a copy of unsaved work where a crash cannot take it (autosave_path())."""
+        if self.dirty:
+            payload = {
+                "path": str(self.path) if self.path else None,
+                "project": self.project.to_dict(),
+            }
+            atomic_write_text(autosave_path(), json.dumps(payload))
+
+    @staticmethod
+    def clear_autosave() -> None:
+        autosave_path().unlink(missing_ok=True)
+
+    @staticmethod
+    def read_autosave() -> tuple[Project, Path | None] | None:
+        """The unsaved work a crash left behind, with the file it belonged to; None if there is
+        none (an unreadable copy is removed)."""
+        path = autosave_path()
+        if not path.exists():
+            return None
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            project = parse_project(payload["project"])
+            original = Path(payload["path"]) if payload.get("path") else None
+        except (OSError, ValueError, KeyError, TypeError, StudioError):
+            ProjectDocument.clear_autosave()
+            return None
+        return project, original
+
+    def recover(self, project: Project, path: Path | None) -> None:
+        """Put recovered work back as an undoable edit of the file it belonged to: unsaved."""
+        self.replace(self.project, path)
+        self.edit("Recover autosave", lambda draft: draft.__dict__.update(project.copy().__dict__))
 
     def title(self) -> str:
         name = self.project.name

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import json
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 
 from studio.core import edits
 from studio.core.errors import ProjectError
-from studio.core.project import locate
+from studio.gui.document import ProjectDocument
+from studio.gui.stack_view import LayerStackView
 
 CLIPBOARD_PREFIX = "torch-studio-layer:"
 
 
-class LayerActions:
-    def __init__(self, window, document, stack):
-        self.window, self.document, self.stack = window, document, stack
+class LayerActions(QObject):
+    """The layer commands as QActions (the stack's context keys and the Edit menu) and the
+    selected layer's path, which every command starts from."""
+
+    def __init__(self, document: ProjectDocument, stack: LayerStackView, parent: QObject):
+        super().__init__(parent)
+        self.document, self.stack = document, stack
         self.selected: str | None = None
         self.actions: dict[str, QAction] = {}
         specs = [
@@ -31,7 +37,7 @@ class LayerActions:
             ("down", "Move layer down", QKeySequence("Ctrl+Down"), lambda: self.move(1)),
         ]
         for key, text, shortcut, slot in specs:
-            action = QAction(text, window)
+            action = QAction(text, self)
             action.setShortcut(shortcut)
             action.triggered.connect(slot)
             self.actions[key] = action
@@ -52,11 +58,17 @@ class LayerActions:
         )
 
     def add_at(self, layer_type: str, index: int) -> None:
-        def change(model):
-            model.layers.insert(min(index, len(model.layers)), edits.new_layer(layer_type))
-            return str(min(index, len(model.layers) - 1))
+        self._edit(
+            f"Add {layer_type}",
+            lambda model: edits.insert_at(model, index, edits.new_layer(layer_type)),
+        )
 
-        self._edit(f"Add {layer_type}", change)
+    def drop(self, layer_type: str, path: str | None, index: int) -> None:
+        """Something dropped on the stack at `index`: a palette layer (its type), or a row (its path)."""
+        if layer_type:
+            self.add_at(layer_type, index)
+        elif path is not None:
+            self.move_to(path, index)
 
     def _target(self, model) -> str | None:
         if self.selected is None:
@@ -69,15 +81,8 @@ class LayerActions:
 
     def delete(self) -> None:
         path = self.selected
-        if path is None:
-            return
-
-        def change(model):
-            holder, index = locate(model.layers, path)
-            holder.pop(index)
-            return _sibling(path, min(index, len(holder) - 1)) if holder else None
-
-        self._edit("Delete layer", change)
+        if path is not None:
+            self._edit("Delete layer", lambda model: edits.remove(model, path))
 
     def move(self, offset: int) -> None:
         if self.selected is not None:
@@ -110,7 +115,7 @@ class LayerActions:
             data = json.loads(text[len(CLIPBOARD_PREFIX) :])
             self._edit("Paste layer", lambda model: edits.paste(model, self._target(model), data))
         except (ValueError, ProjectError) as exc:
-            self.window.statusBar().showMessage(f"Cannot paste: {exc}", 5000)
+            self.document.rejected.emit(f"Cannot paste: {exc}")
 
     def set_argument(self, path: str, name: str, value: object) -> None:
         self.document.edit(
@@ -119,8 +124,3 @@ class LayerActions:
 
     def fix(self, path: str, action: dict) -> None:
         self._edit("Apply fix", lambda model: edits.apply_fix(model, path, action))
-
-
-def _sibling(path: str, index: int) -> str:
-    head, _, _ = path.rpartition(".")
-    return f"{head}.{index}" if head else str(index)

@@ -1,13 +1,14 @@
 """What the window does with trained runs: evaluate, export, predict on dropped files.
 
-Each runs in a background thread (BackgroundTasks); results come back to the views here.
+Each runs in a background thread (BackgroundTasks); results come back to the views here, and
+what the window should say comes out as signals (`message`, `error`, `tabRequested`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -15,67 +16,47 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
+from studio.gui.document import ProjectDocument
+from studio.gui.evaluation_view import EvaluationView
 from studio.gui.worker import BackgroundTasks
 
 
-def trained_runs(runs_dir: Path, project_name: str) -> list[tuple[Path, str]]:
-    """Runs of the project that left weights behind, newest first, labelled with their result."""
-    from studio.core.errors import StudioError
-    from studio.core.runs import list_runs
-    from studio.core.trained import find_weights
-
-    out = []
-    for run in list_runs(runs_dir, project_name):
-        try:
-            find_weights(run.path)
-        except StudioError:  # stopped before its first checkpoint: nothing to evaluate or export
-            continue
-        epochs = run.epochs
-        label = run.path.name
-        if epochs:
-            last = epochs[-1]
-            metric = (
-                f"val_acc {last['val_acc']:.1%}"
-                if last.get("val_acc") is not None
-                else f"loss {last.get('val_loss', last['train_loss']):.4g}"
-            )
-            label += f" · {len(epochs)} epochs · {metric}"
-        out.append((run.path, label))
-    return out
-
-
 class ModelActions(QObject):
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
+    """Evaluate, export and predict with the open project's trained runs."""
+
+    message = Signal(str, int)  # status-bar text, milliseconds
+    error = Signal(str, str)  # title, message: shown as a message box
+    tabRequested = Signal(QWidget)  # a view that should come to the front
+
+    def __init__(self, document: ProjectDocument, evaluation: EvaluationView, parent: QWidget):
+        super().__init__(parent)
+        self.document, self.evaluation, self.parent_widget = document, evaluation, parent
         self.tasks = BackgroundTasks(self)
         self.export_dialog = None
         self.prediction_dialog = None
-        window.evaluation.evaluateRequested.connect(self.evaluate)
+        evaluation.evaluateRequested.connect(self.evaluate)
 
     def runs(self) -> list[tuple[Path, str]]:
-        from studio.core.runs import default_runs_dir
+        from studio.core.runs import default_runs_dir, trained_runs
 
-        document = self.window.document
-        return trained_runs(default_runs_dir(document.path), document.project.name)
+        return trained_runs(default_runs_dir(self.document.path), self.document.project.name)
 
     def refresh_runs(self) -> None:
-        self.window.evaluation.set_runs(self.runs())
+        self.evaluation.set_runs(self.runs())
 
     # ---------------------------------------------------------------- evaluate
 
     def evaluate(self, run: str | None = None) -> None:
-        view = self.window.evaluation
+        view = self.evaluation
         if run is None:
             self.refresh_runs()
             run = view.runs.currentData()
-            self.window.show_tab(view)
+            self.tabRequested.emit(view)
         if not run:
-            self.window.statusBar().showMessage(
-                "No trained run of this project yet: train first", 5000
-            )
+            self.message.emit("No trained run of this project yet: train first", 5000)
             return
 
         def task():
@@ -88,12 +69,12 @@ class ModelActions(QObject):
         self.tasks.start(task, self._evaluated, self._evaluation_failed)
 
     def _evaluated(self, result) -> None:
-        self.window.evaluation.set_busy(False)
-        self.window.evaluation.show_result(result)
+        self.evaluation.set_busy(False)
+        self.evaluation.show_result(result)
 
     def _evaluation_failed(self, message: str) -> None:
-        self.window.evaluation.set_busy(False)
-        self.window.evaluation.show_error(message)
+        self.evaluation.set_busy(False)
+        self.evaluation.show_error(message)
 
     # ---------------------------------------------------------------- export
 
@@ -102,12 +83,12 @@ class ModelActions(QObject):
 
         runs = self.runs()
         if not runs:
-            self.window.show_error(
+            self.error.emit(
                 "Nothing to export yet",
                 "Train the project first: an export is made from a trained run.",
             )
             return
-        dialog = ExportDialog(runs, self.window.document.project.name, self.window)
+        dialog = ExportDialog(runs, self.document.project.name, self.parent_widget)
         dialog.exportRequested.connect(self._export)
         self.export_dialog = dialog
         dialog.open()
@@ -128,7 +109,7 @@ class ModelActions(QObject):
         if self.export_dialog is not None:
             self.export_dialog.set_busy(False)
             self.export_dialog.show_result(result)
-        self.window.statusBar().showMessage(f"Exported and verified: {result.path}", 8000)
+        self.message.emit(f"Exported and verified: {result.path}", 8000)
 
     def _export_failed(self, message: str) -> None:
         if self.export_dialog is not None:
@@ -140,7 +121,7 @@ class ModelActions(QObject):
     def predict_files(self, paths: list[str]) -> None:
         runs = self.runs()
         if not runs:
-            self.window.show_error(
+            self.error.emit(
                 "No trained model yet",
                 "Train the project first, then drop files on the window to classify them.",
             )
@@ -158,18 +139,16 @@ class ModelActions(QObject):
                 _views(predictor.preprocessing, raw),
             )
 
-        self.window.statusBar().showMessage(f"Predicting {len(paths)} file(s) with {run.name}…")
+        self.message.emit(f"Predicting {len(paths)} file(s) with {run.name}…", 0)
         self.tasks.start(
-            task, self._predicted, lambda message: self.window.show_error("Cannot predict", message)
+            task, self._predicted, lambda message: self.error.emit("Cannot predict", message)
         )
 
     def _predicted(self, outcome) -> None:
         run, predictions, views = outcome
-        self.prediction_dialog = PredictionDialog(run, predictions, views, self.window)
+        self.prediction_dialog = PredictionDialog(run, predictions, views, self.parent_widget)
         self.prediction_dialog.open()
-        self.window.statusBar().showMessage(
-            f"Predicted {len(predictions)} input(s) with {run.name}", 5000
-        )
+        self.message.emit(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)
 
 
 def _views(preprocessing, raw) -> list:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 BUDGET = 0.1  # at most this share of the GUI thread's time goes to redrawing plots
@@ -76,6 +76,10 @@ def _fit(plot: pg.PlotWidget, xs: list[float], ys: list[float], log: bool = Fals
 
 
 class TrainingPlots(QWidget):
+    overlayRequested = Signal()  # "Overlay earlier runs" was pressed
+    exportRequested = Signal(str)  # "png" or "csv": the window asks where
+    redrawn = Signal(int, float)  # points on the loss curve, seconds the redraw took with its paint
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         pg.setConfigOptions(antialias=False, background="#1f232b", foreground="#aab2c0")
@@ -134,6 +138,9 @@ class TrainingPlots(QWidget):
         layout.addLayout(row, 1)
         layout.addLayout(tools)
         self.log_scale.toggled.connect(self.set_log_scale)
+        self.compare.clicked.connect(self.overlayRequested)
+        self.export_png.clicked.connect(lambda: self.exportRequested.emit("png"))
+        self.export_csv.clicked.connect(lambda: self.exportRequested.emit("csv"))
         self.overlays: list[Any] = []
         self.clear()
         self._timer = QTimer(self)
@@ -153,12 +160,13 @@ class TrainingPlots(QWidget):
         self._turn = -1
 
     @property
-    def _dirty(self) -> bool:
+    def pending(self) -> bool:
+        """Whether some curve has data it does not show yet."""
         return bool(self._stale)
 
-    @_dirty.setter
-    def _dirty(self, value: bool) -> None:
-        self._stale = set(ROTATION) if value else set()
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.add_event(event)
 
     def add_event(self, event: dict[str, Any]) -> None:
         kind = event["event"]
@@ -202,6 +210,7 @@ class TrainingPlots(QWidget):
         {"loss": self._draw_loss, "accuracy": self._draw_accuracy, "lr": self._draw_lr}[name]()
         spent = time.perf_counter() - started + _TimedPlotWidget.cost[0]
         _TimedPlotWidget.cost[0] = 0.0
+        self.redrawn.emit(len(self.steps), spent)
         self._timer.setInterval(
             int(min(MAX_INTERVAL_MS, max(MIN_INTERVAL_MS, spent * 1000 / BUDGET)))
         )

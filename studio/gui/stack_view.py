@@ -188,9 +188,7 @@ class LayerStackView(QWidget):
             self.error_bar.show()
         else:
             self.error_bar.hide()
-        memory = report.total_params * 4 * 4 + batch_size * sum(
-            4 * _numel(r.output_shape) for r in report.rows if r.depth == 0
-        )
+        memory = report.training_memory(batch_size)
         self.footer.setText(
             f"Parameters: {report.total_params:,}  ·  FLOPs per sample: {si(report.total_flops)}  ·  "
             f"Output: {report.output_shape}  ·  Memory for one batch of {batch_size}: ~{si(memory, 1024)}B"
@@ -206,10 +204,3 @@ def _tooltip(layer_type: str) -> str:
 
     info = layers.get(layer_type)
     return info.doc if info else ""
-
-
-def _numel(shape: list[int]) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total

@@ -174,14 +174,7 @@ class TrainingPanel(QWidget):
         )
         self.optimizer.currentTextChanged.connect(self._optimizer_changed)
         self.lr.editingFinished.connect(self._lr_changed)
-        self.scheduler.currentTextChanged.connect(
-            lambda v: self._edit(
-                "Set LR schedule",
-                lambda t: setattr(
-                    t, "scheduler", None if v == "none" else Component(v, _scheduler_args(v))
-                ),
-            )
-        )
+        self.scheduler.currentTextChanged.connect(self._scheduler_changed)
         self.seed.valueChanged.connect(
             lambda v: self._edit("Set seed", lambda t: setattr(t, "seed", v))
         )
@@ -208,6 +201,12 @@ class TrainingPanel(QWidget):
     def _edit(self, text: str, change) -> None:
         if not self._updating:
             self.document.edit(text, lambda project: change(project.training))
+
+    def _scheduler_changed(self, name: str) -> None:
+        from studio.core.edits import new_scheduler
+
+        chosen = None if name == "none" else new_scheduler(name)
+        self._edit("Set LR schedule", lambda t: setattr(t, "scheduler", chosen))
 
     def _optimizer_changed(self, name: str) -> None:
         lr = self._parse_lr() or 0.001
@@ -255,6 +254,15 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Resume" if paused else "Pause")
 
+    def start(self) -> None:
+        """A new run: an empty log and progress bar."""
+        self.log.clear()
+        self.progress.setValue(0)
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.add_event(event)
+
     def add_event(self, event: dict[str, Any]) -> None:
         kind = event["event"]
         if kind == "start":
@@ -298,15 +306,3 @@ class TrainingPanel(QWidget):
             self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(text)
         self.set_running(False)
-
-
-def _scheduler_args(name: str) -> dict[str, Any]:
-    """Starting arguments for a scheduler picked in the combo (what torch requires)."""
-    return {
-        "StepLR": {"step_size": 5},
-        "MultiStepLR": {"milestones": [5, 10]},
-        "ExponentialLR": {"gamma": 0.9},
-        "CosineAnnealingWarmRestarts": {"T_0": 5},
-        "OneCycleLR": {"max_lr": 0.01},
-        "CyclicLR": {"base_lr": 0.0001, "max_lr": 0.01},
-    }.get(name, {})

@@ -196,6 +196,10 @@ class BackgroundTasks(QObject):
         thread = start_in_thread(worker, self)
         self._running.append((thread, worker, relay))
 
+    def threads(self) -> list[QThread]:
+        self._forget_finished()
+        return [thread for thread, _, _ in self._running]
+
     def wait_all(self) -> None:
         for thread, _, _ in self._running:
             thread.wait()

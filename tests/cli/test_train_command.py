@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import torch
 
@@ -135,7 +134,6 @@ def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
         "cpu",
     ]
     env = {**_env(tmp_path), "OMP_NUM_THREADS": "1"}
-    started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     runs = list((tmp_path / "runs").iterdir())
@@ -146,7 +144,6 @@ def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
     assert stop["reason"] == "completed" and stop["weights_in_sync"] is True
     epochs = [e for e in events if e["event"] == "epoch"]
     assert len(epochs) == 2 and epochs[-1]["val_acc"] > 0.5
-    assert time.monotonic() - started < 300
     assert (
         torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)["progress"]["epoch"] == 2
     )

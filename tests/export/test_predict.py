@@ -122,3 +122,26 @@ def test_a_file_that_is_not_an_image_is_one_clear_line(digits_run, tmp_path, cap
     assert main(["predict", str(digits_run), str(tmp_path / "notes.png")]) == 2
     err = capsys.readouterr().err
     assert "notes.png: not a readable image" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("source", ["digits", "csv"])
+def test_a_sample_normalised_for_training_equals_it_normalised_from_an_export_sidecar(
+    source, digits_run, tmp_path, capsys
+):
+    """Training and prediction share one normalisation: what a training batch becomes is what
+    predict makes of the same raw sample with nothing but the export and its sidecar."""
+    from studio.core.trained import Preprocessing
+
+    run = digits_run if source == "digits" else regression_run(tmp_path)
+    out = tmp_path / "exported" / "model.pt"
+    assert main(["export", str(run), "--format", "state_dict", "-o", str(out)]) == 0, (
+        capsys.readouterr().err
+    )
+    sidecar = json.loads((tmp_path / "exported" / "model.pt.json").read_text())
+    from_sidecar = Preprocessing.from_json(sidecar["preprocessing"])
+    trained = load_trained(run)
+    dataset = load_dataset(trained.project.data, trained.project.training.seed, trained.base_dir)
+    raw = dataset.val.x[:16]
+    training = dataset.prepare(raw)
+    assert training.abs().sum() > 0 and not torch.equal(training, raw.float())  # really normalised
+    assert torch.equal(training, from_sidecar.normalise(raw))

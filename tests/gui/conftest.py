@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from PySide6.QtCore import QSettings, QThread, QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -32,7 +32,10 @@ def make_window(qtbot):
         window = create_main_window(path)  # closed below, not by qtbot: closing may ask to save
         window.show()
         windows.append(window)
-        qtbot.waitUntil(lambda: window.data_thread is None, timeout=20000)
+        qtbot.waitUntil(
+            lambda: window.controller is None or window.controller.data_thread is None,
+            timeout=20000,
+        )
         return window
 
     yield make
@@ -40,12 +43,7 @@ def make_window(qtbot):
         if window.document is not None:
             window.document.undo_stack.setClean()
         window.close()
-    threads = [
-        t
-        for w in windows
-        for t in (w.thread, w.data_thread, w._loader_thread)
-        if isinstance(t, QThread)
-    ]
+    threads = [t for w in windows for t in w.threads()]
     assert not [t for t in threads if t.isRunning()], "a test left a QThread running"
 
 

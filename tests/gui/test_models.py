@@ -46,7 +46,7 @@ def find(parent, kind, name):
 
 def test_evaluate_shows_matrix_table_and_worst_samples(trained_window, qtbot):
     window = trained_window
-    view = window.evaluation
+    view = window.views.evaluation
     assert find(window, QComboBox, "evaluationRun").count() == 1
     qtbot.mouseClick(find(window, QPushButton, "evaluateButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.result is not None, timeout=30000)
@@ -64,7 +64,7 @@ def test_evaluate_shows_matrix_table_and_worst_samples(trained_window, qtbot):
 def test_export_dialog_writes_a_verified_onnx_file(trained_window, qtbot):
     window = trained_window
     action = next(
-        a for a in window.findChildren(type(window.undo_action)) if a.objectName() == "exportAction"
+        a for a in window.findChildren(type(window.menus.undo)) if a.objectName() == "exportAction"
     )
     action.trigger()
     dialog = window.model_actions.export_dialog

@@ -63,13 +63,15 @@ def test_random_edits_then_undo_everything_gives_the_file_back(make_window, tmp_
             "redo",
         )
     }
+    applied = 0  # actions that changed the project (others were refused, or select / copy)
     for _ in range(EDITS):
+        text_before = window.document.text()
         paths = list(_paths(window.document.project.model.layers))
         kind = rng.choice(list(done))
         if kind == "select" and paths:
             window.select_layer(rng.choice(paths)[0])
         elif kind == "add":
-            window.palette_view.layerChosen.emit(rng.choice(layer_types))
+            window.views.palette.layerChosen.emit(rng.choice(layer_types))
         elif kind in ("delete", "duplicate", "cut", "copy", "paste", "up", "down"):
             actions.actions[kind].trigger()
         elif kind == "argument" and paths:
@@ -86,12 +88,16 @@ def test_random_edits_then_undo_everything_gives_the_file_back(make_window, tmp_
         elif kind == "redo":
             undo_stack.redo()
         done[kind] += 1
+        applied += window.document.text() != text_before
         qtbot.wait(1)  # let queued refreshes run, as between a user's clicks
-    assert sum(done.values()) == EDITS and min(done.values()) > 5, done
-    print(f"{EDITS} edits: {done}; undo stack {undo_stack.count()} commands")
+    assert min(done.values()) > 5, done
+    assert applied >= EDITS // 3, applied  # most edit kinds change the project
+    print(
+        f"{EDITS} actions, {applied} changed the project: {done}; undo stack {undo_stack.count()}"
+    )
     while undo_stack.canUndo():
         undo_stack.undo()
-    window.save()
+    window.files.save()
     assert original.read_bytes() == before
-    tree = window.stack.tree
+    tree = window.views.stack.tree
     assert tree.topLevelItemCount() == len(STACK["model"]["layers"])

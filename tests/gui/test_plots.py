@@ -21,8 +21,7 @@ def test_plots_survive_hundreds_of_updates_in_a_fresh_process(tmp_path):
             plots.add_event({"event": "step", "epoch": epoch, "step": epoch * 10 - 5, "train_loss": 1 / epoch, "lr": 0.01})
             plots.add_event({"event": "epoch", "epoch": epoch, "step": epoch * 10, "train_loss": 1 / epoch,
                              "train_acc": 0.5, "val_loss": 1 / epoch, "val_acc": 0.6, "lr": 0.01})
-            plots._dirty = True
-            plots.redraw()
+            plots.flush()
             app.processEvents()
         plots.save_csv(__import__("pathlib").Path(r"%s"))
         print("ok", len(plots.epochs))

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from PySide6.QtCore import Qt
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.project import save_project
 from studio.core.validation import load_project
+from studio.gui.settings import recent_files
 from tests.conftest import TEMPLATES, minimal_project
 from tests.gui.conftest import answer_next_box
 
@@ -61,14 +66,14 @@ def test_window_has_every_automation_name_and_the_default_project(make_window):
 def test_palette_adds_layers_and_filter_narrows_it(make_window, qtbot):
     window = make_window()
     palette = find(window, "layerPalette")
-    gelu = next(i for i in window.palette_view.items() if i.text(0) == "GELU")
+    gelu = next(i for i in window.views.palette.items() if i.text(0) == "GELU")
     assert gelu.toolTip(0).endswith("Applies the Gaussian Error Linear Units function.")
     find(window, "layerStack").setCurrentItem(find(window, "layerStack").topLevelItem(1))
     palette.itemActivated.emit(gelu, 0)
     assert rows(window) == ["Flatten", "Linear", "GELU", "ReLU", "Dropout", "Linear"]
     assert find(window, "layerStack").topLevelItem(2).text(3) == "[64]"
-    window.palette_view.filter.setText("pool2d")
-    visible = [i.text(0) for i in window.palette_view.items() if not i.isHidden()]
+    window.views.palette.filter.setText("pool2d")
+    visible = [i.text(0) for i in window.views.palette.items() if not i.isHidden()]
     assert visible and all("pool2d" in name.lower() for name in visible)
 
 
@@ -93,12 +98,12 @@ def test_keyboard_reorder_delete_duplicate_and_undo_back_to_the_file_byte_for_by
     assert rows(window) == ["Flatten", "Linear", "Dropout", "ReLU", "BatchNorm1d"]
     assert window.document.dirty and window.windowTitle().startswith("*")
     while window.document.undo_stack.canUndo():
-        window.undo_action.trigger()
-    window.save()
+        window.menus.undo.trigger()
+    window.files.save()
     assert original.read_bytes() == (tmp_path / "digits.json").read_bytes()
     assert original.read_text() == load_project(DIGITS).to_json()
     while window.document.undo_stack.canRedo():
-        window.redo_action.trigger()
+        window.menus.redo.trigger()
     assert rows(window) == ["Flatten", "Linear", "Dropout", "ReLU", "BatchNorm1d"]
     assert window.document.project.model.layers[1].args["out_features"] == 32
 
@@ -127,13 +132,13 @@ def test_shape_error_turns_the_row_red_and_the_fix_clears_it(make_window, write_
     tree = find(window, "layerStack")
     bad = tree.topLevelItem(2)
     assert bad.background(1).color().name() == "#5c1f24" and "insert Flatten" in bad.toolTip(1)
-    assert not window.stack.error_bar.isHidden()
-    assert window.stack.fix_button.text() == "Fix: insert Flatten before it"
-    window.stack.fix_button.click()
+    assert not window.views.stack.error_bar.isHidden()
+    assert window.views.stack.fix_button.text() == "Fix: insert Flatten before it"
+    window.views.stack.fix_button.click()
     assert rows(window) == ["Conv2d", "ReLU", "Flatten", "Linear"]
     assert window.report.error.path == "3" and "set in_features to 144" in window.report.error.fix
-    window.stack.fix_button.click()
-    assert window.report.error is None and window.stack.error_bar.isHidden()
+    window.views.stack.fix_button.click()
+    assert window.report.error is None and window.views.stack.error_bar.isHidden()
     assert (
         tree.topLevelItem(3).text(3) == "[10]"
         and tree.topLevelItem(3).background(1).color().name() != "#5c1f24"
@@ -143,7 +148,7 @@ def test_shape_error_turns_the_row_red_and_the_fix_clears_it(make_window, write_
 def test_form_marks_bad_values_and_never_applies_them(make_window, qtbot):
     window = make_window()
     window.select_layer("3")  # Dropout: p is a number typed in a line edit
-    editor = window.form.editors["p"]
+    editor = window.views.form.editors["p"]
     line = editor.findChild(QLineEdit)
     before = window.document.text()
     line.setText("lots")
@@ -155,11 +160,11 @@ def test_form_marks_bad_values_and_never_applies_them(make_window, qtbot):
     assert line.property("invalid") is False
     assert window.document.project.model.layers[3].args["p"] == 0.25
     window.select_layer("1")
-    spin = window.form.editors["out_features"].findChild(QSpinBox)
+    spin = window.views.form.editors["out_features"].findChild(QSpinBox)
     assert spin.minimum() == 1  # a size below 1 cannot even be typed
     spin.setValue(20)
     assert window.document.project.model.layers[1].args["out_features"] == 20
-    assert "auto (64)" in window.form.editors["in_features"]._auto.text()
+    assert "auto (64)" in window.views.form.editors["in_features"]._auto.text()
 
 
 def test_changing_the_dataset_sets_the_input_shape(make_window, qtbot):
@@ -167,8 +172,8 @@ def test_changing_the_dataset_sets_the_input_shape(make_window, qtbot):
     picker = find(window, "datasetPicker")
     picker.setCurrentIndex(picker.findData("spirals"))
     qtbot.waitUntil(lambda: window.document.project.model.input_shape == [2], timeout=20000)
-    assert window.report.error is None and window.stack.tree.topLevelItem(1).text(3) == "[64]"
-    assert "sample shape [2]" in window.data_panel.status.text()
+    assert window.report.error is None and window.views.stack.tree.topLevelItem(1).text(3) == "[64]"
+    assert "sample shape [2]" in window.views.data_panel.status.text()
 
 
 def test_device_list_holds_the_cpu(make_window):
@@ -182,14 +187,16 @@ def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtb
     window = make_window()
     find(window, "epochsSpin").setValue(2)
     qtbot.mouseClick(find(window, "trainButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.thread is None, timeout=60000)
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
     progress = find(window, "trainProgress")
     assert progress.value() == progress.maximum() > 0
-    qtbot.waitUntil(lambda: points(window.plots.val_acc) == 2, timeout=2000)  # the redraw timer
+    qtbot.waitUntil(
+        lambda: points(window.views.plots.val_acc) == 2, timeout=2000
+    )  # the redraw timer
     assert (
-        points(window.plots.smooth) >= 2
-        and points(window.plots.val_loss) == 2
-        and points(window.plots.train_acc) == 2
+        points(window.views.plots.smooth) >= 2
+        and points(window.views.plots.val_loss) == 2
+        and points(window.views.plots.train_acc) == 2
     )
     assert "completed" in progress.format()
     (run,) = (tmp_path / "runs").iterdir()  # the same run directory as `studio train`
@@ -202,10 +209,10 @@ def test_stop_mid_epoch_returns_control_quickly(make_window, qtbot):
     window = make_window()
     find(window, "epochsSpin").setValue(5000)
     window.train()
-    qtbot.waitUntil(lambda: len(window.plots.steps) > 1, timeout=30000)
+    qtbot.waitUntil(lambda: len(window.views.plots.steps) > 1, timeout=30000)
     started = time.monotonic()
     qtbot.mouseClick(find(window, "stopButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.thread is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=5000)
     assert time.monotonic() - started < 1.5
     assert "stopped" in find(window, "trainProgress").format()
     assert find(window, "trainButton").isEnabled()
@@ -215,8 +222,8 @@ def test_closing_mid_training_stops_and_waits_for_the_worker(make_window, qtbot)
     window = make_window()
     find(window, "epochsSpin").setValue(5000)
     window.train()
-    qtbot.waitUntil(lambda: len(window.plots.steps) > 0, timeout=30000)
-    thread = window.thread
+    qtbot.waitUntil(lambda: len(window.views.plots.steps) > 0, timeout=30000)
+    thread = window.controller.training_thread
     window.document.undo_stack.setClean()
     assert window.close()
     assert not thread.isRunning()
@@ -227,11 +234,11 @@ def test_open_save_round_trip_and_recent_files(make_window, tmp_path):
     window.layer_actions.add("Tanh")
     target = tmp_path / "mine.json"
     window.document.path = target
-    assert window.save()
+    assert window.files.save()
     assert load_project(target) == window.document.project
-    assert not window.document.dirty and str(target) in window.recent_files()
+    assert not window.document.dirty and str(target) in recent_files()
     other = make_window()
-    assert other.open_project(target)
+    assert other.files.open_project(target)
     assert other.document.project == window.document.project
 
 
@@ -247,22 +254,21 @@ def test_bad_project_file_opens_nothing_and_says_why(make_window, write_project)
 
 
 def test_autosave_is_offered_after_a_crash(make_window, qtbot, tmp_path):
-    window = make_window()
-    window.select_layer("4")
-    window.layer_actions.add("Tanh")
-    edited = window.document.project
-    window.autosave()  # what the timer does; then the process "crashes" (no clean close)
+    crashed = make_window()
+    crashed.select_layer("4")
+    crashed.layer_actions.add("Tanh")
+    edited = crashed.document.project
+    crashed.document.autosave()  # what the timer does; then the process dies: no close, no cleanup
     saved = json.loads((tmp_path / "autosave.json").read_text())
     assert saved["project"]["model"]["layers"][-1]["type"] == "Tanh"
-    window.document.undo_stack.setClean()
-    window.autosave = lambda: None
-    window.clear_autosave = lambda: None  # the crash: nothing cleans up
-    window.close()
     seen = answer_next_box(QMessageBox.StandardButton.Yes, "recoverBox")
-    recovered = make_window()
+    recovered = make_window()  # the next start
     qtbot.waitUntil(lambda: bool(seen), timeout=10000)
     qtbot.waitUntil(lambda: recovered.document.project == edited, timeout=10000)
     assert recovered.document.dirty and "Recover" in seen[0]
+    recovered.document.undo_stack.setClean()
+    assert recovered.close()
+    assert not (tmp_path / "autosave.json").exists()  # a clean close leaves no copy behind
 
 
 def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
@@ -274,7 +280,7 @@ def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
     window = make_window(write_project(project))
     (tmp_path / "t.csv").write_text("a,b\n1,0\nbroken,1\n")  # broken after the preview loaded
     window.train()
-    qtbot.waitUntil(lambda: window.thread is None, timeout=30000)
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=30000)
     assert "row 3, column 'a'" in window.last_error
     assert find(window, "trainButton").isEnabled()
     for box in QApplication.topLevelWidgets():
@@ -283,14 +289,14 @@ def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
     (tmp_path / "t.csv").write_text("a,b\n" + "\n".join(f"{i},{i % 2}" for i in range(20)))
     find(window, "epochsSpin").setValue(1)
     window.train()
-    qtbot.waitUntil(lambda: window.thread is None, timeout=30000)
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=30000)
     assert "completed" in find(window, "trainProgress").format()
 
 
 @pytest.mark.parametrize("template", [t.name for t in TEMPLATES])
 def test_every_template_opens_without_a_shape_error(make_window, template):
     window = make_window()
-    window.new_from_template(next(t for t in TEMPLATES if t.name == template))
+    window.files.new_from_template(next(t for t in TEMPLATES if t.name == template))
     assert window.report is not None and window.report.error is None
 
 
@@ -299,8 +305,8 @@ def test_dropping_a_palette_layer_on_the_stack_inserts_it_there(make_window):
     from PySide6.QtGui import QDropEvent
 
     window = make_window()
-    gelu = next(i for i in window.palette_view.items() if i.text(0) == "GELU")
-    mime = window.palette_view.tree.mimeData([gelu])
+    gelu = next(i for i in window.views.palette.items() if i.text(0) == "GELU")
+    mime = window.views.palette.tree.mimeData([gelu])
     tree = find(window, "layerStack")
     target = tree.visualItemRect(tree.topLevelItem(2)).center()
     event = QDropEvent(
@@ -312,7 +318,7 @@ def test_dropping_a_palette_layer_on_the_stack_inserts_it_there(make_window):
     )
     tree.dropEvent(event)
     assert rows(window) == ["Flatten", "Linear", "GELU", "ReLU", "Dropout", "Linear"]
-    window.undo_action.trigger()
+    window.menus.undo.trigger()
     assert rows(window) == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
 
 
@@ -320,12 +326,12 @@ def test_editing_a_dataset_option_keeps_its_editor(make_window, qtbot):
     window = make_window()
     picker = find(window, "datasetPicker")
     picker.setCurrentIndex(picker.findData("spirals"))
-    qtbot.waitUntil(lambda: window.data_thread is None, timeout=20000)
-    editor = window.data_panel.option_editors["samples"]
+    qtbot.waitUntil(lambda: window.controller.data_thread is None, timeout=20000)
+    editor = window.views.data_panel.option_editors["samples"]
     editor.findChild(QSpinBox).setValue(600)
     assert window.document.project.data.options["samples"] == 600
     assert (
-        window.data_panel.option_editors["samples"] is editor
+        window.views.data_panel.option_editors["samples"] is editor
     )  # not rebuilt under the user's typing
 
 
@@ -350,7 +356,7 @@ def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, m
 
 def test_augmentation_arguments_are_edited_in_place_and_undone(make_window, qtbot):
     window = make_window()
-    panel = window.data_panel
+    panel = window.views.data_panel
     adder = find(window, "addAugment")
     adder.activated.emit(adder.findText("RandomRotation"))
     assert [a.type for a in window.document.project.data.augment] == ["RandomRotation"]
@@ -387,5 +393,52 @@ def test_dragging_a_row_within_the_stack_moves_it(make_window):
     )
     tree.dropEvent(event)
     assert rows(window) == ["Flatten", "Dropout", "Linear", "ReLU", "Linear"]
-    window.undo_action.trigger()
+    window.menus.undo.trigger()
     assert rows(window) == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
+
+
+def test_closing_after_an_edit_is_silent(tmp_path):
+    """Edit, close, answer Discard, quit: nothing on stderr (a lambda connected to the undo stack
+    used to fire while Qt tore the window down: 'Signal source has been deleted')."""
+    script = textwrap.dedent("""
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication, QMessageBox
+        from studio.gui.app import create_main_window
+
+        app = QApplication([])
+        window = create_main_window()
+        window.show()
+
+        def discard():
+            for box in QApplication.topLevelWidgets():
+                if isinstance(box, QMessageBox) and box.isVisible():
+                    box.button(QMessageBox.StandardButton.Discard).click()
+                    return
+            QTimer.singleShot(20, discard)
+
+        def edit_and_close():
+            window.layer_actions.add("Tanh")
+            QTimer.singleShot(20, discard)
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(100, edit_and_close)
+        app.exec()
+        print("closed", window.document.dirty)
+    """)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "STUDIO_AUTOSAVE": str(tmp_path / "a.json"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0 and "closed True" in result.stdout, result.stderr[-1500:]
+    noise = [line for line in result.stderr.splitlines() if "propagateSizeHints" not in line]
+    assert noise == []

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from studio.cli import main
 from studio.core import layers as catalogue
-from studio.core.errors import StudioError
+from studio.core.errors import ProjectError, StudioError
 from studio.core.shapes import infer_shapes
-from studio.core.validation import parse_project, parse_project_text
+from studio.core.validation import MAX_NESTING, parse_project, parse_project_text
 from tests.conftest import EXAMPLES, TEMPLATES
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
@@ -135,27 +135,33 @@ def test_every_layer_with_random_arguments_gives_shapes_or_a_layer_error(layers,
     )
 
 
-@pytest.mark.parametrize("depth", [50, 400, 5000])
+@pytest.mark.parametrize("depth", [50, 64, 65, 400, 5000])
 def test_deep_nesting_is_answered_not_crashed(depth):
+    """Containers nest up to MAX_NESTING levels; deeper is one ProjectError that says so, and a
+    JSON text nested beyond what any parser takes says how deep it went."""
     layer = {"type": "ReLU"}
     for _ in range(depth):
         layer = {"type": "Sequential", "layers": [layer]}
-    text = (
-        json.dumps(
-            {
-                "studio": 1,
-                "data": {"source": "digits"},
-                "model": {"input_shape": [4], "layers": [layer]},
-            }
-        )
-        if depth < 900
-        else '{"studio": 1, "data": ' + "[" * 100000 + "]" * 100000 + "}"
-    )
-    try:
-        project = parse_project_text(text)
-        infer_shapes(project.model)
-    except StudioError:
-        pass
+    if depth < 900:
+        project = {
+            "studio": 1,
+            "data": {"source": "digits"},
+            "model": {"input_shape": [4], "layers": [layer]},
+        }
+        text = json.dumps(project)
+    else:
+        text = '{"studio": 1, "data": ' + "[" * 100000 + "]" * 100000 + "}"
+    if depth <= MAX_NESTING:
+        report = infer_shapes(parse_project_text(text).model)
+        assert report.error is None and report.output_shape == [4]
+        return
+    with pytest.raises(ProjectError) as refused:
+        parse_project_text(text)
+    if depth < 900:
+        assert refused.value.path == "model.layers[0]"
+        assert f"nested too deeply: more than {MAX_NESTING} levels" in str(refused.value)
+    else:
+        assert "nested too deeply to be a project (100,001 levels)" in str(refused.value)
 
 
 def test_summary_command_answers_huge_and_unicode_values_in_one_line(write_project, capsys):

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.long
 
 def test_kill_9_at_random_moments_always_leaves_a_checkpoint_that_resumes(tmp_path):
     rng = random.Random(2026)
-    broken_tails = resumed = 0
+    broken_tails = 0
+    resumed_at: list[int] = []  # the epoch of the checkpoint each kill left
     for n in range(KILLS):
         runs = tmp_path / f"kill{n}"
         process = subprocess.Popen(
@@ -72,12 +73,15 @@ def test_kill_9_at_random_moments_always_leaves_a_checkpoint_that_resumes(tmp_pa
         assert not list(
             (run / "checkpoints").glob(".*.tmp")
         )  # the resume cleared a cut-short write
-        resumed += 1
+        after = read_metrics(run)
+        assert after[-1]["event"] == "stop" and after[-1]["reason"] == "completed"
+        assert [e["epoch"] for e in after if e["event"] == "epoch"][-1] == epoch + 1
+        resumed_at.append(epoch)
         print(
             f"kill {n + 1}: after epoch {epoch}, metrics lines {len(events)}, temp files left {leftovers}"
         )
     print(
-        f"{KILLS} kills: {resumed} resumed from last.pt, {broken_tails} metrics files ended mid-line "
+        f"{KILLS} kills resumed from last.pt after epochs {resumed_at}, {broken_tails} metrics files ended mid-line "
         "(read back without that line)"
     )
-    assert resumed == KILLS
+    assert len(set(resumed_at)) > 1  # the kills landed at different moments of training

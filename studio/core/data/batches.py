@@ -15,7 +15,6 @@ from studio.core.data.dataset import Dataset, Split
 from studio.core.params import call_args
 from studio.core.project import Component
 
-AUGMENT_GROUP = 8  # samples that share one draw of an augmentation's random parameters
 PREPARED_LIMIT = 1 << 30  # bytes: a split this small is normalised once, not every batch
 
 
@@ -119,11 +118,6 @@ def build_augmentation(augment: list[Component]):
         args = call_args(item.args)
         steps.append(catalogue[item.type].factory(**args))
     return v2.Compose(steps)
-
-
-def apply_augmentation(transform, x: torch.Tensor) -> torch.Tensor:
-    """Augment a batch of [0, 1] images; each group of samples gets its own random draw."""
-    return torch.cat([transform(group) for group in x.split(AUGMENT_GROUP)])
 
 
 def make_generator(seed: int, device: torch.device) -> torch.Generator:

@@ -1,7 +1,7 @@
 """A loaded dataset: tensors for each split plus everything the rest of the studio asks of data.
 
 Images stay uint8 until a batch is taken; `prepare` turns a batch into what the model eats
-(scaled, normalised with training-split statistics, augmented when asked) in one vectorised step.
+(normalise.py: scaled, augmented when asked, normalised with training-split statistics).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from studio.core.data.normalise import Normalisation
 
 KINDS = ("image", "features", "tokens")
 
@@ -64,7 +66,7 @@ class Dataset:
     vocabulary: list[str] | None = None
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
-    _stats: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _normalisation: Normalisation | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -79,7 +81,7 @@ class Dataset:
 
     def to(self, device: torch.device | str) -> Dataset:
         """The same dataset with every split on `device` (the fast path keeps data there)."""
-        moved = Dataset(**{**self.__dict__, "_stats": None})
+        moved = Dataset(**self.__dict__)
         moved.train = self.train.to(device)
         moved.val = self.val.to(device) if self.val is not None else None
         moved.test = self.test.to(device) if self.test is not None else None
@@ -89,25 +91,17 @@ class Dataset:
     def device(self) -> torch.device:
         return self.train.y.device
 
-    def prepare(self, x: torch.Tensor, augment=None) -> torch.Tensor:
-        """A raw batch as the model's input: scaled to [0, 1], augmented (training batches only)
-        and normalised; token ids pass as they are."""
-        if self.kind == "tokens":
-            return x
-        if self._stats is None or self._stats[0].device != x.device:
-            shape = (1, -1, *([1] * (len(self.input_shape) - 1)))
-            mean = torch.tensor(self.mean, device=x.device).view(shape)
-            std = torch.tensor(self.std, device=x.device).view(shape)
-            self._stats = (mean, std)
-        mean, std = self._stats
-        x = x.float()
-        if self.kind == "image":
-            x = x.div_(self.scale)
-            if augment is not None:
-                from studio.core.data.batches import apply_augmentation
+    @property
+    def normalisation(self) -> Normalisation:
+        """How a raw batch of this data becomes the model's input (what prediction does too)."""
+        if self._normalisation is None:
+            self._normalisation = Normalisation(self.kind, self.mean, self.std, self.scale)
+        return self._normalisation
 
-                x = apply_augmentation(augment, x)
-        return (x - mean).div_(std)
+    def prepare(self, x: torch.Tensor, augment=None) -> torch.Tensor:
+        """A raw batch as the model's input: scaled, augmented (training batches only) and
+        normalised; token ids pass as they are."""
+        return self.normalisation(x, augment)
 
     def split(self, name: str) -> Split | None:
         return {"train": self.train, "val": self.val, "test": self.test}[name]

@@ -21,6 +21,7 @@ class TrainControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.held = threading.Event()  # set while the loop waits out a pause
         self.request: StopRequest | None = None
 
     def stop(self, reason: str = "stopped", message: str = "", resumable: bool = True) -> None:
@@ -50,5 +51,9 @@ class TrainControl:
         return not self._running.is_set()
 
     def wait_while_paused(self) -> None:
-        while not self._running.wait(timeout=0.1):
-            pass
+        self.held.set()
+        try:
+            while not self._running.wait(timeout=0.1):
+                pass
+        finally:
+            self.held.clear()

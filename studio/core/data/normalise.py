@@ -1,0 +1,43 @@
+"""How raw samples become the model's input: scaled, augmented (training batches only) and
+normalised with the training split's statistics. One implementation, used by training,
+evaluation, the export checks and prediction alike, so they can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+AUGMENT_GROUP = 8  # samples that share one draw of an augmentation's random parameters
+
+
+@dataclass
+class Normalisation:
+    kind: str  # image | features | tokens
+    mean: list[float]  # per channel (images) or per feature
+    std: list[float]
+    scale: float = 255.0  # the largest raw pixel value (images)
+    _stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def __call__(self, x: torch.Tensor, augment=None) -> torch.Tensor:
+        """A raw batch (pixels 0..scale, feature values, token ids) as the model's input.
+        `augment` (a torchvision transform) applies to images, after scaling to [0, 1]."""
+        if self.kind == "tokens":
+            return x.long()
+        mean, std = self._on(x.device, x.dim())
+        x = x.float()
+        if self.kind == "image":
+            x = x / self.scale
+            if augment is not None:  # each group of samples gets its own random draw
+                x = torch.cat([augment(group) for group in x.split(AUGMENT_GROUP)])
+        return (x - mean).div_(std)
+
+    def _on(self, device: torch.device, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._stats:
+            shape = (1, -1, *([1] * (dims - 2)))
+            mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(shape)
+            std = torch.tensor(self.std, dtype=torch.float32, device=device).view(shape)
+            self._stats[device] = (mean, std)
+        return self._stats[device]

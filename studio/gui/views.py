@@ -1,0 +1,86 @@
+"""The window's views, made once the core has loaded, and where they sit: docks around the layer
+stack, the curves and the evaluation in tabs below it. Each view gets the document (or plain data)
+and talks through signals; none of them knows the window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QTabWidget, QWidget
+
+from studio.gui.data_panel import DataPanel
+from studio.gui.document import ProjectDocument
+from studio.gui.evaluation_view import EvaluationView
+from studio.gui.layer_form import LayerForm
+from studio.gui.palette import LayerPalette
+from studio.gui.plots import TrainingPlots
+from studio.gui.settings import settings
+from studio.gui.stack_view import LayerStackView
+from studio.gui.training_panel import TrainingPanel
+
+
+@dataclass
+class Views:
+    palette: LayerPalette
+    stack: LayerStackView
+    form: LayerForm
+    data_panel: DataPanel
+    training_panel: TrainingPanel
+    plots: TrainingPlots
+    evaluation: EvaluationView
+    bottom_tabs: QTabWidget  # the curves and the evaluation, below the stack
+    docks: list[QDockWidget]  # palette, form, data, training: the View menu toggles them
+
+    def show_tab(self, widget: QWidget) -> None:
+        self.bottom_tabs.setCurrentWidget(widget)
+
+
+def build_views(window: QMainWindow, document: ProjectDocument, devices) -> Views:
+    """Make the views and place them in `window` (its layout restored from the last session)."""
+    palette = LayerPalette()
+    palette.setMinimumWidth(210)
+    palette.populate()
+    form = LayerForm()
+    form.setMinimumHeight(250)
+    data_panel = DataPanel(document)
+    data_panel.populate()
+    training_panel = TrainingPanel(document)
+    training_panel.populate(devices)
+    stack, plots, evaluation = LayerStackView(), TrainingPlots(), EvaluationView()
+
+    tabs = QTabWidget(objectName="bottomTabs")
+    tabs.addTab(plots, "Training curves")
+    tabs.addTab(evaluation, "Evaluation")
+    splitter = QSplitter(Qt.Orientation.Vertical)
+    splitter.addWidget(stack)
+    splitter.addWidget(tabs)
+    splitter.setSizes([520, 340])
+    window.setCentralWidget(splitter)
+
+    left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+    docks = [
+        _dock(window, "Layers", palette, left, "paletteDock"),
+        _dock(window, "Layer arguments", form, right, "formDock"),
+        _dock(window, "Data", data_panel, right, "dataDock"),
+        _dock(window, "Training", training_panel, right, "trainingDock"),
+    ]
+    window.tabifyDockWidget(docks[2], docks[3])
+    docks[3].raise_()
+    window.resizeDocks([docks[0]], [230], Qt.Orientation.Horizontal)
+    window.resizeDocks([docks[1]], [400], Qt.Orientation.Horizontal)
+    window.resizeDocks([docks[1], docks[3]], [330, 520], Qt.Orientation.Vertical)
+    state = settings().value("windowState")
+    if isinstance(state, QByteArray):
+        window.restoreState(state)
+    return Views(palette, stack, form, data_panel, training_panel, plots, evaluation, tabs, docks)
+
+
+def _dock(
+    window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str
+) -> QDockWidget:
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    dock.setWidget(widget)
+    window.addDockWidget(area, dock)
+    return dock
