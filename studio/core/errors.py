@@ -74,8 +74,9 @@ class TrainingFailed(StudioError):
     exit_code = EXIT_FAILED
 
 
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's first non-empty line (its type when it has no message), at most `limit` long."""
+def first_line(exc: BaseException | str, limit: int = 300) -> str:
+    """An exception's (or a message's) first non-empty line, at most `limit` long; an exception
+    without a message gives its type's name."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
+    text = lines[0] if lines else ("" if isinstance(exc, str) else type(exc).__name__)
     return text if len(text) <= limit else text[: limit - 3] + "..."

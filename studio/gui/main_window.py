@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QByteArray, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
+from studio.core.errors import first_line
 from studio.gui import settings as preferences
 from studio.gui.core_loader import CoreLoader
 from studio.gui.document import ProjectDocument
@@ -291,7 +292,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> None:
         self.last_error = message
-        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        self.statusBar().showMessage(first_line(message), 10000)
         box = QMessageBox(
             QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
         )

@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QLineEdit,
     QMessageBox,
@@ -164,7 +165,8 @@ def test_form_marks_bad_values_and_never_applies_them(make_window, qtbot):
     assert spin.minimum() == 1  # a size below 1 cannot even be typed
     spin.setValue(20)
     assert window.document.project.model.layers[1].args["out_features"] == 20
-    assert "auto (64)" in window.views.form.editors["in_features"]._auto.text()
+    auto = window.views.form.editors["in_features"].findChild(QCheckBox, "autoCheck")
+    assert "auto (64)" in auto.text()
 
 
 def test_changing_the_dataset_sets_the_input_shape(make_window, qtbot):
