@@ -89,15 +89,10 @@ def fit(
     _reconcile_input_shape(project, dataset)
     setup = make_setup(project, dataset, device, world)
 
-    observers: list[Callback] = []
     run_dir = None
-    if world.is_main:
-        if write_run:
-            run_dir = _run_dir(runs_dir, resume, project)
-            observers.append(MetricsFile(run_dir))
-            if TensorBoardLogger.available():
-                observers.append(TensorBoardLogger(run_dir))
-        observers += callbacks
+    if world.is_main and write_run:
+        run_dir = _run_dir(runs_dir, resume, project)
+    observers = _observers(run_dir, callbacks) if world.is_main else []
 
     def emit(event: dict[str, Any]) -> None:
         for observer in observers:
@@ -106,21 +101,36 @@ def fit(
     trainer = Trainer(setup, control, spec.epochs, emit, report_seconds)
     if resumed is not None:
         trainer.load_state_dict(resumed)
+    base = str(Path(base_dir or ".").resolve())
+    for handler in _handlers(project, dataset, run_dir, preprocessing, base):
+        handler.attach(trainer)
+    return _run(trainer, project, run_dir, observers, resumed is not None)
+
+
+def _observers(run_dir: Path | None, callbacks: Iterable[Callback]) -> list[Callback]:
+    """Who hears the metrics events: the run's own files (metrics.jsonl, TensorBoard), then the caller's."""
+    observers: list[Callback] = []
+    if run_dir is not None:
+        observers.append(MetricsFile(run_dir))
+        if TensorBoardLogger.available():
+            observers.append(TensorBoardLogger(run_dir))
+    return [*observers, *callbacks]
+
+
+def _handlers(project: Project, dataset: Dataset, run_dir, preprocessing, base_dir: str) -> list:
+    """The handlers a project asks for, in the order they act at the end of an epoch."""
     monitor = _monitor(project, dataset)
-    stopping = spec.early_stopping
+    stopping = project.training.early_stopping
     handlers: list[Any] = [
         NonFiniteGuard(),
         LRScheduling(monitor),
         BestTracking(monitor, stopping.min_delta if stopping else 0.0),
     ]
     if run_dir is not None:
-        base = str(Path(base_dir or ".").resolve())
-        handlers.append(Checkpointing(run_dir, project, preprocessing, base))
+        handlers.append(Checkpointing(run_dir, project, preprocessing, base_dir))
     if stopping is not None:
         handlers.append(EarlyStopping(stopping.monitor, stopping.patience))
-    for handler in handlers:
-        handler.attach(trainer)
-    return _run(trainer, project, run_dir, observers, resumed is not None)
+    return handlers
 
 
 def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) -> FitResult:
