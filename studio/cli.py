@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     layers.set_defaults(run=_layers)
 
     datasets = sub.add_parser("datasets", help="the dataset sources, offline availability, options")
+    datasets.add_argument(
+        "project", nargs="?", help="a project file: describe its dataset (splits, classes, columns)"
+    )
     datasets.add_argument("--json", action="store_true", help="print the sources as JSON")
     datasets.set_defaults(run=_datasets)
 
@@ -144,6 +147,16 @@ def _signature(params) -> str:
 def _datasets(args: argparse.Namespace) -> int:
     from studio.core.data import SOURCES
 
+    if args.project:
+        from studio.describe import dataset_lines
+
+        dataset = _project_dataset(args.project)[1]
+        print(
+            json.dumps(dataset.describe(), indent=2)
+            if args.json
+            else "\n".join(dataset_lines(dataset))
+        )
+        return 0
     if args.json:
         print(json.dumps({"sources": [s.to_json() for s in SOURCES.values()]}, indent=2))
         return 0
@@ -174,21 +187,37 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_dataset(path: str):
+    """A project file and its loaded dataset; the model's input shape is the data's."""
+    from studio.core.data import load_dataset
+    from studio.core.validation import load_project
+
+    project = load_project(path)
+    dataset = load_dataset(project.data, project.training.seed, Path(path).parent)
+    if project.model.input_shape is None:
+        project.model.input_shape = dataset.input_shape
+    return project, dataset
+
+
 def _summary(args: argparse.Namespace) -> int:
     from studio.core.shapes import infer_shapes
     from studio.core.validation import load_project
 
     project = load_project(args.project)
-    if project.model.input_shape is None:
-        from studio.core.data import load_dataset
-
-        dataset = load_dataset(project.data, project.training.seed, Path(args.project).parent)
-        project.model.input_shape = dataset.input_shape
+    dataset = None
+    if project.model.input_shape is None or project.data.source == "csv":  # a table's columns
+        project, dataset = _project_dataset(args.project)
     report = infer_shapes(project.model).raise_error()
+    table = dataset.table if dataset is not None else None
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        extra = {"columns": table.describe(), "notes": table.notes} if table is not None else {}
+        print(json.dumps({**report.to_json(), **extra}, indent=2))
         return 0
     print(f"{project.name}: one sample of shape {report.input_shape}")
+    if table is not None:
+        from studio.describe import column_lines
+
+        print("\n".join(column_lines(table)))
     header = f"{'Layer':<34} {'Output shape':<18} {'Params':>12} {'FLOPs':>10}"
     print(header)
     print("-" * len(header))

@@ -84,3 +84,42 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
     lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+PENGUIN_HEADER = [
+    "species", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
+    "sex", "year",
+]  # fmt: skip
+
+
+def write_penguins(path: Path, rows: int = 344, seed: int = 0) -> Path:
+    """A table shaped like the public penguin measurements: a string target, two string
+    features, numbers with NA cells (a few whole rows of them), a year. Species differ in their
+    measurements, so a model can learn them."""
+    rng = np.random.default_rng(seed)
+    kinds = {
+        "Adelie": (["Torgersen", "Biscoe", "Dream"], 38.8, 18.3, 190, 3700),
+        "Chinstrap": (["Dream"], 48.8, 18.4, 196, 3730),
+        "Gentoo": (["Biscoe"], 47.5, 15.0, 217, 5080),
+    }
+    lines = [",".join(PENGUIN_HEADER)]
+    for i in range(rows):
+        species = list(kinds)[i % 3]
+        islands, bill, depth, flipper, mass = kinds[species]
+        cells = [
+            species,
+            islands[int(rng.integers(len(islands)))],
+            f"{rng.normal(bill, 2.5):.1f}",
+            f"{rng.normal(depth, 1.0):.1f}",
+            f"{rng.normal(flipper, 6):.0f}",
+            f"{rng.normal(mass, 400):.0f}",
+            ["male", "female"][int(rng.integers(2))],
+            str(2007 + i % 3),
+        ]
+        if i % 50 == 3:  # a bird that was not measured
+            cells[2:7] = ["NA"] * 5
+        elif i % 17 == 5:
+            cells[6] = "NA"
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core.data import Dataset, load_dataset
+from studio.core.data import Dataset
 from studio.core.errors import StudioError
 from studio.core.trained import TrainedModel
 
@@ -92,7 +92,7 @@ def evaluate(
 
     project = trained.project
     if dataset is None:
-        dataset = load_dataset(project.data, project.training.seed, trained.base_dir)
+        dataset = trained.load_data()
     dataset = dataset.to("cpu")
     split_name, split = dataset.eval_split()
     if len(split) == 0:

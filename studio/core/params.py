@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("int", "float", "bool", "str", "choice", "ints", "floats", "shape")
+KINDS = ("int", "float", "bool", "str", "choice", "ints", "floats", "shape", "mapping")
 SKIPPED = frozenset({"self", "device", "dtype", "_weight", "_freeze", "_random_samples", "params"})
 
 
@@ -35,7 +35,8 @@ class Param:
     """One constructor argument: what values it takes and what it defaults to.
 
     kind: int, float, bool, str, choice (one of `choices`), ints / floats (a number or a list of
-    `arity` numbers; arity None means any length), shape (a list of ints). For `ints`, `choices`
+    `arity` numbers; arity None means any length), shape (a list of ints), mapping (an object of
+    names to one of `choices`: a table's column types). For `ints`, `choices`
     lists the strings also accepted (Conv2d's padding "same"). `inferred` names what fills it
     in from the incoming shape: "channels" (first dimension), "features" (last dimension),
     "trailing" (the last dimension as a list) or "run" (from the training settings).
@@ -65,6 +66,8 @@ class Param:
         }.get(self.kind)
         if self.kind == "choice":
             base = "one of " + ", ".join(f'"{c}"' for c in self.choices)
+        elif self.kind == "mapping":
+            base = "an object of names to " + " or ".join(f'"{c}"' for c in self.choices)
         elif self.kind in ("ints", "floats"):
             one = "an integer" if self.kind == "ints" else "a number"
             many = "integers" if self.kind == "ints" else "numbers"
@@ -92,6 +95,7 @@ class Param:
             ),
             "floats": lambda v: _numbers_ok(v, _is_number, self.arity, self.minimum),
             "shape": lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v),
+            "mapping": lambda v: isinstance(v, dict) and all(c in self.choices for c in v.values()),
         }[self.kind]
         return None if ok(value) else self.expected()
 

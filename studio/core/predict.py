@@ -144,7 +144,11 @@ def read_inputs(items: list[str], predictor: Predictor) -> tuple[list[str], torc
             continue
         if not path.is_file():
             raise StudioError(f"{item}: no such file")
-        if path.suffix.lower() == ".csv":
+        if path.suffix.lower() in (".csv", ".tsv") and pre.table is not None:
+            numbers, encoded = read_table_rows(path, pre)
+            names += [f"{path.name}:{n}" for n in numbers]
+            samples += list(encoded)
+        elif path.suffix.lower() in (".csv", ".tsv"):
             rows = read_csv_rows(path, pre, predictor.target_column)
             names += [f"{path.name}:{n}" for n, _ in rows]
             samples += [row for _, row in rows]
@@ -179,10 +183,26 @@ def read_image(path: Path, pre: Preprocessing) -> torch.Tensor:
     return pixels * (pre.scale / 255.0)
 
 
+def read_table_rows(path: Path, pre: Preprocessing) -> tuple[list[int], torch.Tensor]:
+    """Raw table rows (strings, blanks, the target column or not) encoded as in training: their
+    row numbers in the file and the encoded features."""
+    from studio.core.data.tabular import read_header, read_table
+
+    encoding = pre.encoding()
+    _, delimiter = read_header(path)
+    frame = read_table(path, delimiter)
+    missing = [c.name for c in encoding.columns if c.type != "ignore" and c.name not in frame]
+    if missing:
+        raise StudioError(f"{path}: no column {', '.join(missing)} (the model was trained with it)")
+    return list(range(2, len(frame) + 2)), torch.from_numpy(encoding.encode(frame))
+
+
 def read_csv_rows(
     path: Path, pre: Preprocessing, target: str | None
 ) -> list[tuple[int, torch.Tensor]]:
-    """Numeric rows; a header row is skipped and a target column (named, or the extra last one) dropped."""
+    """Numeric rows for models of numeric features without a table record (synthetic sources,
+    runs from before tables were encoded); a header row is skipped and a target column (named, or
+    the extra last one) dropped."""
     expected = pre.input_shape[-1]
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = [r for r in csv.reader(handle) if any(c.strip() for c in r)]

@@ -33,6 +33,7 @@ class Preprocessing:
     std: list[float] = field(default_factory=list)
     scale: float = 255.0
     vocabulary: list[str] | None = None
+    table: dict[str, Any] | None = None  # a table's column encoding (TableEncoding.to_json)
 
     @classmethod
     def from_dataset(cls, dataset) -> Preprocessing:
@@ -45,6 +46,7 @@ class Preprocessing:
             std=list(dataset.std),
             scale=float(dataset.scale),
             vocabulary=dataset.vocabulary,
+            table=dataset.table.to_json() if dataset.table is not None else None,
         )
 
     @classmethod
@@ -60,8 +62,9 @@ class Preprocessing:
                 and all(isinstance(c, str) for c in made.classes)
                 and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])
                 and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary))
+                and (made.table is None or made.encoding().width == made.input_shape[-1])
             )
-        except (AttributeError, TypeError):
+        except (AttributeError, TypeError, KeyError, ValueError):
             ok = False
         if not ok:
             raise StudioError(
@@ -71,6 +74,12 @@ class Preprocessing:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def encoding(self):
+        """A table's column encoding (data/table_encoding.py), or None for other data."""
+        from studio.core.data.table_encoding import TableEncoding
+
+        return TableEncoding.from_json(self.table) if self.table is not None else None
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Raw samples (pixels 0..scale, feature values, token ids) as the model's input: the
@@ -92,6 +101,15 @@ class TrainedModel:
     @property
     def name(self) -> str:
         return self.project.name
+
+    def load_data(self):
+        """The run's dataset, a table encoded with the run's own column encoding."""
+        from studio.core.data import load_dataset
+
+        project = self.project
+        return load_dataset(
+            project.data, project.training.seed, self.base_dir, table=self.preprocessing.encoding()
+        )
 
 
 def load_trained(path: str | Path) -> TrainedModel:

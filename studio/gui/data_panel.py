@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.column_table import ColumnTypesTable
 from studio.gui.images import sample_pixmap
 from studio.gui.param_editors import ParamEditor
 
@@ -66,6 +67,7 @@ class DataPanel(QWidget):
         self.progress.hide()
         self.cancel_button.hide()
         self.status = QLabel(objectName="dataStatus")
+        self.columns = ColumnTypesTable()
         self.status.setWordWrap(True)
         self.preview = QWidget(objectName="dataPreview")
         self.preview_grid = QGridLayout(self.preview)
@@ -93,6 +95,7 @@ class DataPanel(QWidget):
         layout.addLayout(load_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.columns)
         layout.addWidget(self.preview)
         self.counts_holder = QVBoxLayout()
         layout.addLayout(self.counts_holder)
@@ -110,6 +113,7 @@ class DataPanel(QWidget):
         self.remove_augment.clicked.connect(self._remove_augment)
         self.augment.currentRowChanged.connect(lambda _row: self._show_augment_args())
         self.load_button.clicked.connect(self.loadRequested)
+        self.columns.typeChosen.connect(self._column_type_chosen)
         self.cancel_button.clicked.connect(self.cancelRequested)
 
     def populate(self) -> None:
@@ -168,6 +172,8 @@ class DataPanel(QWidget):
             self.options_form.removeRow(0)
         info = SOURCES[data.source]
         for param in info.options:
+            if param.kind == "mapping":  # a table's column types: the columns table edits them
+                continue
             editor = ParamEditor(param, data.options.get(param.name, param.default))
             editor.committed.connect(self._option_changed)
             self.option_editors[param.name] = editor
@@ -211,6 +217,21 @@ class DataPanel(QWidget):
 
         self._edit(f"Use {source}", change)
         self.loadRequested.emit()
+
+    def _column_type_chosen(self, name: str, kind: str | None) -> None:
+        def change(data) -> None:
+            columns = dict(data.options.get("columns") or {})
+            if kind is None:
+                columns.pop(name, None)
+            else:
+                columns[name] = kind
+            if columns:
+                data.options["columns"] = columns
+            else:
+                data.options.pop("columns", None)
+
+        self._edit(f"Set the type of {name}", change)
+        self.loadRequested.emit()  # the table shows what the data now becomes
 
     def _option_changed(self, name: str, value: Any) -> None:
         def change(data) -> None:
@@ -328,6 +349,9 @@ class DataPanel(QWidget):
                 )
                 self.preview_grid.addWidget(QLabel(f"{label}: {text}"), i, 0)
         self._show_counts(dataset)
+        table = dataset.table
+        overrides = self.document.project.data.options.get("columns") or {}
+        self.columns.show_columns(table.describe() if table is not None else [], overrides)
 
     def _by_class(self, dataset) -> list[tuple[list[np.ndarray], str]]:
         rows: dict[str, list[np.ndarray]] = {}

@@ -187,24 +187,6 @@ def test_csv_text_is_tokenised_on_the_training_rows_only(tmp_path):
     assert (data.val.x[:, 2] == 1).all() and (data.val.x[:, 3:] == 0).all()
 
 
-@pytest.mark.parametrize(
-    ("content", "options", "message"),
-    [
-        ("", {}, "empty"),
-        ("a,b\n1,\n2,3\n", {}, "row 2, column 'b': missing target"),
-        ("a,b\n1,0\n,1\n", {}, "row 3, column 'a': missing value"),
-        ("a,b\n1,0\nx,1\n", {}, "row 3, column 'a': 'x' is not a number"),
-        ("a,b\n1,0\n", {"target": "c"}, "no column 'c' \\(columns: a, b\\)"),
-        ("a,b\n1,0,5\n", {}, "row 2 has 3 values"),
-    ],
-)
-def test_bad_csv_files_name_the_row_and_column(content, options, message, tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text(content)
-    with pytest.raises(DataError, match=f"{path}: {message}"):
-        load_dataset(DataSpec("csv", options={"path": str(path), **options}))
-
-
 @pytest.mark.parametrize("source", ["spirals", "moons", "circles", "blobs"])
 def test_synthetic_points(source):
     data = load_dataset(DataSpec(source, options={"samples": 300}))

@@ -280,10 +280,10 @@ def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
     project = minimal_project([{"type": "Linear", "args": {"out_features": 2}}], [1])
     project["data"] = {"source": "csv", "options": {"path": "t.csv"}}
     window = make_window(write_project(project))
-    (tmp_path / "t.csv").write_text("a,b\n1,0\nbroken,1\n")  # broken after the preview loaded
+    (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1,5\n")  # broken after the preview loaded
     window.train()
     qtbot.waitUntil(lambda: not window.controller.training, timeout=30000)
-    assert "row 3, column 'a'" in window.last_error
+    assert "row 3 has 3 values" in window.last_error
     assert find(window, "trainButton").isEnabled()
     for box in QApplication.topLevelWidgets():
         if isinstance(box, QMessageBox):
@@ -444,3 +444,32 @@ def test_closing_after_an_edit_is_silent(tmp_path):
     assert result.returncode == 0 and "closed True" in result.stdout, result.stderr[-1500:]
     noise = [line for line in result.stderr.splitlines() if "propagateSizeHints" not in line]
     assert noise == []
+
+
+def test_a_table_shows_its_column_types_and_a_type_can_be_changed(make_window, qtbot, tmp_path):
+    from studio.gui.column_table import ColumnTypesTable
+    from tests.datafiles import write_penguins
+
+    write_penguins(tmp_path / "penguins.csv")
+    project = minimal_project([{"type": "Linear", "args": {"out_features": 3}}])
+    project["data"] = {"source": "csv", "options": {"path": "penguins.csv", "target": "species"}}
+    del project["model"]["input_shape"]
+    path = tmp_path / "penguins.json"
+    path.write_text(json.dumps(project))
+    window = make_window(path)
+    table = window.findChild(ColumnTypesTable, "columnTypes")
+    qtbot.waitUntil(lambda: table.isVisible() and table.rowCount() == 8, timeout=20000)
+    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert names[:2] == ["island", "bill_length_mm"] and names[-1] == "species"
+    assert table.cellWidget(0, 1).currentText() == "auto (category)"
+    assert table.cellWidget(1, 1).currentText() == "auto (number)"
+    assert table.item(7, 1).text() == "target"
+    assert window.document.project.model.input_shape == [13]
+    year = table.cellWidget(6, 1)
+    year.setCurrentIndex(year.findData("ignore"))
+    assert window.document.project.data.options["columns"] == {"year": "ignore"}
+    qtbot.waitUntil(lambda: window.document.project.model.input_shape == [12], timeout=20000)
+    assert table.type_of("year") == "ignore" and "options.columns" in table.item(6, 2).text()
+    while window.document.undo_stack.canUndo():
+        window.document.undo_stack.undo()
+    assert "columns" not in window.document.project.data.options

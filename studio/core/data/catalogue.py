@@ -15,6 +15,7 @@ from typing import Any
 from studio.core.data import bundled, folder, synthetic, tabular, vision
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData
+from studio.core.data.table_encoding import TYPES
 from studio.core.params import Param, with_defaults
 
 
@@ -87,9 +88,12 @@ SOURCES: dict[str, SourceInfo] = {
     ),
     "csv": SourceInfo(
         "csv", "CSV table", "file",
-        "numeric feature columns and a target column, or a text column for sequence models",
+        "a CSV or TSV table: feature columns of numbers and categories (blanks filled) and a "
+        "target column, or a text column for sequence models",
         (
             Param("path", "str"), Param("target", "str", None, nullable=True),
+            Param("columns", "mapping", None, choices=TYPES, nullable=True),
+            Param("missing", "choice", "impute", choices=("impute", "drop")),
             Param("text", "str", None, nullable=True), Param("max_length", "int", 64, minimum=1),
             Param("vocab_size", "int", 10000, minimum=3),
         ),

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from studio.core.data.normalise import Normalisation
+from studio.core.data.table_encoding import TableEncoding
 
 KINDS = ("image", "features", "tokens")
 
@@ -48,6 +49,8 @@ class RawData:
     test_texts: list[str] | None = None
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    table: Any = None  # a table source's feature columns (pandas), encoded after the split
+    target: str | None = None  # a table source's target column
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Dataset:
     vocabulary: list[str] | None = None
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    table: TableEncoding | None = None  # table sources: each column's type and encoding
     _normalisation: Normalisation | None = field(default=None, repr=False)
 
     @property
@@ -155,4 +159,5 @@ class Dataset:
             "std": self.std,
             "skipped_files": self.skipped,
             "notes": self.notes,
+            "columns": self.table.describe() if self.table is not None else None,
         }

@@ -12,6 +12,7 @@ from studio.core.data import tabular
 from studio.core.data.catalogue import SOURCES
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import Dataset, RawData, Split
+from studio.core.data.table_encoding import TableEncoding, encode_table
 from studio.core.errors import DataError
 from studio.core.project import DataSpec
 
@@ -22,8 +23,12 @@ def load_dataset(
     base_dir: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    table: TableEncoding | None = None,
 ) -> Dataset:
-    """Everything the trainer and the views need from `data`; a DataError names what is wrong."""
+    """Everything the trainer and the views need from `data`; a DataError names what is wrong.
+
+    `table`: a trained run's column encoding, used as it is instead of being learnt again (what
+    evaluation and export do, so the rows are encoded as the model saw them)."""
     info = SOURCES.get(spec.source)
     if info is None:
         raise DataError(f"unknown data source '{spec.source}' (see `studio datasets`)")
@@ -31,13 +36,17 @@ def load_dataset(
     context = LoadContext(Path(base_dir) if base_dir else Path.cwd(), seed, progress, cancelled)
     raw = info.load(options, context)
     train_index, val_index = split_indices(raw.train.y, raw.task, spec.val_fraction, seed)
-    vocabulary = None
+    vocabulary = encoding = None
     if raw.texts is not None:
         raw, vocabulary = _tokenised(raw, train_index, options)
+    if raw.table is not None:
+        raw, encoding = _encoded(raw, train_index, options, spec.source, table)
     train, val = raw.train.subset(train_index), raw.train.subset(val_index)
     if len(train) == 0:
         raise DataError(f"{spec.source}: no training samples left after the validation split")
     mean, std = statistics(train, raw.kind, raw.scale)
+    for slot in encoding.one_hot_slots() if encoding is not None else ():
+        mean[slot], std[slot] = 0.0, 1.0  # one-hot features stay 0 and 1
     return Dataset(
         source=spec.source,
         train=train,
@@ -52,7 +61,8 @@ def load_dataset(
         scale=raw.scale,
         vocabulary=vocabulary,
         skipped=raw.skipped,
-        notes=raw.notes,
+        notes=raw.notes + (encoding.notes if encoding is not None else []),
+        table=encoding,
     )
 
 
@@ -99,6 +109,41 @@ def statistics(train: Split, kind: str, scale: float) -> tuple[list[float], list
     std = (squares / count - mean * mean).clamp_min(0).sqrt()
     std = torch.where(std < 1e-8, torch.ones_like(std), std)
     return mean.tolist(), std.tolist()
+
+
+def _encoded(
+    raw: RawData, train_index: torch.Tensor, options: dict, source: str, known: TableEncoding | None
+) -> tuple[RawData, TableEncoding]:
+    """The table's columns typed on its training rows (or as `known` says), every row encoded."""
+    frame, overrides = raw.table, options["columns"] or {}
+    if known is not None:
+        missing = [c.name for c in known.columns if c.type != "ignore" and c.name not in frame]
+        if missing:
+            raise DataError(
+                f"{source}: no column {', '.join(missing)} (the model was trained with it)"
+            )
+        features = known.encode(frame)
+        return RawData(
+            **{
+                **raw.__dict__,
+                "train": Split(torch.from_numpy(features), raw.train.y),
+                "table": None,
+            }
+        ), known
+    unknown = sorted(set(overrides) - set(frame.columns))
+    if unknown:
+        raise DataError(
+            f"{source}: options.columns names no column {', '.join(unknown)} "
+            f"(feature columns: {', '.join(frame.columns)})"
+        )
+    encoding, features = encode_table(
+        frame, train_index.numpy(), raw.target or "", overrides, options["missing"]
+    )
+    if encoding.width == 0:
+        reasons = "; ".join(f"'{c.name}' {c.note}" for c in encoding.columns)
+        raise DataError(f"{source}: no feature column left to learn from ({reasons})")
+    x = torch.from_numpy(features)
+    return RawData(**{**raw.__dict__, "train": Split(x, raw.train.y), "table": None}), encoding
 
 
 def _tokenised(raw: RawData, train_index: torch.Tensor, options: dict) -> tuple[RawData, list[str]]:

@@ -1,120 +1,170 @@
-"""CSV files: numeric feature columns and a target, or a text column for sequence models.
+"""CSV and TSV tables: feature columns of any kind and a target, or a text column for sequence
+models.
 
-A text or integer target is a classification (class names kept, sorted); a float target is a
-regression. A text column is tokenised after the split, on the training rows only.
+The file is read with pandas (the delimiter detected, a UTF-8 BOM dropped, quoted fields kept
+whole, blanks and NA as missing cells). A text or integer target is a classification (class names
+kept, sorted); a float target is a regression; a row without a target is dropped. Feature columns
+are typed and encoded after the split, on the training rows (table_encoding.py); a text column is
+tokenised after the split, on the training rows only.
 """
 
 from __future__ import annotations
 
 import csv
-import math
+import io
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
-from studio.core.data.cache import cached, file_stamp
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData, Split
+from studio.core.data.table_encoding import DELIMITERS, MISSING_TEXT
 from studio.core.errors import DataError
 
 PAD, UNKNOWN = "<pad>", "<unk>"
 _WORD = re.compile(r"[\w']+")
+PROBE_ROWS = 2000  # rows read first to see which columns hold words
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def load(options: dict, ctx: LoadContext) -> RawData:
     path = ctx.resolve(options["path"])
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    key = {"options": options, "file": file_stamp([path])}
-    return cached("csv", key, lambda: _read(path, options))
-
-
-def _read(path: Path, options: dict) -> RawData:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
-        raise DataError(f"{path}: empty (expected a header row and at least one data row)")
-    header = [h.strip() for h in rows[0]]
+    header, delimiter = read_header(path)
     target = options["target"] or header[-1]
     if target not in header:
         raise DataError(f"{path}: no column '{target}' (columns: {', '.join(header)})")
     text = options["text"]
     if text is not None and text not in header:
         raise DataError(f"{path}: no text column '{text}' (columns: {', '.join(header)})")
-    data = rows[1:]
-    for number, row in enumerate(data, start=2):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}: row {number} has {len(row)} values, the header has {len(header)}"
-            )
-    t = header.index(target)
-    y, classes, task = _target(path, [row[t] for row in data], target)
+    frame = read_table(path, delimiter, text=(text,) if text else (), categories=(target,))
+    notes = []
+    codes, distinct = pd.factorize(frame[target])
+    stripped = [str(v).strip() for v in distinct]
+    blank = pd.Series(np.array([v == "" for v in stripped] + [True])[codes])
+    if blank.all():
+        raise DataError(f"{path}: column '{target}' (the target) has no values")
+    if blank.any():
+        notes.append(f"{int(blank.sum())} row(s) without a {target} dropped")
+        frame = frame[~blank].reset_index(drop=True)
+    y, classes, task = _target(codes[~blank.to_numpy()], stripped)
     if text is not None:
-        c = header.index(text)
-        texts = [row[c] for row in data]
-        empty = torch.zeros((len(data), 0), dtype=torch.long)
+        empty = torch.zeros((len(frame), 0), dtype=torch.long)
+        texts = frame[text].fillna("").astype(str).tolist()
         return RawData(
-            train=Split(empty, y),
-            test=None,
-            kind="tokens",
-            classes=classes,
-            task=task,
-            scale=1.0,
-            texts=texts,
+            Split(empty, y), None, "tokens", classes, task, 1.0, texts=texts, notes=notes
         )
-    features = [i for i in range(len(header)) if i != t]
-    if not features:
+    features = frame.drop(columns=[target])
+    if features.columns.empty:
         raise DataError(f"{path}: no feature columns besides the target '{target}'")
-    x = torch.empty((len(data), len(features)), dtype=torch.float32)
-    for r, row in enumerate(data):
-        for j, i in enumerate(features):
-            x[r, j] = _number(path, row[i], r + 2, header[i])
+    if options["missing"] == "drop":
+        ignored = {n for n, kind in (options["columns"] or {}).items() if kind == "ignore"}
+        kept = features.drop(columns=[c for c in features.columns if c in ignored])
+        complete = kept.notna().all(axis=1).to_numpy(copy=True)
+        if not complete.all():
+            notes.append(f"{int((~complete).sum())} row(s) with a missing value dropped")
+            features, y = features[complete].reset_index(drop=True), y[torch.from_numpy(complete)]
+        if not len(features):
+            raise DataError(f"{path}: every row has a missing value (try options.missing: impute)")
+    empty = torch.zeros((len(features), 0), dtype=torch.float32)
     return RawData(
-        train=Split(x, y), test=None, kind="features", classes=classes, task=task, scale=1.0
+        Split(empty, y),
+        None,
+        "features",
+        classes,
+        task,
+        1.0,
+        notes=notes,
+        table=features,
+        target=target,
     )
 
 
-def _number(path: Path, cell: str, row: int, column: str) -> float:
-    cell = cell.strip()
-    if not cell:
-        raise DataError(f"{path}: row {row}, column '{column}': missing value")
+def read_header(path: Path) -> tuple[list[str], str]:
+    """The column names and the delimiter (comma, tab, semicolon or bar; tab for .tsv files)."""
     try:
-        value = float(cell)
-    except ValueError:
-        raise DataError(
-            f"{path}: row {row}, column '{column}': '{cell[:20]}' is not a number"
-        ) from None
-    if not math.isfinite(value):
-        raise DataError(f"{path}: row {row}, column '{column}': '{cell}' is not a finite number")
-    return value
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            head = handle.read(1 << 16)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as a text table ({exc})") from None
+    lines = [line for line in head.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: empty (expected a header row and at least one data row)")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff(head)
+    header = [h.strip() for h in next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))]
+    if len(lines) < 2:
+        raise DataError(f"{path}: has a header ({', '.join(header)}) but no data rows")
+    return header, delimiter
 
 
-def _target(path: Path, cells: list[str], name: str) -> tuple[torch.Tensor, list[str], str]:
-    cells = [c.strip() for c in cells]
-    for row, cell in enumerate(cells, start=2):
-        if not cell:
-            raise DataError(f"{path}: row {row}, column '{name}': missing target")
+def _sniff(head: str) -> str:
     try:
-        numbers = [float(c) for c in cells]
+        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(
+    path: Path, delimiter: str, text: tuple[str, ...] = (), categories: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Every row of the file: the `text` columns as strings, the `categories` columns and any
+    column whose first rows are not numbers as pandas categories (parsed straight into codes,
+    the fast way to read words), the others as pandas infers them."""
+    options = {
+        "sep": delimiter, "encoding": "utf-8-sig", "skipinitialspace": True,
+        "keep_default_na": False, "na_values": list(MISSING_TEXT),
+    }  # fmt: skip
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mixed types in a column: handled by its encoding
+            probe = pd.read_csv(path, nrows=PROBE_ROWS, **options)
+            words = [c for c in probe.columns if not pd.api.types.is_numeric_dtype(probe[c])]
+            kinds = {name: "category" for name in [*words, *categories]}
+            kinds.update({name: str for name in text})
+            frame = pd.read_csv(path, dtype=kinds, **options)
+    except pd.errors.ParserError as exc:
+        found = _FIELDS.search(str(exc))
+        if found:
+            expected, line, saw = found.groups()
+            raise DataError(
+                f"{path}: row {line} has {saw} values, the header has {expected}"
+            ) from None
+        raise DataError(f"{path}: cannot be read as a table ({str(exc).strip()[:160]})") from None
+    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as a table ({exc})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _target(codes: np.ndarray, distinct: list[str]) -> tuple[torch.Tensor, list[str], str]:
+    """Class indices and names, or regression values, from each row's index into the distinct
+    target texts: numbers with a decimal point are values, whole numbers and words are classes."""
+    used = {int(i): distinct[i] for i in np.unique(codes)}
+    try:
+        numbers = {i: float(v) for i, v in used.items()}
     except ValueError:
         numbers = None
     if numbers is not None and not all(
-        n.is_integer() and "." not in c for n, c in zip(numbers, cells, strict=True)
+        numbers[i].is_integer() and "." not in v for i, v in used.items()
     ):
-        return torch.tensor(numbers, dtype=torch.float32), [], "regression"
+        values = np.zeros(len(distinct), dtype=np.float32)
+        values[list(numbers)] = list(numbers.values())
+        return torch.from_numpy(values[codes]), [], "regression"
+    names = {i: str(int(n)) for i, n in numbers.items()} if numbers is not None else used
     if numbers is not None:
-        classes = [str(v) for v in sorted({int(n) for n in numbers})]
+        classes = [str(v) for v in sorted({int(n) for n in numbers.values()})]
     else:
-        classes = sorted(set(cells))
-    index = {name: i for i, name in enumerate(classes)}
-    key = (lambda c: str(int(float(c)))) if numbers is not None else (lambda c: c)
-    return torch.tensor([index[key(c)] for c in cells], dtype=torch.long), classes, "classification"
+        classes = sorted(set(names.values()))
+    index = {name: c for c, name in enumerate(classes)}
+    lookup = np.zeros(len(distinct), dtype=np.int64)
+    lookup[list(names)] = [index[name] for name in names.values()]
+    return torch.from_numpy(lookup[codes]), classes, "classification"
 
 
 def tokenize(text: str) -> list[str]:

@@ -144,12 +144,8 @@ def _sample_batch(trained: TrainedModel, dataset) -> tuple[torch.Tensor, str, An
     """A real batch from the evaluation split, prepared as in training; random data if none loads."""
     pre = trained.preprocessing
     if dataset is None:
-        from studio.core.data import load_dataset
-
         try:
-            dataset = load_dataset(
-                trained.project.data, trained.project.training.seed, trained.base_dir
-            )
+            dataset = trained.load_data()
         except StudioError as exc:
             generator = torch.Generator().manual_seed(0)
             if pre.kind == "tokens":

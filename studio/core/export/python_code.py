@@ -50,6 +50,8 @@ def model_source(
     if blocks_used:
         parts.append(_blocks_source(blocks_used))
     parts.append(_model_class(project, body))
+    if preprocessing.table is not None:
+        parts.append(_table_source(preprocessing))
     parts.append(_FUNCTIONS.format(weights=weights_name, sample=sample_name))
     return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
 
@@ -132,6 +134,8 @@ Run `python {script_name}` with {weights_name} beside it to print predictions fo
 Needs only torch (torch {torch.__version__.split("+")[0]} made it).
 """
 
+from __future__ import annotations
+
 import json
 import sys
 from pathlib import Path
@@ -157,6 +161,49 @@ def _constants(pre: Preprocessing) -> str:
     else:
         lines += [f"VOCABULARY = {pre.vocabulary!r}"]
     return "\n".join(lines)
+
+
+def _table_source(pre: Preprocessing) -> str:
+    """What turns raw table rows (text cells, blanks) into features, as training did: the
+    columns' encoding and the studio's own plain-Python encoder, copied in."""
+    from studio.core.data import table_encoding
+
+    encoding = pre.encoding()
+    columns = [column.__dict__ for column in encoding.columns]
+    names = ("category_key", "encode_row")
+    functions = "\n\n\n".join(
+        inspect.getsource(getattr(table_encoding, name)).strip("\n") for name in names
+    )
+    return f"""# The table's columns as training encoded them (numbers: a missing cell gets the median;
+# categories: one slot a value, OTHER for one training never saw, MISSING for a blank)
+TARGET = {encoding.target!r}
+COLUMNS = {columns!r}
+OTHER, MISSING = {table_encoding.OTHER!r}, {table_encoding.MISSING!r}
+MISSING_TEXT = {table_encoding.MISSING_TEXT!r}
+DELIMITERS = {"".join(table_encoding.DELIMITERS)!r}
+
+
+{functions}
+
+
+def read_rows(path):
+    \"\"\"A CSV or TSV file's rows as dicts of column name to cell text.\"\"\"
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        head = handle.read(1 << 16)
+        handle.seek(0)
+        try:
+            delimiter = csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+        except csv.Error:
+            delimiter = "\\t" if str(path).endswith(".tsv") else ","
+        reader = csv.DictReader(handle, delimiter=delimiter, skipinitialspace=True)
+        return [{{k.strip(): v for k, v in row.items() if k is not None}} for row in reader]
+
+
+def encode_rows(rows):
+    \"\"\"Raw rows (dicts of column name to cell text) as the model's raw features.\"\"\"
+    return torch.tensor([encode_row(COLUMNS, row) for row in rows], dtype=torch.float32)"""
 
 
 def _blocks_source(names: list[str]) -> str:
@@ -237,7 +284,10 @@ def predict(model, x, top=3):
 if __name__ == "__main__":
     model = load()
     sample_file = Path(__file__).with_name("{sample}")
-    if sample_file.exists():  # a few prepared samples from the evaluation data
+    tables = [a for a in sys.argv[1:] if a.endswith((".csv", ".tsv"))]
+    if tables and "COLUMNS" in globals():  # raw rows of a table, encoded as in training
+        x = preprocess(encode_rows([row for table in tables for row in read_rows(table)]))
+    elif sample_file.exists():  # a few prepared samples from the evaluation data
         x = torch.load(sample_file, map_location="cpu", weights_only=True)
     elif INPUT_KIND == "tokens":
         x = torch.randint(0, max(2, len(VOCABULARY or [])), (4, *INPUT_SHAPE))
