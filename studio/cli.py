@@ -7,23 +7,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
+from studio.core.errors import EXIT_BAD_INPUT, EXIT_FAILED
 from studio.units import si
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if (
-        not argv
-        or (argv[0] not in _COMMANDS and not argv[0].startswith("-"))
-        or argv[0] in ("gui", "--smoke")
-    ):
+    if not argv or argv[0] in ("gui", "--smoke") or Path(argv[0]).is_file():
         return _gui(argv)
+    if argv[0] not in _COMMANDS and not argv[0].startswith("-"):
+        what = "no such project file" if argv[0].endswith(".json") else "unknown command"
+        print(
+            f"studio: {what} '{argv[0]}' (commands: {', '.join(c for c in _COMMANDS if c != 'gui')}; "
+            "studio PROJECT.json opens a project in the window; studio --help)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -57,11 +63,27 @@ def _gui(argv: list[str]) -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()
+    if not _has_display():
+        print(
+            "studio: no display to open the window on (DISPLAY is not set); the command line "
+            "needs none: studio train PROJECT, studio summary PROJECT, ... (studio --help)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     smoke = "--smoke" in argv
     rest = [a for a in argv if a not in ("--smoke", "gui")]
     from studio.gui.app import main as gui_main
 
     return gui_main(rest[0] if rest else None, smoke=smoke)
+
+
+def _has_display() -> bool:
+    """Whether Qt has somewhere to show a window: always on Windows and macOS; on Linux an X or
+    Wayland display, or a platform chosen by hand (offscreen, for tests)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    names = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    return any(os.environ.get(name) for name in names)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,7 +204,7 @@ def _devices(args: argparse.Namespace) -> int:
         return 0
     for d in found:
         memory = f"{d.memory_bytes / 2**30:.1f} GiB" if d.memory_bytes else "shared memory"
-        threads = f", {d.threads} threads" if d.threads else ""
+        threads = f", {d.threads_text()}" if d.threads else ""
         print(f"{d.id:<8} {d.name} ({memory}{threads}); precisions: {', '.join(d.precisions)}")
     return 0
 

@@ -34,10 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.core.errors import ProjectError
     from studio.core.runs import default_runs_dir
-    from studio.core.train import TrainControl, checkpoint_project, fit
+    from studio.core.train import TrainControl, fit
     from studio.core.validation import load_project
 
-    project = checkpoint_project(args.resume) if args.resume else load_project(args.project)
+    project = _resumed_project(args) if args.resume else load_project(args.project)
     if args.epochs is not None:
         if args.epochs < 1:
             raise ProjectError("--epochs", "expected a positive number of epochs")
@@ -62,6 +62,35 @@ def run(args: argparse.Namespace) -> int:
     if result.reason == "stopped":
         return EXIT_INTERRUPTED
     return 1 if result.reason == "non_finite_loss" else 0
+
+
+def _resumed_project(args: argparse.Namespace):
+    """The checkpoint's project. When its run already did all its epochs and no --epochs says
+    more, the project file's epochs go on from there (if that file asks for more)."""
+    from studio.core.errors import StudioError
+    from studio.core.train.checkpoint import load_checkpoint
+    from studio.core.validation import load_project, parse_project
+
+    state = load_checkpoint(args.resume)
+    project, done = parse_project(state["project"]), int(state["progress"]["epoch"])
+    if args.epochs is None and done >= project.training.epochs:
+        try:
+            wanted = load_project(args.project).training.epochs
+        except StudioError:
+            wanted = 0
+        if wanted > done:
+            project.training.epochs = wanted
+            print(f"resuming after epoch {done}, on to the {wanted} epochs of {args.project}")
+    return project
+
+
+def speed(steps_per_second: float) -> str:
+    """Steps a second, or seconds a step when a step takes longer than a second."""
+    if steps_per_second <= 0:
+        return "-- steps/s"
+    if steps_per_second < 1:
+        return f"{1 / steps_per_second:,.1f} s/step"
+    return f"{steps_per_second:,.0f} steps/s"
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
@@ -149,7 +178,7 @@ class _Printer:
         filled = int(fraction * 24)
         return (
             f"epoch {event['epoch']}/{epochs} [{'#' * filled}{'.' * (24 - filled)}] step {event['step']} "
-            f"loss {event['train_loss']:.4f} {rate:,.0f} steps/s ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+            f"loss {event['train_loss']:.4f} {speed(rate)} ETA {int(eta) // 60}:{int(eta) % 60:02d}"
         )
 
     def finish(self, result) -> None:

@@ -18,10 +18,20 @@ class DeviceInfo:
     kind: str  # cpu | cuda | mps
     memory_bytes: int | None
     precisions: list[str] = field(default_factory=list)
-    threads: int | None = None
+    threads: int | None = None  # what torch computes with (the CPU)
+    cores: int | None = None  # what the machine has (the CPU)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def threads_text(self) -> str:
+        """'2 threads', '1 thread', or '1 of 2 threads' when torch was given fewer than there are."""
+        if not self.threads:
+            return ""
+        plural = "thread" if (self.cores or self.threads) == 1 else "threads"
+        if self.cores and self.threads < self.cores:
+            return f"{self.threads} of {self.cores} {plural}"
+        return f"{self.threads} {plural}"
 
 
 def _cpu_name() -> str:
@@ -46,7 +56,13 @@ def list_devices() -> list[DeviceInfo]:
     """CPU first, then every CUDA device, then MPS: only what torch reports here."""
     devices = [
         DeviceInfo(
-            "cpu", _cpu_name(), "cpu", _total_memory(), ["fp32", "bf16"], torch.get_num_threads()
+            "cpu",
+            _cpu_name(),
+            "cpu",
+            _total_memory(),
+            ["fp32", "bf16"],
+            threads=torch.get_num_threads(),
+            cores=os.cpu_count(),
         )
     ]
     if torch.cuda.is_available():

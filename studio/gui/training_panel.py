@@ -119,7 +119,9 @@ class TrainingPanel(QWidget):
         self.device.addItem("auto (best available)", "auto")
         for d in devices:
             memory = f", {d.memory_bytes / 2**30:.0f} GiB" if d.memory_bytes else ""
-            threads = f", {d.threads} threads" if d.threads else ""
+            threads = f", {d.threads_text()}" if d.threads else ""
+            if d.threads and d.cores and d.threads < d.cores:
+                threads += ": one is kept for the window"
             self.device.addItem(f"{d.id} — {d.name}{memory}{threads}", d.id)
         if sum(d.kind == "cuda" for d in devices) > 1:
             self.device.addItem("all GPUs (DDP through torchrun)", "ddp")

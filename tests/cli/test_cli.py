@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -162,3 +163,70 @@ def test_unknown_dataset_option_is_a_project_error(write_project, capsys):
     project["data"] = {"source": "mnist", "options": {"rot": "data"}}
     assert main(["summary", str(write_project(project))]) == 2
     assert "data.options.rot" in capsys.readouterr().err
+
+
+def _without_display() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+
+
+def test_a_mistyped_command_is_one_line_listing_the_commands_not_the_window():
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "frobnicate", "x.json"],
+        capture_output=True, text=True, timeout=60, env=_without_display(),
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert (
+        "unknown command 'frobnicate'" in result.stderr
+        and "train, evaluate, export" in result.stderr
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "nowhere.json"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "no such project file 'nowhere.json'" in result.stderr
+
+
+def test_without_a_display_the_window_says_so_and_names_the_command_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "studio"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_without_display(),
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "no display" in result.stderr and "studio train PROJECT" in result.stderr
+
+
+def test_an_existing_project_file_still_opens_the_window(tmp_path):
+    project = tmp_path / "p.json"
+    project.write_text(
+        json.dumps(
+            minimal_project([{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10}}])
+        )
+    )
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "STUDIO_AUTOSAVE": str(tmp_path / "a.json"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", str(project), "--smoke"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-1000:]
+
+
+def test_devices_count_threads_in_words(capsys):
+    assert main(["devices"]) == 0
+    cpu = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cpu"))
+    assert "1 threads" not in cpu and (" thread" in cpu)
+
+
+def test_a_step_slower_than_a_second_is_shown_in_seconds_per_step():
+    from studio.train_command import speed
+
+    assert speed(0.25) == "4.0 s/step" and speed(12.4) == "12 steps/s" and speed(0) == "-- steps/s"

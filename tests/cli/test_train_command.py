@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -147,3 +148,31 @@ def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
     assert (
         torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)["progress"]["epoch"] == 2
     )
+
+
+def test_resuming_a_finished_run_says_so_or_goes_on_to_the_project_files_epochs(tmp_path, capsys):
+    from studio.cli import main
+
+    project = json.loads(Path(DIGITS).read_text())
+    project["training"]["epochs"] = 1
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(project))
+    assert main(["train", str(one), "--runs-dir", str(tmp_path / "runs")]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    last = str(run / "checkpoints" / "last.pt")
+    capsys.readouterr()
+    assert main(["train", str(one), "--resume", last]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "has already trained all 1 epochs" in err and "--epochs 11" in err
+    )
+    project["training"]["epochs"] = 2
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(project))
+    assert main(["train", str(two), "--resume", last]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"resuming after epoch 1, on to the 2 epochs of {two}" in out
+        and "completed: trained 2 epochs" in out
+    )
+    assert [e["epoch"] for e in read_metrics(run) if e["event"] == "epoch"] == [1, 2]

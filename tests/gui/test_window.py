@@ -183,6 +183,10 @@ def test_device_list_holds_the_cpu(make_window):
     devices = find(window, "deviceSelector")
     entries = [devices.itemData(i) for i in range(devices.count())]
     assert entries[0] == "auto" and "cpu" in entries
+    cpu = devices.itemText(entries.index("cpu"))
+    cores = os.cpu_count() or 1
+    if cores > 1:  # the window keeps a core for itself, and says so
+        assert f"{cores - 1} of {cores} threads: one is kept for the window" in cpu, cpu
 
 
 def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtbot, tmp_path):

@@ -20,7 +20,7 @@ from torch import nn
 
 from studio.core.data import Dataset, load_dataset
 from studio.core.devices import check_precision, resolve_device
-from studio.core.errors import DataError, TrainingFailed, first_line
+from studio.core.errors import DataError, ProjectError, TrainingFailed, first_line
 from studio.core.project import Project
 from studio.core.runs import create_run_dir
 from studio.core.train import distributed
@@ -75,6 +75,13 @@ def fit(
     control = control or TrainControl()
     spec = project.training
     resumed = load_checkpoint(resume) if resume else None
+    if resumed is not None and resumed["progress"]["epoch"] >= spec.epochs:
+        done = resumed["progress"]["epoch"]
+        raise ProjectError(
+            "training.epochs",
+            f"{resume} has already trained all {done} epochs of its run: to train on, ask for "
+            f"more (studio train PROJECT --resume ... --epochs {done + 10}, or training.epochs)",
+        )
     world = distributed.world_from_env()
     if world.distributed:
         device = distributed.start(world, spec.device)
