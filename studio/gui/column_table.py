@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+from studio.gui.param_editors import CompactComboBox
+
 CHOICES = ("number", "category", "ignore")
 
 
@@ -51,7 +53,7 @@ class ColumnTypesTable(QTableWidget):
                 self.setCellWidget(r, 1, None)
                 self.setItem(r, 1, QTableWidgetItem("target"))
                 continue
-            combo = QComboBox()
+            combo = CompactComboBox()
             combo.setObjectName(f"columnType_{row['name']}")
             shown = "ignored" if row["type"] == "ignore" else row["type"]
             combo.addItem(f"auto ({shown})", None)

@@ -9,7 +9,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from studio.gui.column_table import ColumnTypesTable
 from studio.gui.images import sample_pixmap
-from studio.gui.param_editors import ParamEditor
+from studio.gui.param_editors import CompactComboBox, ParamEditor
 
 PREVIEW_PER_CLASS = 6
 PREVIEW_CLASSES = 10
@@ -42,7 +41,7 @@ class DataPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self._updating = False
-        self.source = QComboBox(objectName="datasetPicker")
+        self.source = CompactComboBox(objectName="datasetPicker")
         self.options = QWidget()
         self.options_form = QFormLayout(self.options)
         self.options_form.setContentsMargins(0, 0, 0, 0)
@@ -52,7 +51,7 @@ class DataPanel(QWidget):
         self.batch_size = QSpinBox(objectName="batchSize", minimum=1, maximum=65536)
         self.augment = QListWidget(objectName="augmentList")
         self.augment.setMaximumHeight(70)
-        self.add_augment = QComboBox(objectName="addAugment")
+        self.add_augment = CompactComboBox(objectName="addAugment")
         self.remove_augment = QPushButton("Remove")
         self.augment_args = QWidget(
             objectName="augmentArgs"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from studio.core.errors import first_line
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from studio.gui.views import Views
 
 AUTOSAVE_MS = 15000
+PREFERRED_SIZE = QSize(1440, 900)
+SCREEN_SHARE = 0.94  # of the available screen a new window takes at most
 FIRST_PAINT_MS = 50
 PREDICT_FILES = (
     "Images, CSV or text (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.csv *.txt);;All files (*)"
@@ -43,7 +46,6 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)  # image / CSV files: predict; a project file: open
         self.setWindowTitle("Torch Studio")
-        self.resize(1440, 900)
         self.document: ProjectDocument | None = None
         self.views: Views | None = None
         self.menus: Menus | None = None
@@ -65,8 +67,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(placeholder)
         self.statusBar().showMessage("Loading PyTorch…")
         geometry = preferences.settings().value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        if not isinstance(geometry, QByteArray) or not self.restoreGeometry(geometry):
+            self.resize(PREFERRED_SIZE)
+        self.fit_to_screen()
 
     # ---------------------------------------------------------------- start-up
 
@@ -81,6 +84,28 @@ class MainWindow(QMainWindow):
         loader.ready.connect(self._core_ready)
         loader.failed.connect(self._core_failed)
         loader.run()
+
+    def fit_to_screen(self) -> None:
+        """Keep the whole window inside the screen's available area: a size remembered from a
+        larger screen, or the preferred size on a small one, shrinks to fit and is moved in."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        room = area.size() * SCREEN_SHARE if not self.isVisible() else area.size()
+        width = min(self.width(), room.width() - extra_w)
+        height = min(self.height(), room.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), area.x()), area.right() + 1 - frame.width())
+        y = min(max(frame.y(), area.y()), area.bottom() + 1 - frame.height())
+        if not self.isVisible() and frame.width() < area.width():  # first opened: centred
+            x = area.x() + (area.width() - frame.width()) // 2
+            y = area.y() + (area.height() - frame.height()) // 2
+        self.move(x, y)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -24,6 +24,17 @@ from studio.core.params import REQUIRED, Param
 _MAX_INT = 2**31 - 1
 
 
+class CompactComboBox(QComboBox):
+    """A combo box as narrow as its dock allows (its longest entry shows in the open list):
+    long names, a device's or a dataset's, never push a panel wider than the screen."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(8)
+        self.currentTextChanged.connect(self.setToolTip)  # the whole entry, when it is cut short
+
+
 def _spin(minimum: float | None) -> QSpinBox:
     box = QSpinBox()
     box.setRange(int(minimum) if minimum is not None else -_MAX_INT, _MAX_INT)
@@ -91,7 +102,7 @@ class ParamEditor(QWidget):
         if p.kind == "bool":
             self._widgets = [QCheckBox()]
         elif p.kind == "choice":
-            combo = QComboBox()
+            combo = CompactComboBox()
             combo.addItems([str(c) for c in p.choices])
             self._widgets = [combo]
         elif p.kind == "int":

@@ -98,6 +98,7 @@ class LayerStackView(QWidget):
         self.error_bar.hide()
         self.footer = QLabel()
         self.footer.setObjectName("stackFooter")
+        self.footer.setWordWrap(True)  # a narrow window wraps the totals instead of widening
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.error_bar)
         layout.addWidget(self.footer)

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import Component, EarlyStopping
+from studio.gui.param_editors import CompactComboBox
 
 
 class TrainingPanel(QWidget):
@@ -36,24 +36,25 @@ class TrainingPanel(QWidget):
         self.document = document
         self._updating = False
         self.epochs = QSpinBox(objectName="epochsSpin", minimum=1, maximum=100000)
-        self.loss = QComboBox(objectName="lossCombo")
-        self.optimizer = QComboBox(objectName="optimizerCombo")
+        self.loss = CompactComboBox(objectName="lossCombo")
+        self.optimizer = CompactComboBox(objectName="optimizerCombo")
         self.lr = QLineEdit(objectName="lrEdit")
         self.lr.setToolTip("learning rate, e.g. 0.001 or 1e-3")
-        self.scheduler = QComboBox(objectName="schedulerCombo")
+        self.scheduler = CompactComboBox(objectName="schedulerCombo")
         self.seed = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1)
         self.early = QCheckBox("stop when", objectName="earlyStopping")
-        self.monitor = QComboBox(objectName="monitorCombo")
+        self.monitor = CompactComboBox(objectName="monitorCombo")
         self.monitor.addItems(["val_loss", "val_acc", "train_loss", "train_acc"])
         self.patience = QSpinBox(
-            objectName="patienceSpin", minimum=0, maximum=1000, prefix="stalls ", suffix=" epochs"
+            objectName="patienceSpin", minimum=0, maximum=1000, suffix=" epochs"
         )
+        self.patience.setToolTip("epochs in a row without improvement before training stops")
         self.clip = QCheckBox("clip at", objectName="gradClip")
         self.clip_value = QDoubleSpinBox(
             objectName="gradClipValue", minimum=0.001, maximum=1e6, decimals=3, value=1.0
         )
-        self.device = QComboBox(objectName="deviceSelector")
-        self.precision = QComboBox(objectName="precisionCombo")
+        self.device = CompactComboBox(objectName="deviceSelector")
+        self.precision = CompactComboBox(objectName="precisionCombo")
         self.train_button = QPushButton("Train", objectName="trainButton")
         self.pause_button = QPushButton("Pause", objectName="pauseButton")
         self.stop_button = QPushButton("Stop", objectName="stopButton")
@@ -66,35 +67,33 @@ class TrainingPanel(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
         self.log.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.log.setMinimumHeight(90)
 
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
         form = QFormLayout()
         form.addRow("Epochs", self.epochs)
         form.addRow("Loss", self.loss)
-        optimizer_row = QHBoxLayout()
-        optimizer_row.addWidget(self.optimizer, 2)
-        optimizer_row.addWidget(self.lr, 1)
-        form.addRow("Optimizer, lr", optimizer_row)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Learning rate", self.lr)
         form.addRow("LR schedule", self.scheduler)
         form.addRow("Seed", self.seed)
         early_row = QHBoxLayout()
-        for w in (self.early, self.monitor, self.patience):
-            early_row.addWidget(w)
+        early_row.addWidget(self.early)
+        early_row.addWidget(self.monitor, 1)
         form.addRow("Early stopping", early_row)
+        form.addRow("Patience", self.patience)
         clip_row = QHBoxLayout()
         clip_row.addWidget(self.clip)
         clip_row.addWidget(self.clip_value, 1)
         form.addRow("Gradient norm", clip_row)
-        device_row = QHBoxLayout()
-        device_row.addWidget(self.device, 2)
-        device_row.addWidget(self.precision, 1)
-        form.addRow("Device", device_row)
-        buttons = QHBoxLayout()
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            buttons.addWidget(b)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        layout = QVBoxLayout(self)  # the run controls first: reachable without scrolling
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
+        layout.addLayout(form)
         layout.addWidget(self.log, 1)
         self.set_running(False)
         self.train_button.clicked.connect(self.trainRequested)

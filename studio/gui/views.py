@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QTabWidget, QWidget
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QWidget,
+)
 
 from studio.gui.data_panel import DataPanel
 from studio.gui.document import ProjectDocument
@@ -67,13 +76,21 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     ]
     window.tabifyDockWidget(docks[2], docks[3])
     docks[3].raise_()
-    window.resizeDocks([docks[0]], [230], Qt.Orientation.Horizontal)
-    window.resizeDocks([docks[1]], [400], Qt.Orientation.Horizontal)
-    window.resizeDocks([docks[1], docks[3]], [330, 520], Qt.Orientation.Vertical)
     state = settings().value("windowState")
-    if isinstance(state, QByteArray):
-        window.restoreState(state)
+    if not isinstance(state, QByteArray) or not window.restoreState(state):
+        QTimer.singleShot(0, lambda: _size_docks(window, docks))  # once the window is laid out
     return Views(palette, stack, form, data_panel, training_panel, plots, evaluation, tabs, docks)
+
+
+def _size_docks(window: QMainWindow, docks: list[QDockWidget]) -> None:
+    """In proportion to the window, which is sized to the screen: the palette narrow, the
+    panels on the right wide enough for their forms, Data / Training taller than the form."""
+    width, height = window.width(), window.height()
+    horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+    sides = [max(200, width // 7), max(380, width * 3 // 10)]
+    window.resizeDocks([docks[0], docks[1]], sides, horizontal)
+    window.resizeDocks([docks[1], docks[3]], [height * 2 // 5, height * 3 // 5], vertical)
+    docks[3].raise_()  # Training in front of Data: its Train button is what a new user looks for
 
 
 def _dock(
@@ -81,6 +98,19 @@ def _dock(
 ) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(name)
-    dock.setWidget(widget)
+    dock.setWidget(_scrolled(widget))
     window.addDockWidget(area, dock)
     return dock
+
+
+def _scrolled(widget: QWidget) -> QWidget:
+    """A panel taller than its dock scrolls, instead of pushing the window past the screen (or
+    painting over its neighbours). Views that scroll by themselves are left as they are."""
+    if isinstance(widget, (QAbstractScrollArea, LayerPalette)):
+        return widget
+    area = QScrollArea()
+    area.setObjectName(f"{widget.objectName() or type(widget).__name__}Scroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(widget)
+    return area
