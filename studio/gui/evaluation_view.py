@@ -10,7 +10,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.images import sample_pixmap
+from studio.gui.param_editors import CompactComboBox
 
 MAX_LABELLED_CLASSES = 20  # counts are written in the cells up to this many classes
 
@@ -35,9 +35,8 @@ class EvaluationView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("evaluationView")
-        self.runs = QComboBox()
+        self.runs = CompactComboBox()
         self.runs.setObjectName("evaluationRun")
-        self.runs.setMinimumWidth(260)
         self.runs.setToolTip(
             "The run to evaluate: its best checkpoint, on the test split (else validation)"
         )
@@ -67,12 +66,21 @@ class EvaluationView(QWidget):
 
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("perClassTable")
-        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
+        self.table.setHorizontalHeaderLabels(["Class", "Prec.", "Recall", "F1", "N"])
+        for column, tip in enumerate(
+            (
+                "",
+                "precision: of the samples called this class, the share that are",
+                "recall: of the samples of this class, the share found",
+                "F1: precision and recall together",
+                "support: samples of this class in the split",
+            )  # fmt: skip
+        ):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.ResizeToContents
-        )
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumWidth(220)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
 
@@ -94,7 +102,9 @@ class EvaluationView(QWidget):
         body.addWidget(self.matrix_plot)
         body.addWidget(self.table)
         body.addWidget(worst_box)
-        body.setSizes([330, 380, 330])
+        body.setSizes([330, 300, 330])
+        for index in range(3):
+            body.setStretchFactor(index, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.summary)

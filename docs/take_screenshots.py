@@ -1,0 +1,85 @@
+"""The README's screenshots, taken from the real app on a real X server (Xvfb, Qt's xcb platform).
+
+    Xvfb :9 -screen 0 1366x768x24 &
+    DISPLAY=:9 .venv/bin/python docs/take_screenshots.py docs/
+
+Each scene drives the window as a user would (open a project, select a layer, train, evaluate)
+and saves the whole screen, so what the picture shows is what fits on a 1366x768 screen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from studio.gui.app import apply_theme, create_main_window  # noqa: E402
+
+
+def main(out: Path) -> None:
+    scratch = Path(tempfile.mkdtemp())
+    os.environ.update(
+        STUDIO_RUNS_DIR=str(scratch / "runs"), STUDIO_AUTOSAVE=str(scratch / "autosave.json"),
+        XDG_CONFIG_HOME=str(scratch / "config"),
+    )  # fmt: skip
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Torch Studio")
+    apply_theme(app)
+    templates = ROOT / "resources" / "templates"
+    window = create_main_window(background=True)
+    window.show()
+    steps: list[Callable[[], bool]] = []  # each returns True when it may move on
+
+    def shot(name: str) -> bool:
+        app.primaryScreen().grabWindow(0).save(str(out / name))
+        print("saved", out / name)
+        return True
+
+    def designer() -> bool:
+        window.files.new_from_template(templates / "cifar-resnet.json")
+        window.select_layer("3.0")
+        window.views.stack.tree.setCurrentItem(window.views.stack.tree.topLevelItem(3).child(0))
+        return True
+
+    def train() -> bool:
+        window.files.new_from_template(templates / "digits-mlp.json")
+        window.views.training_panel.epochs.setValue(12)
+        window.views.docks[3].raise_()
+        window.train()
+        return True
+
+    def evaluate() -> bool:
+        window.centralWidget().setSizes([170, 530])  # what a user does to see the results large
+        window.model_actions.evaluate()
+        return True
+
+    steps += [
+        window.is_ready, lambda: True, designer, lambda: shot("designer.png"), train,
+        lambda: not window.controller.training, lambda: shot("training.png"), evaluate,
+        lambda: not window.model_actions.tasks.threads(), lambda: shot("evaluation.png"),
+    ]  # fmt: skip
+
+    def advance() -> None:
+        if steps and steps[0]():
+            steps.pop(0)
+        if not steps:
+            window.document.undo_stack.setClean()
+            window.close()
+            app.quit()
+            return
+        QTimer.singleShot(700, advance)
+
+    QTimer.singleShot(700, advance)
+    app.exec()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs"))
