@@ -1,6 +1,6 @@
 """GUI responsiveness while training: a 10 ms QTimer probe on the GUI thread measures how late the
-event loop runs while the default project trains at full speed in the worker (goal: p99 lateness
-<= 50 ms). Also compares training throughput in the GUI with `studio train` headless on the same
+event loop runs, from pressing Train until a second after the run ended, while the default project
+trains at full speed in the worker (goals: p99 lateness <= 50 ms, the worst < 100 ms). Compares training throughput in the GUI with `studio train` headless on the same
 project, same machine (goal: headless / GUI <= 1.10)."""
 
 from __future__ import annotations
@@ -62,10 +62,9 @@ def gui_run(project: Path) -> tuple[list[float], float]:
     probe.setInterval(10)
     last = [0]
 
-    def tick() -> None:
+    def tick() -> None:  # from pressing Train until a second after the run ended
         now = clock.elapsed()
-        if window.controller.training_thread is not None:
-            lateness.append((now, max(0, now - last[0] - 10)))
+        lateness.append((now, max(0, now - last[0] - 10)))
         last[0] = now
 
     probe.timeout.connect(tick)
@@ -73,9 +72,7 @@ def gui_run(project: Path) -> tuple[list[float], float]:
     probe.start()
     window.train()
     loop = QEventLoop()
-    done = QTimer()
-    done.timeout.connect(lambda: not window.controller.training and loop.quit())
-    done.start(50)
+    window.controller.trainingDone.connect(lambda _result: QTimer.singleShot(1000, loop.quit))
     loop.exec()  # a real event loop: idle in Qt, not polling from Python
     probe.stop()
     speeds = [e["samples_per_second"] for e in window.views.plots.epochs]
@@ -99,21 +96,19 @@ def main() -> None:
             gui_runs.append(speed)
             lateness.append(late)
         headless, gui = statistics.median(headless_runs), statistics.median(gui_runs)
-    steady = sorted(late for run in lateness for at, late in run if at - run[0][0] > 1000)
     everything = sorted(late for run in lateness for _, late in run)
+    start = max(late for run in lateness for at, late in run if at <= 1000)
 
     def pct(values: list[float], q: float) -> float:
         return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
 
     print(
-        f"probe: {len(everything)} ticks of 10 ms while training {EPOCHS} epochs of the digits MLP"
+        f"probe: {len(everything)} ticks of 10 ms, from pressing Train until a second after the end"
     )
     print(
-        f"event-loop lateness, whole run:  p50 {pct(everything, 0.5):.1f} ms, p99 {pct(everything, 0.99):.1f} ms, "
-        f"max {everything[-1]:.1f} ms  (goal: p99 <= 50 ms)"
-    )
-    print(
-        f"event-loop lateness, after the first second: p50 {pct(steady, 0.5):.1f} ms, p99 {pct(steady, 0.99):.1f} ms"
+        f"event-loop lateness: p50 {pct(everything, 0.5):.1f} ms, p99 {pct(everything, 0.99):.1f} ms "
+        f"(goal <= 50), max {everything[-1]:.1f} ms (goal < 100), max in the first second "
+        f"{start:.1f} ms"
     )
     print(
         f"throughput, median of {ROUNDS} alternating rounds: GUI {gui:,.0f} samples/s "

@@ -82,18 +82,10 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 def list_runs(runs_dir: Path, project_name: str | None = None) -> list[RunSummary]:
     """Past runs, newest first; only those of `project_name` when given."""
-    runs = []
-    for path in sorted(Path(runs_dir).glob("*/" + METRICS), reverse=True):
-        folder = path.parent
-        try:
-            name = json.loads((folder / PROJECT).read_text(encoding="utf-8")).get(
-                "name", folder.name
-            )
-        except (OSError, ValueError):
-            name = folder.name
-        if project_name is None or name == project_name:
-            runs.append(RunSummary(folder, name, read_metrics(folder)))
-    return runs
+    return [
+        RunSummary(folder, _name_of(folder), read_metrics(folder))
+        for folder in _run_folders(runs_dir, project_name)
+    ]
 
 
 def find_weights(path: str | Path) -> Path:
@@ -114,20 +106,55 @@ def find_weights(path: str | Path) -> Path:
 
 
 def trained_runs(runs_dir: Path, project_name: str) -> list[tuple[Path, str]]:
-    """Runs of the project that left weights behind, newest first, labelled with their result."""
+    """Runs of the project that left weights behind, newest first, labelled with their result.
+    Light enough to list hundreds of runs: a run's metrics are not parsed line by line."""
     out = []
-    for run in list_runs(runs_dir, project_name):
+    for folder in _run_folders(runs_dir, project_name):
         try:
-            find_weights(run.path)
+            find_weights(folder)
         except StudioError:  # stopped before its first checkpoint: nothing to evaluate or export
             continue
-        label = run.path.name
-        if run.epochs:
-            last = run.epochs[-1]
+        label = folder.name
+        count, last = epoch_summary(folder)
+        if last is not None:
             if last.get("val_acc") is not None:
                 metric = f"val_acc {last['val_acc']:.1%}"
             else:
-                metric = f"loss {last.get('val_loss', last['train_loss']):.4g}"
-            label += f" · {len(run.epochs)} epochs · {metric}"
-        out.append((run.path, label))
+                metric = f"loss {last.get('val_loss', last.get('train_loss', float('nan'))):.4g}"
+            label += f" · {count} epochs · {metric}"
+        out.append((folder, label))
     return out
+
+
+def epoch_summary(run_dir: Path) -> tuple[int, dict | None]:
+    """How many `epoch` events a run's metrics.jsonl holds, and the last one: found in its bytes
+    (every event line starts with its "event" key), only that line parsed."""
+    try:
+        data = (Path(run_dir) / METRICS).read_bytes()
+    except OSError:
+        return 0, None
+    marker = b'{"event": "epoch"'
+    at = data.rfind(marker)
+    if at < 0:
+        return 0, None
+    end = data.find(b"\n", at)
+    try:
+        last = json.loads(data[at : end if end >= 0 else len(data)])
+    except ValueError:  # a line cut short by a crash
+        last = None
+    return data.count(marker), last if isinstance(last, dict) else None
+
+
+def _run_folders(runs_dir: Path, project_name: str | None) -> list[Path]:
+    """Run folders (those with a metrics.jsonl), newest first; only `project_name`'s when given."""
+    folders = [path.parent for path in sorted(Path(runs_dir).glob("*/" + METRICS), reverse=True)]
+    return [f for f in folders if project_name is None or _name_of(f) == project_name]
+
+
+def _name_of(folder: Path) -> str:
+    """The project a run trained (its frozen project.json says), else the folder's name."""
+    try:
+        name = json.loads((folder / PROJECT).read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return name if isinstance(name, str) else folder.name

@@ -336,7 +336,7 @@ class MainWindow(QMainWindow):
         if self.controller is not None:
             self.controller.shutdown()
         if self.model_actions is not None:
-            self.model_actions.tasks.wait_all()
+            self.model_actions.tasks.shutdown()
         if self._loader_thread is not None:
             self._loader_thread.quit()
             self._loader_thread.wait()

@@ -6,6 +6,7 @@ what the window should say comes out as signals (`message`, `error`, `tabRequest
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -39,25 +40,28 @@ class ModelActions(QObject):
         self.prediction_dialog = None
         evaluation.evaluateRequested.connect(self.evaluate)
 
-    def runs(self) -> list[tuple[Path, str]]:
+    def with_runs(self, then: Callable[[list[tuple[Path, str]]], None]) -> None:
+        """The project's trained runs, newest first, listed off the GUI thread (each run's
+        metrics are read, which takes a while when there are many), then `then(runs)` here."""
         from studio.core.runs import default_runs_dir, trained_runs
 
-        return trained_runs(default_runs_dir(self.document.path), self.document.project.name)
+        folder, name = default_runs_dir(self.document.path), self.document.project.name
+        self.tasks.start(
+            lambda: trained_runs(folder, name), then, lambda why: self.error.emit("Runs", why)
+        )
 
     def refresh_runs(self) -> None:
-        self.evaluation.set_runs(self.runs())
+        self.with_runs(self.evaluation.set_runs)
 
     # ---------------------------------------------------------------- evaluate
 
     def evaluate(self, run: str | None = None) -> None:
-        view = self.evaluation
+        """Evaluate `run`, or the newest run of the project (shown in the Evaluation tab)."""
         if run is None:
-            self.refresh_runs()
-            run = view.runs.currentData()
-            self.tabRequested.emit(view)
-        if not run:
-            self.message.emit("No trained run of this project yet: train first", 5000)
+            self.tabRequested.emit(self.evaluation)
+            self.with_runs(self._evaluate_newest)
             return
+        view = self.evaluation
 
         def task():
             from studio.core.evaluate import evaluate
@@ -67,6 +71,13 @@ class ModelActions(QObject):
 
         view.set_busy(True)
         self.tasks.start(task, self._evaluated, self._evaluation_failed)
+
+    def _evaluate_newest(self, runs: list[tuple[Path, str]]) -> None:
+        self.evaluation.set_runs(runs)
+        if runs:
+            self.evaluate(str(runs[0][0]))
+        else:
+            self.message.emit("No trained run of this project yet: train first", 5000)
 
     def _evaluated(self, result) -> None:
         self.evaluation.set_busy(False)
@@ -79,9 +90,11 @@ class ModelActions(QObject):
     # ---------------------------------------------------------------- export
 
     def open_export_dialog(self) -> None:
+        self.with_runs(self._open_export_dialog)
+
+    def _open_export_dialog(self, runs: list[tuple[Path, str]]) -> None:
         from studio.gui.export_dialog import ExportDialog
 
-        runs = self.runs()
         if not runs:
             self.error.emit(
                 "Nothing to export yet",
@@ -119,7 +132,10 @@ class ModelActions(QObject):
     # ---------------------------------------------------------------- predict
 
     def predict_files(self, paths: list[str]) -> None:
-        runs = self.runs()
+        """Predict dropped files with the newest trained run (a dialog shows the answers)."""
+        self.with_runs(lambda runs: self._predict_with(runs, paths))
+
+    def _predict_with(self, runs: list[tuple[Path, str]], paths: list[str]) -> None:
         if not runs:
             self.error.emit(
                 "No trained model yet",

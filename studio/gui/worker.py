@@ -187,8 +187,11 @@ class BackgroundTasks(QObject):
     def __init__(self, parent: QObject):
         super().__init__(parent)
         self._running: list[tuple[QThread, TaskWorker, _Relay]] = []  # references keep them alive
+        self._closed = False
 
     def start(self, task, done, error) -> None:
+        if self._closed:  # the window is closing: nothing new starts
+            return
         self._forget_finished()
         worker, relay = TaskWorker(task), _Relay(self, done, error)
         worker.succeeded.connect(relay.succeeded)
@@ -200,7 +203,9 @@ class BackgroundTasks(QObject):
         self._forget_finished()
         return [thread for thread, _, _ in self._running]
 
-    def wait_all(self) -> None:
+    def shutdown(self) -> None:
+        """Start nothing more, and wait for what is running."""
+        self._closed = True
         for thread, _, _ in self._running:
             thread.wait()
 

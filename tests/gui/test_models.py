@@ -28,13 +28,14 @@ DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
 
 
 @pytest.fixture
-def trained_window(make_window):
+def trained_window(make_window, qtbot):
     """The default project's window with one finished one-epoch run in its runs folder."""
     project = load_project(DIGITS)
     project.training.epochs = 1
     fit(project, runs_dir=Path(os.environ["STUDIO_RUNS_DIR"]))
     window = make_window()
-    window.model_actions.refresh_runs()
+    window.model_actions.refresh_runs()  # listed off the GUI thread
+    qtbot.waitUntil(lambda: window.views.evaluation.runs.count() == 1, timeout=10000)
     return window
 
 
@@ -67,6 +68,7 @@ def test_export_dialog_writes_a_verified_onnx_file(trained_window, qtbot):
         a for a in window.findChildren(type(window.menus.undo)) if a.objectName() == "exportAction"
     )
     action.trigger()
+    qtbot.waitUntil(lambda: window.model_actions.export_dialog is not None, timeout=10000)
     dialog = window.model_actions.export_dialog
     assert dialog.isVisible()
     formats = find(dialog, QComboBox, "exportFormat")
@@ -124,10 +126,10 @@ def test_dropping_images_on_the_window_predicts_them(trained_window, qtbot, tmp_
     dialog.close()
 
 
-def test_evaluate_without_runs_says_train_first(make_window):
+def test_evaluate_without_runs_says_train_first(make_window, qtbot):
     window = make_window()
     window.model_actions.evaluate()
-    assert "train first" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: "train first" in window.statusBar().currentMessage(), timeout=10000)
     assert not find(window, QPushButton, "evaluateButton").isEnabled()
     QApplication.processEvents()
 
@@ -139,6 +141,7 @@ def test_export_dialog_says_why_an_export_failed_and_writes_nothing(
     blocker.write_text("a file where the folder should be")
     window = trained_window
     window.model_actions.open_export_dialog()
+    qtbot.waitUntil(lambda: window.model_actions.export_dialog is not None, timeout=10000)
     dialog = window.model_actions.export_dialog
     find(dialog, QWidget, "exportPath").setText(str(blocker / "model.pt"))
     find(dialog, QPushButton, "exportButton").click()
