@@ -179,6 +179,48 @@ def exports(run_dir: Path | None) -> None:
     record("exports_of_a_gpu_run", results)
 
 
+def table_on_gpu(work: Path) -> None:
+    """A CSV with strings and blanks trained on the GPU; its sealed checkpoint reloads, and raw rows
+    predict through the CLI as evaluation scored them."""
+    from tests.datafiles import write_penguins
+
+    write_penguins(work / "penguins.csv")
+    project = parse_project(
+        {
+            "studio": 1,
+            "name": "penguins",
+            "data": {"source": "csv", "options": {"path": "penguins.csv", "target": "species"}},
+            "model": {
+                "layers": [
+                    {"type": "Linear", "args": {"out_features": 32}},
+                    {"type": "ReLU"},
+                    {"type": "Linear", "args": {"out_features": 3}},
+                ]
+            },
+            "training": {"device": "cuda", "precision": "bf16", "epochs": 10},
+        }
+    )
+    result = fit(project, runs_dir=work / "table-runs", base_dir=work)
+    figures = {
+        "val_acc": round(result.last_epoch["val_acc"], 4),
+        "data_on": str(result.dataset.device),
+    }
+    for command in (
+        ["evaluate", str(result.run_dir)],
+        ["predict", str(result.run_dir), str(work / "penguins.csv")],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "studio", *command, "--json"],
+            capture_output=True, text=True, cwd=ROOT, timeout=300,
+        )  # fmt: skip
+        figures[command[0]] = (
+            len(json.loads(out.stdout).get("predictions", []))
+            if command[0] == "predict" and out.returncode == 0
+            else (json.loads(out.stdout)["accuracy"] if out.returncode == 0 else out.stderr[-300:])
+        )
+    record("table_on_gpu", figures)
+
+
 def torchrun_one_gpu(runs: Path) -> None:
     env = {**os.environ, "STUDIO_RUNS_DIR": str(runs / "ddp")}
     project = ROOT / "resources" / "templates" / "digits-mlp.json"
@@ -235,6 +277,7 @@ def main() -> int:
     check("oom", lambda: out_of_memory(runs))
     check("exports", lambda: exports(holder.get("run")))
     check("torchrun", lambda: torchrun_one_gpu(runs))
+    check("table", lambda: table_on_gpu(work))
     (out_dir / "gpu_check.json").write_text(json.dumps(FIGURES, indent=2))
     return 0
 
