@@ -45,11 +45,6 @@ class Column:
     def width(self) -> int:
         return {"number": 1, "category": len(self.categories), "ignore": 0}[self.type]
 
-    def feature_names(self) -> list[str]:
-        if self.type == "number":
-            return [self.name]
-        return [f"{self.name}={value}" for value in self.categories]
-
 
 @dataclass
 class TableEncoding:
@@ -61,9 +56,6 @@ class TableEncoding:
     @property
     def width(self) -> int:
         return sum(column.width for column in self.columns)
-
-    def feature_names(self) -> list[str]:
-        return [name for column in self.columns for name in column.feature_names()]
 
     def one_hot_slots(self) -> list[int]:
         """The encoded positions that hold one-hot values (left as 0/1 by the normalisation)."""
