@@ -211,11 +211,11 @@ def _devices(args: argparse.Namespace) -> int:
 
 def _project_dataset(path: str):
     """A project file and its loaded dataset; the model's input shape is the data's."""
-    from studio.core.data import load_dataset
+    from studio.core.data import load_project_data
     from studio.core.validation import load_project
 
     project = load_project(path)
-    dataset = load_dataset(project.data, project.training.seed, Path(path).parent)
+    dataset = load_project_data(project, Path(path).parent)
     if project.model.input_shape is None:
         project.model.input_shape = dataset.input_shape
     return project, dataset

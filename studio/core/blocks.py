@@ -6,11 +6,14 @@ stack like every other layer; their parameters and state_dict keys are exactly t
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 MERGES = ("concat", "add", "mul", "CosineSimilarity", "PairwiseDistance")
+_REGNET_LOCK = threading.Lock()
 
 
 class _SequenceOutput:
@@ -109,3 +112,74 @@ def merge_outputs(outs: list[torch.Tensor], merge: str) -> torch.Tensor:
     if merge == "CosineSimilarity":
         return F.cosine_similarity(a, b, dim=1).unsqueeze(1)
     return F.pairwise_distance(a, b, keepdim=True)
+
+
+class Backbone(nn.Module):
+    """A torchvision classification model without its classifier: it gives the pooled features,
+    and the layers after it in the stack are the new head. Frozen, its weights do not train and
+    its normalisation layers keep their running statistics (eval mode)."""
+
+    def __init__(
+        self, name: str = "resnet18", weights: str | None = "DEFAULT", frozen: bool = True
+    ):
+        super().__init__()
+        self.name, self.weights = name, weights  # weights are loaded by the studio, not here
+        self.model = _torchvision_model(name)
+        parent, attribute = _classifier(self.model)
+        setattr(parent, attribute, nn.Identity())
+        self.frozen = False
+        self.set_frozen(frozen)
+
+    def set_frozen(self, frozen: bool) -> None:
+        self.frozen = frozen
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> Backbone:
+        super().train(mode)
+        if self.frozen:
+            self.model.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def _torchvision_model(name: str) -> nn.Module:
+    """torchvision's model `name`, untrained; on the meta device too (shape inference): RegNet
+    works out its block widths with tensor arithmetic, which then runs on the CPU."""
+    import contextlib
+
+    from torchvision import models
+    from torchvision.models import regnet
+
+    if not name.startswith("regnet") or torch.get_default_device().type != "meta":
+        return models.get_model(name, weights=None)
+    widths = regnet.BlockParams.__dict__["from_init_params"]
+
+    def on_cpu(cls, *args, **kwargs):
+        with torch.device("cpu"):
+            return widths.__func__(cls, *args, **kwargs)
+
+    with _REGNET_LOCK, contextlib.ExitStack() as restore:
+        regnet.BlockParams.from_init_params = classmethod(on_cpu)
+        restore.callback(setattr, regnet.BlockParams, "from_init_params", widths)
+        return models.get_model(name, weights=None)
+
+
+def _classifier(model: nn.Module) -> tuple[nn.Module, str]:
+    """Where a torchvision classifier's final Linear layer sits: its parent and attribute name."""
+    parent_name, _, attribute = classifier_path(model).rpartition(".")
+    return (model.get_submodule(parent_name) if parent_name else model), attribute
+
+
+def classifier_path(model: nn.Module) -> str:
+    """The name of a torchvision model's final Linear layer (the 1000 ImageNet classes)."""
+    found = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and module.out_features == 1000:
+            found = name
+    if found is None:
+        raise ValueError("no final Linear classifier to replace")
+    return found

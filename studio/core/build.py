@@ -192,6 +192,10 @@ class _Walker:
         _check_input(info, path, x)
         args = with_defaults(info.params, spec.args)
         _check_dims(info, path, shape, args)
+        if info.type == "Backbone":
+            from studio.core.backbones import check_layer
+
+            check_layer(path, shape, args)
         for param in info.params:
             if param.inferred in ("channels", "features", "trailing"):
                 value = _infer(param.inferred, shape)

@@ -72,6 +72,9 @@ class ComponentInfo:
     params: tuple[Param, ...]
     factory: Callable[..., Any]
 
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, "doc": self.doc, "params": [p.to_json() for p in self.params]}
 

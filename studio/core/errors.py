@@ -68,6 +68,10 @@ class ExportError(StudioError):
     """An export that could not be written or did not check out; nothing is left behind."""
 
 
+class WeightsError(StudioError):
+    """Pretrained weights that cannot be had: not cached and not downloadable, or a bad file."""
+
+
 class TrainingFailed(StudioError):
     """Training started and then failed (out of memory, a kernel error)."""
 

@@ -61,6 +61,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "LazyBatchNorm3d",
     ),
     "Containers": ("Sequential", "Residual", "Branch"),
+    "Pretrained Models": ("Backbone",),
 }  # fmt: skip
 
 CONTAINERS = {"Sequential": "layers", "Residual": "layers", "Branch": "branches"}
@@ -75,6 +76,7 @@ _STUDIO_CLASSES: dict[str, type] = {
     "SequenceMean": blocks.SequenceMean,
     "Residual": blocks.Residual,
     "Branch": blocks.Branch,
+    "Backbone": blocks.Backbone,
 }
 
 # Arguments that restate the incoming shape: how each is read from it.
@@ -165,6 +167,7 @@ _RANKS: dict[str, tuple[int, ...]] = {
     "SequenceLast": (2,),
     "SequenceMean": (2,),
     "EmbeddingBag": (1,),
+    "Backbone": (3,),
 }
 _SPATIAL = re.compile(r"^(?P<family>.*?)(?P<d>[123])d$")
 _TOKEN_LAYERS = {"Embedding", "EmbeddingBag"}
@@ -261,7 +264,15 @@ def _entry(name: str, category: str) -> LayerInfo:
         overrides[param_name] = (
             {**base, **change} if isinstance(base, dict) and isinstance(change, dict) else change
         )
-    if name in _DECLARED:
+    if name == "Backbone":
+        from studio.core import backbones
+
+        params = (
+            Param("name", "choice", "resnet18", choices=backbones.names()),
+            Param("weights", "str", "DEFAULT", nullable=True),
+            Param("frozen", "bool", True),
+        )
+    elif name in _DECLARED:
         params = _DECLARED[name]
     elif name == "TransformerEncoder":
         layer = _entry("TransformerEncoderLayer", category)

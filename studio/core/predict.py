@@ -168,11 +168,13 @@ def read_image(path: Path, pre: Preprocessing) -> torch.Tensor:
     """An image file as the model's raw input: its channels, its size, pixel values in its scale."""
     from PIL import Image, UnidentifiedImageError
 
+    from studio.core.data.streaming import fit_image
+
     channels, height, width = pre.input_shape
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize(
-                (width, height), Image.Resampling.BILINEAR
+            image = fit_image(
+                image.convert("L" if channels == 1 else "RGB"), (height, width), pre.resize
             )
             import numpy as np
 

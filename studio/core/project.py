@@ -97,6 +97,18 @@ class EarlyStopping:
         return {"monitor": self.monitor, "patience": self.patience, "min_delta": self.min_delta}
 
 
+@dataclass
+class FineTune:
+    """Fine-tuning a pretrained backbone: frozen for `frozen_epochs` (the new head learns first),
+    then trained too, at the optimizer's learning rate times `lr_factor` (as fastai's fine_tune)."""
+
+    frozen_epochs: int = 1
+    lr_factor: float = 0.01
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frozen_epochs": self.frozen_epochs, "lr_factor": self.lr_factor}
+
+
 def _default_loss() -> Component:
     return Component("CrossEntropyLoss")
 
@@ -116,6 +128,8 @@ class TrainSpec:
     seed: int = 0
     early_stopping: EarlyStopping | None = None
     grad_clip: float | None = None
+    fine_tune: FineTune | None = None
+    compile: bool = False  # torch.compile the model
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +142,8 @@ class TrainSpec:
             "seed": self.seed,
             "early_stopping": self.early_stopping.to_dict() if self.early_stopping else None,
             "grad_clip": self.grad_clip,
+            "fine_tune": self.fine_tune.to_dict() if self.fine_tune else None,
+            "compile": self.compile,
         }
 
 

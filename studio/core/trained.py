@@ -34,6 +34,7 @@ class Preprocessing:
     scale: float = 255.0
     vocabulary: list[str] | None = None
     table: dict[str, Any] | None = None  # a table's column encoding (TableEncoding.to_json)
+    resize: int | None = None  # images: shorter side resized to this, then centre-cropped
 
     @classmethod
     def from_dataset(cls, dataset) -> Preprocessing:
@@ -47,6 +48,7 @@ class Preprocessing:
             scale=float(dataset.scale),
             vocabulary=dataset.vocabulary,
             table=dataset.table.to_json() if dataset.table is not None else None,
+            resize=dataset.resize,
         )
 
     @classmethod
@@ -103,13 +105,11 @@ class TrainedModel:
         return self.project.name
 
     def load_data(self):
-        """The run's dataset, a table encoded with the run's own column encoding."""
-        from studio.core.data import load_dataset
+        """The run's dataset, prepared as in training (a table with the run's own column
+        encoding, images as the run's pretrained weights wanted them)."""
+        from studio.core.data import load_project_data
 
-        project = self.project
-        return load_dataset(
-            project.data, project.training.seed, self.base_dir, table=self.preprocessing.encoding()
-        )
+        return load_project_data(self.project, self.base_dir, table=self.preprocessing.encoding())
 
 
 def load_trained(path: str | Path) -> TrainedModel:
@@ -130,11 +130,9 @@ def load_trained(path: str | Path) -> TrainedModel:
     if extra.get("preprocessing"):
         preprocessing = Preprocessing.from_json(extra["preprocessing"], weights)
     else:  # made before checkpoints carried it: the training data says it again
-        from studio.core.data import load_dataset
+        from studio.core.data import load_project_data
 
-        preprocessing = Preprocessing.from_dataset(
-            load_dataset(project.data, project.training.seed, base_dir)
-        )
+        preprocessing = Preprocessing.from_dataset(load_project_data(project, base_dir))
     if project.model.input_shape is None:
         project.model.input_shape = list(preprocessing.input_shape)
     model = rebuild(project, state, weights)

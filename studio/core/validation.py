@@ -23,6 +23,7 @@ from studio.core.project import (
     Component,
     DataSpec,
     EarlyStopping,
+    FineTune,
     LayerSpec,
     ModelSpec,
     Project,
@@ -256,6 +257,8 @@ def _training(value: Any) -> TrainSpec:
         "seed",
         "early_stopping",
         "grad_clip",
+        "fine_tune",
+        "compile",
     )
     _keys(obj, "training", required=(), optional=optional)
     spec = TrainSpec()
@@ -286,7 +289,28 @@ def _training(value: Any) -> TrainSpec:
             raise ProjectError(
                 "training.grad_clip", "expected a positive maximum gradient norm, or null"
             )
+    if obj.get("fine_tune") is not None:
+        spec.fine_tune = _fine_tune(obj["fine_tune"])
+    compile_ = obj.get("compile", False)
+    if not isinstance(compile_, bool):
+        raise ProjectError(
+            "training.compile", f"expected true or false, got {show_value(compile_)}"
+        )
+    spec.compile = compile_
     return spec
+
+
+def _fine_tune(value: Any) -> FineTune:
+    path = "training.fine_tune"
+    obj = _object(value, path)
+    _keys(obj, path, required=(), optional=("frozen_epochs", "lr_factor"))
+    factor = _number(obj.get("lr_factor", 0.01), f"{path}.lr_factor", 0.0)
+    if not 0 < factor <= 1:
+        raise ProjectError(
+            f"{path}.lr_factor",
+            f"expected a factor above 0 and at most 1, got {show_value(factor)}",
+        )
+    return FineTune(_integer(obj.get("frozen_epochs", 1), f"{path}.frozen_epochs", 0), factor)
 
 
 def _early_stopping(value: Any) -> EarlyStopping:

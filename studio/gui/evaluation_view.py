@@ -74,7 +74,7 @@ class EvaluationView(QWidget):
                 "recall: of the samples of this class, the share found",
                 "F1: precision and recall together",
                 "support: samples of this class in the split",
-            )  # fmt: skip
+            )
         ):
             self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)

@@ -56,7 +56,7 @@ class TrainingController(QObject):
             )
             return
         self.datasetLoading.emit()
-        self._loading = DatasetWorker(spec, self.document.project.training.seed, base)
+        self._loading = DatasetWorker(self.document.project.copy(), base)
         self._loading.progress.connect(self.datasetProgress)
         self._loading.loaded.connect(self._dataset_loaded)
         self._loading.failed.connect(self.datasetFailed)

@@ -95,9 +95,9 @@ class DatasetWorker(QObject):
     failed = Signal(str)
     finished = Signal()
 
-    def __init__(self, data_spec, seed: int, base_dir: Path):
+    def __init__(self, project, base_dir: Path):
         super().__init__()
-        self.data_spec, self.seed, self.base_dir = data_spec, seed, base_dir
+        self.project, self.base_dir = project, base_dir
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -105,13 +105,12 @@ class DatasetWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from studio.core.data import load_dataset
+        from studio.core.data import load_project_data
         from studio.core.errors import StudioError
 
         try:
-            dataset = load_dataset(
-                self.data_spec,
-                self.seed,
+            dataset = load_project_data(
+                self.project,
                 self.base_dir,
                 progress=lambda what, done, total: self.progress.emit(what, done, total),
                 cancelled=self._cancel.is_set,

@@ -39,6 +39,7 @@ SAMPLES: dict[str, tuple[dict, list[int]]] = {
     "Linear": ({"out_features": 3}, [6]),
     "LazyLinear": ({"out_features": 3}, [6]),
     "Branch": ({}, [6]),
+    "Backbone": ({"name": "mobilenet_v3_small", "weights": None}, [3, 32, 32]),
 }
 
 
@@ -94,6 +95,7 @@ EXPECTED_CATEGORIES = {
     "Unflatten": "Utilities",
     "LazyBatchNorm3d": "Lazy Modules",
     "Branch": "Containers",
+    "Backbone": "Pretrained Models",
 }
 
 

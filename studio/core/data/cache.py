@@ -57,6 +57,7 @@ def _to_state(raw: RawData) -> dict:
         "test_texts": raw.test_texts,
         "skipped": raw.skipped,
         "notes": raw.notes,
+        "resize": raw.resize,
     }
     if raw.test is not None:
         state["test_x"], state["test_y"] = raw.test.x, raw.test.y
@@ -76,4 +77,5 @@ def _from_state(state: dict) -> RawData:
         test_texts=state["test_texts"],
         skipped=int(state["skipped"]),
         notes=list(state["notes"]),
+        resize=state.get("resize"),
     )

@@ -14,12 +14,25 @@ class Cancelled(DataError):
     """The user cancelled a download or a long load."""
 
 
+@dataclass(frozen=True)
+class ImagePreparation:
+    """How images must be prepared for pretrained weights (their `transforms()`): the shorter side
+    resized to `resize`, the centre cropped to `crop` x `crop`, scaled to [0, 1] and normalised
+    with these mean and std."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
 @dataclass
 class LoadContext:
     base_dir: Path = field(default_factory=Path.cwd)
     seed: int = 0
     progress: Callable[[str, int, int], None] | None = None  # (what, done, total)
     cancelled: Callable[[], bool] | None = None
+    images: ImagePreparation | None = None  # image folders are decoded this way when set
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()

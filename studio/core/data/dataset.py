@@ -6,6 +6,7 @@ Images stay uint8 until a batch is taken; `prepare` turns a batch into what the 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ class RawData:
     notes: list[str] = field(default_factory=list)
     table: Any = None  # a table source's feature columns (pandas), encoded after the split
     target: str | None = None  # a table source's target column
+    resize: int | None = None  # images: shorter side resized to this before the centre crop
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Dataset:
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
     table: TableEncoding | None = None  # table sources: each column's type and encoding
+    resize: int | None = None  # images: shorter side resized to this, then centre-cropped
     _normalisation: Normalisation | None = field(default=None, repr=False)
 
     @property
@@ -106,6 +109,37 @@ class Dataset:
         """A raw batch as the model's input: scaled, augmented (training batches only) and
         normalised; token ids pass as they are."""
         return self.normalisation(x, augment)
+
+    def map_features(self, module, autocast=contextlib.nullcontext, batch: int = 128) -> Dataset:
+        """The same samples as `module`'s outputs (a frozen backbone's features, computed once in
+        eval mode), labelled as before: what a head trains on. Features are used as they are."""
+        module.eval()
+
+        def through(split: Split | None) -> Split | None:
+            if split is None:
+                return None
+            parts = []
+            with torch.no_grad():
+                for start in range(0, len(split), batch):
+                    with autocast():
+                        parts.append(module(self.prepare(split.x[start : start + batch])).float())
+            return Split(torch.cat(parts), split.y)
+
+        train, val, test = through(self.train), through(self.val), through(self.test)
+        width = int(train.x.shape[1])
+        return Dataset(
+            source=self.source,
+            train=train,
+            val=val,
+            test=test,
+            kind="features",
+            task=self.task,
+            classes=self.classes,
+            input_shape=[width],
+            mean=[0.0] * width,
+            std=[1.0] * width,
+            scale=1.0,
+        )
 
     def split(self, name: str) -> Split | None:
         return {"train": self.train, "val": self.val, "test": self.test}[name]

@@ -6,6 +6,7 @@ decoded is a DataError naming it. Images are resized to `size`, or to the first 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,40 +56,72 @@ def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int]:
 def load(options: dict, ctx: LoadContext) -> RawData:
     root = ctx.resolve(options["path"])
     samples, classes, skipped = scan(root)
-    streamed = _streamed(samples, classes, options["size"])
+    sizing = _Sizing.of(options["size"], ctx)
+    streamed = _streamed(samples, classes, sizing)
     if streamed is not None:
         raw = streamed
     else:
-        key = {"size": options["size"], "files": file_stamp(p for p, _ in samples)}
-        raw = cached("image_folder", key, lambda: _decode(samples, classes, options["size"], ctx))
+        key = {"sizing": sizing.__dict__, "files": file_stamp(p for p, _ in samples)}
+        raw = cached("image_folder", key, lambda: _decode(samples, classes, sizing, ctx))
     raw.skipped = skipped
     if skipped:
         raw.notes.append(f"skipped {skipped} file(s) that are not images")
     return raw
 
 
-def _streamed(samples: list[tuple[Path, int]], classes: list[str], size) -> RawData | None:
+@dataclass(frozen=True)
+class _Sizing:
+    """The size images are decoded at: `options.size`; else, for pretrained weights, the weights'
+    crop (the shorter side resized to `resize` first, in colour); else the first image's size."""
+
+    size: tuple[int, int] | None
+    resize: int | None = None
+    colour: bool = False
+
+    @classmethod
+    def of(cls, size, ctx: LoadContext) -> _Sizing:
+        if size is not None:
+            return cls((size, size) if isinstance(size, int) else (size[0], size[1]))
+        if ctx.images is not None:
+            crop = ctx.images.crop
+            return cls((crop, crop), ctx.images.resize, colour=True)
+        return cls(None)
+
+
+def _streamed(
+    samples: list[tuple[Path, int]], classes: list[str], sizing: _Sizing
+) -> RawData | None:
     """Files decoded batch by batch when decoding them all would pass the memory limit."""
     from PIL import Image
 
     from studio.core.data.streaming import FileImages, memory_limit
 
     with Image.open(samples[0][0]) as first:
-        grey = first.mode in ("1", "L", "I;16", "I", "LA")
+        grey = first.mode in ("1", "L", "I;16", "I", "LA") and not sizing.colour
         width, height = first.size
-    shape = ([size, size] if isinstance(size, int) else size) or [height, width]
+    shape = sizing.size or (height, width)
     if len(samples) * (1 if grey else 3) * shape[0] * shape[1] <= memory_limit():
         return None
-    x = FileImages([p for p, _ in samples], (shape[0], shape[1]), grey)
+    x = FileImages([p for p, _ in samples], (shape[0], shape[1]), grey, sizing.resize)
     y = torch.tensor([c for _, c in samples], dtype=torch.long)
     note = f"{len(samples)} images are decoded batch by batch (too large to hold in memory)"
-    return RawData(train=Split(x, y), test=None, kind="image", classes=classes, notes=[note])
+    return RawData(
+        train=Split(x, y),
+        test=None,
+        kind="image",
+        classes=classes,
+        notes=[note],
+        resize=sizing.resize,
+    )
 
 
-def _decode(samples: list[tuple[Path, int]], classes: list[str], size, ctx: LoadContext) -> RawData:
+def _decode(
+    samples: list[tuple[Path, int]], classes: list[str], sizing: _Sizing, ctx: LoadContext
+) -> RawData:
     from PIL import Image, UnidentifiedImageError
 
-    size = [size, size] if isinstance(size, int) else size
+    from studio.core.data.streaming import fit_image
+
     pictures = []
     for i, (path, _) in enumerate(samples):
         try:
@@ -99,17 +132,25 @@ def _decode(samples: list[tuple[Path, int]], classes: list[str], size, ctx: Load
             raise DataError(f"{path}: not a readable image ({exc})") from None
         if i % 256 == 0:
             ctx.report("decoding images", i, len(samples))
-    grey = all(p.mode in ("1", "L", "I;16", "I", "LA") for p in pictures)
-    width, height = (size[1], size[0]) if size else pictures[0].size
+    grey = all(p.mode in ("1", "L", "I;16", "I", "LA") for p in pictures) and not sizing.colour
+    width, height = (sizing.size[1], sizing.size[0]) if sizing.size else pictures[0].size
     arrays, resized = [], 0
     for picture in pictures:
         picture = picture.convert("L" if grey else "RGB")
-        if picture.size != (width, height):
-            picture = picture.resize((width, height), Image.BILINEAR)
+        if picture.size != (width, height) or sizing.resize is not None:
+            picture = fit_image(picture, (height, width), sizing.resize)
             resized += 1
         arrays.append(np.asarray(picture, dtype=np.uint8))
     x = torch.from_numpy(np.stack(arrays))
     x = x.unsqueeze(1) if grey else x.permute(0, 3, 1, 2).contiguous()
     y = torch.tensor([c for _, c in samples], dtype=torch.long)
-    notes = [f"{resized} image(s) resized to {width}x{height}"] if resized else []
-    return RawData(train=Split(x, y), test=None, kind="image", classes=classes, notes=notes)
+    how = "resized and centre-cropped" if sizing.resize else "resized"
+    notes = [f"{resized} image(s) {how} to {width}x{height}"] if resized else []
+    return RawData(
+        train=Split(x, y),
+        test=None,
+        kind="image",
+        classes=classes,
+        notes=notes,
+        resize=sizing.resize,
+    )

@@ -10,11 +10,11 @@ import torch
 
 from studio.core.data import tabular
 from studio.core.data.catalogue import SOURCES
-from studio.core.data.context import LoadContext
+from studio.core.data.context import ImagePreparation, LoadContext
 from studio.core.data.dataset import Dataset, RawData, Split
 from studio.core.data.table_encoding import TableEncoding, encode_table
 from studio.core.errors import DataError
-from studio.core.project import DataSpec
+from studio.core.project import DataSpec, Project
 
 
 def load_dataset(
@@ -24,16 +24,21 @@ def load_dataset(
     progress: Callable[[str, int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     table: TableEncoding | None = None,
+    images: ImagePreparation | None = None,
 ) -> Dataset:
     """Everything the trainer and the views need from `data`; a DataError names what is wrong.
 
     `table`: a trained run's column encoding, used as it is instead of being learnt again (what
-    evaluation and export do, so the rows are encoded as the model saw them)."""
+    evaluation and export do, so the rows are encoded as the model saw them). `images`: what
+    pretrained weights want (backbones.preparation): image folders are decoded at their size, and
+    images are normalised with their mean and std instead of the data's own."""
     info = SOURCES.get(spec.source)
     if info is None:
         raise DataError(f"unknown data source '{spec.source}' (see `studio datasets`)")
     options = info.with_defaults(spec.options)
-    context = LoadContext(Path(base_dir) if base_dir else Path.cwd(), seed, progress, cancelled)
+    context = LoadContext(
+        Path(base_dir) if base_dir else Path.cwd(), seed, progress, cancelled, images
+    )
     raw = info.load(options, context)
     train_index, val_index = split_indices(raw.train.y, raw.task, spec.val_fraction, seed)
     vocabulary = encoding = None
@@ -47,6 +52,8 @@ def load_dataset(
     mean, std = statistics(train, raw.kind, raw.scale)
     for slot in encoding.one_hot_slots() if encoding is not None else ():
         mean[slot], std[slot] = 0.0, 1.0  # one-hot features stay 0 and 1
+    if images is not None and raw.kind == "image" and len(mean) == len(images.mean):
+        mean, std = list(images.mean), list(images.std)  # what the pretrained weights saw
     return Dataset(
         source=spec.source,
         train=train,
@@ -63,7 +70,24 @@ def load_dataset(
         skipped=raw.skipped,
         notes=raw.notes + (encoding.notes if encoding is not None else []),
         table=encoding,
+        resize=raw.resize,
     )
+
+
+def load_project_data(
+    project: Project,
+    base_dir: str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    table: TableEncoding | None = None,
+) -> Dataset:
+    """The data a project trains on: its `data`, with its seed, prepared for its first layer (a
+    pretrained backbone wants its own image size and normalisation)."""
+    from studio.core.backbones import preparation
+
+    images = preparation(project.model.layers)
+    seed = project.training.seed
+    return load_dataset(project.data, seed, base_dir, progress, cancelled, table, images)
 
 
 def split_indices(

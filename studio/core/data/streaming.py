@@ -31,19 +31,36 @@ def memory_limit() -> int:
     return min(8 << 30, int(total * 0.4))
 
 
-def decode(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:
+def decode(path: Path, size: tuple[int, int], grey: bool, resize: int | None = None) -> np.ndarray:
     """One image as a (C, H, W) uint8 array at `size` (height, width)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            picture = image.convert("L" if grey else "RGB")
-            if picture.size != (size[1], size[0]):
-                picture = picture.resize((size[1], size[0]), Image.BILINEAR)
+            picture = fit_image(image.convert("L" if grey else "RGB"), size, resize)
             array = np.asarray(picture, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({exc})") from None
     return array[None] if grey else array.transpose(2, 0, 1)
+
+
+def fit_image(picture, size: tuple[int, int], resize: int | None = None):
+    """A PIL image at `size` (height, width): stretched to it, or, with `resize`, its shorter
+    side resized to that and its centre cropped (how pretrained weights want their images)."""
+    from PIL import Image
+
+    if resize is None:
+        if picture.size != (size[1], size[0]):
+            picture = picture.resize((size[1], size[0]), Image.BILINEAR)
+        return picture
+    width, height = picture.size
+    scale = resize / min(width, height)
+    picture = picture.resize(
+        (max(size[1], round(width * scale)), max(size[0], round(height * scale))), Image.BILINEAR
+    )
+    left = (picture.size[0] - size[1]) // 2
+    top = (picture.size[1] - size[0]) // 2
+    return picture.crop((left, top, left + size[1], top + size[0]))
 
 
 class FileImages:
@@ -52,8 +69,10 @@ class FileImages:
     dtype = torch.uint8
     device = torch.device("cpu")
 
-    def __init__(self, files: list[Path], size: tuple[int, int], grey: bool):
-        self.files, self.size, self.grey = files, tuple(size), grey
+    def __init__(
+        self, files: list[Path], size: tuple[int, int], grey: bool, resize: int | None = None
+    ):
+        self.files, self.size, self.grey, self.resize = files, tuple(size), grey, resize
         self.shape = torch.Size((len(files), 1 if grey else 3, *self.size))
 
     def __len__(self) -> int:
@@ -70,17 +89,16 @@ class FileImages:
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
         return torch.from_numpy(
-            np.stack([decode(self.files[i], self.size, self.grey) for i in indices])
+            np.stack([decode(self.files[i], self.size, self.grey, self.resize) for i in indices])
         )
 
     def __getitem__(self, index) -> torch.Tensor | FileImages:
         if isinstance(index, int):
-            return torch.from_numpy(decode(self.files[index], self.size, self.grey))
+            return torch.from_numpy(decode(self.files[index], self.size, self.grey, self.resize))
         if isinstance(index, slice):
             return self._decode(list(range(len(self.files)))[index])
-        return FileImages(
-            [self.files[i] for i in torch.as_tensor(index).tolist()], self.size, self.grey
-        )
+        chosen = [self.files[i] for i in torch.as_tensor(index).tolist()]
+        return FileImages(chosen, self.size, self.grey, self.resize)
 
     def split(self, chunk: int) -> Iterator[torch.Tensor]:
         for start in range(0, len(self.files), chunk):

@@ -117,9 +117,12 @@ def read_table(
     column whose first rows are not numbers as pandas categories (parsed straight into codes,
     the fast way to read words), the others as pandas infers them."""
     options = {
-        "sep": delimiter, "encoding": "utf-8-sig", "skipinitialspace": True,
-        "keep_default_na": False, "na_values": list(MISSING_TEXT),
-    }  # fmt: skip
+        "sep": delimiter,
+        "encoding": "utf-8-sig",
+        "skipinitialspace": True,
+        "keep_default_na": False,
+        "na_values": list(MISSING_TEXT),
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # mixed types in a column: handled by its encoding

@@ -241,7 +241,8 @@ def write_python(trained: TrainedModel, sample: torch.Tensor, path: Path) -> Wri
     return Written(
         [path, weights, sample_file],
         [
-            f"`python {path.name}` runs on its own (a fresh interpreter, torch only) and prints predictions",
+            f"`python {path.name}` runs on its own (a fresh interpreter, the libraries it imports "
+            "only) and prints predictions",
             require(diff, "the script's model"),
         ],
         diff,

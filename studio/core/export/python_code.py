@@ -28,7 +28,7 @@ _NEEDS = {
     "RNN": ("_SequenceOutput", "RNN"), "LSTM": ("_SequenceOutput", "LSTM"), "GRU": ("_SequenceOutput", "GRU"),
     "TransformerEncoder": ("TransformerEncoder",), "SequenceLast": ("SequenceLast",),
     "SequenceMean": ("SequenceMean",), "Residual": ("Residual",),
-    "Branch": ("MERGES", "merge_outputs", "Branch"),
+    "Branch": ("MERGES", "merge_outputs", "Branch"), "Backbone": ("Backbone",),
 }  # fmt: skip
 
 
@@ -71,6 +71,12 @@ def _layer_lines(
             lines.append(f"{pad}{head}({comment}")
             lines += _layer_lines(spec.layers or [], f"{path}.", rows, used, depth + 1)
             lines.append(f"{pad}),")
+        elif spec.type == "Backbone":
+            name = spec.args.get("name", "resnet18")
+            where = _classifier_of(name)
+            lines.append(
+                f"{pad}Backbone(torchvision.models.{name}(weights=None), classifier={where!r}),{comment}"
+            )
         elif spec.type == "Branch":
             lines.append(f"{pad}Branch([{comment}")
             for b, branch in enumerate(spec.branches or []):
@@ -126,12 +132,14 @@ def _header(
     what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[
         preprocessing.kind
     ]
+    backbone = any(layer.type == "Backbone" for layer in project.model.layers)
+    needs = "torch and torchvision" if backbone else "only torch"
     return f'''"""{project.name}: a model trained in Torch Studio {__version__}, written as plain PyTorch.
 
 Input: a batch of {what}, shape [batch, {", ".join(map(str, shape))}], prepared by `preprocess`.
 Output: {"one score per class (CLASSES)" if preprocessing.task == "classification" else "one value per sample"}.
 Run `python {script_name}` with {weights_name} beside it to print predictions for a sample batch.
-Needs only torch (torch {torch.__version__.split("+")[0]} made it).
+Needs {needs} (torch {torch.__version__.split("+")[0]} made it).
 """
 
 from __future__ import annotations
@@ -206,9 +214,39 @@ def encode_rows(rows):
     return torch.tensor([encode_row(COLUMNS, row) for row in rows], dtype=torch.float32)"""
 
 
+def _classifier_of(name: str) -> str:
+    import torch
+    from torchvision import models
+
+    from studio.core.blocks import classifier_path
+
+    with torch.device("meta"):
+        return classifier_path(models.get_model(name, weights=None))
+
+
+_BACKBONE = '''import torchvision
+
+
+class Backbone(nn.Module):
+    """A torchvision model with its final classifier replaced: it gives the pooled features, and
+    the layers after it are the head trained in Torch Studio."""
+
+    def __init__(self, model, classifier):
+        super().__init__()
+        self.model = model
+        parent, _, name = classifier.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, name, nn.Identity())
+
+    def forward(self, x):
+        return self.model(x)'''
+
+
 def _blocks_source(names: list[str]) -> str:
     parts = []
     for name in names:
+        if name == "Backbone":
+            parts.append(_BACKBONE)
+            continue
         obj = getattr(blocks, name)
         if isinstance(obj, tuple):
             parts.append(f"{name} = {obj!r}")

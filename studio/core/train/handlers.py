@@ -8,12 +8,15 @@ at the end of an epoch: learning-rate schedule, best tracking, checkpoints, earl
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from studio import __version__
+from studio.core.blocks import Backbone
+from studio.core.data.batches import Batches
 from studio.core.project import Project
 from studio.core.train.checkpoint import save_checkpoint, save_weights
 from studio.core.train.engine import EpochEnd, Event, Trainer
@@ -101,6 +104,94 @@ class EarlyStopping:
         if bad > 0 and bad >= self.patience:
             message = f"{self.monitor} did not improve for {self.patience} epochs"
             trainer.control.stop("early_stopping", message)
+
+
+class FineTuning:
+    """Unfreezes the backbones after `frozen_epochs`: from then on they train too, at the lower
+    learning rate of their optimizer group (setup.make_optimizer)."""
+
+    def __init__(self, frozen_epochs: int) -> None:
+        self.frozen_epochs = frozen_epochs
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.STARTED, self.check)
+        trainer.on(Event.EPOCH_COMPLETED, self.check)
+
+    def check(self, trainer: Trainer, *_: Any) -> None:
+        backbones = [m for m in trainer.setup.raw_model.modules() if isinstance(m, Backbone)]
+        if trainer.progress.epoch < self.frozen_epochs or not any(b.frozen for b in backbones):
+            return
+        for backbone in backbones:
+            backbone.set_frozen(False)
+        names = ", ".join(b.name for b in backbones)
+        trainer.emit(
+            {
+                "event": "fine_tune",
+                "epoch": trainer.progress.epoch,
+                "message": f"{names} unfrozen after {self.frozen_epochs} epoch(s): it trains too "
+                "from now on, at its lower learning rate",
+            }
+        )
+
+
+class FeatureCache:
+    """A frozen backbone's features, computed once: when nothing random touches the images
+    (no augmentation), every epoch would compute the same ones. The head then trains on them."""
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.STARTED, self.compute)
+
+    def compute(self, trainer: Trainer) -> None:
+        s = trainer.setup
+        backbone, head = s.raw_model[0], s.raw_model[1:]
+        started = time.perf_counter()
+        features = s.dataset.to(s.device).map_features(backbone, s.autocast)
+        s.model = head
+        size = s.train_batches.batch_size
+        s.train_batches = Batches(
+            features, features.train, size, shuffle=True, generator=s.generator, device=s.device
+        )
+        if s.val_batches is not None:
+            s.val_batches = Batches(
+                features, features.val, s.val_batches.batch_size, device=s.device
+            )
+        trainer.emit(
+            {
+                "event": "features",
+                "samples": len(features.train) + len(features.val or ()),
+                "shape": features.input_shape,
+                "seconds": round(time.perf_counter() - started, 3),
+                "message": f"{backbone.name} is frozen and the images are not augmented: its "
+                "features were computed once, the head trains on them",
+            }
+        )
+
+
+class Compiling:
+    """torch.compile of the model that trains; the first steps compile it, which is said as such
+    (a `compile` event before, a `compiled` one with the seconds it took) rather than looking
+    like a frozen first epoch."""
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.on(Event.STARTED, self.compile)
+        trainer.on(Event.ITERATION_COMPLETED, self.first_step)
+        self.started: float | None = None
+
+    def compile(self, trainer: Trainer) -> None:
+        import torch
+
+        trainer.setup.model = torch.compile(trainer.setup.model)
+        self.started = time.perf_counter()
+        trainer.emit(
+            {"event": "compile", "message": "compiling the model: the first steps take longer"}
+        )
+
+    def first_step(self, trainer: Trainer) -> None:
+        if self.started is not None:
+            seconds, self.started = time.perf_counter() - self.started, None
+            trainer.emit(
+                {"event": "compiled", "step": trainer.progress.step, "seconds": round(seconds, 2)}
+            )
 
 
 class Checkpointing:

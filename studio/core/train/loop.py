@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.core.data import Dataset, load_dataset
+from studio.core.backbones import load_pretrained
+from studio.core.blocks import Backbone
+from studio.core.data import Dataset, load_project_data
 from studio.core.devices import check_precision, resolve_device
 from studio.core.errors import DataError, ProjectError, TrainingFailed, first_line
 from studio.core.project import Project
@@ -31,11 +33,14 @@ from studio.core.train.engine import Event, Trainer
 from studio.core.train.handlers import (
     BestTracking,
     Checkpointing,
+    Compiling,
     EarlyStopping,
+    FeatureCache,
+    FineTuning,
     LRScheduling,
     NonFiniteGuard,
 )
-from studio.core.train.setup import make_setup
+from studio.core.train.setup import Setup, make_setup
 from studio.core.trained import Preprocessing
 from studio.core.validation import parse_project
 
@@ -89,12 +94,19 @@ def fit(
         device = resolve_device(spec.device)
     check_precision(device, spec.precision)
     _seed_everything(spec.seed)
-    dataset = load_dataset(project.data, spec.seed, base_dir)
+    dataset = load_project_data(project, base_dir)
     preprocessing = Preprocessing.from_dataset(dataset).to_json()
     if _fits(dataset, device):
         dataset = dataset.to(device)
     _reconcile_input_shape(project, dataset)
     setup = make_setup(project, dataset, device, world)
+    base = str(Path(base_dir or ".").resolve())
+
+    def downloading(what: str, done: int, total: int) -> None:  # before the run has files
+        for callback in callbacks:
+            callback.on_event({"event": "download", "what": what, "done": done, "total": total})
+
+    load_pretrained(setup.raw_model, Path(base), downloading)
 
     run_dir = None
     if world.is_main and write_run:
@@ -108,8 +120,7 @@ def fit(
     trainer = Trainer(setup, control, spec.epochs, emit, report_seconds)
     if resumed is not None:
         trainer.load_state_dict(resumed)
-    base = str(Path(base_dir or ".").resolve())
-    for handler in _handlers(project, dataset, run_dir, preprocessing, base):
+    for handler in _handlers(project, setup, run_dir, preprocessing, base):
         handler.attach(trainer)
     return _run(trainer, project, run_dir, observers, resumed is not None)
 
@@ -124,12 +135,20 @@ def _observers(run_dir: Path | None, callbacks: Iterable[Callback]) -> list[Call
     return [*observers, *callbacks]
 
 
-def _handlers(project: Project, dataset: Dataset, run_dir, preprocessing, base_dir: str) -> list:
-    """The handlers a project asks for, in the order they act at the end of an epoch."""
-    monitor = _monitor(project, dataset)
-    stopping = project.training.early_stopping
-    handlers: list[Any] = [
-        NonFiniteGuard(),
+def _handlers(project: Project, setup: Setup, run_dir, preprocessing, base_dir: str) -> list:
+    """The handlers a project asks for, in the order they act (at the start, at the end of an
+    epoch): features are cached before the model is compiled."""
+    spec = project.training
+    monitor = _monitor(project, setup.dataset)
+    stopping = spec.early_stopping
+    handlers: list[Any] = [NonFiniteGuard()]
+    if spec.fine_tune is not None:
+        handlers.append(FineTuning(spec.fine_tune.frozen_epochs))
+    if _features_stay_the_same(project, setup):
+        handlers.append(FeatureCache())
+    if spec.compile:
+        handlers.append(Compiling())
+    handlers += [
         LRScheduling(monitor),
         BestTracking(monitor, stopping.min_delta if stopping else 0.0),
     ]
@@ -207,6 +226,19 @@ def _ending(trainer: Trainer) -> tuple[str, str]:
 def checkpoint_project(path: str | Path) -> Project:
     """The project a checkpoint was trained from."""
     return parse_project(load_checkpoint(path)["project"])
+
+
+def _features_stay_the_same(project: Project, setup: Setup) -> bool:
+    """Whether the first layer's output is the same every epoch: a frozen backbone that no
+    fine-tuning unfreezes, on images no augmentation changes (one process: no DDP)."""
+    first = setup.raw_model[0] if len(setup.raw_model) else None
+    return (
+        isinstance(first, Backbone)
+        and first.frozen
+        and project.training.fine_tune is None
+        and not project.data.augment
+        and not setup.world.distributed
+    )
 
 
 def _monitor(project: Project, dataset: Dataset) -> str:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from studio.core import components
+from studio.core.blocks import Backbone
 from studio.core.build import build_model
 from studio.core.data import Dataset
 from studio.core.data.batches import Batches, make_generator
@@ -33,8 +34,23 @@ def make_loss(project: Project) -> nn.Module:
 
 
 def make_optimizer(project: Project, model: nn.Module) -> torch.optim.Optimizer:
-    spec = project.training.optimizer
-    return components.optimizers()[spec.type].factory(model.parameters(), **call_args(spec.args))
+    """The optimizer over what trains: frozen layers are left out, and a backbone that is to be
+    fine-tuned gets a group of its own at its lower learning rate."""
+    spec, fine_tune = project.training.optimizer, project.training.fine_tune
+    info = components.optimizers()[spec.type]
+    backbone = {id(p) for m in model.modules() if isinstance(m, Backbone) for p in m.parameters()}
+    if fine_tune is None:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    else:
+        lr = spec.args.get("lr", info.param("lr").default if info.param("lr") else 0.001)
+        head = [p for p in model.parameters() if id(p) not in backbone and p.requires_grad]
+        tuned = [p for p in model.parameters() if id(p) in backbone]
+        groups = [{"params": head}, {"params": tuned, "lr": lr * fine_tune.lr_factor}]
+    if not any(group["params"] for group in groups):
+        raise ProjectError(
+            "model.layers", "nothing to train: every layer is frozen (add a head, or unfreeze)"
+        )
+    return info.factory([g for g in groups if g["params"]], **call_args(spec.args))
 
 
 def make_scheduler(
@@ -137,6 +153,9 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
     """Build and check everything a run needs; user mistakes raise here, before the first step."""
     spec, data = project.training, project.data
     model = build_model(project.model, seed=spec.seed, device=device)
+    if spec.fine_tune is not None:  # the head learns first, on a frozen backbone
+        for backbone in (m for m in model.modules() if isinstance(m, Backbone)):
+            backbone.set_frozen(True)
     targets = Targets(dataset.task, spec.loss.type, dataset.num_classes)
     targets.check_output(_output_shape(model, dataset, device))
     optimizer = make_optimizer(project, model)
