@@ -131,6 +131,19 @@ def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
         )
 
 
+@cache
+def inner_modules(name: str) -> tuple[tuple[str, str, int], ...]:
+    """The parts of a backbone (name, class, parameters), for the stack to show inside its row."""
+    from studio.core.blocks import Backbone
+
+    with torch.device("meta"):
+        model = Backbone(name, None).model
+    return tuple(
+        (child, type(module).__name__, sum(p.numel() for p in module.parameters()))
+        for child, module in model.named_children()
+    )
+
+
 def _min_size(name: str) -> tuple[int, int]:
     from torchvision import models
 
@@ -163,13 +176,18 @@ def pretrained_state(
     from torch's hub cache (downloaded there first if it is not)."""
     if str(weights).endswith(WEIGHT_FILES):
         return _read_file(Path(base_dir) / weights)
-    from torchvision import models
-
-    url = models.get_model_weights(name)[weights].url
+    url = weights_url(name, weights)
     cached = cache_file(url)
     if not cached.is_file():
         _download(url, cached, name, weights, progress)
     return _read_file(cached)
+
+
+def weights_url(name: str, weights: str) -> str:
+    """Where torchvision publishes `name`'s `weights`."""
+    from torchvision import models
+
+    return models.get_model_weights(name)[weights].url
 
 
 def cache_file(url: str) -> Path:

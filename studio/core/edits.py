@@ -34,7 +34,11 @@ LAYER_STARTS = {
 
 
 def new_layer(layer_type: str) -> LayerSpec:
-    """A palette layer with its required arguments at sensible starting values."""
+    """A palette layer with its required arguments at sensible starting values. "Backbone:<model>"
+    is a pretrained torchvision model (the palette's Pretrained models)."""
+    kind, _, model = layer_type.partition(":")
+    if kind == "Backbone" and model:
+        return LayerSpec("Backbone", args={"name": model})
     info = catalogue.get(layer_type)
     if info is None:
         raise KeyError(layer_type)
@@ -127,14 +131,17 @@ def duplicate(model: ModelSpec, path: str) -> str:
 
 
 def set_arg(model: ModelSpec, path: str, name: str, value: Any) -> None:
-    """Set one argument; None (auto, or torch's default) removes it from the file."""
+    """Set one argument; None (auto, or torch's default) removes it from the file, except for a
+    Backbone's weights, where None is a choice of its own: untrained."""
     layer = get(model, path)
     info = catalogue.get(layer.type)
     if name == "merge" and info is not None and info.container == "branches":
         layer.merge = value or "concat"
         return
     param = info.param(name) if info else None
-    if value is None or (
+    if value is None and layer.type == "Backbone" and name == "weights":
+        layer.args[name] = None
+    elif value is None or (
         param is not None and not param.inferred and value == param.default and not param.required
     ):
         layer.args.pop(name, None)

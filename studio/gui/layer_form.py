@@ -43,7 +43,8 @@ class LayerForm(QScrollArea):
             self._show_message("Select a layer to edit its arguments.")
             return
         info = layers.get(layer.type)
-        if path == self._shown and self.editors and self._shown_type == layer.type:
+        kind = f"{layer.type}:{layer.args.get('name')}" if layer.type == "Backbone" else layer.type
+        if path == self._shown and self.editors and self._shown_type == kind:
             for name, editor in self.editors.items():  # same layer: update in place, keep focus
                 value = (
                     (layer.merge or "concat")
@@ -55,7 +56,7 @@ class LayerForm(QScrollArea):
                 if editor.value() != value and not editor.has_focus():
                     editor.set_value(value)
             return
-        self._shown, self._shown_type = path, layer.type
+        self._shown, self._shown_type = path, kind
         body = QWidget()
         form = QFormLayout(body)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -71,7 +72,7 @@ class LayerForm(QScrollArea):
                 value = layer.merge or "concat"
             else:
                 value = layer.args.get(param.name, None if param.inferred else param.default)
-            editor = ParamEditor(param, value, (inferred or {}).get(param.name))
+            editor = self._editor(layer, param, value, (inferred or {}).get(param.name))
             editor.committed.connect(self._committed)
             self.editors[param.name] = editor
             label = QLabel(param.name + ("" if not param.required else " *"))
@@ -80,6 +81,21 @@ class LayerForm(QScrollArea):
         if not info.params:
             form.addRow(QLabel("This layer has no arguments."))
         self.setWidget(body)
+
+    @staticmethod
+    def _editor(layer, param, value, inferred):
+        """The editor of one argument; a Backbone's weights and frozen switch have their own
+        (and the names tests and scripts find them by)."""
+        if layer.type == "Backbone" and param.name == "weights":
+            from studio.core.backbones import infos
+            from studio.gui.weights_editor import WeightsEditor
+
+            model = infos().get(layer.args.get("name", "resnet18"))
+            return WeightsEditor(param, value, model.weights if model else ("DEFAULT",))
+        editor = ParamEditor(param, value, inferred)
+        if layer.type == "Backbone" and param.name == "frozen":
+            editor.setObjectName("backboneFrozen")
+        return editor
 
     def _committed(self, name: str, value: object) -> None:
         if self._path is not None:

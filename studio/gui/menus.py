@@ -21,6 +21,7 @@ TEMPLATE_TITLES = {
     "mnist-lenet.json": "LeNet-5 for MNIST",
     "cifar-resnet.json": "Small ResNet for CIFAR-10",
     "text-lstm.json": "LSTM text classifier",
+    "finetune-images.json": "Fine-tune a pretrained model on my images",
 }
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 LAYER_MIME = "application/x-torch-studio-layer"
+PRETRAINED = "Pretrained Models"  # the catalogue's category: one palette entry a torchvision model
 
 
 class _PaletteTree(QTreeWidget):
@@ -60,13 +61,24 @@ class LayerPalette(QWidget):
             font = group.font(0)
             font.setBold(True)
             group.setFont(0, font)
-            for info in entries:
+            if category == PRETRAINED:
+                group.setText(0, "Pretrained models (torchvision)")
+                group.addChildren(_pretrained_items())
+            for info in entries if category != PRETRAINED else ():
                 item = QTreeWidgetItem([info.type])
                 item.setData(0, Qt.ItemDataRole.UserRole, info.type)
                 item.setToolTip(0, f"<b>{info.type}</b><br>{info.doc}")
                 group.addChild(item)
             self.tree.addTopLevelItem(group)
         self.tree.expandAll()
+        self.pretrained_group().setExpanded(False)  # long: opened on demand, or by the filter
+
+    def pretrained_group(self) -> QTreeWidgetItem:
+        return next(
+            self.tree.topLevelItem(i)
+            for i in range(self.tree.topLevelItemCount())
+            if self.tree.topLevelItem(i).text(0).startswith("Pretrained")
+        )
 
     def items(self) -> list[QTreeWidgetItem]:
         return [
@@ -90,8 +102,30 @@ class LayerPalette(QWidget):
                 child.setHidden(not match)
                 visible += match
             group.setHidden(visible == 0)
+            if needle and visible:
+                group.setExpanded(True)
 
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         kind = item.data(0, Qt.ItemDataRole.UserRole)
         if kind:
             self.layerChosen.emit(kind)
+
+
+def _pretrained_items() -> list[QTreeWidgetItem]:
+    """A palette entry per torchvision model: its name, size and ImageNet accuracy."""
+    from studio.core.backbones import infos
+
+    items = []
+    for info in infos().values():
+        accuracy = f" · {info.top1:.1f}%" if info.top1 else ""
+        item = QTreeWidgetItem([f"{info.name}  {info.params / 1e6:.1f}M{accuracy}"])
+        item.setData(0, Qt.ItemDataRole.UserRole, f"Backbone:{info.name}")
+        item.setToolTip(
+            0,
+            f"<b>{info.name}</b> (torchvision), pretrained on ImageNet: {info.params:,} parameters, "
+            f"top-1 accuracy {info.top1}%, weights {info.file_mb or '?'} MB "
+            f"({', '.join(info.weights)}). Added as a Backbone: it gives pooled features; the "
+            "layers after it are the new head.",
+        )
+        items.append(item)
+    return items

@@ -163,6 +163,9 @@ class LayerStackView(QWidget):
                         item.setToolTip(column, str(error))
                 (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
                 items[path] = item
+                if layer.type == "Backbone" and not failed:
+                    _add_backbone_parts(item, layer.args.get("name", "resnet18"))
+                    backbones.append(item)
                 if layer.layers is not None:
                     add(layer.layers, f"{path}.", item)
                 for b, branch in enumerate(layer.branches or []):
@@ -171,8 +174,11 @@ class LayerStackView(QWidget):
                     item.addChild(group)
                     add(branch, f"{path}.branches.{b}.", group)
 
+        backbones: list[QTreeWidgetItem] = []
         add(model.layers, "", None)
         self.tree.expandAll()
+        for item in backbones:  # its parts are there to look at, not to edit: folded
+            item.setExpanded(False)
         if select in items:
             self.tree.setCurrentItem(items[select])
         self.tree.blockSignals(False)
@@ -205,3 +211,15 @@ def _tooltip(layer_type: str) -> str:
 
     info = layers.get(layer_type)
     return info.doc if info else ""
+
+
+def _add_backbone_parts(item: QTreeWidgetItem, name: str) -> None:
+    """A pretrained backbone's own modules under its row, read-only (the Backbone is one layer)."""
+    from studio.core.backbones import inner_modules
+
+    for part, kind, params in inner_modules(name):
+        child = QTreeWidgetItem(["", part, kind, "", f"{params:,}"])
+        child.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable, not draggable
+        child.setForeground(1, QBrush(QColor("#8a93a6")))
+        child.setTextAlignment(4, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.addChild(child)

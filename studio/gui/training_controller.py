@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from studio.core.backbones import preparation
 from studio.gui.document import ProjectDocument
 from studio.gui.worker import DatasetWorker, TrainingWorker, start_in_thread
 
@@ -27,6 +28,8 @@ class TrainingController(QObject):
     def __init__(self, document: ProjectDocument, parent: QObject | None = None):
         super().__init__(parent)
         self.document = document
+        self._prepared = None  # how the loaded images were prepared for the model's first layer
+        document.changed.connect(self._model_changed)
         self.dataset = None  # the last dataset loaded (its preview is on screen)
         self.training_thread: QThread | None = None
         self.data_thread: QThread | None = None
@@ -56,12 +59,23 @@ class TrainingController(QObject):
             )
             return
         self.datasetLoading.emit()
+        self._prepared = preparation(self.document.project.model.layers)
         self._loading = DatasetWorker(self.document.project.copy(), base)
         self._loading.progress.connect(self.datasetProgress)
         self._loading.loaded.connect(self._dataset_loaded)
         self._loading.failed.connect(self.datasetFailed)
         self.data_thread = start_in_thread(self._loading, self)
         self.data_thread.finished.connect(self._data_thread_done)
+
+    @Slot()
+    def _model_changed(self) -> None:
+        """A pretrained backbone put first (or taken away, or another one) wants the images
+        prepared otherwise: load them again."""
+        if (
+            self.dataset is not None
+            and preparation(self.document.project.model.layers) != self._prepared
+        ):
+            self.load_dataset()
 
     def cancel_dataset(self) -> None:
         if self._loading is not None:
@@ -71,15 +85,21 @@ class TrainingController(QObject):
     def _dataset_loaded(self, dataset) -> None:
         self.dataset = dataset
         self.datasetLoaded.emit(dataset)
-        if self.document.project.model.input_shape != dataset.input_shape:
-            shape = list(dataset.input_shape)
-            self.document.edit(
-                "Use the dataset's input shape", lambda p: setattr(p.model, "input_shape", shape)
-            )
+        shape, classes = list(dataset.input_shape), dataset.num_classes
+
+        def fit(project) -> None:
+            """The model takes the data's samples; a Linear head gives one score a class."""
+            project.model.input_shape = shape
+            last = project.model.layers[-1] if project.model.layers else None
+            if classes and last is not None and last.type == "Linear":
+                last.args["out_features"] = classes
+
+        self.document.edit("Fit the model to the dataset", fit)
 
     @Slot()
     def _data_thread_done(self) -> None:
         self.data_thread, self._loading = None, None
+        self._model_changed()  # the model changed while the data was loading
 
     # ---------------------------------------------------------------- training
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.project import Component, EarlyStopping
+from studio.core.project import Component, EarlyStopping, FineTune
 from studio.gui.param_editors import CompactComboBox
 
 
@@ -53,6 +53,24 @@ class TrainingPanel(QWidget):
         self.clip_value = QDoubleSpinBox(
             objectName="gradClipValue", minimum=0.001, maximum=1e6, decimals=3, value=1.0
         )
+        self.fine_tune = QCheckBox("after", objectName="fineTune")
+        self.fine_tune.setToolTip(
+            "Fine-tune pretrained backbones: frozen for these epochs (the new head learns first), "
+            "then trained too, at the learning rate times the factor"
+        )
+        self.fine_tune_epochs = QSpinBox(
+            objectName="fineTuneEpochs", minimum=0, maximum=1000, value=1, suffix=" frozen epochs"
+        )
+        self.fine_tune_factor = QDoubleSpinBox(
+            objectName="fineTuneFactor",
+            minimum=0.0001,
+            maximum=1.0,
+            decimals=4,
+            value=0.01,
+            prefix="lr × ",
+        )
+        self.compile = QCheckBox("torch.compile the model", objectName="compileModel")
+        self.compile.setToolTip("Faster steps on some models and devices, after a slow first one")
         self.device = CompactComboBox(objectName="deviceSelector")
         self.precision = CompactComboBox(objectName="precisionCombo")
         self.train_button = QPushButton("Train", objectName="trainButton")
@@ -90,6 +108,12 @@ class TrainingPanel(QWidget):
         form.addRow("Gradient norm", clip_row)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
+        tune_row = QHBoxLayout()
+        tune_row.addWidget(self.fine_tune)
+        tune_row.addWidget(self.fine_tune_epochs, 1)
+        form.addRow("Fine-tune", tune_row)
+        form.addRow("", self.fine_tune_factor)
+        form.addRow("Compile", self.compile)
         layout = QVBoxLayout(self)  # the run controls first: reachable without scrolling
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -144,6 +168,11 @@ class TrainingPanel(QWidget):
             self.clip.setChecked(t.grad_clip is not None)
             if t.grad_clip:
                 self.clip_value.setValue(t.grad_clip)
+            self.fine_tune.setChecked(t.fine_tune is not None)
+            if t.fine_tune is not None:
+                self.fine_tune_epochs.setValue(t.fine_tune.frozen_epochs)
+                self.fine_tune_factor.setValue(t.fine_tune.lr_factor)
+            self.compile.setChecked(t.compile)
             index = self.device.findData(t.device if t.device != "cuda" else "cuda:0")
             self.device.setCurrentIndex(max(0, index))
             self._fill_precisions()
@@ -194,6 +223,15 @@ class TrainingPanel(QWidget):
                     ),
                 )
             )
+        for signal in (
+            self.fine_tune.toggled,
+            self.fine_tune_epochs.valueChanged,
+            self.fine_tune_factor.valueChanged,
+        ):
+            signal.connect(self._fine_tune_changed)
+        self.compile.toggled.connect(
+            lambda on: self._edit("Set compile", lambda t: setattr(t, "compile", on))
+        )
         self.device.currentIndexChanged.connect(self._device_changed)
         self.precision.currentTextChanged.connect(
             lambda v: v and self._edit("Set precision", lambda t: setattr(t, "precision", v))
@@ -230,6 +268,14 @@ class TrainingPanel(QWidget):
         self.lr.style().polish(self.lr)
         if value is not None:
             self._edit("Set learning rate", lambda t: t.optimizer.args.__setitem__("lr", value))
+
+    def _fine_tune_changed(self, *_: object) -> None:
+        chosen = None
+        if self.fine_tune.isChecked():
+            chosen = FineTune(
+                self.fine_tune_epochs.value(), round(self.fine_tune_factor.value(), 6)
+            )
+        self._edit("Set fine-tuning", lambda t: setattr(t, "fine_tune", chosen))
 
     def _early_changed(self, *_: object) -> None:
         on = self.early.isChecked()
@@ -286,6 +332,15 @@ class TrainingPanel(QWidget):
                 self.log.appendPlainText(f"epoch {event['epoch']:>3} · {train}{val}")
         elif kind == "stop":
             self.log.appendPlainText(f"{event['reason']}: {event['message']}")
+        elif kind == "download":  # pretrained weights, before the run starts
+            done, total = event["done"] // 2**20, max(1, event["total"]) // 2**20
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(min(done, total))
+            self.progress.setFormat(f"{event['what']}: {done} of {total} MB")
+        elif kind == "compiled":
+            self.log.appendPlainText(f"compiled the model in {event['seconds']:.1f} s")
+        elif "message" in event:  # features cached, fine-tuning, compiling: said in the log
+            self.log.appendPlainText(event["message"])
 
     def _progress(self, event: dict[str, Any]) -> None:
         start = self._start_event

@@ -477,3 +477,67 @@ def test_a_table_shows_its_column_types_and_a_type_can_be_changed(make_window, q
     while window.document.undo_stack.canUndo():
         window.document.undo_stack.undo()
     assert "columns" not in window.document.project.data.options
+
+
+def test_pretrained_models_from_the_palette_with_their_form_and_fine_tuning(
+    make_window, qtbot, tmp_path
+):
+    from tests.datafiles import write_image_folder
+
+    write_image_folder(tmp_path / "photos", per_class=10, size=(60, 48))
+    project = minimal_project([{"type": "Linear", "args": {"out_features": 2}}])
+    project["data"] = {"source": "image_folder", "options": {"path": "photos"}}
+    del project["model"]["input_shape"]
+    path = tmp_path / "photos.json"
+    path.write_text(json.dumps(project))
+    window = make_window(path)
+    palette = window.views.palette
+    group = palette.pretrained_group()
+    entries = {
+        group.child(i).data(0, Qt.ItemDataRole.UserRole): group.child(i)
+        for i in range(group.childCount())
+    }
+    assert {"Backbone:resnet18", "Backbone:vit_b_16", "Backbone:regnet_y_400mf"} <= set(entries)
+    assert "11.7M" in entries["Backbone:resnet18"].text(0) and "69.8%" in entries[
+        "Backbone:resnet18"
+    ].text(0)
+    palette.filter.setText("mobilenet_v3")
+    shown = [i.data(0, Qt.ItemDataRole.UserRole) for i in palette.items() if not i.isHidden()]
+    assert (
+        shown == ["Backbone:mobilenet_v3_large", "Backbone:mobilenet_v3_small"]
+        and group.isExpanded()
+    )
+    window.layer_actions.add_at("Backbone:mobilenet_v3_small", 0)
+    # the weights want 224x224 crops: the photos are loaded again that way, the head takes [1024]
+    qtbot.waitUntil(
+        lambda: window.document.project.model.input_shape == [3, 224, 224], timeout=30000
+    )
+    assert rows(window) == ["Backbone", "Linear"] and window.report.error is None
+    backbone = find(window, "layerStack").topLevelItem(0)
+    assert backbone.text(3) == "[1024]" and not backbone.isExpanded()
+    parts = [backbone.child(i).text(1) for i in range(backbone.childCount())]
+    assert (
+        parts == ["features", "avgpool", "classifier"]
+        and not backbone.child(0).flags() & Qt.ItemFlag.ItemIsSelectable
+    )
+    window.select_layer("0")
+    weights = find(window, "backboneWeights")
+    choice = weights.findChild(QComboBox, "backboneWeightsChoice")
+    assert [choice.itemText(i) for i in range(choice.count())][:2] == ["DEFAULT", "IMAGENET1K_V1"]
+    choice.setCurrentIndex(choice.findText("none (untrained)"))
+    choice.activated.emit(choice.currentIndex())
+    assert window.document.project.model.layers[0].args["weights"] is None
+    find(window, "backboneFrozen").findChild(QCheckBox).setChecked(False)
+    assert window.document.project.model.layers[0].args["frozen"] is False
+    find(window, "fineTune").setChecked(True)
+    assert window.document.project.training.fine_tune.to_dict() == {
+        "frozen_epochs": 1,
+        "lr_factor": 0.01,
+    }
+    find(window, "fineTune").setChecked(False)
+    # untrained weights need no preparation: the photos come back at their own size
+    qtbot.waitUntil(lambda: window.document.project.model.input_shape == [3, 48, 60], timeout=30000)
+    find(window, "epochsSpin").setValue(1)
+    window.train()
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
+    assert "completed" in find(window, "trainProgress").format()
