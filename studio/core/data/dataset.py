@@ -115,18 +115,19 @@ class Dataset:
         eval mode), labelled as before: what a head trains on. Features are used as they are."""
         module.eval()
 
-        def through(split: Split | None) -> Split | None:
+        def through(split: Split | None, width: int = 0) -> Split | None:
             if split is None:
                 return None
-            parts = []
+            parts = [torch.zeros((0, width))]
             with torch.no_grad():
                 for start in range(0, len(split), batch):
                     with autocast():
                         parts.append(module(self.prepare(split.x[start : start + batch])).float())
-            return Split(torch.cat(parts), split.y)
+            return Split(torch.cat(parts[1:] or parts), split.y)
 
-        train, val, test = through(self.train), through(self.val), through(self.test)
+        train = through(self.train)
         width = int(train.x.shape[1])
+        val, test = through(self.val, width), through(self.test, width)
         return Dataset(
             source=self.source,
             train=train,

@@ -73,6 +73,8 @@ class Trainer:
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on one batch; the loss and the output come back detached."""
         s = self.setup
+        if s.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with s.autocast():
             output, target = s.targets.for_loss(s.model(x), y)
             loss = s.loss_fn(output, target)

@@ -146,7 +146,7 @@ class FeatureCache:
         backbone, head = s.raw_model[0], s.raw_model[1:]
         started = time.perf_counter()
         features = s.dataset.to(s.device).map_features(backbone, s.autocast)
-        s.model = head
+        s.model, s.channels_last = head, False
         size = s.train_batches.batch_size
         s.train_batches = Batches(
             features, features.train, size, shuffle=True, generator=s.generator, device=s.device

@@ -137,6 +137,7 @@ class Setup:
     train_batches: Batches
     val_batches: Batches | None
     grad_clip: float | None
+    channels_last: bool = False  # image batches in channels-last order (CUDA convolutions)
 
     @property
     def val_count(self) -> int:
@@ -176,6 +177,11 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
         if val is not None and len(val)
         else None
     )
+    channels_last = (
+        device.type == "cuda" and dataset.kind == "image" and len(dataset.input_shape) == 3
+    )
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     wrapped = model
     if world.distributed:
         ids = [device.index] if device.type == "cuda" else None
@@ -197,6 +203,7 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
         train_batches=train_batches,
         val_batches=val_batches,
         grad_clip=spec.grad_clip,
+        channels_last=channels_last,
     )
 
 
