@@ -148,6 +148,12 @@ class _Printer:
         elif kind == "step" and self.tty:
             sys.stderr.write("\r" + self._bar(event) + " " * 4)
             sys.stderr.flush()
+        elif kind == "download":
+            self._download(event)
+        elif kind in ("features", "fine_tune", "compile"):
+            print(event["message"], flush=True)
+        elif kind == "compiled":
+            print(f"compiled in {event['seconds']:.1f} s", flush=True)
         elif kind == "epoch":
             if self.tty:
                 sys.stderr.write("\r" + " " * 100 + "\r")
@@ -163,6 +169,17 @@ class _Printer:
                     )
             parts.append(f"{event['samples_per_second']:,.0f} samples/s")
             print("  ".join(parts), flush=True)
+
+    def _download(self, event: dict[str, Any]) -> None:
+        """Pretrained weights arriving: a progress line on a terminal, one line when done."""
+        done, total = event["done"], event["total"]
+        finished = total > 0 and done >= total
+        if self.tty:
+            size = f"{done / 2**20:.1f}" + (f" of {total / 2**20:.1f} MiB" if total else " MiB")
+            sys.stderr.write(f"\r{event['what']}: {size}" + ("\n" if finished else " " * 4))
+            sys.stderr.flush()
+        elif finished:
+            print(f"{event['what']}: {total / 2**20:.1f} MiB", file=sys.stderr, flush=True)
 
     def _bar(self, event: dict[str, Any]) -> str:
         epochs = self.start.get("epochs", 1)

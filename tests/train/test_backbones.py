@@ -105,41 +105,60 @@ def test_missing_weights_are_one_line_naming_the_file_its_place_and_the_ways_out
     assert not (tmp_path / "runs").exists()  # nothing was started
 
 
-def test_a_download_lands_in_the_hub_cache_with_progress_and_its_hash_checked(
-    torch_home, tmp_path, monkeypatch
-):
-    served = tmp_path / "served"
-    served.mkdir()
-    payload = tmp_path / "payload.pth"
-    torch.save(seeded_state(), payload)
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A local HTTP server in torchvision's place: `put(name)` serves the seeded weights as NAME
+    (its hash prefix computed when NAME is None) and points the weights' URL at it."""
     import hashlib
 
-    digest = hashlib.sha256(payload.read_bytes()).hexdigest()
-    name = f"{MODEL}-{digest[:8]}.pth"
-    (served / name).write_bytes(payload.read_bytes())
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    folder = tmp_path / "served"
+    folder.mkdir()
+    payload = tmp_path / "payload.pth"
+    torch.save(seeded_state(), payload)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+
+    def put(name: str | None = None) -> tuple[str, int]:
+        digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+        name = name or f"{MODEL}-{digest[:8]}.pth"
+        (folder / name).write_bytes(payload.read_bytes())
         url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
         monkeypatch.setattr(backbones, "weights_url", lambda n, w: url)
-        seen = []
-        state = backbones.pretrained_state(MODEL, "DEFAULT", tmp_path, lambda *p: seen.append(p))
-        assert (torch_home / "hub" / "checkpoints" / name).read_bytes() == payload.read_bytes()
-        assert seen and seen[-1] == (
-            f"downloading {name}",
-            payload.stat().st_size,
-            payload.stat().st_size,
-        )
-        assert torch.equal(state["features.0.0.weight"], seeded_state()["features.0.0.weight"])
-        bad = f"{MODEL}-ffffffff.pth"  # a file whose hash is not the one its name promises
-        (served / bad).write_bytes(payload.read_bytes())
-        monkeypatch.setattr(backbones, "weights_url", lambda n, w: url.replace(name, bad))
-        with pytest.raises(WeightsError, match="damaged"):
-            backbones.pretrained_state(MODEL, "DEFAULT", tmp_path)
-        assert not (torch_home / "hub" / "checkpoints" / bad).exists()
-    finally:
-        server.shutdown()
+        return name, payload.stat().st_size
+
+    yield put
+    server.shutdown()
+
+
+def test_a_download_lands_in_the_hub_cache_with_progress_and_its_hash_checked(
+    torch_home, tmp_path, served
+):
+    name, size = served()
+    seen = []
+    state = backbones.pretrained_state(MODEL, "DEFAULT", tmp_path, lambda *p: seen.append(p))
+    assert torch.load(torch_home / "hub" / "checkpoints" / name)["features.0.0.weight"].equal(
+        seeded_state()["features.0.0.weight"]
+    )
+    assert seen and seen[-1] == (f"downloading {name}", size, size)
+    assert torch.equal(state["features.0.0.weight"], seeded_state()["features.0.0.weight"])
+    bad, _ = served(f"{MODEL}-ffffffff.pth")  # a file whose hash is not the one its name promises
+    with pytest.raises(WeightsError, match="damaged"):
+        backbones.pretrained_state(MODEL, "DEFAULT", tmp_path)
+    assert not (torch_home / "hub" / "checkpoints" / bad).exists()
+
+
+def test_studio_train_shows_the_download_then_trains_from_the_cache(
+    torch_home, tmp_path, served, capsys
+):
+    name, size = served()
+    project = photo_project(tmp_path, epochs=1)
+    assert main(["train", str(project)]) == 0
+    out, err = capsys.readouterr()
+    assert f"downloading {name}: {size / 2**20:.1f} MiB" in err.splitlines()
+    assert f"{MODEL} is frozen and the images are not augmented" in out  # the features line
+    assert main(["train", str(project)]) == 0  # the second run reads the cache
+    assert "downloading" not in capsys.readouterr().err
 
 
 def test_summary_needs_no_weights_and_shows_frozen_parameters_apart(torch_home, tmp_path, capsys):
