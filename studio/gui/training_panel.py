@@ -337,7 +337,12 @@ class TrainingPanel(QWidget):
             self.progress.setRange(0, max(1, total))
             self.progress.setValue(min(done, total))
             self.progress.setFormat(f"{event['what']}: {done} of {total} MB")
+        elif kind == "compile":  # the first steps compile: said in the bar, not a stuck epoch
+            self.progress.setFormat("compiling the model (the first steps take longer)…")
+            self.log.appendPlainText(event["message"])
         elif kind == "compiled":
+            self._started += event["seconds"]  # the ETA counts training steps only
+            self.progress.setFormat(f"compiled in {event['seconds']:.1f} s · training…")
             self.log.appendPlainText(f"compiled the model in {event['seconds']:.1f} s")
         elif "message" in event:  # features cached, fine-tuning, compiling: said in the log
             self.log.appendPlainText(event["message"])

@@ -541,3 +541,22 @@ def test_pretrained_models_from_the_palette_with_their_form_and_fine_tuning(
     window.train()
     qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
     assert "completed" in find(window, "trainProgress").format()
+
+
+def test_compile_is_a_training_choice_whose_warm_up_the_progress_bar_names(
+    make_window, qtbot, tmp_path
+):
+    project = minimal_project(
+        [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 10}}], epochs=1
+    )
+    path = tmp_path / "compiled.json"
+    path.write_text(json.dumps(project))
+    window = make_window(path)
+    find(window, "compileModel").setChecked(True)
+    assert window.document.project.training.compile is True
+    window.train()
+    progress, log = find(window, "trainProgress"), find(window, "trainLog")
+    qtbot.waitUntil(lambda: "compiling the model" in progress.format(), timeout=30000)
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=120000)
+    assert "completed" in progress.format()
+    assert "compiled the model in" in log.toPlainText()

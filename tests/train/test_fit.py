@@ -295,3 +295,35 @@ def test_same_seed_same_run():
     fit(digits(epochs=2), callbacks=[a], write_run=False)
     fit(digits(epochs=2), callbacks=[b], write_run=False)
     assert [e["val_loss"] for e in a.of("epoch")] == [e["val_loss"] for e in b.of("epoch")]
+
+
+def test_compile_shows_its_warm_up_and_the_run_keeps_plain_weights(tmp_path, capsys):
+    from studio.cli import main
+    from studio.core.build import build_model
+
+    history = History()
+    project = points(epochs=2)
+    project.training.compile = True
+    result = fit(project, callbacks=[history], runs_dir=tmp_path)
+    kinds = [e["event"] for e in history.events if e["event"] != "step"]
+    assert kinds[:4] == ["start", "compile", "compiled", "epoch"]  # said before the first epoch
+    (compiled,) = history.of("compiled")
+    assert compiled["step"] == 1 and compiled["seconds"] > 0
+    eager = History()
+    fit(points(epochs=2), callbacks=[eager], write_run=False)
+    assert result.reason == "completed"  # the same training, compiled or not
+    assert history.of("epoch")[-1]["val_loss"] == pytest.approx(
+        eager.of("epoch")[-1]["val_loss"], rel=1e-4
+    )
+    plain = build_model(project.model, seed=0).state_dict().keys()  # no torch.compile prefixes
+    assert load_file(result.run_dir / "model.safetensors").keys() == plain
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"].keys() == plain
+    assert main(["evaluate", str(result.run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] > 0
+
+
+def test_compile_must_be_true_or_false():
+    spec = json.loads(DIGITS.read_text())
+    spec["training"]["compile"] = "yes"
+    with pytest.raises(ProjectError, match='training.compile: expected true or false, got "yes"'):
+        parse_project(spec)
