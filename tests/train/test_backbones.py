@@ -290,3 +290,20 @@ def test_a_backbone_run_evaluates_exports_everywhere_and_predicts_image_files(
         answers = json.loads(capsys.readouterr().out)["predictions"]
         assert [a["input"] for a in answers] == [p.name for p in photos]
         assert all(a["top"][0]["class"] in ("cat", "dog") for a in answers)
+
+
+def test_a_frozen_backbone_on_augmented_images_keeps_its_weights_and_statistics(
+    cached_weights, tmp_path, capsys
+):
+    project = photo_project(tmp_path, epochs=1)
+    spec = json.loads(project.read_text())
+    spec["data"]["augment"] = [{"type": "RandomHorizontalFlip"}]
+    project.write_text(json.dumps(spec))
+    assert main(["train", str(project), "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert not [e for e in events if e["event"] == "features"]  # new images each epoch: no cache
+    (run,) = (tmp_path / "runs").iterdir()
+    state = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    untouched = {k: v for k, v in seeded_state().items() if "classifier.3" not in k}
+    assert any("running_mean" in k for k in untouched)
+    assert all(torch.equal(state[f"0.model.{k}"], v) for k, v in untouched.items())
