@@ -132,6 +132,7 @@ class _Printer:
         self.started = time.monotonic()
         self.start: dict[str, Any] = {}
         self.first_step: int | None = None
+        self.warned: set[tuple[str, str]] = set()
 
     def on_event(self, event: dict[str, Any]) -> None:
         if self.as_json:
@@ -150,6 +151,8 @@ class _Printer:
             sys.stderr.flush()
         elif kind == "download":
             self._download(event)
+        elif kind == "health":
+            self._warn(event["warnings"])
         elif kind in ("features", "fine_tune", "compile"):
             print(event["message"], flush=True)
         elif kind == "compiled":
@@ -169,6 +172,17 @@ class _Printer:
                     )
             parts.append(f"{event['samples_per_second']:,.0f} samples/s")
             print("  ".join(parts), flush=True)
+
+    def _warn(self, warnings: list[dict[str, Any]]) -> None:
+        """A layer-health warning once per layer and kind, however many samples repeat it."""
+        for warning in warnings:
+            key = (warning["layer"], warning["kind"])
+            if key in self.warned:
+                continue
+            self.warned.add(key)
+            if self.tty:
+                sys.stderr.write("\r" + " " * 100 + "\r")
+            print(f"warning: {warning['message']}", file=sys.stderr, flush=True)
 
     def _download(self, event: dict[str, Any]) -> None:
         """Pretrained weights arriving: a progress line on a terminal, one line when done."""

@@ -123,3 +123,15 @@ def write_penguins(path: Path, rows: int = 344, seed: int = 0) -> Path:
         lines.append(",".join(cells))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def write_example_data(root: Path) -> Path:
+    """What the projects in shared/examples read, small, beside a project saved in `root`:
+    MNIST and CIFAR-10 under data/, and reviews.csv."""
+    write_mnist(root / "data", n_train=64, n_test=16)
+    write_cifar10(root / "data", per_batch=16, n_test=16)
+    words = ["great", "fun", "fine", "dull", "boring", "bad", "film", "story", "acting"]
+    rng = np.random.default_rng(0)
+    rows = [[" ".join(rng.choice(words, 6)), "good" if i % 2 else "bad"] for i in range(64)]
+    write_csv(root / "reviews.csv", ["review", "sentiment"], rows)
+    return root

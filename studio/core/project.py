@@ -109,6 +109,18 @@ class FineTune:
         return {"frozen_epochs": self.frozen_epochs, "lr_factor": self.lr_factor}
 
 
+@dataclass
+class Health:
+    """Per-layer health sampled while training: every `every` steps, or (None) as often as keeps
+    its cost under 3% of the training time."""
+
+    enabled: bool = True
+    every: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "every": self.every}
+
+
 def _default_loss() -> Component:
     return Component("CrossEntropyLoss")
 
@@ -130,6 +142,7 @@ class TrainSpec:
     grad_clip: float | None = None
     fine_tune: FineTune | None = None
     compile: bool = False  # torch.compile the model
+    health: Health = field(default_factory=Health)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +157,7 @@ class TrainSpec:
             "grad_clip": self.grad_clip,
             "fine_tune": self.fine_tune.to_dict() if self.fine_tune else None,
             "compile": self.compile,
+            "health": self.health.to_dict(),
         }
 
 

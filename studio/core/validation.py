@@ -24,6 +24,7 @@ from studio.core.project import (
     DataSpec,
     EarlyStopping,
     FineTune,
+    Health,
     LayerSpec,
     ModelSpec,
     Project,
@@ -259,6 +260,7 @@ def _training(value: Any) -> TrainSpec:
         "grad_clip",
         "fine_tune",
         "compile",
+        "health",
     )
     _keys(obj, "training", required=(), optional=optional)
     spec = TrainSpec()
@@ -297,7 +299,22 @@ def _training(value: Any) -> TrainSpec:
             "training.compile", f"expected true or false, got {show_value(compile_)}"
         )
     spec.compile = compile_
+    if obj.get("health") is not None:
+        spec.health = _health(obj["health"])
     return spec
+
+
+def _health(value: Any) -> Health:
+    path = "training.health"
+    obj = _object(value, path)
+    _keys(obj, path, required=(), optional=("enabled", "every"))
+    enabled = obj.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ProjectError(f"{path}.enabled", f"expected true or false, got {show_value(enabled)}")
+    every = obj.get("every")
+    if every is not None:
+        every = _integer(every, f"{path}.every", 1)
+    return Health(enabled, every)
 
 
 def _fine_tune(value: Any) -> FineTune:

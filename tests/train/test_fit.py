@@ -305,8 +305,9 @@ def test_compile_shows_its_warm_up_and_the_run_keeps_plain_weights(tmp_path, cap
     project = points(epochs=2)
     project.training.compile = True
     result = fit(project, callbacks=[history], runs_dir=tmp_path)
-    kinds = [e["event"] for e in history.events if e["event"] != "step"]
+    kinds = [e["event"] for e in history.events if e["event"] not in ("step", "health")]
     assert kinds[:4] == ["start", "compile", "compiled", "epoch"]  # said before the first epoch
+    assert history.of("health")[0]["step"] == 2  # sampled eagerly after the compiled first step
     (compiled,) = history.of("compiled")
     assert compiled["step"] == 1 and compiled["seconds"] > 0
     eager = History()

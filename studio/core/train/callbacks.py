@@ -73,6 +73,36 @@ class TensorBoardLogger(Callback):
                     group = key.split("_")[-1] if key != "samples_per_second" else "speed"
                     self._writer.add_scalar(f"{group}/{key}", event[key], event["epoch"])
             self._writer.flush()
+        elif kind == "health":
+            self._health(event)
+
+    def _health(self, event: dict[str, Any]) -> None:
+        """Each layer's measures as scalars, its activations and output gradients as histograms."""
+        step = event["step"]
+        for layer in event["layers"]:
+            name = f"layer {layer['path']} {layer['type']}"
+            for key in ("grad_norm", "update_ratio", "dead_fraction", "act_std"):
+                if layer.get(key) is not None:
+                    self._writer.add_scalar(f"health/{key}/{name}", layer[key], step)
+            for key, tag in (("act_hist", "activations"), ("grad_hist", "output_gradients")):
+                if layer.get(key):
+                    self._histogram(f"{tag}/{name}", layer[key], step)
+
+    def _histogram(self, tag: str, histogram: dict[str, Any], step: int) -> None:
+        counts, low, high = histogram["counts"], histogram["min"], histogram["max"]
+        width = (high - low) / len(counts)
+        centres = [low + width * (i + 0.5) for i in range(len(counts))]
+        self._writer.add_histogram_raw(
+            tag,
+            min=low,
+            max=high,
+            num=sum(counts),
+            sum=sum(c * x for c, x in zip(counts, centres, strict=True)),
+            sum_squares=sum(c * x * x for c, x in zip(counts, centres, strict=True)),
+            bucket_limits=[low + width * (i + 1) for i in range(len(counts))],
+            bucket_counts=counts,
+            global_step=step,
+        )
 
     def close(self) -> None:
         self._writer.close()

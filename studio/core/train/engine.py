@@ -27,6 +27,7 @@ from studio.core.train.state import LossesRead, Progress, StepWindow, Totals
 
 class Event(Enum):
     STARTED = "started"  # before the first step of this call (a resumed state already restored)
+    ITERATION_STARTED = "iteration_started"  # before every step, cheap; may return a context
     ITERATION_COMPLETED = "iteration_completed"  # after every step: handlers here must be cheap
     LOSSES_READ = "losses_read"  # the losses since the last read reached the host: a LossesRead
     EPOCH_COMPLETED = "epoch_completed"  # after validation and the `epoch` event: an EpochEnd
@@ -111,6 +112,7 @@ class Trainer:
         s, p, control = self.setup, self.progress, self.control
         epoch_generator = s.generator.get_state()  # the permutation this epoch draws
         classify = s.targets.task == "classification"
+        before_step = self._handlers.get(Event.ITERATION_STARTED, ())
         iteration_handlers = self._handlers.get(Event.ITERATION_COMPLETED, ())
         totals, window = replace(p.partial), StepWindow()
         done, started, last_report = p.batches_done, time.perf_counter(), time.perf_counter()
@@ -118,7 +120,14 @@ class Trainer:
         batches = () if stopped else s.train_batches.epoch(skip=p.batches_done)
         s.model.train()
         for x, y in batches:
-            loss, output = self.step(x, y)
+            around = [c for c in (handler(self) for handler in before_step) if c is not None]
+            if around:  # a handler's context wraps this step (hooks it removes whatever happens)
+                with contextlib.ExitStack() as stack:
+                    for context in around:
+                        stack.enter_context(context)
+                    loss, output = self.step(x, y)
+            else:
+                loss, output = self.step(x, y)
             p.step += 1
             done += 1
             window.add(loss, len(y), s.targets.predictions(output) if classify else None, y)

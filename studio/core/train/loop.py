@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from studio.core.train.handlers import (
     LRScheduling,
     NonFiniteGuard,
 )
+from studio.core.train.health import LayerHealth, stack_layers
 from studio.core.train.setup import Setup, make_setup
 from studio.core.trained import Preprocessing
 from studio.core.validation import parse_project
@@ -88,25 +89,13 @@ def fit(
             f"more (studio train PROJECT --resume ... --epochs {done + 10}, or training.epochs)",
         )
     world = distributed.world_from_env()
-    if world.distributed:
-        device = distributed.start(world, spec.device)
-    else:
-        device = resolve_device(spec.device)
-    check_precision(device, spec.precision)
-    _seed_everything(spec.seed)
-    dataset = load_project_data(project, base_dir)
-    preprocessing = Preprocessing.from_dataset(dataset).to_json()
-    if _fits(dataset, device):
-        dataset = dataset.to(device)
-    _reconcile_input_shape(project, dataset)
-    setup = make_setup(project, dataset, device, world)
-    base = str(Path(base_dir or ".").resolve())
 
     def downloading(what: str, done: int, total: int) -> None:  # before the run has files
         for callback in callbacks:
             callback.on_event({"event": "download", "what": what, "done": done, "total": total})
 
-    load_pretrained(setup.raw_model, Path(base), downloading)
+    setup, preprocessing = prepare(project, base_dir, world, downloading)
+    base = str(Path(base_dir or ".").resolve())
 
     run_dir = None
     if world.is_main and write_run:
@@ -123,6 +112,33 @@ def fit(
     for handler in _handlers(project, setup, run_dir, preprocessing, base):
         handler.attach(trainer)
     return _run(trainer, project, run_dir, observers, resumed is not None)
+
+
+def prepare(
+    project: Project,
+    base_dir: str | Path | None = None,
+    world: distributed.World | None = None,
+    downloading: Callable[[str, int, int], None] | None = None,
+) -> tuple[Setup, dict[str, Any]]:
+    """What a run trains with, ready for its first step (the data loaded, on the device where it
+    fits; pretrained weights in place), and the preprocessing a trained model is saved with.
+    `studio check` and `studio lr-find` start from the same."""
+    spec = project.training
+    world = world or distributed.World()
+    if world.distributed:
+        device = distributed.start(world, spec.device)
+    else:
+        device = resolve_device(spec.device)
+    check_precision(device, spec.precision)
+    _seed_everything(spec.seed)
+    dataset = load_project_data(project, base_dir)
+    preprocessing = Preprocessing.from_dataset(dataset).to_json()
+    if _fits(dataset, device):
+        dataset = dataset.to(device)
+    _reconcile_input_shape(project, dataset)
+    setup = make_setup(project, dataset, device, world)
+    load_pretrained(setup.raw_model, Path(base_dir or ".").resolve(), downloading)
+    return setup, preprocessing
 
 
 def _observers(run_dir: Path | None, callbacks: Iterable[Callback]) -> list[Callback]:
@@ -156,6 +172,8 @@ def _handlers(project: Project, setup: Setup, run_dir, preprocessing, base_dir: 
         handlers.append(Checkpointing(run_dir, project, preprocessing, base_dir))
     if stopping is not None:
         handlers.append(EarlyStopping(stopping.monitor, stopping.patience))
+    if spec.health.enabled:
+        handlers.append(LayerHealth(stack_layers(project.model.layers), spec.health))
     return handlers
 
 
