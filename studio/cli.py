@@ -54,6 +54,8 @@ _COMMANDS = (
     "evaluate",
     "export",
     "predict",
+    "check",
+    "lr-find",
     "gui",
 )
 
@@ -121,9 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(run=_summary)
 
-    from studio import model_commands, train_command
+    from studio import diagnose_commands, model_commands, train_command
 
     train_command.add_parser(sub)
+    diagnose_commands.add_parsers(sub)
     model_commands.add_parsers(sub)
     return parser
 
