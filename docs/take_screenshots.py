@@ -61,10 +61,61 @@ def main(out: Path) -> None:
         window.model_actions.evaluate()
         return True
 
+    def sick() -> bool:
+        """Ten Sigmoid layers deep: the Layer health tab shows the first layers' gradients fade."""
+        import json
+
+        project = json.loads((templates / "digits-mlp.json").read_text())
+        layers = [{"type": "Flatten"}]
+        for _ in range(10):
+            layers += [{"type": "Linear", "args": {"out_features": 32}}, {"type": "Sigmoid"}]
+        project["model"]["layers"] = layers + [{"type": "Linear", "args": {"out_features": 10}}]
+        project["name"] = "Ten Sigmoid layers"
+        project["training"].update(epochs=8, health={"every": 10})
+        path = scratch / "sigmoid.json"
+        path.write_text(json.dumps(project))
+        window.document.undo_stack.setClean()
+        window.files.open_project(path)
+        window.train()
+        return True
+
+    def health() -> bool:
+        window.views.show_tab(window.views.health)
+        window.views.stack.select("1")
+        return True
+
+    def diagnose() -> bool:
+        window.files.new_from_template(templates / "digits-mlp.json")
+        window.centralWidget().setSizes([400, 300])
+        window.diagnose.check()
+        return True
+
+    def show_checks() -> bool:
+        panel = window.views.training_panel
+        panel.parentWidget().parentWidget().ensureWidgetVisible(panel.diagnostics.results)
+        return True
+
+    def find_lr() -> bool:
+        window.diagnose.find_lr()
+        return True
+
+    def scroll_to_diagnostics() -> bool:
+        panel = window.views.training_panel
+        area = panel.parentWidget().parentWidget()  # the dock's scroll area
+        top = panel.diagnostics.plot.mapTo(panel, panel.diagnostics.plot.rect().topLeft()).y()
+        area.verticalScrollBar().setValue(top - 8)
+        window.views.show_tab(window.views.plots)
+        return True
+
+    diagnosed = lambda: not window.diagnose.running  # noqa: E731
     steps += [
         window.is_ready, lambda: True, designer, lambda: shot("designer.png"), train,
         lambda: not window.controller.training, lambda: shot("training.png"), evaluate,
         lambda: not window.model_actions.tasks.threads(), lambda: shot("evaluation.png"),
+        sick, lambda: not window.controller.training, health, lambda: shot("health.png"),
+        diagnose, diagnosed, show_checks, find_lr, diagnosed,
+        scroll_to_diagnostics,
+        lambda: shot("diagnostics.png"),
     ]  # fmt: skip
 
     def advance() -> None:

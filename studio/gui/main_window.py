@@ -21,6 +21,7 @@ from studio.gui.document import ProjectDocument
 
 if TYPE_CHECKING:
     from studio.core.shapes import ShapeReport
+    from studio.gui.diagnose_actions import DiagnoseActions
     from studio.gui.file_commands import FileCommands
     from studio.gui.layer_actions import LayerActions
     from studio.gui.menus import Menus
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.layer_actions: LayerActions | None = None
         self.model_actions: ModelActions | None = None
         self.controller: TrainingController | None = None
+        self.diagnose: DiagnoseActions | None = None
         self.report: ShapeReport | None = None  # the shapes of the current model
         self.last_error = ""
         self._project_path = Path(project_path) if project_path else None
@@ -66,6 +68,10 @@ class MainWindow(QMainWindow):
         placeholder.setObjectName("loadingLabel")
         self.setCentralWidget(placeholder)
         self.statusBar().showMessage("Loading PyTorch…")
+        self.health_status = QLabel(objectName="healthStatus")  # stays while a run's warnings do
+        self.health_status.setStyleSheet("color: #ffb347")
+        self.health_status.hide()
+        self.statusBar().addPermanentWidget(self.health_status)
         geometry = preferences.settings().value("geometry")
         if not isinstance(geometry, QByteArray) or not self.restoreGeometry(geometry):
             self.resize(PREFERRED_SIZE)
@@ -137,10 +143,13 @@ class MainWindow(QMainWindow):
             ]
         if self.model_actions is not None:
             found += self.model_actions.tasks.threads()
+        if self.diagnose is not None:
+            found += self.diagnose.tasks.threads()
         return found
 
     @Slot(object, object, object, str)
     def _core_ready(self, project, path, devices, error: str) -> None:
+        from studio.gui.diagnose_actions import DiagnoseActions
         from studio.gui.file_commands import FileCommands
         from studio.gui.layer_actions import LayerActions
         from studio.gui.menus import build_menus
@@ -154,6 +163,7 @@ class MainWindow(QMainWindow):
         self.layer_actions = LayerActions(self.document, self.views.stack, self)
         self.model_actions = ModelActions(self.document, self.views.evaluation, self)
         self.controller = TrainingController(self.document, self)
+        self.diagnose = DiagnoseActions(self.document, self.views.training_panel.diagnostics, self)
         self.menus = build_menus(self)
         self._connect()
         self.model_actions.refresh_runs()
@@ -194,6 +204,12 @@ class MainWindow(QMainWindow):
         controller.datasetFailed.connect(views.data_panel.show_error)
         controller.datasetNotReady.connect(views.data_panel.status.setText)
         controller.trainingStarted.connect(views.plots.clear)
+        controller.trainingStarted.connect(views.health.clear)
+        controller.trainingStarted.connect(self._clear_health_status)
+        self.health_status.linkActivated.connect(lambda _: views.show_tab(views.health))
+        controller.trainingEvents.connect(views.health.add_events)
+        views.health.warned.connect(self._health_warned)
+        views.health.layerSelected.connect(views.stack.select)
         controller.trainingStarted.connect(views.training_panel.start)
         controller.trainingEvents.connect(views.plots.add_events)
         controller.trainingEvents.connect(views.training_panel.add_events)
@@ -254,9 +270,35 @@ class MainWindow(QMainWindow):
     def select_layer(self, path: str | None) -> None:
         self.layer_actions.selected = path
         self._show_form()
+        self.views.health.select_layer(path)
+
+    @Slot(list)
+    def _health_warned(self, warnings: list) -> None:
+        """New layer-health warnings: a badge on their rows, the status line, the log."""
+        health = self.views.health.warnings
+        self.views.stack.set_warnings({p: [w["message"] for w in ws] for p, ws in health.items()})
+        for warning in warnings:
+            self.views.training_panel.log.appendPlainText(f"Warning: {warning['message']}")
+        self.statusBar().showMessage(f"Warning: {warnings[0]['message']}", 15000)
+        messages = [w["message"] for ws in health.values() for w in ws]
+        count = len(messages)
+        self.health_status.setText(
+            f"<a href='#'>⚠ {count} layer warning{'s' if count > 1 else ''}</a>"
+        )
+        self.health_status.setToolTip("\n".join(messages))
+        self.health_status.show()
+
+    def _clear_health_status(self) -> None:
+        self.health_status.hide()
+        self.views.stack.set_warnings({})
 
     def _project_opened(self) -> None:
         self.layer_actions.selected = None
+        self.views.plots.clear()  # the last run's curves and layers are not this project's
+        self.views.plots.flush()
+        self.views.health.clear()
+        self.views.training_panel.diagnostics.reset()
+        self._clear_health_status()
         self.refresh()
         self.controller.load_dataset()
 
@@ -337,6 +379,8 @@ class MainWindow(QMainWindow):
             self.controller.shutdown()
         if self.model_actions is not None:
             self.model_actions.tasks.shutdown()
+        if self.diagnose is not None:
+            self.diagnose.tasks.shutdown()
         if self._loader_thread is not None:
             self._loader_thread.quit()
             self._loader_thread.wait()

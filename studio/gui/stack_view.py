@@ -23,6 +23,7 @@ from studio.units import si
 
 COLUMNS = ("#", "Layer", "Arguments", "Output shape", "Params")
 ERROR_BACKGROUND = QColor("#5c1f24")
+WARNING_COLOR = QColor("#ffb347")
 
 
 def _args_text(layer) -> str:
@@ -103,6 +104,8 @@ class LayerStackView(QWidget):
         layout.addWidget(self.error_bar)
         layout.addWidget(self.footer)
         self._error = None
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self._warnings: dict[str, list[str]] = {}  # path -> the health warnings of the last run
         self.tree.currentItemChanged.connect(
             lambda item, _prev: self.selectionChangedTo.emit(
                 item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
@@ -182,6 +185,8 @@ class LayerStackView(QWidget):
         if select in items:
             self.tree.setCurrentItem(items[select])
         self.tree.blockSignals(False)
+        self._items = items
+        self._badge()
         self._error = error
         if error is not None:
             self.error_label.setText(
@@ -200,6 +205,35 @@ class LayerStackView(QWidget):
             f"Parameters: {report.total_params:,}  ·  FLOPs per sample: {si(report.total_flops)}  ·  "
             f"Output: {report.output_shape}  ·  Memory for one batch of {batch_size}: ~{si(memory, 1024)}B"
         )
+
+    def set_warnings(self, warnings: dict[str, list[str]]) -> None:
+        """Health warnings by layer path: a badge on each layer's row, the messages as its
+        tooltip (they stay until the next run starts)."""
+        self._warnings = {path: list(messages) for path, messages in warnings.items()}
+        self._badge()
+
+    def warning_badge(self, path: str) -> str:
+        item = self._items.get(path)
+        return item.text(0) if item is not None and path in self._warnings else ""
+
+    def _badge(self) -> None:
+        for path, item in self._items.items():
+            messages = self._warnings.get(path)
+            number = path.split(".")[-1]
+            if messages:
+                item.setText(0, f"⚠ {number}")
+                item.setForeground(0, QBrush(WARNING_COLOR))
+                item.setToolTip(0, "\n".join(messages))
+            elif item.text(0) != number:
+                item.setText(0, number)
+                item.setData(0, Qt.ItemDataRole.ForegroundRole, None)
+                item.setToolTip(0, "")
+
+    def select(self, path: str) -> None:
+        """Select a layer's row (as a click would)."""
+        item = self._items.get(path)
+        if item is not None:
+            self.tree.setCurrentItem(item)
 
     def _fix(self) -> None:
         if self._error is not None and self._error.action is not None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import Component, EarlyStopping, FineTune
+from studio.gui.diagnostics_panel import DiagnosticsPanel
 from studio.gui.param_editors import CompactComboBox
 
 
@@ -81,6 +82,7 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("ready")
         # its text changes every report: it must never resize the dock (and with it the plots)
         self.progress.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.diagnostics = DiagnosticsPanel()  # Check and Find learning rate
         self.log = QPlainTextEdit(objectName="trainLog")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -118,6 +120,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addLayout(form)
+        layout.addWidget(self.diagnostics)
         layout.addWidget(self.log, 1)
         self.set_running(False)
         self.train_button.clicked.connect(self.trainRequested)
@@ -297,6 +300,7 @@ class TrainingPanel(QWidget):
 
     def set_running(self, running: bool, paused: bool = False) -> None:
         self.train_button.setEnabled(not running)
+        self.diagnostics.set_enabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Resume" if paused else "Pause")

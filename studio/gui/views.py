@@ -22,6 +22,7 @@ from studio.gui.data_panel import DataPanel
 from studio.gui.document import ProjectDocument
 from studio.gui.evaluation_view import EvaluationView
 from studio.gui.layer_form import LayerForm
+from studio.gui.layer_health_view import LayerHealthView
 from studio.gui.palette import LayerPalette
 from studio.gui.plots import TrainingPlots
 from studio.gui.settings import settings
@@ -37,8 +38,9 @@ class Views:
     data_panel: DataPanel
     training_panel: TrainingPanel
     plots: TrainingPlots
+    health: LayerHealthView
     evaluation: EvaluationView
-    bottom_tabs: QTabWidget  # the curves and the evaluation, below the stack
+    bottom_tabs: QTabWidget  # the curves, layer health and the evaluation, below the stack
     docks: list[QDockWidget]  # palette, form, data, training: the View menu toggles them
 
     def show_tab(self, widget: QWidget) -> None:
@@ -57,9 +59,11 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     training_panel = TrainingPanel(document)
     training_panel.populate(devices)
     stack, plots, evaluation = LayerStackView(), TrainingPlots(), EvaluationView()
+    health = LayerHealthView()
 
     tabs = QTabWidget(objectName="bottomTabs")
     tabs.addTab(plots, "Training curves")
+    tabs.addTab(health, "Layer health")
     tabs.addTab(evaluation, "Evaluation")
     splitter = QSplitter(Qt.Orientation.Vertical)
     splitter.addWidget(stack)
@@ -79,7 +83,9 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     state = settings().value("windowState")
     if not isinstance(state, QByteArray) or not window.restoreState(state):
         QTimer.singleShot(0, lambda: _size_docks(window, docks))  # once the window is laid out
-    return Views(palette, stack, form, data_panel, training_panel, plots, evaluation, tabs, docks)
+    return Views(
+        palette, stack, form, data_panel, training_panel, plots, health, evaluation, tabs, docks
+    )
 
 
 def _size_docks(window: QMainWindow, docks: list[QDockWidget]) -> None:

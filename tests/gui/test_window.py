@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -560,3 +561,87 @@ def test_compile_is_a_training_choice_whose_warm_up_the_progress_bar_names(
     qtbot.waitUntil(lambda: not window.controller.training, timeout=120000)
     assert "completed" in progress.format()
     assert "compiled the model in" in log.toPlainText()
+
+
+def test_layer_health_view_heat_map_histograms_and_a_warning_badge_on_the_stack(
+    make_window, qtbot, tmp_path
+):
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    project = json.loads(DIGITS.read_text())
+    project["training"].update(
+        epochs=1, optimizer={"type": "SGD", "args": {"lr": 50}}, health={"every": 2}
+    )
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(project))
+    window = make_window(path)
+    window.train()
+    qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
+    view = find(window, "layerHealthView")
+    qtbot.waitUntil(lambda: len(view.samples) == 12, timeout=5000)  # steps 1, 3, ... 23
+    assert view.layers == [
+        ("0", "Flatten"),
+        ("1", "Linear"),
+        ("2", "ReLU"),
+        ("3", "Dropout"),
+        ("4", "Linear"),
+    ]
+    measure = find(window, "healthMeasure")
+    assert [measure.itemText(i) for i in range(measure.count())] == [
+        "Gradient norm", "Dead share", "Update ratio",
+    ]  # fmt: skip
+    for name in ("Gradient norm", "Dead share", "Update ratio"):
+        measure.setCurrentText(name)
+        shown = view.heat.image
+        assert shown.shape == (5, 12)
+        np.testing.assert_array_equal(shown, view.values(name))
+    assert np.isfinite(view.values("Dead share")[2]).all()  # the ReLU's row
+    assert np.isnan(view.values("Dead share")[1]).all()  # a Linear has no dead units
+    stack = window.views.stack
+    assert stack.warning_badge("1").startswith("⚠") and stack.warning_badge("4").startswith("⚠")
+    assert stack.warning_badge("3") == ""
+    status = find(window, "healthStatus")
+    assert status.isVisible() and "layer warnings" in status.text()
+    assert "layer 2 (ReLU)" in status.toolTip() and "never fire" in status.toolTip()
+    assert "Warning: layer 1 (Linear)" in find(window, "trainLog").toPlainText()
+    stack.select("2")  # a click in the stack selects the layer in the view
+    assert view.selected == "2" and "Layer 2 (ReLU)" in view.selected_label.text()
+    assert len(view.act_bars.opts["x"]) == 32 and view.act_image.image.shape == (32, 12)
+    window.views.show_tab(view)
+    plot = view.heat_plot
+    box = plot.getPlotItem().vb
+    where = plot.mapFromScene(box.mapViewToScene(QPointF(6.0, 4.5)))  # the last layer's row
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert view.selected == "4" and stack.current_path() == "4"
+
+
+def test_check_and_find_learning_rate_from_the_training_panel_with_an_undoable_rate(
+    make_window, qtbot
+):
+    window = make_window()
+    results = find(window, "checkResults")
+    qtbot.mouseClick(find(window, "checkButton"), Qt.MouseButton.LeftButton)
+    assert not find(window, "checkButton").isEnabled()  # one at a time
+    qtbot.waitUntil(lambda: results.isVisible() and results.count() == 6, timeout=60000)
+    texts = [results.item(i).text() for i in range(results.count())]
+    assert texts[0].startswith("✓ finite_inputs") and all(t.startswith("✓") for t in texts)
+    assert any("near chance (ln 10 = 2.303)" in t for t in texts)
+    assert find(window, "checkButton").isEnabled()
+
+    plot = find(window, "lrFindPlot")
+    qtbot.mouseClick(find(window, "lrFindButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(plot.isVisible, timeout=60000)
+    panel = window.views.training_panel.diagnostics
+    xs, ys = panel.curve.getData()
+    assert len(xs) > 20 and panel.suggestion is not None
+    assert panel.suggested.value() == pytest.approx(math.log10(panel.suggestion))
+    use = find(window, "useLrButton")
+    assert f"{panel.suggestion:.2e}" in use.text()
+    qtbot.mouseClick(use, Qt.MouseButton.LeftButton)
+    rate = float(f"{panel.suggestion:.3g}")
+    assert window.document.project.training.optimizer.args["lr"] == rate
+    assert find(window, "lrEdit").text() == str(rate)
+    window.document.undo_stack.undo()
+    assert window.document.project.training.optimizer.args["lr"] == 0.001
+    assert find(window, "lrEdit").text() == "0.001"
