@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +48,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    predict.add_argument(
+        "--explain",
+        nargs="?",
+        const="explanations",
+        metavar="DIR",
+        help="why each prediction was made: saliency overlays as PNGs in DIR (default "
+        "./explanations), or a table row's strongest features",
+    )
     predict.set_defaults(run=run_predict)
 
 
@@ -104,17 +113,57 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
-    from studio.core.predict import open_predictor, predict
+    from studio.core.predict import open_predictor, predict_samples, read_inputs
 
     if args.top < 1:
         raise StudioError("--top: expected a positive number")
-    predictions = predict(open_predictor(args.model), args.inputs, args.top)
+    predictor = open_predictor(args.model)
+    names, raw = read_inputs(args.inputs, predictor)
+    predictions = predict_samples(predictor, names, raw, args.top)
+    why = _explain(predictor, names, raw, Path(args.explain)) if args.explain else None
     if args.json:
-        print(json.dumps({"predictions": [p.to_json() for p in predictions]}, indent=2))
+        rows = [p.to_json() for p in predictions]
+        for row, explanation in zip(rows, why or [], strict=False):
+            row["explanation"] = explanation
+        print(json.dumps({"predictions": rows}, indent=2))
         return 0
-    for p in predictions:
+    for i, p in enumerate(predictions):
         if p.top is None:
             print(f"{p.input}: {p.value:.6g}")
         else:
             print(f"{p.input}: " + ", ".join(f"{c} {prob:.1%}" for c, prob in p.top))
+        if why is not None:
+            print(f"  why ({why[i]['method']}, for {why[i]['target']!r}): {_why_text(why[i])}")
     return 0
+
+
+def _explain(predictor, names: list[str], raw, folder: Path) -> list[dict]:
+    """Each input's explanation as JSON; an image's overlay written to `folder` as a PNG."""
+    from studio.core.errors import StudioError
+    from studio.core.explain import explain, image_view, save_overlay
+
+    if predictor.model is None:
+        raise StudioError(
+            "--explain needs the model's weights (a run, checkpoint, safetensors, state_dict or "
+            "python export), not an ONNX or torch.export program"
+        )
+    explanations = explain(predictor.model, predictor.preprocessing, raw)
+    out = []
+    for index, (name, explanation, sample) in enumerate(zip(names, explanations, raw, strict=True)):
+        entry = explanation.to_json()
+        if explanation.heat is not None:
+            stem = Path(name.split(":")[0]).stem or f"input-{index}"
+            path = folder / f"{index:03d}-{stem}.png"
+            save_overlay(path, image_view(sample, predictor.preprocessing), explanation.heat)
+            entry["image"] = str(path)
+        out.append(entry)
+    return out
+
+
+def _why_text(explanation: dict) -> str:
+    if "image" in explanation:
+        return explanation["image"]
+    return ", ".join(
+        f"{f['feature']}={f['value']} ({f['attribution']:+.3g})"
+        for f in explanation["features"][:5]
+    )

@@ -46,6 +46,7 @@ class Predictor:
     preprocessing: Preprocessing
     run: Callable[[torch.Tensor], torch.Tensor]
     target_column: str | None = None
+    model: torch.nn.Module | None = None  # the torch model, where there is one (explanations)
 
 
 def open_predictor(path: str | Path) -> Predictor:
@@ -64,6 +65,7 @@ def _trained_predictor(path: Path) -> Predictor:
         trained.preprocessing,
         _torch_runner(trained.model),
         trained.project.data.options.get("target"),
+        trained.model,
     )
 
 
@@ -99,7 +101,7 @@ def _from_export(path: Path, sidecar: Path) -> Predictor:
         model = load_quantized(project, state)
     else:
         model = rebuild(project, state, weights)
-    return Predictor(project.name, pre, _torch_runner(model), target)
+    return Predictor(project.name, pre, _torch_runner(model), target, model)
 
 
 def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
