@@ -139,8 +139,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _explain(predictor, names: list[str], raw, folder: Path) -> list[dict]:
     """Each input's explanation as JSON; an image's overlay written to `folder` as a PNG."""
+    from studio.core.data.dataset import image_view
     from studio.core.errors import StudioError
-    from studio.core.explain import explain, image_view, save_overlay
+    from studio.core.explain import explain, save_overlay
 
     if predictor.model is None:
         raise StudioError(
@@ -154,7 +155,7 @@ def _explain(predictor, names: list[str], raw, folder: Path) -> list[dict]:
         if explanation.heat is not None:
             stem = Path(name.split(":")[0]).stem or f"input-{index}"
             path = folder / f"{index:03d}-{stem}.png"
-            save_overlay(path, image_view(sample, predictor.preprocessing), explanation.heat)
+            save_overlay(path, image_view(sample, predictor.preprocessing.scale), explanation.heat)
             entry["image"] = str(path)
         out.append(entry)
     return out

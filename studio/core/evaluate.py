@@ -32,6 +32,7 @@ class WorstSample:
     predicted: str
     confidence: float  # the probability the model gave its (wrong) answer
     view: Any = None  # image array or text, for a grid; not in the JSON
+    why: Any = None  # an Explanation of the wrong answer (explain_worst), not in the JSON
 
 
 @dataclass
@@ -71,7 +72,8 @@ class Evaluation:
                     "per_class": [vars(c) for c in self.per_class],
                     "confusion_matrix": self.confusion,
                     "worst": [
-                        {k: v for k, v in vars(w).items() if k != "view"} for w in self.worst
+                        {k: v for k, v in vars(w).items() if k not in ("view", "why")}
+                        for w in self.worst
                     ],
                 }
             )

@@ -227,9 +227,16 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
     return path
 
 
-def image_view(raw: torch.Tensor, pre: Preprocessing) -> np.ndarray:
-    """A raw image sample (C x H x W in the preprocessing's scale) as uint8 pixels."""
-    pixels = (raw.float() * (255.0 / pre.scale)).round().clamp(0, 255).byte()
-    return np.ascontiguousarray(
-        pixels.permute(1, 2, 0).numpy() if pixels.shape[0] == 3 else pixels[0].numpy()
-    )
+def explain_worst(trained, dataset, evaluation) -> None:
+    """Explain each worst-classified sample's wrong answer (what the model saw in it), in place:
+    `WorstSample.why`. Text models are left as they are."""
+    if not evaluation.worst or trained.preprocessing.kind == "tokens":
+        return
+    _, split = dataset.to("cpu").eval_split()
+    raw = split.x[[w.index for w in evaluation.worst]]
+    classes = trained.preprocessing.classes
+    targets = [classes.index(w.predicted) for w in evaluation.worst]
+    for sample, why in zip(
+        evaluation.worst, explain(trained.model, trained.preprocessing, raw, targets), strict=True
+    ):
+        sample.why = why

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui.images import sample_pixmap
+from studio.gui.images import sample_pixmap, why_pixmap, why_text
 from studio.gui.param_editors import CompactComboBox
 
 MAX_LABELLED_CLASSES = 20  # counts are written in the cells up to this many classes
@@ -91,7 +91,10 @@ class EvaluationView(QWidget):
         self.worst.setGridSize(QSize(112, 104))
         self.worst.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.worst.setMovement(QListWidget.Movement.Static)
-        self.worst.setToolTip("Misclassified samples, the most confidently wrong first")
+        self.worst.setToolTip(
+            "Misclassified samples, the most confidently wrong first; beside each image, what the "
+            "model looked at for its wrong answer (Grad-CAM or integrated gradients)"
+        )
         worst_box = QWidget()
         worst_layout = QVBoxLayout(worst_box)
         worst_layout.setContentsMargins(0, 0, 0, 0)
@@ -201,10 +204,18 @@ class EvaluationView(QWidget):
 
     def _show_worst(self, worst) -> None:
         self.worst.clear()
+        explained = any(s.why is not None and s.why.heat is not None for s in worst)
+        self.worst.setIconSize(QSize(128, 64) if explained else QSize(64, 64))
+        self.worst.setGridSize(QSize(150, 104) if explained else QSize(112, 104))
         for sample in worst:
             text = f"{sample.true} → {sample.predicted}\n{sample.confidence:.0%}"
             item = QListWidgetItem(text)
-            pixmap = sample_pixmap(sample.view, 64)
+            pixmap = why_pixmap(sample.view, sample.why, 64) or sample_pixmap(sample.view, 64)
+            if sample.why is not None:
+                item.setToolTip(
+                    f"Why it said {sample.predicted!r}: {sample.why.method}"
+                    + (f"\n{why_text(sample.why)}" if sample.why.features else "")
+                )
             if pixmap is not None:
                 item.setIcon(QIcon(pixmap))
             elif isinstance(sample.view, str):

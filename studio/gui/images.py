@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QTableWidgetItem
 
 
 def sample_pixmap(view, size: int) -> QPixmap | None:
@@ -20,3 +21,41 @@ def sample_pixmap(view, size: int) -> QPixmap | None:
     return QPixmap.fromImage(image.copy()).scaled(
         size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
     )
+
+
+def why_pixmap(view, why, size: int) -> QPixmap | None:
+    """An image and its saliency overlay side by side (each `size` tall), or None."""
+    if why is None or why.heat is None or not isinstance(view, np.ndarray):
+        return None
+    from studio.core.explain import overlay
+
+    shown = view if view.ndim == 3 else np.repeat(view[:, :, None], 3, axis=2)
+    pair = np.ascontiguousarray(np.concatenate([shown, overlay(view, why.heat)], axis=1))
+    height, width = pair.shape[:2]
+    image = QImage(pair.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy()).scaled(
+        2 * size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
+
+
+def why_text(why) -> str:
+    """A table row's strongest columns, one line."""
+    if why is None or not why.features:
+        return ""
+    return ", ".join(
+        f"{f['feature']}={f['value']} ({f['attribution']:+.2g})" for f in why.features[:4]
+    )
+
+
+def why_item(why, view, size: int) -> QTableWidgetItem:
+    """A table cell that says why: the overlay, or the strongest columns."""
+    item = QTableWidgetItem()
+    if why is None:
+        return item
+    pixmap = why_pixmap(view, why, size)
+    if pixmap is not None:
+        item.setIcon(QIcon(pixmap))
+    else:
+        item.setText(why_text(why))
+    item.setToolTip(f"{why.method}, for {why.target!r}")
+    return item

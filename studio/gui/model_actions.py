@@ -65,9 +65,14 @@ class ModelActions(QObject):
 
         def task():
             from studio.core.evaluate import evaluate
+            from studio.core.explain import explain_worst
             from studio.core.trained import load_trained
 
-            return evaluate(load_trained(run))
+            trained = load_trained(run)
+            dataset = trained.load_data()
+            result = evaluate(trained, dataset)
+            explain_worst(trained, dataset, result)  # why it answered what it did
+            return result
 
         view.set_busy(True)
         self.tasks.start(task, self._evaluated, self._evaluation_failed)
@@ -145,15 +150,18 @@ class ModelActions(QObject):
         run = runs[0][0]
 
         def task():
+            from studio.core.explain import explain
             from studio.core.predict import open_predictor, predict_samples, read_inputs
 
             predictor = open_predictor(run)
             names, raw = read_inputs(paths, predictor)
-            return (
-                run,
-                predict_samples(predictor, names, raw, top=3),
-                _views(predictor.preprocessing, raw),
+            pre = predictor.preprocessing
+            reasons = (
+                explain(predictor.model, pre, raw)
+                if predictor.model is not None and pre.kind != "tokens"
+                else [None] * len(names)
             )
+            return run, predict_samples(predictor, names, raw, top=3), _views(pre, raw), reasons
 
         self.message.emit(f"Predicting {len(paths)} file(s) with {run.name}…", 0)
         self.tasks.start(
@@ -161,39 +169,37 @@ class ModelActions(QObject):
         )
 
     def _predicted(self, outcome) -> None:
-        run, predictions, views = outcome
-        self.prediction_dialog = PredictionDialog(run, predictions, views, self.parent_widget)
+        run, predictions, views, reasons = outcome
+        self.prediction_dialog = PredictionDialog(
+            run, predictions, views, reasons, self.parent_widget
+        )
         self.prediction_dialog.open()
         self.message.emit(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)
 
 
 def _views(preprocessing, raw) -> list:
     """Thumbnails for image inputs (uint8 arrays), None otherwise."""
-    import numpy as np
+    from studio.core.data.dataset import image_view
 
     if preprocessing.kind != "image":
         return [None] * len(raw)
-    pixels = (raw.float() * (255.0 / preprocessing.scale)).round().clamp(0, 255).byte()
-    return [
-        np.ascontiguousarray(p.permute(1, 2, 0).numpy() if p.shape[0] == 3 else p[0].numpy())
-        for p in pixels
-    ]
+    return [image_view(sample, preprocessing.scale) for sample in raw]
 
 
 class PredictionDialog(QDialog):
-    def __init__(self, run: Path, predictions, views, parent=None):
+    def __init__(self, run: Path, predictions, views, reasons, parent=None):
         from PySide6.QtCore import QSize
 
-        from studio.gui.images import sample_pixmap
+        from studio.gui.images import sample_pixmap, why_item
 
         super().__init__(parent)
         self.setObjectName("predictionDialog")
         self.setWindowTitle("Predictions")
         self.setMinimumSize(560, 360)
-        table = QTableWidget(len(predictions), 2)
+        table = QTableWidget(len(predictions), 3)
         table.setObjectName("predictionTable")
-        table.setHorizontalHeaderLabels(["Input", "Prediction"])
-        table.setIconSize(QSize(48, 48))
+        table.setHorizontalHeaderLabels(["Input", "Prediction", "Why"])
+        table.setIconSize(QSize(96, 48))
         table.verticalHeader().setDefaultSectionSize(56)
         table.horizontalHeader().setStretchLastSection(True)
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -215,7 +221,9 @@ class PredictionDialog(QDialog):
             answer = QTableWidgetItem(text)
             answer.setTextAlignment(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
             table.setItem(row, 1, answer)
+            table.setItem(row, 2, why_item(reasons[row], view, 48))
         table.resizeColumnToContents(0)
+        table.resizeColumnToContents(1)
         self.table = table
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

@@ -58,8 +58,12 @@ def test_evaluate_shows_matrix_table_and_worst_samples(trained_window, qtbot):
     )  # each true class's row shares sum to 1
     assert view.table.rowCount() == 10 and view.table.item(3, 0).text() == "3"
     assert view.worst.count() == len(view.result.worst) > 0
-    assert not view.worst.item(0).icon().isNull()  # the sample's picture
+    assert not view.worst.item(0).icon().isNull()  # the sample's picture and what it looked at
     assert "→" in view.worst.item(0).text()
+    assert view.worst.iconSize().width() == 2 * view.worst.iconSize().height()
+    worst = view.result.worst[0]
+    assert worst.why.heat.shape == (8, 8) and worst.why.target == worst.predicted
+    assert f"Why it said {worst.predicted!r}: integrated gradients" in view.worst.item(0).toolTip()
 
 
 def test_export_dialog_writes_a_verified_onnx_file(trained_window, qtbot):
@@ -123,6 +127,9 @@ def test_dropping_images_on_the_window_predicts_them(trained_window, qtbot, tmp_
     table = dialog.table
     assert table.rowCount() == 3 and table.item(0, 0).text() == "digit0.png"
     assert "%" in table.item(0, 1).text() and not table.item(0, 0).icon().isNull()
+    assert table.horizontalHeaderItem(2).text() == "Why"
+    why = table.item(0, 2)
+    assert not why.icon().isNull() and why.toolTip().startswith("integrated gradients, for ")
     dialog.close()
 
 

@@ -169,9 +169,7 @@ class Dataset:
 
     def sample_view(self, x: torch.Tensor) -> Any:
         if self.kind == "image":
-            pixels = (x.float() * (255.0 / self.scale)).round().clamp(0, 255).to(torch.uint8)
-            array = pixels.permute(1, 2, 0).numpy() if pixels.shape[0] == 3 else pixels[0].numpy()
-            return np.ascontiguousarray(array)
+            return image_view(x, self.scale)
         if self.kind == "tokens" and self.vocabulary:
             return " ".join(self.vocabulary[t] for t in x.tolist() if t != 0)
         return x.numpy()
@@ -196,3 +194,11 @@ class Dataset:
             "notes": self.notes,
             "columns": self.table.describe() if self.table is not None else None,
         }
+
+
+def image_view(x: torch.Tensor, scale: float) -> np.ndarray:
+    """A raw image sample (C x H x W, pixel values 0..scale) as uint8 pixels to show: H x W, or
+    H x W x 3 in colour."""
+    pixels = (x.float() * (255.0 / scale)).round().clamp(0, 255).to(torch.uint8)
+    array = pixels.permute(1, 2, 0).numpy() if pixels.shape[0] == 3 else pixels[0].numpy()
+    return np.ascontiguousarray(array)
