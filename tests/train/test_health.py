@@ -173,3 +173,20 @@ def test_health_settings_round_trip_and_default_to_on():
     project = parse_project(digits(health={"enabled": False, "every": 7}))
     again = parse_project(json.loads(json.dumps(project.to_dict())))
     assert again.training.health == Health(enabled=False, every=7)
+
+
+def test_tensorboard_gets_each_layers_measures_and_histograms(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events, _ = train_cli(digits(epochs=1, health={"every": 10}), tmp_path, capsys)
+    (run,) = (tmp_path / "runs").iterdir()
+    board = EventAccumulator(str(run / "tensorboard"), size_guidance={"histograms": 0})
+    board.Reload()
+    tags = board.Tags()
+    assert "activations/layer 2 ReLU" in tags["histograms"]
+    assert "output_gradients/layer 1 Linear" in tags["histograms"]
+    assert "health/grad_norm/layer 1 Linear" in tags["scalars"]
+    steps = [e["step"] for e in events if e["event"] == "health"]
+    assert [h.step for h in board.Histograms("activations/layer 2 ReLU")] == steps
+    sample = board.Histograms("activations/layer 2 ReLU")[0].histogram_value
+    assert sample.min == 0 and sample.num == 4096  # a ReLU's output, from its 4,096-value sample

@@ -15,6 +15,7 @@ and wandb.watch's fixed intervals are.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import time
@@ -130,7 +131,8 @@ class LayerHealth:
         self.next_step = 1
         self.spent = 0.0  # seconds sampling added to training, this run (the first: whole step)
         self.samples = 0
-        self._mark: tuple[float, int] | None = None  # when the last sample ended, and its step
+        self._steps: collections.deque[float] = collections.deque(maxlen=64)  # recent steps' s
+        self._tick: float | None = None  # when the last step started
         self._small: set[str] = set()  # layers whose updates were too small at the last sample
 
     def attach(self, trainer: Trainer) -> None:
@@ -145,6 +147,10 @@ class LayerHealth:
             self.next_step += 1  # ... unless it compiles the model: the one after it
 
     def before_step(self, trainer: Trainer) -> contextlib.AbstractContextManager | None:
+        now = time.perf_counter()
+        if self._tick is not None:  # one step's time (an epoch's validation: a rare outlier)
+            self._steps.append(now - self._tick)
+        self._tick = now
         if trainer.progress.step + 1 < self.next_step:
             return None
         return self._sampled(trainer)
@@ -183,21 +189,20 @@ class LayerHealth:
         return probes
 
     def _plan(self, step: int, cost: float) -> None:
-        """When the next sample is: every `every` steps, else as often as the budget allows."""
-        now = time.perf_counter()
+        """When the next sample is: every `every` steps, else as often as the budget allows (a
+        sampled step's cost beyond a plain step's, against the median plain step)."""
         interval = self.every or FIRST_INTERVAL
         overhead = cost
-        if self._mark is not None:
-            last_time, last_step = self._mark
-            between = max(1, step - last_step - 1)
-            step_seconds = max(1e-6, (now - last_time - cost) / between)
+        plain = sorted(self._steps)
+        if plain:
+            step_seconds = max(1e-6, plain[len(plain) // 2])
             overhead = max(0.0, cost - step_seconds)  # the step itself would have run anyway
-            if self.every is None:
+            if self.every is None and self.samples:
                 interval = math.ceil(overhead / (BUDGET * step_seconds))
                 interval = min(MAX_INTERVAL, max(MIN_INTERVAL, interval))
         self.spent += overhead
         self.samples += 1
-        self._mark = (now, step)
+        self._tick = None  # the next interval would hold this sample and the event's readers
         self.next_step = step + interval
 
     def _event(self, trainer: Trainer, probes: list[_Probe], step: int) -> dict[str, Any]:
@@ -229,7 +234,11 @@ class LayerHealth:
         values = (
             torch.stack([s.to(torch.float64) for s in scalars]).cpu().tolist() if scalars else []
         )
-        drawn = [s.cpu().numpy() for s in samples]
+        drawn: list[np.ndarray] = []
+        if samples:  # one transfer for every histogram (a GPU waits once, not twice a layer)
+            flat = torch.cat([s.reshape(-1).float() for s in samples]).cpu().numpy()
+            ends = np.cumsum([s.numel() for s in samples])
+            drawn = np.split(flat, ends[:-1])
         layers = [_layer(probe, entry, values, drawn) for probe, entry in layout]
         warnings = self._warnings(layers, {p.path: p for p, _ in layout})
         return {
