@@ -310,8 +310,11 @@ def catalogue() -> dict[str, LayerInfo]:
     return {name: _entry(name, category) for name, category in _names().items()}
 
 
+@cache
 def get(name: str) -> LayerInfo | None:
-    return catalogue().get(name) if name in _names() else None
+    """One layer's entry, made alone: reading a project builds only the entries it uses (the
+    Backbone's lists torchvision's models, and importing torchvision takes seconds)."""
+    return _entry(name, _names()[name]) if name in _names() else None
 
 
 def known(name: str) -> bool:
