@@ -54,11 +54,16 @@ def test_the_default_project_passes_every_check(tmp_path, capsys):
     assert checks["labels"]["value"] == [0, 9] and checks["labels"]["expected"] == [0, 9]
 
 
-def test_the_terminal_gives_a_verdict_and_why_for_each_check(tmp_path, capsys):
+def terminal(command: str, tmp_path, capsys) -> str:
+    """What `studio COMMAND` prints for the default project."""
     path = tmp_path / "project.json"
     path.write_text(json.dumps(digits()))
-    assert main(["check", str(path)]) == 0
-    out = capsys.readouterr().out
+    assert main([command, str(path)]) == 0
+    return capsys.readouterr().out
+
+
+def test_the_terminal_gives_a_verdict_and_why_for_each_check(tmp_path, capsys):
+    out = terminal("check", tmp_path, capsys)
     assert "pass  initial_loss" in out and "near chance (ln 10 = 2.303)" in out
     assert "6 of 6 checks passed" in out
 
@@ -141,10 +146,7 @@ def test_lr_find_stops_when_the_loss_diverges_and_puts_the_weights_back():
 
 
 def test_the_terminal_shows_the_curve_with_the_suggestion_marked(tmp_path, capsys):
-    path = tmp_path / "project.json"
-    path.write_text(json.dumps(digits()))
-    assert main(["lr-find", str(path)]) == 0
-    out = capsys.readouterr().out
+    out = terminal("lr-find", tmp_path, capsys)
     assert "suggested learning rate" in out and "the project uses 1.00e-03" in out
     assert "^ " in out and "lr 1e-07" in out
 

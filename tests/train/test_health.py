@@ -190,3 +190,13 @@ def test_tensorboard_gets_each_layers_measures_and_histograms(tmp_path, capsys):
     assert [h.step for h in board.Histograms("activations/layer 2 ReLU")] == steps
     sample = board.Histograms("activations/layer 2 ReLU")[0].histogram_value
     assert sample.min == 0 and sample.num == 4096  # a ReLU's output, from its 4,096-value sample
+
+
+def test_a_rate_too_small_to_move_the_weights_is_named_after_two_samples(tmp_path, capsys):
+    project = digits(epochs=1, optimizer={"type": "SGD", "args": {"lr": 1e-9}}, health={"every": 5})
+    events, err = train_cli(project, tmp_path, capsys)
+    samples = [e for e in events if e["event"] == "health"]
+    first, second = ({(w["layer"], w["kind"]) for w in e["warnings"]} for e in samples[:2])
+    assert ("1", "update_too_small") not in first  # once might be a warm-up
+    assert {("1", "update_too_small"), ("4", "update_too_small")} <= second
+    assert "a higher learning rate usually helps" in err
