@@ -159,3 +159,28 @@ def test_export_dialog_says_why_an_export_failed_and_writes_nothing(
     )
     assert find(dialog, QPushButton, "exportButton").isEnabled()  # ready for another try
     dialog.close()
+
+
+def test_a_tables_worst_rows_say_which_column_decided_them(make_window, qtbot, tmp_path):
+    from tests.datafiles import write_penguins
+
+    write_penguins(tmp_path / "penguins.csv")
+    project = {
+        "studio": 1,
+        "name": "penguins",
+        "data": {"source": "csv", "options": {"path": "penguins.csv", "target": "species"}},
+        "model": {"layers": [{"type": "Linear", "args": {"out_features": 3}}]},
+        "training": {"epochs": 1, "optimizer": {"type": "SGD", "args": {"lr": 0.001}}},
+    }
+    path = tmp_path / "penguins.json"
+    path.write_text(json.dumps(project))
+    fit(load_project(path), runs_dir=Path(os.environ["STUDIO_RUNS_DIR"]), base_dir=tmp_path)
+    window = make_window(path)
+    view = window.views.evaluation
+    window.model_actions.evaluate()
+    qtbot.waitUntil(lambda: view.result is not None, timeout=30000)
+    assert view.worst.count() > 0  # one epoch at a tiny rate: plenty of mistakes
+    worst, item = view.result.worst[0], view.worst.item(0)
+    strongest = worst.why.features[0]
+    assert f"{strongest['feature']}={strongest['value']}"[:20] in item.text()
+    assert item.toolTip().startswith(f"Why it said {worst.predicted!r}: integrated gradients")
