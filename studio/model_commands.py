@@ -162,9 +162,8 @@ def _explain(predictor, names: list[str], raw, folder: Path) -> list[dict]:
 
 
 def _why_text(explanation: dict) -> str:
-    if "image" in explanation:
-        return explanation["image"]
-    return ", ".join(
-        f"{f['feature']}={f['value']} ({f['attribution']:+.3g})"
-        for f in explanation["features"][:5]
+    from studio.core.explain import features_text
+
+    return (
+        explanation["image"] if "image" in explanation else features_text(explanation["features"])
     )

@@ -5,7 +5,8 @@ to the image: where the evidence for the class was found. Other image models: in
 gradients (Sundararajan et al. 2017) against a mid-grey image (zero after normalisation), summed
 over channels. Tables and other feature vectors: integrated gradients against the average row
 (zero after normalisation), added up per column (a category's one-hot slots together), so each
-feature says how far it pushed the answer and which way.
+feature says how far it pushed the answer and which way. Texts: integrated gradients through the
+embedding, from the padding token, one number a word.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ def explain(
 ) -> list[Explanation]:
     """An explanation for each raw sample (as `read_inputs` gives them) of the class in `targets`
     (by default the predicted one; the value, for a regression)."""
-    if pre.kind == "tokens":
-        raise StudioError("explanations are made for image and table models, not for texts")
     model = model.eval()
-    x = pre.normalise(raw).float()
+    x = pre.normalise(raw)
+    x = x if pre.kind == "tokens" else x.float()
     with torch.no_grad():
         output = _flat(model)(x)
     if targets is None:
@@ -73,6 +73,12 @@ def explain(
                 method = "integrated gradients (Grad-CAM found no evidence for the class)"
             out.append(Explanation(method, names[i], heat=heat))
         return out
+    if pre.kind == "tokens":
+        rows = _by_token(_token_gradients(model, forward, x, columns) * signs[:, None], x, pre)
+        return [
+            Explanation("integrated gradients on the embedding", name, features=row)
+            for name, row in zip(names, rows, strict=True)
+        ]
     attributions = _integrated_gradients(forward, x, columns) * signs[:, None]
     rows = _by_column(attributions.numpy(), raw.numpy(), pre)
     return [
@@ -156,6 +162,44 @@ def _integrated_gradients(forward: Callable, x: torch.Tensor, columns: list[int]
     return attributions.detach().float()
 
 
+def _token_gradients(
+    model: nn.Module, forward: Callable, x: torch.Tensor, columns: list[int]
+) -> torch.Tensor:
+    """Integrated gradients through the first Embedding, from the padding token's embedding:
+    one number a token (its embedding's attributions added up)."""
+    from captum.attr import LayerIntegratedGradients
+
+    embedding = next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
+    if embedding is None:
+        raise StudioError("explaining a text model needs an Embedding layer to attribute through")
+    method = LayerIntegratedGradients(forward, embedding)
+    with torch.enable_grad():
+        attributions = method.attribute(
+            x, baselines=torch.zeros_like(x), target=columns, n_steps=IG_STEPS
+        )
+    return attributions.detach().float().sum(dim=-1)
+
+
+def _by_token(attributions: torch.Tensor, x: torch.Tensor, pre: Preprocessing) -> list[list]:
+    """Per text: its words (padding left out) by how far they pushed the answer, strongest first."""
+    vocabulary = pre.vocabulary or []
+    rows = []
+    for attribution, ids in zip(attributions.tolist(), x.tolist(), strict=True):
+        words = [
+            {
+                "feature": vocabulary[t] if t < len(vocabulary) else str(t),
+                "value": None,
+                "position": i + 1,
+                "attribution": a,
+            }
+            for i, (t, a) in enumerate(zip(ids, attribution, strict=True))
+            if t != 0
+        ]
+        words.sort(key=lambda f: -abs(f["attribution"]))
+        rows.append(words[:SHOWN_FEATURES])
+    return rows
+
+
 def _unit(heat: torch.Tensor) -> np.ndarray:
     """Scaled to [0, 1] by its 99th percentile (one hot pixel must not wash out the rest)."""
     values = heat.detach().float().clamp(min=0).numpy()
@@ -229,8 +273,8 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
 
 def explain_worst(trained, dataset, evaluation) -> None:
     """Explain each worst-classified sample's wrong answer (what the model saw in it), in place:
-    `WorstSample.why`. Text models are left as they are."""
-    if not evaluation.worst or trained.preprocessing.kind == "tokens":
+    `WorstSample.why`."""
+    if not evaluation.worst:
         return
     _, split = dataset.to("cpu").eval_split()
     raw = split.x[[w.index for w in evaluation.worst]]
@@ -240,3 +284,13 @@ def explain_worst(trained, dataset, evaluation) -> None:
         evaluation.worst, explain(trained.model, trained.preprocessing, raw, targets), strict=True
     ):
         sample.why = why
+
+
+def features_text(features: list[dict[str, Any]], count: int = 5) -> str:
+    """The strongest features in a line: `island=Dream (+0.27), ...`; a text's words alone."""
+    return ", ".join(
+        f["feature"]
+        + (f"={f['value']}" if f.get("value") is not None else "")
+        + f" ({f['attribution']:+.3g})"
+        for f in features[:count]
+    )

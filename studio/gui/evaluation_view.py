@@ -210,8 +210,7 @@ class EvaluationView(QWidget):
         for sample in worst:
             text = f"{sample.true} → {sample.predicted}\n{sample.confidence:.0%}"
             if sample.why is not None and sample.why.features:  # a table row: what decided it
-                strongest = sample.why.features[0]
-                text += f"\n{strongest['feature']}={strongest['value']}"[:40]
+                text += f"\n{why_text(sample.why, 1)}"[:40]
             item = QListWidgetItem(text)
             pixmap = why_pixmap(sample.view, sample.why, 64) or sample_pixmap(sample.view, 64)
             if sample.why is not None:

@@ -38,13 +38,11 @@ def why_pixmap(view, why, size: int) -> QPixmap | None:
     )
 
 
-def why_text(why) -> str:
-    """A table row's strongest columns, one line."""
-    if why is None or not why.features:
-        return ""
-    return ", ".join(
-        f"{f['feature']}={f['value']} ({f['attribution']:+.2g})" for f in why.features[:4]
-    )
+def why_text(why, count: int = 4) -> str:
+    """A table row's strongest columns (a text's words), one line."""
+    from studio.core.explain import features_text
+
+    return features_text(why.features, count) if why is not None and why.features else ""
 
 
 def why_item(why, view, size: int) -> QTableWidgetItem:

@@ -158,7 +158,7 @@ class ModelActions(QObject):
             pre = predictor.preprocessing
             reasons = (
                 explain(predictor.model, pre, raw)
-                if predictor.model is not None and pre.kind != "tokens"
+                if predictor.model is not None
                 else [None] * len(names)
             )
             return run, predict_samples(predictor, names, raw, top=3), _views(pre, raw), reasons

@@ -177,3 +177,42 @@ def test_explaining_an_onnx_export_says_what_to_give_instead(tmp_path, capsys):
     image = str(tmp_path / "squares" / "left" / "0.png")
     assert main(["predict", str(onnx), image, "--explain"]) == 2
     assert "--explain needs the model's weights" in capsys.readouterr().err
+
+
+def test_a_text_names_the_words_that_decided_it(tmp_path, capsys):
+    good = ["a great fun film", "great acting and a fine story", "fine fun great"]
+    bad = ["a dull boring film", "boring story and bad acting", "bad dull boring"]
+    rows = [[text, "good"] for text in good * 10] + [[text, "bad"] for text in bad * 10]
+    write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
+    project = {
+        "studio": 1,
+        "name": "reviews",
+        "data": {
+            "source": "csv",
+            "options": {"path": "reviews.csv", "text": "review", "max_length": 8},
+        },
+        "model": {
+            "layers": [
+                {"type": "Embedding", "args": {"num_embeddings": 100, "embedding_dim": 8}},
+                {"type": "SequenceMean"},
+                {"type": "Linear", "args": {"out_features": 2}},
+            ]
+        },
+        "training": {"epochs": 30, "optimizer": {"type": "Adam", "args": {"lr": 0.05}}},
+    }
+    run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
+    texts = ["the acting was dull and boring", "what a great fun story"]
+    assert main(["predict", str(run), *texts, "--explain", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert [p["top"][0]["class"] for p in predictions] == ["bad", "good"]
+    for prediction, deciding in zip(
+        predictions, [{"dull", "boring"}, {"great", "fun"}], strict=True
+    ):
+        words = prediction["explanation"]["features"]
+        assert prediction["explanation"]["method"] == "integrated gradients on the embedding"
+        assert words[0]["feature"] in deciding and words[0]["attribution"] > 0
+        assert deciding <= {w["feature"] for w in words[:3]}
+    assert main(["predict", str(run), texts[0], "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "why (integrated gradients on the embedding, for 'bad'): " in out
+    assert "dull (+" in out and "boring (+" in out
