@@ -56,6 +56,8 @@ _COMMANDS = (
     "predict",
     "check",
     "lr-find",
+    "runs",
+    "diff",
     "gui",
 )
 
@@ -123,11 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(run=_summary)
 
-    from studio import diagnose_commands, model_commands, train_command
+    from studio import diagnose_commands, model_commands, run_commands, train_command
 
     train_command.add_parser(sub)
     diagnose_commands.add_parsers(sub)
     model_commands.add_parsers(sub)
+    run_commands.add_parsers(sub)
     return parser
 
 
