@@ -107,6 +107,19 @@ def main(out: Path) -> None:
         window.views.show_tab(window.views.plots)
         return True
 
+    def runs() -> bool:
+        window.centralWidget().setSizes([170, 530])
+        window.views.show_tab(window.views.runs)
+        return True
+
+    def compare() -> bool:
+        view = window.views.runs
+        selection = view.table.selectionModel()
+        flags = selection.SelectionFlag.Select | selection.SelectionFlag.Rows
+        for row in range(min(2, view.proxy.rowCount())):
+            selection.select(view.proxy.index(row, 0), flags)
+        return True
+
     diagnosed = lambda: not window.diagnose.running  # noqa: E731
     steps += [
         window.is_ready, lambda: True, designer, lambda: shot("designer.png"), train,
@@ -115,7 +128,8 @@ def main(out: Path) -> None:
         sick, lambda: not window.controller.training, health, lambda: shot("health.png"),
         diagnose, diagnosed, show_checks, find_lr, diagnosed,
         scroll_to_diagnostics,
-        lambda: shot("diagnostics.png"),
+        lambda: shot("diagnostics.png"), runs, lambda: window.views.runs.model.rowCount() > 1,
+        compare, lambda: shot("runs.png"),
     ]  # fmt: skip
 
     def advance() -> None:

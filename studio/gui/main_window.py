@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.diagnose: DiagnoseActions | None = None
         self.report: ShapeReport | None = None  # the shapes of the current model
         self.last_error = ""
+        self._listing_runs = False
         self._project_path = Path(project_path) if project_path else None
         self._loader: CoreLoader | None = None
         self._loader_thread: QThread | None = None
@@ -210,6 +211,11 @@ class MainWindow(QMainWindow):
         controller.trainingEvents.connect(views.health.add_events)
         views.health.warned.connect(self._health_warned)
         views.health.layerSelected.connect(views.stack.select)
+        views.runs.refreshRequested.connect(self._list_runs)
+        views.runs.overlayRequested.connect(self._overlay_run_folders)
+        views.runs.openRequested.connect(
+            lambda folder: self.files.new_from_template(folder / "project.json")
+        )
         controller.trainingStarted.connect(views.training_panel.start)
         controller.trainingEvents.connect(views.plots.add_events)
         controller.trainingEvents.connect(views.training_panel.add_events)
@@ -339,6 +345,36 @@ class MainWindow(QMainWindow):
         runs = list_runs(default_runs_dir(self.document.path), name)
         shown = self.views.plots.overlay(runs[:4])
         self.statusBar().showMessage(f"Overlaid {shown} earlier run(s) of {name}", 4000)
+
+    def _list_runs(self) -> None:
+        """The Runs tab's table, read off the GUI thread (one listing at a time)."""
+        from studio.core.experiments import list_run_rows
+        from studio.core.runs import default_runs_dir
+
+        if self._listing_runs:
+            return
+        self._listing_runs = True
+        folder = default_runs_dir(self.document.path)
+
+        def listed(rows) -> None:
+            self._listing_runs = False
+            self.views.runs.set_rows(rows)
+
+        def failed(message: str) -> None:
+            self._listing_runs = False
+            self.statusBar().showMessage(f"Cannot list the runs: {message}", 5000)
+
+        self.model_actions.tasks.start(
+            lambda: list_run_rows(folder) if folder.is_dir() else [], listed, failed
+        )
+
+    def _overlay_run_folders(self, folders: list) -> None:
+        from studio.core.runs import RunSummary, read_metrics
+
+        runs = [RunSummary(f, f.name, read_metrics(f)) for f in folders]
+        shown = self.views.plots.overlay(runs)
+        self.views.show_tab(self.views.plots)
+        self.statusBar().showMessage(f"Overlaid {shown} run(s) behind the live curves", 4000)
 
     def _export_plots(self, kind: str) -> None:
         """Save the curves as a PNG picture or a CSV table (`kind`: png or csv)."""

@@ -25,6 +25,7 @@ from studio.gui.layer_form import LayerForm
 from studio.gui.layer_health_view import LayerHealthView
 from studio.gui.palette import LayerPalette
 from studio.gui.plots import TrainingPlots
+from studio.gui.runs_view import RunsView
 from studio.gui.settings import settings
 from studio.gui.stack_view import LayerStackView
 from studio.gui.training_panel import TrainingPanel
@@ -40,6 +41,7 @@ class Views:
     plots: TrainingPlots
     health: LayerHealthView
     evaluation: EvaluationView
+    runs: RunsView
     bottom_tabs: QTabWidget  # the curves, layer health and the evaluation, below the stack
     docks: list[QDockWidget]  # palette, form, data, training: the View menu toggles them
 
@@ -59,12 +61,13 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     training_panel = TrainingPanel(document)
     training_panel.populate(devices)
     stack, plots, evaluation = LayerStackView(), TrainingPlots(), EvaluationView()
-    health = LayerHealthView()
+    health, runs = LayerHealthView(), RunsView()
 
     tabs = QTabWidget(objectName="bottomTabs")
     tabs.addTab(plots, "Training curves")
     tabs.addTab(health, "Layer health")
     tabs.addTab(evaluation, "Evaluation")
+    tabs.addTab(runs, "Runs")
     splitter = QSplitter(Qt.Orientation.Vertical)
     splitter.addWidget(stack)
     splitter.addWidget(tabs)
@@ -84,8 +87,9 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     if not isinstance(state, QByteArray) or not window.restoreState(state):
         QTimer.singleShot(0, lambda: _size_docks(window, docks))  # once the window is laid out
     return Views(
-        palette, stack, form, data_panel, training_panel, plots, health, evaluation, tabs, docks
-    )
+        palette, stack, form, data_panel, training_panel, plots, health, evaluation, runs, tabs,
+        docks,
+    )  # fmt: skip
 
 
 def _size_docks(window: QMainWindow, docks: list[QDockWidget]) -> None:

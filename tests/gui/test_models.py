@@ -184,3 +184,55 @@ def test_a_tables_worst_rows_say_which_column_decided_them(make_window, qtbot, t
     strongest = worst.why.features[0]
     assert f"{strongest['feature']}={strongest['value']}"[:20] in item.text()
     assert item.toolTip().startswith(f"Why it said {worst.predicted!r}: integrated gradients")
+
+
+def test_runs_tab_sorts_filters_compares_overlays_opens_and_follows_a_growing_run(
+    make_window, qtbot
+):
+    import shutil
+
+    folder = Path(os.environ["STUDIO_RUNS_DIR"])
+    made = []
+    for lr, hidden in ((0.001, 64), (0.01, 64), (0.001, 128)):
+        project = load_project(DIGITS)
+        project.training.epochs = 1
+        project.training.optimizer.args["lr"] = lr
+        project.model.layers[1].args["out_features"] = hidden
+        made.append(fit(project, runs_dir=folder).run_dir)
+    window = make_window()
+    view = window.views.runs
+    window.views.show_tab(view)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 3, timeout=10000)
+    assert set(view.model.varying) == {
+        "training.optimizer.args.lr", "model.layers.1.args.out_features",
+    }  # fmt: skip
+    assert view.model.headerData(2, Qt.Orientation.Horizontal) == "Best"
+    view.table.sortByColumn(2, Qt.SortOrder.AscendingOrder)
+    best = [view.proxy.data(view.proxy.index(i, 2), Qt.ItemDataRole.UserRole) for i in range(3)]
+    assert best == sorted(best)
+    view.filter.setText("0.01")
+    assert view.proxy.rowCount() == 1 and "1 of 3 runs" in view.summary.text()
+    view.filter.clear()
+    by_folder = {view.proxy.data(view.proxy.index(i, 0)): i for i in range(3)}
+    selection = view.table.selectionModel()
+    flags = selection.SelectionFlag.Select | selection.SelectionFlag.Rows
+    for run in made[:2]:
+        selection.select(view.proxy.index(by_folder[run.name], 0), flags)
+    assert "training.optimizer.args.lr: 0.001 -> 0.01" in view.diff.toPlainText()
+    qtbot.mouseClick(view.overlay_button, Qt.MouseButton.LeftButton)
+    assert len(window.views.plots.overlays) == 4  # two runs: validation loss and accuracy each
+    assert window.views.bottom_tabs.currentWidget() is window.views.plots
+
+    window.views.show_tab(view)
+    selection.clearSelection()
+    selection.select(view.proxy.index(by_folder[made[2].name], 0), flags)
+    qtbot.mouseClick(view.open_button, Qt.MouseButton.LeftButton)
+    assert window.document.path is None  # a new project, the run's folder left as it is
+    assert window.document.project.model.layers[1].args["out_features"] == 128
+
+    live = folder / f"{made[0].name}-live"
+    shutil.copytree(made[0], live)
+    lines = (live / "metrics.jsonl").read_text().splitlines()
+    (live / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # still writing
+    qtbot.waitUntil(lambda: view.model.rowCount() == 4, timeout=10000)  # the next refresh
+    assert "1 running" in view.summary.text()
