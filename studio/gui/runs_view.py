@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 FIXED = ("Run", "Status", "Best", "Final", "Epochs", "Started", "Params", "Time", "Device")
 REFRESH_MS = 3000
 MAX_COLUMN_PX = 170
+SIZED_FROM_ROWS = 50  # column widths measured on this many rows
 STATUS_COLOURS = {"running": "#7bd88f", "failed": "#ff6b6b", "stopped": "#ffb347"}
 
 
@@ -46,12 +47,41 @@ class RunsModel(QAbstractTableModel):
         super().__init__()
         self.rows: list[Any] = []
         self.varying: list[str] = []
+        self.texts: list[str] = []  # each row's cells, lower-case: what the filter searches
+        self.order: tuple[int, Qt.SortOrder] = (5, Qt.SortOrder.DescendingOrder)
 
     def set_rows(self, rows: list[Any]) -> None:
         self.beginResetModel()
-        self.rows = rows
+        self.rows = list(rows)
         self.varying = list(rows[0].varying) if rows else []
+        self._arrange()
         self.endResetModel()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sorted here, in one Python sort by the numbers (a proxy's sort would call back into
+        Python for every comparison)."""
+        self.layoutAboutToBeChanged.emit()
+        self.order = (column, order)
+        self._arrange()
+        self.layoutChanged.emit()
+
+    def _arrange(self) -> None:
+        column, order = self.order
+        if column < self.columnCount():
+
+            def key(row) -> tuple:
+                value = _value(row, column, self.varying)
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                return (value is None, 0 if number else 1, value if number else str(value))
+
+            present = [r for r in self.rows if _value(r, column, self.varying) is not None]
+            missing = [r for r in self.rows if _value(r, column, self.varying) is None]
+            present.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
+            self.rows = present + missing  # blanks last either way
+        n = len(FIXED) + len(self.varying)
+        self.texts = [
+            " ".join(_text(r, c, self.varying) for c in range(n)).lower() for r in self.rows
+        ]
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
@@ -109,22 +139,23 @@ def _text(row, column: int, varying: list[str]) -> str:
 
 
 class _Filter(QSortFilterProxyModel):
-    """Rows whose cells contain every word typed (any column)."""
+    """Rows whose cells contain every word typed (any column); sorting is the model's own."""
 
     def __init__(self) -> None:
         super().__init__()
         self.words: list[str] = []
-        self.setSortRole(Qt.ItemDataRole.UserRole)
 
     def set_words(self, text: str) -> None:
         self.words = text.lower().split()
         self.invalidateFilter()
 
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sourceModel().sort(column, order)
+
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
-        model = self.sourceModel()
-        cells = " ".join(
-            str(model.data(model.index(source_row, c))) for c in range(model.columnCount())
-        ).lower()
+        if not self.words:
+            return True
+        cells = self.sourceModel().texts[source_row]
         return all(word in cells for word in self.words)
 
 
@@ -153,6 +184,9 @@ class RunsView(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setResizeContentsPrecision(SIZED_FROM_ROWS)
+        self._seen: list = []  # what the last listing held, to skip one that changed nothing
+        self._sized = False
         self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.overlay_button = QPushButton("Overlay curves", objectName="runsOverlayButton")
         self.open_button = QPushButton("Open as project", objectName="runsOpenButton")
@@ -189,12 +223,19 @@ class RunsView(QWidget):
 
     def set_rows(self, rows: list[Any]) -> None:
         """A fresh listing, the selection kept (by run folder)."""
+        seen = [(r.path, r.status, r.epochs, r.final, r.seconds) for r in rows]
+        if seen == self._seen:
+            return  # nothing moved since the last look: no repaint, the scroll position kept
+        self._seen = seen
         chosen = {r.path for r in self.selected_rows()}
+        columns = self.model.varying
         self.model.set_rows(rows)
-        self.table.resizeColumnsToContents()
-        header = self.table.horizontalHeader()
-        for column in range(self.model.columnCount()):  # long names elide: the numbers stay in view
-            header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_PX))
+        if not self._sized or columns != self.model.varying:
+            self._sized = bool(rows)  # widths from the first rows, once: measuring costs
+            self.table.resizeColumnsToContents()
+            header = self.table.horizontalHeader()
+            for column in range(self.model.columnCount()):  # long names elide, numbers stay
+                header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_PX))
         selection = self.table.selectionModel()
         for i in range(self.proxy.rowCount()):
             source = self.proxy.mapToSource(self.proxy.index(i, 0)).row()
