@@ -58,6 +58,7 @@ _COMMANDS = (
     "lr-find",
     "runs",
     "diff",
+    "sweep",
     "gui",
 )
 
@@ -125,12 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(run=_summary)
 
-    from studio import diagnose_commands, model_commands, run_commands, train_command
+    from studio import diagnose_commands, model_commands, run_commands, sweep_command, train_command
 
     train_command.add_parser(sub)
     diagnose_commands.add_parsers(sub)
     model_commands.add_parsers(sub)
     run_commands.add_parsers(sub)
+    sweep_command.add_parser(sub)
     return parser
 
 

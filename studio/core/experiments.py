@@ -94,7 +94,11 @@ def read_run(folder: Path, now: float | None = None) -> RunRow:
     if stop is not None:
         reason = stop.get("reason")
         status = (
-            "failed" if reason in _FAILED else "stopped" if reason == "stopped" else "completed"
+            "failed"
+            if reason in _FAILED
+            else "stopped"
+            if reason in ("stopped", "pruned")
+            else "completed"
         )
     else:
         now = time.time() if now is None else now
