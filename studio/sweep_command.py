@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 EXIT_INTERRUPTED = 130
@@ -86,7 +85,10 @@ def _work(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool
 
 
 def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool:
-    """N worker processes share the study; this one prints trials as they finish."""
+    """This process and N-1 worker processes share the study (this one already has torch
+    loaded: one start-up less); trials are printed as any of them finishes one."""
+    import threading
+
     from studio.core.sweep import finished_trials, open_study, trial_summary
 
     threads = max(1, (os.cpu_count() or 1) // args.workers)
@@ -94,30 +96,34 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) ->
         sys.executable, "-m", "studio", "sweep", str(args.sweep), "--storage", storage,
         "--runs-dir", str(runs_dir), "--worker-threads", str(threads),
     ]  # fmt: skip
-    workers = [subprocess.Popen(command) for _ in range(args.workers)]
-    interrupted = False
+    workers = [subprocess.Popen(command) for _ in range(args.workers - 1)]
+    study, shown, done = open_study(sweep, storage), set(), threading.Event()
+    printer = None if args.json else _print_trial(sweep)
 
-    def stop(*_) -> None:
-        nonlocal interrupted
-        interrupted = True
+    def follow() -> None:
+        while True:
+            finished = done.is_set()
+            for trial in study.get_trials(deepcopy=False):
+                if trial.state.is_finished() and trial.number not in shown:
+                    shown.add(trial.number)
+                    if printer is not None:
+                        printer(trial_summary(trial))
+            if finished:
+                return
+            done.wait(0.5)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    mine = argparse.Namespace(**{**vars(args), "worker_threads": threads, "json": True})
+    interrupted = _work(mine, sweep, storage, runs_dir)  # quiet: the follower prints
+    if interrupted:
         for worker in workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGINT)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-    study, shown = open_study(sweep, storage), set()
-    printer = None if args.json else _print_trial(sweep)
-    while True:
-        running = any(worker.poll() is None for worker in workers)
-        for trial in study.get_trials(deepcopy=False):
-            if trial.state.is_finished() and trial.number not in shown:
-                shown.add(trial.number)
-                if printer is not None:
-                    printer(trial_summary(trial))
-        if not running:
-            break
-        time.sleep(0.5)
+    for worker in workers:
+        worker.wait()
+    done.set()
+    follower.join()
     failed = [w.returncode for w in workers if w.returncode not in (0, EXIT_INTERRUPTED)]
     if failed and not interrupted:
         from studio.core.errors import TrainingFailed
