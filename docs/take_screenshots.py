@@ -120,6 +120,36 @@ def main(out: Path) -> None:
             selection.select(view.proxy.index(row, 0), flags)
         return True
 
+    def sweep() -> bool:
+        import json
+
+        project = json.loads((templates / "digits-mlp.json").read_text())
+        project["training"]["epochs"] = 3
+        (scratch / "digits.json").write_text(json.dumps(project))
+        (scratch / "sweep.json").write_text(
+            json.dumps(
+                {
+                    "studio_sweep": 1,
+                    "project": "digits.json",
+                    "trials": 10,
+                    "objective": {"metric": "val_acc", "direction": "maximize"},
+                    "space": {
+                        "training.optimizer.args.lr": {"log_uniform": [1e-4, 1e-1]},
+                        "model.layers.1.args.out_features": {"choice": [16, 32, 64]},
+                    },
+                }  # fmt: skip
+            )
+        )
+        window.open_sweep(scratch / "sweep.json")
+        window.views.sweep.run()
+        return True
+
+    def sweep_done() -> bool:
+        view = window.views.sweep
+        if view.running() or not view.summary:
+            return False
+        return sum(t["state"] != "running" for t in view.summary["trials"]) >= 10
+
     diagnosed = lambda: not window.diagnose.running  # noqa: E731
     steps += [
         window.is_ready, lambda: True, designer, lambda: shot("designer.png"), train,
@@ -129,7 +159,7 @@ def main(out: Path) -> None:
         diagnose, diagnosed, show_checks, find_lr, diagnosed,
         scroll_to_diagnostics,
         lambda: shot("diagnostics.png"), runs, lambda: window.views.runs.model.rowCount() > 1,
-        compare, lambda: shot("runs.png"),
+        compare, lambda: shot("runs.png"), sweep, sweep_done, lambda: shot("sweep.png"),
     ]  # fmt: skip
 
     def advance() -> None:

@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.report: ShapeReport | None = None  # the shapes of the current model
         self.last_error = ""
         self._listing_runs = False
+        self._reading_sweep = False
         self._project_path = Path(project_path) if project_path else None
         self._loader: CoreLoader | None = None
         self._loader_thread: QThread | None = None
@@ -216,6 +217,11 @@ class MainWindow(QMainWindow):
         views.runs.openRequested.connect(
             lambda folder: self.files.new_from_template(folder / "project.json")
         )
+        views.sweep.openRequested.connect(
+            lambda folder: self.files.new_from_template(folder / "project.json")
+        )
+        views.sweep.browseRequested.connect(self.choose_sweep)
+        views.sweep.refreshRequested.connect(self._read_sweep)
         controller.trainingStarted.connect(views.training_panel.start)
         controller.trainingEvents.connect(views.plots.add_events)
         controller.trainingEvents.connect(views.training_panel.add_events)
@@ -368,6 +374,52 @@ class MainWindow(QMainWindow):
             lambda: list_run_rows(folder) if folder.is_dir() else [], listed, failed
         )
 
+    def choose_sweep(self) -> None:
+        start = str(self.document.base_dir)
+        path, _ = QFileDialog.getOpenFileName(self, "Open sweep", start, "Sweeps (*.json)")
+        if path:
+            self.open_sweep(Path(path))
+
+    def open_sweep(self, path: Path) -> bool:
+        """Load a sweep file into the Sweep tab (its study, if it has one, shows at once)."""
+        from studio.core.errors import StudioError
+        from studio.core.runs import default_runs_dir
+        from studio.core.sweep import default_storage, load_sweep
+
+        try:
+            sweep = load_sweep(path)
+        except StudioError as exc:
+            self.show_error("Cannot open the sweep", str(exc))
+            return False
+        runs_dir = default_runs_dir(sweep.project_file)
+        self.views.sweep.load(sweep, default_storage(sweep, runs_dir), runs_dir)
+        self.views.show_tab(self.views.sweep)
+        return True
+
+    def _read_sweep(self) -> None:
+        """The Sweep tab's study, read off the GUI thread (one reading at a time)."""
+        from studio.core.sweep import study_summary
+
+        view = self.views.sweep
+        if view.sweep is None or self._reading_sweep:
+            return
+        self._reading_sweep = True
+        sweep, storage = view.sweep, view.storage
+
+        def read():
+            return study_summary(sweep, storage)
+
+        def done(summary) -> None:
+            self._reading_sweep = False
+            if view.sweep is sweep:
+                view.show_study(summary)
+
+        def failed(message: str) -> None:
+            self._reading_sweep = False
+            self.statusBar().showMessage(f"Cannot read the sweep: {message}", 5000)
+
+        self.model_actions.tasks.start(read, done, failed)
+
     def _overlay_run_folders(self, folders: list) -> None:
         from studio.core.runs import RunSummary, read_metrics
 
@@ -417,6 +469,8 @@ class MainWindow(QMainWindow):
             self.model_actions.tasks.shutdown()
         if self.diagnose is not None:
             self.diagnose.tasks.shutdown()
+        if self.views is not None:
+            self.views.sweep.shutdown()
         if self._loader_thread is not None:
             self._loader_thread.quit()
             self._loader_thread.wait()

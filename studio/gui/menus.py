@@ -85,6 +85,10 @@ def build_menus(window: MainWindow) -> Menus:
     export.setObjectName("exportAction")
     predict = _action(window, "&Predict on files…", None, window.predict_dialog)
     run_menu.addActions([evaluate, export, predict])
+    run_menu.addSeparator()
+    sweep = _action(window, "Open &sweep…", None, window.choose_sweep)
+    sweep.setObjectName("sweepAction")
+    run_menu.addAction(sweep)
 
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(

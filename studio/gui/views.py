@@ -28,6 +28,7 @@ from studio.gui.plots import TrainingPlots
 from studio.gui.runs_view import RunsView
 from studio.gui.settings import settings
 from studio.gui.stack_view import LayerStackView
+from studio.gui.sweep_view import SweepView
 from studio.gui.training_panel import TrainingPanel
 
 
@@ -42,6 +43,7 @@ class Views:
     health: LayerHealthView
     evaluation: EvaluationView
     runs: RunsView
+    sweep: SweepView
     bottom_tabs: QTabWidget  # the curves, layer health and the evaluation, below the stack
     docks: list[QDockWidget]  # palette, form, data, training: the View menu toggles them
 
@@ -61,13 +63,14 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     training_panel = TrainingPanel(document)
     training_panel.populate(devices)
     stack, plots, evaluation = LayerStackView(), TrainingPlots(), EvaluationView()
-    health, runs = LayerHealthView(), RunsView()
+    health, runs, sweep = LayerHealthView(), RunsView(), SweepView()
 
     tabs = QTabWidget(objectName="bottomTabs")
     tabs.addTab(plots, "Training curves")
     tabs.addTab(health, "Layer health")
     tabs.addTab(evaluation, "Evaluation")
     tabs.addTab(runs, "Runs")
+    tabs.addTab(sweep, "Sweep")
     splitter = QSplitter(Qt.Orientation.Vertical)
     splitter.addWidget(stack)
     splitter.addWidget(tabs)
@@ -87,8 +90,8 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     if not isinstance(state, QByteArray) or not window.restoreState(state):
         QTimer.singleShot(0, lambda: _size_docks(window, docks))  # once the window is laid out
     return Views(
-        palette, stack, form, data_panel, training_panel, plots, health, evaluation, runs, tabs,
-        docks,
+        palette, stack, form, data_panel, training_panel, plots, health, evaluation, runs, sweep,
+        tabs, docks,
     )  # fmt: skip
 
 

@@ -236,3 +236,50 @@ def test_runs_tab_sorts_filters_compares_overlays_opens_and_follows_a_growing_ru
     (live / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # still writing
     qtbot.waitUntil(lambda: view.model.rowCount() == 4, timeout=10000)  # the next refresh
     assert "1 running" in view.summary.text()
+
+
+def test_sweep_tab_runs_a_sweep_and_shows_its_trials_the_best_and_the_objective(
+    make_window, qtbot, tmp_path
+):
+    project = json.loads(DIGITS.read_text())
+    project["training"]["epochs"] = 1
+    (tmp_path / "digits.json").write_text(json.dumps(project))
+    sweep = {
+        "studio_sweep": 1, "project": "digits.json", "trials": 3, "pruner": "none",
+        "objective": {"metric": "val_acc", "direction": "maximize"},
+        "space": {"training.optimizer.args.lr": {"log_uniform": [1e-3, 3e-2]}},
+    }  # fmt: skip
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
+    window = make_window()
+    assert window.open_sweep(tmp_path / "sweep.json")
+    view = window.views.sweep
+    assert window.views.bottom_tabs.currentWidget() is view
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    assert view.running() and view.stop_button.isEnabled() and not view.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not view.running(), timeout=120000)
+    qtbot.waitUntil(
+        lambda: (
+            view.summary is not None
+            and sum(t["state"] == "complete" for t in view.summary["trials"]) == 3
+        ),
+        timeout=10000,
+    )
+    assert view.table.rowCount() == 3 and "3 of 3 trials done" in view.status.text()
+    best = view.summary["best"]
+    assert best["value"] == max(t["value"] for t in view.summary["trials"])
+    row = [t["number"] for t in view.summary["trials"]].index(best["number"])
+    assert view.table.item(row, 0).toolTip() == "the best trial so far"
+    assert len(view.points.data) == 3 and len(view.best_point.data) == 1
+    view.table.selectRow(row)
+    qtbot.mouseClick(view.trial_button, Qt.MouseButton.LeftButton)
+    assert window.document.path is None
+    lr = window.document.project.training.optimizer.args["lr"]
+    assert lr == best["params"]["training.optimizer.args.lr"]
+
+
+def test_a_bad_sweep_file_is_one_clear_message(make_window, tmp_path):
+    (tmp_path / "sweep.json").write_text('{"studio_sweep": 1, "project": "missing.json"}')
+    window = make_window()
+    assert not window.open_sweep(tmp_path / "sweep.json")
+    assert "missing.json" in window.last_error and window.views.sweep.sweep is None
+    assert window.findChild(QWidget, "errorBox").isVisible()
