@@ -154,3 +154,36 @@ def test_workers_on_two_machines_join_one_study_in_postgresql(postgres, tmp_path
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 4 == len(ran)  # the two machines' trials add up to the sweep's
     assert {Path(t.user_attrs["run"]).parent for t in finished} == {tmp_path / "runs"}
+
+
+def test_ctrl_c_stops_the_trial_cleanly_and_the_next_call_goes_on(tmp_path):
+    import signal
+    import time
+
+    path = write_sweep(tmp_path, trials=1)
+    project = json.loads((tmp_path / "digits.json").read_text())
+    project["training"]["epochs"] = 500  # long enough to be interrupted
+    (tmp_path / "digits.json").write_text(json.dumps(project))
+    command = [sys.executable, "-m", "studio", "sweep", str(path)]
+    sweep = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the trial has trained an epoch
+        metrics = list((tmp_path / "runs").glob("*/metrics.jsonl"))
+        if metrics and '"event": "epoch"' in metrics[0].read_text():
+            break
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130, err
+    (run,) = (tmp_path / "runs").glob("digits-mlp-*")
+    assert (run / "checkpoints" / "last.pt").is_file()  # stopped after a batch, as studio train
+    project["training"]["epochs"] = 1
+    (tmp_path / "digits.json").write_text(json.dumps(project))
+    again = subprocess.run(
+        command + ["--json"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert again.returncode == 0, again.stderr
+    states = [t["state"] for t in json.loads(again.stdout)["trials"]]
+    assert states == ["fail", "complete"]  # the stopped trial does not count: one more ran
