@@ -140,7 +140,7 @@ def main(out: Path) -> None:
                 }  # fmt: skip
             )
         )
-        window.open_sweep(scratch / "sweep.json")
+        window.experiments.open_sweep(scratch / "sweep.json")
         window.views.sweep.run()
         return True
 

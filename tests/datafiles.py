@@ -135,3 +135,28 @@ def write_example_data(root: Path) -> Path:
     rows = [[" ".join(rng.choice(words, 6)), "good" if i % 2 else "bad"] for i in range(64)]
     write_csv(root / "reviews.csv", ["review", "sentiment"], rows)
     return root
+
+
+def write_reviews(root: Path) -> dict:
+    """reviews.csv, short texts whose words decide their sentiment (great, fun, fine: good; dull,
+    boring, bad: bad), and a small text classifier project that reads it from `root`."""
+    good = ["a great fun film", "great acting and a fine story", "fine fun great"]
+    bad = ["a dull boring film", "boring story and bad acting", "bad dull boring"]
+    rows = [[text, "good"] for text in good * 10] + [[text, "bad"] for text in bad * 10]
+    write_csv(root / "reviews.csv", ["review", "sentiment"], rows)
+    return {
+        "studio": 1,
+        "name": "reviews",
+        "data": {
+            "source": "csv",
+            "options": {"path": "reviews.csv", "text": "review", "max_length": 8},
+        },
+        "model": {
+            "layers": [
+                {"type": "Embedding", "args": {"num_embeddings": 100, "embedding_dim": 8}},
+                {"type": "SequenceMean"},
+                {"type": "Linear", "args": {"out_features": 2}},
+            ]
+        },
+        "training": {"epochs": 30, "optimizer": {"type": "Adam", "args": {"lr": 0.05}}},
+    }

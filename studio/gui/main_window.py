@@ -22,6 +22,7 @@ from studio.gui.document import ProjectDocument
 if TYPE_CHECKING:
     from studio.core.shapes import ShapeReport
     from studio.gui.diagnose_actions import DiagnoseActions
+    from studio.gui.experiment_actions import ExperimentActions
     from studio.gui.file_commands import FileCommands
     from studio.gui.layer_actions import LayerActions
     from studio.gui.menus import Menus
@@ -55,10 +56,9 @@ class MainWindow(QMainWindow):
         self.model_actions: ModelActions | None = None
         self.controller: TrainingController | None = None
         self.diagnose: DiagnoseActions | None = None
+        self.experiments: ExperimentActions | None = None
         self.report: ShapeReport | None = None  # the shapes of the current model
         self.last_error = ""
-        self._listing_runs = False
-        self._reading_sweep = False
         self._project_path = Path(project_path) if project_path else None
         self._loader: CoreLoader | None = None
         self._loader_thread: QThread | None = None
@@ -147,11 +147,14 @@ class MainWindow(QMainWindow):
             found += self.model_actions.tasks.threads()
         if self.diagnose is not None:
             found += self.diagnose.tasks.threads()
+        if self.experiments is not None:
+            found += self.experiments.tasks.threads()
         return found
 
     @Slot(object, object, object, str)
     def _core_ready(self, project, path, devices, error: str) -> None:
         from studio.gui.diagnose_actions import DiagnoseActions
+        from studio.gui.experiment_actions import ExperimentActions
         from studio.gui.file_commands import FileCommands
         from studio.gui.layer_actions import LayerActions
         from studio.gui.menus import build_menus
@@ -166,6 +169,7 @@ class MainWindow(QMainWindow):
         self.model_actions = ModelActions(self.document, self.views.evaluation, self)
         self.controller = TrainingController(self.document, self)
         self.diagnose = DiagnoseActions(self.document, self.views.training_panel.diagnostics, self)
+        self.experiments = ExperimentActions(self.document, self.views, self.files, self)
         self.menus = build_menus(self)
         self._connect()
         self.model_actions.refresh_runs()
@@ -212,16 +216,8 @@ class MainWindow(QMainWindow):
         controller.trainingEvents.connect(views.health.add_events)
         views.health.warned.connect(self._health_warned)
         views.health.layerSelected.connect(views.stack.select)
-        views.runs.refreshRequested.connect(self._list_runs)
-        views.runs.overlayRequested.connect(self._overlay_run_folders)
-        views.runs.openRequested.connect(
-            lambda folder: self.files.new_from_template(folder / "project.json")
-        )
-        views.sweep.openRequested.connect(
-            lambda folder: self.files.new_from_template(folder / "project.json")
-        )
-        views.sweep.browseRequested.connect(self.choose_sweep)
-        views.sweep.refreshRequested.connect(self._read_sweep)
+        self.experiments.message.connect(status.showMessage)
+        self.experiments.error.connect(self.show_error)
         controller.trainingStarted.connect(views.training_panel.start)
         controller.trainingEvents.connect(views.plots.add_events)
         controller.trainingEvents.connect(views.training_panel.add_events)
@@ -352,82 +348,6 @@ class MainWindow(QMainWindow):
         shown = self.views.plots.overlay(runs[:4])
         self.statusBar().showMessage(f"Overlaid {shown} earlier run(s) of {name}", 4000)
 
-    def _list_runs(self) -> None:
-        """The Runs tab's table, read off the GUI thread (one listing at a time)."""
-        from studio.core.experiments import list_run_rows
-        from studio.core.runs import default_runs_dir
-
-        if self._listing_runs:
-            return
-        self._listing_runs = True
-        folder = default_runs_dir(self.document.path)
-
-        def listed(rows) -> None:
-            self._listing_runs = False
-            self.views.runs.set_rows(rows)
-
-        def failed(message: str) -> None:
-            self._listing_runs = False
-            self.statusBar().showMessage(f"Cannot list the runs: {message}", 5000)
-
-        self.model_actions.tasks.start(
-            lambda: list_run_rows(folder) if folder.is_dir() else [], listed, failed
-        )
-
-    def choose_sweep(self) -> None:
-        start = str(self.document.base_dir)
-        path, _ = QFileDialog.getOpenFileName(self, "Open sweep", start, "Sweeps (*.json)")
-        if path:
-            self.open_sweep(Path(path))
-
-    def open_sweep(self, path: Path) -> bool:
-        """Load a sweep file into the Sweep tab (its study, if it has one, shows at once)."""
-        from studio.core.errors import StudioError
-        from studio.core.runs import default_runs_dir
-        from studio.core.sweep import default_storage, load_sweep
-
-        try:
-            sweep = load_sweep(path)
-        except StudioError as exc:
-            self.show_error("Cannot open the sweep", str(exc))
-            return False
-        runs_dir = default_runs_dir(sweep.project_file)
-        self.views.sweep.load(sweep, default_storage(sweep, runs_dir), runs_dir)
-        self.views.show_tab(self.views.sweep)
-        return True
-
-    def _read_sweep(self) -> None:
-        """The Sweep tab's study, read off the GUI thread (one reading at a time)."""
-        from studio.core.sweep import study_summary
-
-        view = self.views.sweep
-        if view.sweep is None or self._reading_sweep:
-            return
-        self._reading_sweep = True
-        sweep, storage = view.sweep, view.storage
-
-        def read():
-            return study_summary(sweep, storage)
-
-        def done(summary) -> None:
-            self._reading_sweep = False
-            if view.sweep is sweep:
-                view.show_study(summary)
-
-        def failed(message: str) -> None:
-            self._reading_sweep = False
-            self.statusBar().showMessage(f"Cannot read the sweep: {message}", 5000)
-
-        self.model_actions.tasks.start(read, done, failed)
-
-    def _overlay_run_folders(self, folders: list) -> None:
-        from studio.core.runs import RunSummary, read_metrics
-
-        runs = [RunSummary(f, f.name, read_metrics(f)) for f in folders]
-        shown = self.views.plots.overlay(runs)
-        self.views.show_tab(self.views.plots)
-        self.statusBar().showMessage(f"Overlaid {shown} run(s) behind the live curves", 4000)
-
     def _export_plots(self, kind: str) -> None:
         """Save the curves as a PNG picture or a CSV table (`kind`: png or csv)."""
         plots = self.views.plots
@@ -469,6 +389,8 @@ class MainWindow(QMainWindow):
             self.model_actions.tasks.shutdown()
         if self.diagnose is not None:
             self.diagnose.tasks.shutdown()
+        if self.experiments is not None:
+            self.experiments.tasks.shutdown()
         if self.views is not None:
             self.views.sweep.shutdown()
         if self._loader_thread is not None:

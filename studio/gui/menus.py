@@ -86,7 +86,7 @@ def build_menus(window: MainWindow) -> Menus:
     predict = _action(window, "&Predict on files…", None, window.predict_dialog)
     run_menu.addActions([evaluate, export, predict])
     run_menu.addSeparator()
-    sweep = _action(window, "Open &sweep…", None, window.choose_sweep)
+    sweep = _action(window, "Open &sweep…", None, window.experiments.choose_sweep)
     sweep.setObjectName("sweepAction")
     run_menu.addAction(sweep)
 

@@ -14,7 +14,7 @@ from studio.core.explain import explain
 from studio.core.predict import open_predictor, read_inputs
 from studio.core.trained import load_trained
 from tests.conftest import train_once
-from tests.datafiles import write_csv
+from tests.datafiles import write_csv, write_reviews
 
 
 def squares(root, per_class: int = 40, size: int = 16):
@@ -180,26 +180,7 @@ def test_explaining_an_onnx_export_says_what_to_give_instead(tmp_path, capsys):
 
 
 def test_a_text_names_the_words_that_decided_it(tmp_path, capsys):
-    good = ["a great fun film", "great acting and a fine story", "fine fun great"]
-    bad = ["a dull boring film", "boring story and bad acting", "bad dull boring"]
-    rows = [[text, "good"] for text in good * 10] + [[text, "bad"] for text in bad * 10]
-    write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
-    project = {
-        "studio": 1,
-        "name": "reviews",
-        "data": {
-            "source": "csv",
-            "options": {"path": "reviews.csv", "text": "review", "max_length": 8},
-        },
-        "model": {
-            "layers": [
-                {"type": "Embedding", "args": {"num_embeddings": 100, "embedding_dim": 8}},
-                {"type": "SequenceMean"},
-                {"type": "Linear", "args": {"out_features": 2}},
-            ]
-        },
-        "training": {"epochs": 30, "optimizer": {"type": "Adam", "args": {"lr": 0.05}}},
-    }
+    project = write_reviews(tmp_path)
     run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
     texts = ["the acting was dull and boring", "what a great fun story"]
     assert main(["predict", str(run), *texts, "--explain", "--json"]) == 0

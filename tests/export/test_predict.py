@@ -13,7 +13,7 @@ from studio.cli import main
 from studio.core.data import load_dataset
 from studio.core.trained import load_trained
 from tests.conftest import train_once
-from tests.datafiles import write_csv
+from tests.datafiles import write_csv, write_reviews
 from tests.export.conftest import regression_run
 
 
@@ -88,26 +88,7 @@ def test_csv_rows_and_a_regression_value(tmp_path, capsys):
 
 
 def test_text_classifier_takes_a_sentence(tmp_path, capsys):
-    good = ["a great fun film", "great acting and a fine story", "fine fun great"]
-    bad = ["a dull boring film", "boring story and bad acting", "bad dull boring"]
-    rows = [[text, "good"] for text in good * 10] + [[text, "bad"] for text in bad * 10]
-    write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
-    project = {
-        "studio": 1,
-        "name": "reviews",
-        "data": {
-            "source": "csv",
-            "options": {"path": "reviews.csv", "text": "review", "max_length": 8},
-        },
-        "model": {
-            "layers": [
-                {"type": "Embedding", "args": {"num_embeddings": 100, "embedding_dim": 8}},
-                {"type": "SequenceMean"},
-                {"type": "Linear", "args": {"out_features": 2}},
-            ]
-        },
-        "training": {"epochs": 30, "optimizer": {"type": "Adam", "args": {"lr": 0.05}}},
-    }
+    project = write_reviews(tmp_path)
     run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
     (tmp_path / "mine.txt").write_text("what a great and fun story")
     predictions = _predict_json(
