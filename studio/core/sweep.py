@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import ProjectError, StudioError
+from studio.core.json_fields import check_keys, json_integer, json_object, json_string
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 PRUNERS = ("median", "none")
@@ -72,21 +73,18 @@ def load_sweep(path: str | Path) -> Sweep:
     where = str(path)
     if not isinstance(data, dict) or data.get("studio_sweep") != 1:
         raise ProjectError("studio_sweep", 'not a sweep file (expected "studio_sweep": 1)', where)
-    known = {"studio_sweep", "project", "trials", "objective", "space", "pruner"}
-    for key in data:
-        if key not in known:
-            raise ProjectError(key, f"unknown key (expected {', '.join(sorted(known))})", where)
-    if not isinstance(data.get("project"), str):
-        raise ProjectError("project", "expected the project file's path", where)
-    project_file = (path.parent / data["project"]).resolve()
+    try:
+        check_keys(
+            data, "", ("studio_sweep", "project", "space"), ("trials", "objective", "pruner")
+        )
+        project_file = (path.parent / json_string(data["project"], "project")).resolve()
+        trials = json_integer(data.get("trials", 20), "trials", 1)
+        objective = json_object(data.get("objective", {}), "objective", "{metric, direction}")
+        check_keys(objective, "objective", (), ("metric", "direction"))
+    except ProjectError as exc:
+        raise exc.in_file(where) from None
     load_project(project_file)  # its own errors, with its own name
     project = json.loads(project_file.read_text(encoding="utf-8"))
-    trials = data.get("trials", 20)
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ProjectError("trials", f"expected a positive whole number, got {trials!r}", where)
-    objective = data.get("objective", {"metric": "val_loss", "direction": "minimize"})
-    if not isinstance(objective, dict):
-        raise ProjectError("objective", "expected {metric, direction}", where)
     metric = objective.get("metric", "val_loss")
     if metric not in ("val_loss", "val_acc", "train_loss", "train_acc"):
         raise ProjectError(

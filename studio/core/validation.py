@@ -9,11 +9,18 @@ when a file is read, not with this module: the window opens before torch loads.)
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from studio.core.errors import ProjectError
+from studio.core.json_fields import (
+    check_keys,
+    json_array,
+    json_integer,
+    json_number,
+    json_object,
+    json_string,
+)
 from studio.core.params import is_int, show_value
 from studio.core.project import (
     DEVICE_PATTERN,
@@ -82,7 +89,7 @@ def _json_depth(text: str) -> int:
 
 def parse_project(data: Any) -> Project:
     """Validate a decoded JSON value as a project (format version 1)."""
-    obj = _object(data, "", "a project (a JSON object)")
+    obj = json_object(data, "", "a project (a JSON object)")
     version = obj.get("studio")
     if "studio" not in obj:
         raise ProjectError("studio", 'missing: not a Torch Studio project (expected "studio": 1)')
@@ -94,9 +101,9 @@ def parse_project(data: Any) -> Project:
             f"format {version} was written by a newer Torch Studio; this one reads format "
             f"{FORMAT_VERSION}: please update Torch Studio",
         )
-    _keys(obj, "", required=("studio", "data", "model"), optional=("name", "training"))
+    check_keys(obj, "", required=("studio", "data", "model"), optional=("name", "training"))
     return Project(
-        name=_string(obj.get("name", "Untitled"), "name"),
+        name=json_string(obj.get("name", "Untitled"), "name"),
         data=_data(obj["data"]),
         model=_model(obj["model"]),
         training=_training(obj.get("training", {})),
@@ -109,14 +116,14 @@ def layer_from_dict(data: Any, path: str = "layer") -> LayerSpec:
 
 
 def _data(value: Any) -> DataSpec:
-    obj = _object(value, "data")
-    _keys(
+    obj = json_object(value, "data")
+    check_keys(
         obj,
         "data",
         required=("source",),
         optional=("options", "val_fraction", "batch_size", "augment"),
     )
-    source = _string(obj["source"], "data.source")
+    source = json_string(obj["source"], "data.source")
     from studio.core.data.catalogue import SOURCES
     from studio.core.params import check_args
 
@@ -125,21 +132,21 @@ def _data(value: Any) -> DataSpec:
         raise ProjectError(
             "data.source", f"unknown dataset '{source}' (known: {', '.join(SOURCES)})"
         )
-    options = dict(_object(obj.get("options", {}), "data.options"))
+    options = dict(json_object(obj.get("options", {}), "data.options"))
     problems = check_args(info.options, options, "data.options", f"the {source} source")
     if problems:
         raise ProjectError(*problems[0])
-    val_fraction = _number(obj.get("val_fraction", 0.2), "data.val_fraction", 0.0)
+    val_fraction = json_number(obj.get("val_fraction", 0.2), "data.val_fraction", 0.0)
     if val_fraction >= 1:
         raise ProjectError(
             "data.val_fraction", f"expected a fraction below 1, got {show_value(val_fraction)}"
         )
-    augment = _array(obj.get("augment", []), "data.augment")
+    augment = json_array(obj.get("augment", []), "data.augment")
     return DataSpec(
         source=source,
         options=options,
         val_fraction=val_fraction,
-        batch_size=_integer(obj.get("batch_size", 64), "data.batch_size", 1),
+        batch_size=json_integer(obj.get("batch_size", 64), "data.batch_size", 1),
         augment=[
             _component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)
         ],
@@ -147,11 +154,11 @@ def _data(value: Any) -> DataSpec:
 
 
 def _model(value: Any) -> ModelSpec:
-    obj = _object(value, "model")
-    _keys(obj, "model", required=("layers",), optional=("input_shape",))
+    obj = json_object(value, "model")
+    check_keys(obj, "model", required=("layers",), optional=("input_shape",))
     shape = obj.get("input_shape")
     if shape is not None:
-        items = _array(shape, "model.input_shape")
+        items = json_array(shape, "model.input_shape")
         if not items or not all(is_int(n) and n > 0 for n in items):
             raise ProjectError(
                 "model.input_shape",
@@ -164,7 +171,7 @@ def _model(value: Any) -> ModelSpec:
 
 
 def _layers(value: Any, path: str, depth: int = 0) -> list[LayerSpec]:
-    items = _array(value, path)
+    items = json_array(value, path)
     return [_layer(item, f"{path}[{i}]", depth) for i, item in enumerate(items)]
 
 
@@ -172,10 +179,10 @@ def _layer(value: Any, path: str, depth: int = 0) -> LayerSpec:
     from studio.core import layers as catalogue
     from studio.core.params import check_args
 
-    obj = _object(value, path, 'a layer ({"type": ...})')
+    obj = json_object(value, path, 'a layer ({"type": ...})')
     if "type" not in obj:
         raise ProjectError(f"{path}.type", "missing: every layer names its torch.nn type")
-    kind = _string(obj["type"], f"{path}.type")
+    kind = json_string(obj["type"], f"{path}.type")
     info = catalogue.get(kind)
     if info is None:
         raise ProjectError(
@@ -183,20 +190,20 @@ def _layer(value: Any, path: str, depth: int = 0) -> LayerSpec:
         )
     name = obj.get("name")
     if name is not None:
-        name = _string(name, f"{path}.name")
+        name = json_string(name, f"{path}.name")
     if info.container == "layers":
-        _keys(obj, path, required=("type", "layers"), optional=("name",))
+        check_keys(obj, path, required=("type", "layers"), optional=("name",))
         inner = _layers(obj["layers"], f"{path}.layers", _deeper(depth, path))
         return LayerSpec(kind, name=name, layers=inner)
     if info.container == "branches":
-        _keys(obj, path, required=("type", "branches"), optional=("name", "merge"))
+        check_keys(obj, path, required=("type", "branches"), optional=("name", "merge"))
         merge = obj.get("merge", "concat")
         choices = info.param("merge").choices
         if merge not in choices:
             raise ProjectError(
                 f"{path}.merge", f"expected one of {', '.join(choices)}, got {show_value(merge)}"
             )
-        branches = _array(obj["branches"], f"{path}.branches")
+        branches = json_array(obj["branches"], f"{path}.branches")
         if not branches:
             raise ProjectError(
                 f"{path}.branches", "expected at least one branch (a list of layers)"
@@ -210,8 +217,8 @@ def _layer(value: Any, path: str, depth: int = 0) -> LayerSpec:
                 for i, b in enumerate(branches)
             ],
         )
-    _keys(obj, path, required=("type",), optional=("args", "name"))
-    args = dict(_object(obj.get("args", {}), f"{path}.args"))
+    check_keys(obj, path, required=("type",), optional=("args", "name"))
+    args = dict(json_object(obj.get("args", {}), f"{path}.args"))
     problems = check_args(info.params, args, f"{path}.args", kind)
     if problems:
         raise ProjectError(*problems[0])
@@ -247,7 +254,7 @@ def _check_unique_names(layers: list[LayerSpec]) -> None:
 
 
 def _training(value: Any) -> TrainSpec:
-    obj = _object(value, "training")
+    obj = json_object(value, "training")
     optional = (
         "epochs",
         "loss",
@@ -262,31 +269,31 @@ def _training(value: Any) -> TrainSpec:
         "compile",
         "health",
     )
-    _keys(obj, "training", required=(), optional=optional)
+    check_keys(obj, "training", required=(), optional=optional)
     spec = TrainSpec()
-    spec.epochs = _integer(obj.get("epochs", spec.epochs), "training.epochs", 1)
+    spec.epochs = json_integer(obj.get("epochs", spec.epochs), "training.epochs", 1)
     if "loss" in obj:
         spec.loss = _component(obj["loss"], "training.loss", "loss")
     if "optimizer" in obj:
         spec.optimizer = _component(obj["optimizer"], "training.optimizer", "optimizer")
     if obj.get("scheduler") is not None:
         spec.scheduler = _component(obj["scheduler"], "training.scheduler", "scheduler")
-    spec.device = _string(obj.get("device", spec.device), "training.device")
+    spec.device = json_string(obj.get("device", spec.device), "training.device")
     if not DEVICE_PATTERN.match(spec.device):
         raise ProjectError(
             "training.device",
             f"expected auto, cpu, cuda, cuda:N, mps or ddp, got {show_value(spec.device)}",
         )
-    spec.precision = _string(obj.get("precision", spec.precision), "training.precision")
+    spec.precision = json_string(obj.get("precision", spec.precision), "training.precision")
     if spec.precision not in PRECISIONS:
         raise ProjectError(
             "training.precision", f"expected fp32, bf16 or fp16, got {show_value(spec.precision)}"
         )
-    spec.seed = _integer(obj.get("seed", spec.seed), "training.seed", 0)
+    spec.seed = json_integer(obj.get("seed", spec.seed), "training.seed", 0)
     if obj.get("early_stopping") is not None:
         spec.early_stopping = _early_stopping(obj["early_stopping"])
     if obj.get("grad_clip") is not None:
-        spec.grad_clip = _number(obj["grad_clip"], "training.grad_clip", 0.0)
+        spec.grad_clip = json_number(obj["grad_clip"], "training.grad_clip", 0.0)
         if spec.grad_clip <= 0:
             raise ProjectError(
                 "training.grad_clip", "expected a positive maximum gradient norm, or null"
@@ -306,52 +313,52 @@ def _training(value: Any) -> TrainSpec:
 
 def _health(value: Any) -> Health:
     path = "training.health"
-    obj = _object(value, path)
-    _keys(obj, path, required=(), optional=("enabled", "every"))
+    obj = json_object(value, path)
+    check_keys(obj, path, required=(), optional=("enabled", "every"))
     enabled = obj.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ProjectError(f"{path}.enabled", f"expected true or false, got {show_value(enabled)}")
     every = obj.get("every")
     if every is not None:
-        every = _integer(every, f"{path}.every", 1)
+        every = json_integer(every, f"{path}.every", 1)
     return Health(enabled, every)
 
 
 def _fine_tune(value: Any) -> FineTune:
     path = "training.fine_tune"
-    obj = _object(value, path)
-    _keys(obj, path, required=(), optional=("frozen_epochs", "lr_factor"))
-    factor = _number(obj.get("lr_factor", 0.01), f"{path}.lr_factor", 0.0)
+    obj = json_object(value, path)
+    check_keys(obj, path, required=(), optional=("frozen_epochs", "lr_factor"))
+    factor = json_number(obj.get("lr_factor", 0.01), f"{path}.lr_factor", 0.0)
     if not 0 < factor <= 1:
         raise ProjectError(
             f"{path}.lr_factor",
             f"expected a factor above 0 and at most 1, got {show_value(factor)}",
         )
-    return FineTune(_integer(obj.get("frozen_epochs", 1), f"{path}.frozen_epochs", 0), factor)
+    return FineTune(json_integer(obj.get("frozen_epochs", 1), f"{path}.frozen_epochs", 0), factor)
 
 
 def _early_stopping(value: Any) -> EarlyStopping:
     path = "training.early_stopping"
-    obj = _object(value, path)
-    _keys(obj, path, required=(), optional=("monitor", "patience", "min_delta"))
-    monitor = _string(obj.get("monitor", "val_loss"), f"{path}.monitor")
+    obj = json_object(value, path)
+    check_keys(obj, path, required=(), optional=("monitor", "patience", "min_delta"))
+    monitor = json_string(obj.get("monitor", "val_loss"), f"{path}.monitor")
     if monitor not in MONITORS:
         raise ProjectError(
             f"{path}.monitor", f"expected one of {', '.join(MONITORS)}, got {show_value(monitor)}"
         )
     return EarlyStopping(
         monitor=monitor,
-        patience=_integer(obj.get("patience", 5), f"{path}.patience", 0),
-        min_delta=_number(obj.get("min_delta", 0.0), f"{path}.min_delta", 0.0),
+        patience=json_integer(obj.get("patience", 5), f"{path}.patience", 0),
+        min_delta=json_number(obj.get("min_delta", 0.0), f"{path}.min_delta", 0.0),
     )
 
 
 def _component(value: Any, path: str, group: str) -> Component:
     """A {"type", "args"} object whose type the `group` catalogue (components.GROUPS) knows."""
-    obj = _object(value, path, '{"type": ..., "args": {...}}')
-    _keys(obj, path, required=("type",), optional=("args",))
-    kind = _string(obj["type"], f"{path}.type")
-    args = dict(_object(obj.get("args", {}), f"{path}.args"))
+    obj = json_object(value, path, '{"type": ..., "args": {...}}')
+    check_keys(obj, path, required=("type",), optional=("args",))
+    kind = json_string(obj["type"], f"{path}.type")
+    args = dict(json_object(obj.get("args", {}), f"{path}.args"))
     from studio.core.components import GROUPS
     from studio.core.params import check_args
 
@@ -362,57 +369,6 @@ def _component(value: Any, path: str, group: str) -> Component:
     if problems:
         raise ProjectError(*problems[0])
     return Component(kind, args)
-
-
-# ---------------------------------------------------------------- small JSON checks
-
-
-def _object(value: Any, path: str, what: str = "an object") -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ProjectError(path, f"expected {what}, got {show_value(value)}")
-    return value
-
-
-def _array(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ProjectError(path, f"expected a list, got {show_value(value)}")
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise ProjectError(path, f"expected a string, got {show_value(value)}")
-    return value
-
-
-def _integer(value: Any, path: str, minimum: int) -> int:
-    if not is_int(value) or value < minimum:
-        raise ProjectError(
-            path, f"expected an integer of at least {minimum}, got {show_value(value)}"
-        )
-    return value
-
-
-def _number(value: Any, path: str, minimum: float) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < minimum:
-        raise ProjectError(
-            path, f"expected a number of at least {minimum:g}, got {show_value(value)}"
-        )
-    return value
-
-
-def _keys(
-    obj: dict[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
-) -> None:
-    allowed = (*required, *optional)
-    for key in obj:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
-            raise ProjectError(where, f"unknown key (expected {', '.join(allowed)})")
-    for key in required:
-        if key not in obj:
-            raise ProjectError(f"{path}.{key}" if path else key, "missing")
 
 
 def _suggest(name: str, known: dict[str, Any]) -> str:

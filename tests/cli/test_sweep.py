@@ -187,3 +187,19 @@ def test_ctrl_c_stops_the_trial_cleanly_and_the_next_call_goes_on(tmp_path):
     assert again.returncode == 0, again.stderr
     states = [t["state"] for t in json.loads(again.stdout)["trials"]]
     assert states == ["fail", "complete"]  # the stopped trial does not count: one more ran
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"trials": 0}, "trials: expected an integer of at least 1, got 0"),
+        ({"trails": 3}, "trails: unknown key (expected studio_sweep, project, space"),
+        ({"objective": {"metric": "accuracy"}}, "objective.metric: expected val_loss, val_acc"),
+        ({"pruner": "hyperband"}, "pruner: expected one of median, none"),
+    ],
+)
+def test_a_bad_sweep_file_is_named_by_its_json_path(changes, message, tmp_path, capsys):
+    path = write_sweep(tmp_path, **changes)
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"sweep.json: {message}" in err and not (tmp_path / "runs").exists()
