@@ -278,7 +278,12 @@ def test_sweep_tab_runs_a_sweep_and_shows_its_trials_the_best_and_the_objective(
 
 
 def test_a_bad_sweep_file_is_one_clear_message(make_window, tmp_path):
-    (tmp_path / "sweep.json").write_text('{"studio_sweep": 1, "project": "missing.json"}')
+    sweep = {
+        "studio_sweep": 1,
+        "project": "missing.json",
+        "space": {"training.epochs": {"choice": [1]}},
+    }
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
     window = make_window()
     assert not window.experiments.open_sweep(tmp_path / "sweep.json")
     assert "missing.json" in window.last_error and window.views.sweep.sweep is None
