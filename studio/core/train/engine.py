@@ -120,7 +120,11 @@ class Trainer:
         batches = () if stopped else s.train_batches.epoch(skip=p.batches_done)
         s.model.train()
         for x, y in batches:
-            around = [c for c in (handler(self) for handler in before_step) if c is not None]
+            around = (  # no handler (health off): nothing at all is done per step
+                [c for c in (handler(self) for handler in before_step) if c is not None]
+                if before_step
+                else ()
+            )
             if around:  # a handler's context wraps this step (hooks it removes whatever happens)
                 with contextlib.ExitStack() as stack:
                     for context in around:

@@ -129,8 +129,7 @@ class LayerHealth:
     def __init__(self, layers: list[tuple[str, str]], spec: Health) -> None:
         self.layers, self.every = layers, spec.every
         self.next_step = 1
-        self.spent = 0.0  # seconds sampling added to training, this run (the first: whole step)
-        self.samples = 0
+        self.samples = 0  # taken this run
         self._steps: collections.deque[float] = collections.deque(maxlen=64)  # recent steps' s
         self._tick: float | None = None  # when the last step started
         self._small: set[str] = set()  # layers whose updates were too small at the last sample
@@ -192,15 +191,12 @@ class LayerHealth:
         """When the next sample is: every `every` steps, else as often as the budget allows (a
         sampled step's cost beyond a plain step's, against the median plain step)."""
         interval = self.every or FIRST_INTERVAL
-        overhead = cost
         plain = sorted(self._steps)
-        if plain:
+        if plain and self.every is None and self.samples:
             step_seconds = max(1e-6, plain[len(plain) // 2])
             overhead = max(0.0, cost - step_seconds)  # the step itself would have run anyway
-            if self.every is None and self.samples:
-                interval = math.ceil(overhead / (BUDGET * step_seconds))
-                interval = min(MAX_INTERVAL, max(MIN_INTERVAL, interval))
-        self.spent += overhead
+            interval = math.ceil(overhead / (BUDGET * step_seconds))
+            interval = min(MAX_INTERVAL, max(MIN_INTERVAL, interval))
         self.samples += 1
         self._tick = None  # the next interval would hold this sample and the event's readers
         self.next_step = step + interval
