@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from studio.core.data import load_project_data  # noqa: E402
+from studio.core.project.reading import parse_project  # noqa: E402
 from studio.core.train import History, fit  # noqa: E402
 from studio.core.train import loop as training_loop  # noqa: E402
-from studio.core.validation import parse_project  # noqa: E402
 from tests.datafiles import write_image_folder  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.core.data import load_dataset  # noqa: E402
-from studio.core.project import DataSpec  # noqa: E402
+from studio.core.project.spec import DataSpec  # noqa: E402
 
 ROWS = 1_000_000
 ROUNDS = 3

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.core.data import load_dataset  # noqa: E402
 from studio.core.data.batches import Batches, make_generator  # noqa: E402
-from studio.core.project import DataSpec  # noqa: E402
+from studio.core.project.spec import DataSpec  # noqa: E402
 from tests.datafiles import write_mnist  # noqa: E402
 
 

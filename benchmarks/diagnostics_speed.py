@@ -24,10 +24,10 @@ def wall(command: list[str]) -> float:
 
 
 def main() -> None:
+    from studio.core.project.reading import load_project
     from studio.core.train.loop import prepare
     from studio.core.train.lr_find import range_test
     from studio.core.train.preflight import run_checks
-    from studio.core.validation import load_project
 
     project = load_project(DIGITS)
     prepare(project)  # first-use costs (torch._dynamo) belong to neither

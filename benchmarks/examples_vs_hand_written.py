@@ -23,12 +23,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio.core.build import build_model  # noqa: E402
 from studio.core.data import load_project_data  # noqa: E402
 from studio.core.data.batches import build_augmentation  # noqa: E402
+from studio.core.model.build import build_model  # noqa: E402
+from studio.core.project.reading import parse_project  # noqa: E402
 from studio.core.train import History, fit  # noqa: E402
 from studio.core.train.setup import Targets, make_loss, make_optimizer  # noqa: E402
-from studio.core.validation import parse_project  # noqa: E402
 from tests.datafiles import write_cifar10, write_mnist  # noqa: E402
 
 EXAMPLES = ROOT.parent / "shared" / "examples"

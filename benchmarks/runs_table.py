@@ -16,9 +16,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio.core.experiments import list_run_rows  # noqa: E402
+from studio.core.project.reading import load_project  # noqa: E402
+from studio.core.runs.compare import list_run_rows  # noqa: E402
 from studio.core.train import fit  # noqa: E402
-from studio.core.validation import load_project  # noqa: E402
 
 RUNS = 500
 
@@ -27,7 +27,7 @@ def main() -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from studio.gui.runs_view import RunsView
+    from studio.gui.views.runs_view import RunsView
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,9 +8,9 @@ import time
 
 import torch
 
-from studio.core.build import build_model, sample_input
-from studio.core.shapes import infer_shapes
-from studio.core.validation import parse_project
+from studio.core.model.build import build_model, sample_input
+from studio.core.model.shapes import infer_shapes
+from studio.core.project.reading import parse_project
 
 
 def fifty_layers() -> dict:

@@ -8,6 +8,6 @@ import multiprocessing
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()
-    from studio.cli import main
+    from studio.cli.main import main
 
     raise SystemExit(main())

@@ -45,7 +45,7 @@ class LayerError(StudioError):
         action: dict | None = None,
     ):
         self.path = path
-        self.action = action  # the fix as an edit a window can apply: see build.py
+        self.action = action  # the fix as an edit a window can apply: see model/build.py
         self.layer_type = layer_type
         self.received = received
         self.problem = problem

@@ -16,8 +16,8 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from studio.core.errors import ProjectError, StudioError
 from studio.core.files import atomic_write_text
-from studio.core.project import Project, save_project
-from studio.core.validation import parse_project
+from studio.core.project.reading import parse_project
+from studio.core.project.spec import Project, save_project
 
 
 class _Snapshot(QUndoCommand):

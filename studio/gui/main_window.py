@@ -16,19 +16,19 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from studio.core.errors import first_line
 from studio.gui import settings as preferences
-from studio.gui.core_loader import CoreLoader
 from studio.gui.document import ProjectDocument
+from studio.gui.startup import CoreLoader
 
 if TYPE_CHECKING:
-    from studio.core.shapes import ShapeReport
-    from studio.gui.diagnose_actions import DiagnoseActions
-    from studio.gui.experiment_actions import ExperimentActions
-    from studio.gui.file_commands import FileCommands
-    from studio.gui.layer_actions import LayerActions
+    from studio.core.model.shapes import ShapeReport
+    from studio.gui.actions.diagnose_actions import DiagnoseActions
+    from studio.gui.actions.experiment_actions import ExperimentActions
+    from studio.gui.actions.file_actions import FileCommands
+    from studio.gui.actions.layer_actions import LayerActions
+    from studio.gui.actions.model_actions import ModelActions
+    from studio.gui.actions.training_actions import TrainingController
+    from studio.gui.layout import Views
     from studio.gui.menus import Menus
-    from studio.gui.model_actions import ModelActions
-    from studio.gui.training_controller import TrainingController
-    from studio.gui.views import Views
 
 AUTOSAVE_MS = 15000
 PREFERRED_SIZE = QSize(1440, 900)
@@ -153,14 +153,14 @@ class MainWindow(QMainWindow):
 
     @Slot(object, object, object, str)
     def _core_ready(self, project, path, devices, error: str) -> None:
-        from studio.gui.diagnose_actions import DiagnoseActions
-        from studio.gui.experiment_actions import ExperimentActions
-        from studio.gui.file_commands import FileCommands
-        from studio.gui.layer_actions import LayerActions
+        from studio.gui.actions.diagnose_actions import DiagnoseActions
+        from studio.gui.actions.experiment_actions import ExperimentActions
+        from studio.gui.actions.file_actions import FileCommands
+        from studio.gui.actions.layer_actions import LayerActions
+        from studio.gui.actions.model_actions import ModelActions
+        from studio.gui.actions.training_actions import TrainingController
+        from studio.gui.layout import build_views
         from studio.gui.menus import build_menus
-        from studio.gui.model_actions import ModelActions
-        from studio.gui.training_controller import TrainingController
-        from studio.gui.views import build_views
 
         self.document = ProjectDocument(project, path, self)
         self.files = FileCommands(self.document, self)
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Re-infer shapes and repaint every view from the document (after any edit)."""
         from studio.core.errors import ProjectError
-        from studio.core.shapes import infer_shapes
+        from studio.core.model.shapes import infer_shapes
 
         project, views = self.document.project, self.views
         try:
@@ -263,7 +263,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _show_form(self) -> None:
-        from studio.core.edits import get
+        from studio.core.project.edits import get
 
         selected = self.layer_actions.selected
         try:
@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
         self.show_error("Training stopped", message)
 
     def _overlay_runs(self) -> None:
-        from studio.core.runs import default_runs_dir, list_runs
+        from studio.core.runs.folder import default_runs_dir, list_runs
 
         name = self.document.project.name
         runs = list_runs(default_runs_dir(self.document.path), name)

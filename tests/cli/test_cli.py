@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from studio import __version__
-from studio.cli import main
+from studio.cli.main import main
 from tests.conftest import EXAMPLES, minimal_project
 
 
@@ -227,6 +227,6 @@ def test_devices_count_threads_in_words(capsys):
 
 
 def test_a_step_slower_than_a_second_is_shown_in_seconds_per_step():
-    from studio.train_command import speed
+    from studio.cli.train import speed
 
     assert speed(0.25) == "4.0 s/step" and speed(12.4) == "12 steps/s" and speed(0) == "-- steps/s"

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from studio.cli import main
+from studio.cli.main import main
+from studio.core.project.reading import parse_project
 from studio.core.train.loop import prepare
 from studio.core.train.lr_find import END_LR, START_LR, range_test, valley
-from studio.core.validation import parse_project
 from tests.conftest import TEMPLATES
 from tests.datafiles import write_csv
 

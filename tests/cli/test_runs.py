@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from studio.cli import main
-from studio.core.runs import read_metrics
+from studio.cli.main import main
+from studio.core.project.reading import parse_project
+from studio.core.runs.folder import read_metrics
 from studio.core.train import Callback, TrainControl, fit
-from studio.core.validation import parse_project
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

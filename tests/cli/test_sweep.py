@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.cli import main
+from studio.cli.main import main
 from tests.conftest import ROOT, TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

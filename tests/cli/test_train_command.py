@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from studio.core.runs import read_metrics
+from studio.core.runs.folder import read_metrics
 from tests.conftest import TEMPLATES, minimal_project
 
 DIGITS = str(next(p for p in TEMPLATES if p.name == "digits-mlp.json"))
@@ -151,7 +151,7 @@ def test_torchrun_two_gloo_ranks_train_one_run_with_identical_weights(tmp_path):
 
 
 def test_resuming_a_finished_run_says_so_or_goes_on_to_the_project_files_epochs(tmp_path, capsys):
-    from studio.cli import main
+    from studio.cli.main import main
 
     project = json.loads(Path(DIGITS).read_text())
     project["training"]["epochs"] = 1

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from studio.core import components, layers
-from studio.core.build import build_model, sample_input
-from studio.core.shapes import infer_shapes
-from studio.core.validation import parse_project
+from studio.core.catalogue import components, layers
+from studio.core.model.build import build_model, sample_input
+from studio.core.model.shapes import infer_shapes
+from studio.core.project.reading import parse_project
 from tests.conftest import minimal_project
 
 # Arguments and a per-sample input for the entries that need more than their defaults.

@@ -9,8 +9,8 @@ import os
 import pytest
 
 from studio.core.errors import ProjectError
-from studio.core.project import save_project
-from studio.core.validation import load_project, parse_project
+from studio.core.project.reading import load_project, parse_project
+from studio.core.project.spec import save_project
 from tests.conftest import EXAMPLES, TEMPLATES, minimal_project
 
 

@@ -7,11 +7,11 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from studio.core import layers
-from studio.core.build import build_model, sample_input
+from studio.core.catalogue import layers
 from studio.core.errors import LayerError, ProjectError
-from studio.core.shapes import infer_shapes
-from studio.core.validation import load_project, parse_project
+from studio.core.model.build import build_model, sample_input
+from studio.core.model.shapes import infer_shapes
+from studio.core.project.reading import load_project, parse_project
 from tests.conftest import EXAMPLES, minimal_project
 
 

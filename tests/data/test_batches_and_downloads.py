@@ -14,7 +14,7 @@ from studio.core.data import load_dataset
 from studio.core.data.batches import Batches, make_generator
 from studio.core.data.context import Cancelled, LoadContext
 from studio.core.data.vision import fetch
-from studio.core.project import Component, DataSpec
+from studio.core.project.spec import Component, DataSpec
 
 
 def test_an_epoch_of_batches_covers_every_sample_once_shuffled_by_the_seed():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from studio.core.data import load_dataset
 from studio.core.errors import DataError
-from studio.core.project import DataSpec
+from studio.core.project.spec import DataSpec
 from tests.datafiles import (
     CIFAR10_CLASSES,
     write_cifar10,
@@ -215,8 +215,8 @@ def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(
     tmp_path, monkeypatch
 ):
     from studio.core.data.batches import Batches
+    from studio.core.project.reading import parse_project
     from studio.core.train import History, fit
-    from studio.core.validation import parse_project
 
     root = write_image_folder(
         tmp_path / "big", classes=("a", "b", "c"), per_class=12, size=(10, 10)

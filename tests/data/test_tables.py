@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.data import load_dataset
 from studio.core.data.table_encoding import MISSING, OTHER, encode_row
 from studio.core.data.tabular import read_header, read_table
 from studio.core.errors import DataError
-from studio.core.project import DataSpec
+from studio.core.project.spec import DataSpec
 from tests.datafiles import PENGUIN_HEADER, write_penguins
 
 

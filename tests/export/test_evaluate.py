@@ -6,11 +6,11 @@ import json
 
 import torch
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.data import load_dataset
-from studio.core.evaluate import evaluate
-from studio.core.runs import read_metrics
-from studio.core.trained import load_trained
+from studio.core.runs.folder import read_metrics
+from studio.core.use.evaluate import evaluate
+from studio.core.use.trained import load_trained
 
 
 def _cli_json(capsys, *argv) -> dict:

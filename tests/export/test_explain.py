@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.cli import main
-from studio.core.explain import explain
-from studio.core.predict import open_predictor, read_inputs
-from studio.core.trained import load_trained
+from studio.cli.main import main
+from studio.core.use.explain import explain
+from studio.core.use.predict import open_predictor, read_inputs
+from studio.core.use.trained import load_trained
 from tests.conftest import train_once
 from tests.datafiles import write_csv, write_reviews
 

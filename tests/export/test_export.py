@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.data import load_dataset
-from studio.core.export import FORMATS
-from studio.core.trained import load_trained
+from studio.core.use.export import FORMATS
+from studio.core.use.trained import load_trained
 
 
 def _export(capsys, run, fmt, *extra) -> dict:
@@ -38,7 +38,7 @@ def _reload(fmt: str, result: dict, trained) -> object:
     """Run the export with the runtime it is for; returns a function batch -> outputs."""
     path = result["path"]
     if fmt == "state_dict":
-        from studio.core.build import build_model
+        from studio.core.model.build import build_model
 
         model = build_model(trained.project.model).eval()
         model.load_state_dict(torch.load(path, weights_only=True))
@@ -47,8 +47,8 @@ def _reload(fmt: str, result: dict, trained) -> object:
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from studio.core.build import build_model
-        from studio.core.validation import parse_project_text
+        from studio.core.model.build import build_model
+        from studio.core.project.reading import parse_project_text
 
         with safe_open(path, framework="pt") as handle:
             metadata = handle.metadata()
@@ -180,9 +180,9 @@ def test_an_unsupported_layer_names_itself_and_leaves_no_file(tmp_path, capsys):
 
 
 def test_generated_code_writes_every_argument_that_differs_from_torch(tmp_path):
-    from studio.core.export.python_code import model_source
-    from studio.core.trained import Preprocessing
-    from studio.core.validation import parse_project
+    from studio.core.project.reading import parse_project
+    from studio.core.use.export.python_code import model_source
+    from studio.core.use.trained import Preprocessing
 
     project = parse_project(
         {

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.data import load_dataset
-from studio.core.trained import load_trained
+from studio.core.use.trained import load_trained
 from tests.conftest import train_once
 from tests.datafiles import write_csv, write_reviews
 from tests.export.conftest import regression_run
@@ -111,7 +111,7 @@ def test_a_sample_normalised_for_training_equals_it_normalised_from_an_export_si
 ):
     """Training and prediction share one normalisation: what a training batch becomes is what
     predict makes of the same raw sample with nothing but the export and its sidecar."""
-    from studio.core.trained import Preprocessing
+    from studio.core.use.trained import Preprocessing
 
     run = digits_run if source == "digits" else regression_run(tmp_path)
     out = tmp_path / "exported" / "model.pt"

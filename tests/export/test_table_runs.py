@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.data.loading import split_indices
 from studio.core.train.checkpoint import load_checkpoint
-from studio.core.trained import load_trained
+from studio.core.use.trained import load_trained
 from tests.conftest import train_once
 from tests.datafiles import PENGUIN_HEADER, write_penguins
 

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.project.reading import load_project
 from studio.core.train import fit
-from studio.core.validation import load_project
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

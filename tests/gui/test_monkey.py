@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from studio.core import layers as catalogue
-from studio.core.project import save_project
-from studio.core.validation import parse_project
+from studio.core.catalogue import layers as catalogue
+from studio.core.project.reading import parse_project
+from studio.core.project.spec import save_project
 
 EDITS = 320
 STACK = {

@@ -11,7 +11,7 @@ import textwrap
 def test_plots_survive_hundreds_of_updates_in_a_fresh_process(tmp_path):
     script = textwrap.dedent("""
         from PySide6.QtWidgets import QApplication
-        from studio.gui.plots import TrainingPlots
+        from studio.gui.views.plots import TrainingPlots
         app = QApplication([])
         plots = TrainingPlots()
         plots.resize(900, 300)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.core.validation import load_project
+from studio.core.project.reading import load_project
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

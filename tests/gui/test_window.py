@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QTreeWidget,
 )
 
-from studio.core.project import save_project
-from studio.core.validation import load_project
+from studio.core.project.reading import load_project
+from studio.core.project.spec import save_project
 from studio.gui.settings import recent_files
 from tests.conftest import TEMPLATES, minimal_project
 from tests.gui.conftest import answer_next_box
@@ -343,7 +343,7 @@ def test_editing_a_dataset_option_keeps_its_editor(make_window, qtbot):
 
 
 def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, monkeypatch):
-    from studio.core import layers
+    from studio.core.catalogue import layers
 
     def broken():
         raise RuntimeError("operator torchvision::nms does not exist")
@@ -452,7 +452,7 @@ def test_closing_after_an_edit_is_silent(tmp_path):
 
 
 def test_a_table_shows_its_column_types_and_a_type_can_be_changed(make_window, qtbot, tmp_path):
-    from studio.gui.column_table import ColumnTypesTable
+    from studio.gui.views.column_table import ColumnTypesTable
     from tests.datafiles import write_penguins
 
     write_penguins(tmp_path / "penguins.csv")

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from studio.cli import main
-from studio.core import layers as catalogue
+from studio.cli.main import main
+from studio.core.catalogue import layers as catalogue
 from studio.core.errors import ProjectError, StudioError
-from studio.core.shapes import infer_shapes
-from studio.core.validation import MAX_NESTING, parse_project, parse_project_text
+from studio.core.model.shapes import infer_shapes
+from studio.core.project.reading import MAX_NESTING, parse_project, parse_project_text
 from tests.conftest import EXAMPLES, TEMPLATES
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))

@@ -10,9 +10,9 @@ import shutil
 import pytest
 import torch
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.errors import StudioError
-from studio.core.trained import load_trained
+from studio.core.use.trained import load_trained
 
 FLIPS = 40
 CUTS = 12

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from studio.core.runs import METRICS, read_metrics
+from studio.core.runs.folder import METRICS, read_metrics
 from studio.core.train import checkpoint_project, fit
 from studio.core.train.checkpoint import load_checkpoint
 from tests.conftest import TEMPLATES

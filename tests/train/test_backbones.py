@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import save_file
 from torchvision import models
 
-from studio.cli import main
-from studio.core import backbones
+from studio.cli.main import main
 from studio.core.errors import WeightsError
+from studio.core.model import backbones
 from studio.core.train.checkpoint import load_checkpoint
 from tests.datafiles import write_image_folder
 
@@ -82,7 +82,7 @@ def test_the_cache_and_a_file_beside_the_project_give_the_same_weights(cached_we
 
 
 def backbones_block():
-    from studio.core.blocks import Backbone
+    from studio.core.model.blocks import Backbone
 
     return Backbone(MODEL, "DEFAULT")
 

@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import load_file
 
 from studio.core.errors import ProjectError
-from studio.core.project import Component, EarlyStopping
-from studio.core.runs import read_metrics
+from studio.core.project.reading import load_project, parse_project
+from studio.core.project.spec import Component, EarlyStopping
+from studio.core.runs.folder import read_metrics
 from studio.core.train import History, TrainControl, checkpoint_project, fit
 from studio.core.train.checkpoint import load_checkpoint
-from studio.core.validation import load_project, parse_project
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
@@ -298,8 +298,8 @@ def test_same_seed_same_run():
 
 
 def test_compile_shows_its_warm_up_and_the_run_keeps_plain_weights(tmp_path, capsys):
-    from studio.cli import main
-    from studio.core.build import build_model
+    from studio.cli.main import main
+    from studio.core.model.build import build_model
 
     history = History()
     project = points(epochs=2)

@@ -9,13 +9,13 @@ import shutil
 import pytest
 import torch
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.core.errors import ProjectError
-from studio.core.project import Health
-from studio.core.runs import read_metrics
+from studio.core.project.reading import parse_project
+from studio.core.project.spec import Health
+from studio.core.runs.folder import read_metrics
 from studio.core.train import History, fit
 from studio.core.train.health import LayerHealth, stack_layers
-from studio.core.validation import parse_project
 from tests.conftest import EXAMPLES, TEMPLATES, minimal_project
 from tests.datafiles import write_example_data
 
@@ -127,7 +127,7 @@ def test_sampling_leaves_training_exactly_as_it_was_and_removes_its_hooks():
 
 def test_hooks_are_removed_when_the_sampled_step_fails():
     project = parse_project(digits())
-    from studio.core.build import build_model
+    from studio.core.model.build import build_model
 
     model = build_model(project.model, seed=0)
     health = LayerHealth(stack_layers(project.model.layers), Health())

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import torch
 
+from studio.core.catalogue.params import call_args
 from studio.core.data.dataset import Dataset, Split
-from studio.core.params import call_args
-from studio.core.project import Component
+from studio.core.project.spec import Component
 
 PREPARED_LIMIT = 1 << 30  # bytes: a split this small is normalised once, not every batch
 
@@ -110,7 +110,7 @@ def build_augmentation(augment: list[Component]):
     """torchvision.transforms.v2 objects from the project's `data.augment`, via the catalogue."""
     from torchvision.transforms import v2
 
-    from studio.core.components import augmentations
+    from studio.core.catalogue.components import augmentations
 
     catalogue = augmentations()
     steps = []

@@ -12,11 +12,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from studio.core.catalogue.params import Param, with_defaults
 from studio.core.data import bundled, folder, synthetic, tabular, vision
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData
 from studio.core.data.table_encoding import TYPES
-from studio.core.params import Param, with_defaults
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from studio.core.data.context import ImagePreparation, LoadContext
 from studio.core.data.dataset import Dataset, RawData, Split
 from studio.core.data.table_encoding import TableEncoding, encode_table
 from studio.core.errors import DataError
-from studio.core.project import DataSpec, Project
+from studio.core.project.spec import DataSpec, Project
 
 
 def load_dataset(
@@ -83,7 +83,7 @@ def load_project_data(
 ) -> Dataset:
     """The data a project trains on: its `data`, with its seed, prepared for its first layer (a
     pretrained backbone wants its own image size and normalisation)."""
-    from studio.core.backbones import preparation
+    from studio.core.model.backbones import preparation
 
     images = preparation(project.model.layers)
     seed = project.training.seed

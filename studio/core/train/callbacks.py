@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from studio.core.runs import METRICS
+from studio.core.runs.folder import METRICS
 
 
 class Callback:

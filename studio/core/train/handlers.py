@@ -15,9 +15,9 @@ from typing import Any
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from studio import __version__
-from studio.core.blocks import Backbone
 from studio.core.data.batches import Batches
-from studio.core.project import Project
+from studio.core.model.blocks import Backbone
+from studio.core.project.spec import Project
 from studio.core.train.checkpoint import save_checkpoint, save_weights
 from studio.core.train.engine import EpochEnd, Event, Trainer
 from studio.core.train.state import LossesRead

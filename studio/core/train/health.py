@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.core import layers as catalogue
-from studio.core.project import Health, LayerSpec
+from studio.core.catalogue import layers as catalogue
+from studio.core.project.spec import Health, LayerSpec
 
 if TYPE_CHECKING:
     from studio.core.train.engine import Trainer

@@ -18,17 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.core.backbones import load_pretrained
-from studio.core.blocks import Backbone
 from studio.core.data import Dataset, load_project_data
-from studio.core.devices import check_precision, resolve_device
 from studio.core.errors import DataError, ProjectError, TrainingFailed, first_line
-from studio.core.project import Project
-from studio.core.runs import create_run_dir
+from studio.core.model.backbones import load_pretrained
+from studio.core.model.blocks import Backbone
+from studio.core.project.reading import parse_project
+from studio.core.project.spec import Project
+from studio.core.runs.folder import create_run_dir
 from studio.core.train import distributed
 from studio.core.train.callbacks import Callback, MetricsFile, TensorBoardLogger
 from studio.core.train.checkpoint import load_checkpoint
 from studio.core.train.control import TrainControl
+from studio.core.train.devices import check_precision, resolve_device
 from studio.core.train.engine import Event, Trainer
 from studio.core.train.handlers import (
     BestTracking,
@@ -42,8 +43,7 @@ from studio.core.train.handlers import (
 )
 from studio.core.train.health import LayerHealth, stack_layers
 from studio.core.train.setup import Setup, make_setup
-from studio.core.trained import Preprocessing
-from studio.core.validation import parse_project
+from studio.core.use.trained import Preprocessing
 
 REPORT_SECONDS = 0.25  # step events at most four times a second
 

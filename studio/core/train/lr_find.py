@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from studio.core.project import Project
+from studio.core.project.spec import Project
 from studio.core.train.control import TrainControl
 from studio.core.train.engine import Trainer
 from studio.core.train.setup import Setup

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from studio.core.errors import ProjectError
-from studio.core.project import Project
+from studio.core.project.spec import Project
 from studio.core.train.control import TrainControl
 from studio.core.train.engine import Trainer
 from studio.core.train.setup import Setup, make_optimizer
@@ -68,8 +68,8 @@ def run_checks(project: Project, base_dir: str | Path | None = None) -> list[Che
 
 def _output_does_not_fit(project: Project, base_dir, message: str) -> list[Check]:
     """The labels check failed before anything could train: the data checks alone."""
-    from studio.core.build import build_model
     from studio.core.data import load_project_data
+    from studio.core.model.build import build_model
     from studio.core.train.setup import _output_shape
 
     dataset = load_project_data(project, base_dir)

@@ -11,14 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core import components
-from studio.core.blocks import Backbone
-from studio.core.build import build_model
+from studio.core.catalogue import components
+from studio.core.catalogue.params import call_args
 from studio.core.data import Dataset
 from studio.core.data.batches import Batches, make_generator
 from studio.core.errors import DataError, ProjectError
-from studio.core.params import call_args
-from studio.core.project import Project
+from studio.core.model.blocks import Backbone
+from studio.core.model.build import build_model
+from studio.core.project.spec import Project
 from studio.core.train.distributed import World
 
 # Schedulers that move every batch; the others move every epoch.

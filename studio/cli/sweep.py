@@ -1,0 +1,145 @@
+"""`studio sweep`: Optuna trials of a project, in this process or in several worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser(
+        "sweep", help="search a project's settings with Optuna, each trial a run folder"
+    )
+    sweep.add_argument("sweep", help='a sweep file (.json, "studio_sweep": 1)')
+    sweep.add_argument(
+        "--storage",
+        metavar="URL",
+        help="where the study lives: a database URL Optuna accepts (postgresql://... for many "
+        "machines); default: a journal file beside the runs, no server",
+    )
+    sweep.add_argument(
+        "--workers", type=int, default=1, help="processes running trials at once (default 1)"
+    )
+    sweep.add_argument("--runs-dir", help="where the trials' run folders go")
+    sweep.add_argument("--json", action="store_true", help="print the study as JSON at the end")
+    sweep.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
+    sweep.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.core.errors import StudioError
+    from studio.core.runs.folder import default_runs_dir
+    from studio.core.runs.sweep import default_storage, load_sweep, study_summary
+
+    if args.workers < 1:
+        raise StudioError("--workers: expected 1 or more")
+    sweep = load_sweep(args.sweep)
+    runs_dir = default_runs_dir(sweep.project_file, args.runs_dir)
+    storage = args.storage or default_storage(sweep, runs_dir)
+    if not args.json and args.worker_threads is None:
+        print(
+            f"sweep {sweep.name}: {sweep.trials} trials of {sweep.project_file.name}, "
+            f"{sweep.direction} {sweep.metric}, {args.workers} worker(s), study in {storage}",
+            flush=True,
+        )
+    if args.workers == 1:
+        interrupted = _work(args, sweep, storage, runs_dir)
+    else:
+        interrupted = _supervise(args, sweep, storage, runs_dir)
+    if args.worker_threads is not None:  # a worker of a supervisor: it prints the study
+        return EXIT_INTERRUPTED if interrupted else 0
+    summary = study_summary(sweep, storage)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        best = summary["best"]
+        if best:
+            said = ", ".join(f"{k}={_show(v)}" for k, v in best["params"].items())
+            print(f"best: trial {best['number']}, {sweep.metric} {best['value']:.4g} ({said})")
+            print(f"  run: {best['run']}")
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _work(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool:
+    """Trials in this process until the study has enough; True when Ctrl-C ended it."""
+    import torch
+
+    from studio.core.runs.sweep import run_trials
+    from studio.core.train import TrainControl
+
+    if args.worker_threads:
+        torch.set_num_threads(args.worker_threads)
+    control = TrainControl()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: control.stop("stopped"))
+    quiet = args.json or args.worker_threads is not None
+    run_trials(sweep, storage, runs_dir, None if quiet else _print_trial(sweep), control)
+    return control.stop_requested
+
+
+def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool:
+    """This process and N-1 worker processes share the study (this one already has torch
+    loaded: one start-up less); trials are printed as any of them finishes one."""
+    import threading
+
+    from studio.core.runs.sweep import finished_trials, open_study, trial_summary
+
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    command = [
+        sys.executable, "-m", "studio", "sweep", str(args.sweep), "--storage", storage,
+        "--runs-dir", str(runs_dir), "--worker-threads", str(threads),
+    ]  # fmt: skip
+    workers = [subprocess.Popen(command) for _ in range(args.workers - 1)]
+    study, shown, done = open_study(sweep, storage), set(), threading.Event()
+    printer = None if args.json else _print_trial(sweep)
+
+    def follow() -> None:
+        while True:
+            finished = done.is_set()
+            for trial in study.get_trials(deepcopy=False):
+                if trial.state.is_finished() and trial.number not in shown:
+                    shown.add(trial.number)
+                    if printer is not None:
+                        printer(trial_summary(trial))
+            if finished:
+                return
+            done.wait(0.5)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    mine = argparse.Namespace(**{**vars(args), "worker_threads": threads, "json": True})
+    interrupted = _work(mine, sweep, storage, runs_dir)  # quiet: the follower prints
+    if interrupted:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGINT)
+    for worker in workers:
+        worker.wait()
+    done.set()
+    follower.join()
+    failed = [w.returncode for w in workers if w.returncode not in (0, EXIT_INTERRUPTED)]
+    if failed and not interrupted:
+        from studio.core.errors import TrainingFailed
+
+        raise TrainingFailed(f"{len(failed)} sweep worker(s) failed (exit {failed[0]})")
+    return interrupted or finished_trials(study) < sweep.trials
+
+
+def _print_trial(sweep):
+    def show(trial: dict) -> None:
+        said = ", ".join(f"{k}={_show(v)}" for k, v in trial["params"].items())
+        value = f"{sweep.metric} {trial['value']:.4g}" if trial["value"] is not None else ""
+        print(f"trial {trial['number']:>3} {trial['state']:<8} {value}  {said}", flush=True)
+
+    return show
+
+
+def _show(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else json.dumps(value)

@@ -1,0 +1,223 @@
+"""`studio train`: headless training with a terminal progress bar or a JSON event stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a project headless and write a run directory")
+    train.add_argument("project", help="a project file (.json)")
+    train.add_argument("--epochs", type=int, help="train this many epochs (in all, when resuming)")
+    train.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps or ddp")
+    train.add_argument(
+        "--runs-dir", help="where run directories go (default: runs/ beside the project)"
+    )
+    train.add_argument(
+        "--resume", metavar="CKPT", help="continue from a checkpoint (checkpoints/last.pt)"
+    )
+    train.add_argument(
+        "--json", action="store_true", help="print every metrics event to stdout as JSON"
+    )
+    train.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.core.errors import ProjectError
+    from studio.core.project.reading import load_project
+    from studio.core.runs.folder import default_runs_dir
+    from studio.core.train import TrainControl, fit
+
+    project = _resumed_project(args) if args.resume else load_project(args.project)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ProjectError("--epochs", "expected a positive number of epochs")
+        project.training.epochs = args.epochs
+    if args.device:
+        project.training.device = args.device
+    if project.training.device == "ddp" and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args)
+    control = TrainControl()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: control.stop("stopped"))
+    printer = _Printer(args.json)
+    result = fit(
+        project,
+        callbacks=[printer],
+        control=control,
+        resume=args.resume,
+        runs_dir=default_runs_dir(args.project, args.runs_dir),
+        base_dir=Path(args.project).parent,
+    )
+    printer.finish(result)
+    if result.reason == "stopped":
+        return EXIT_INTERRUPTED
+    return 1 if result.reason == "non_finite_loss" else 0
+
+
+def _resumed_project(args: argparse.Namespace):
+    """The checkpoint's project. When its run already did all its epochs and no --epochs says
+    more, the project file's epochs go on from there (if that file asks for more)."""
+    from studio.core.errors import StudioError
+    from studio.core.project.reading import load_project, parse_project
+    from studio.core.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(args.resume)
+    project, done = parse_project(state["project"]), int(state["progress"]["epoch"])
+    if args.epochs is None and done >= project.training.epochs:
+        try:
+            wanted = load_project(args.project).training.epochs
+        except StudioError:
+            wanted = 0
+        if wanted > done:
+            project.training.epochs = wanted
+            print(f"resuming after epoch {done}, on to the {wanted} epochs of {args.project}")
+    return project
+
+
+def speed(steps_per_second: float) -> str:
+    """Steps a second, or seconds a step when a step takes longer than a second."""
+    if steps_per_second <= 0:
+        return "-- steps/s"
+    if steps_per_second < 1:
+        return f"{1 / steps_per_second:,.1f} s/step"
+    return f"{steps_per_second:,.0f} steps/s"
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    import torch
+
+    from studio.core.errors import ProjectError
+
+    count = torch.cuda.device_count()
+    if count < 1:
+        raise ProjectError(
+            "training.device",
+            "ddp trains on all local GPUs and this machine has none; "
+            "on CPUs run: torchrun --standalone --nproc_per_node=2 -m studio train PROJECT",
+        )
+    argv = list(sys.argv[1:])
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={count}",
+        "-m",
+        "studio",
+        *argv,
+    ]
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+class _Printer:
+    """The event stream as JSON lines, or a progress line on a terminal and a line per epoch.
+
+    A callback of the loop by shape (on_event, close), so that building the CLI imports no torch.
+    """
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.start: dict[str, Any] = {}
+        self.first_step: int | None = None
+        self.warned: set[tuple[str, str]] = set()
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(event), flush=True)
+            return
+        kind = event["event"]
+        if kind == "start":
+            self.start = event
+            print(
+                f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
+                f"{event['steps_per_epoch']} steps an epoch",
+                flush=True,
+            )
+        elif kind == "step" and self.tty:
+            sys.stderr.write("\r" + self._bar(event) + " " * 4)
+            sys.stderr.flush()
+        elif kind == "download":
+            self._download(event)
+        elif kind == "health":
+            self._warn(event["warnings"])
+        elif kind in ("features", "fine_tune", "compile"):
+            print(event["message"], flush=True)
+        elif kind == "compiled":
+            print(f"compiled in {event['seconds']:.1f} s", flush=True)
+        elif kind == "epoch":
+            if self.tty:
+                sys.stderr.write("\r" + " " * 100 + "\r")
+            parts = [
+                f"epoch {event['epoch']}/{self.start.get('epochs', '?')}",
+                f"loss {event['train_loss']:.4f}",
+            ]
+            for key in ("train_acc", "val_loss", "val_acc"):
+                if key in event:
+                    value = event[key]
+                    parts.append(
+                        f"{key} {value:.2%}" if key.endswith("acc") else f"{key} {value:.4f}"
+                    )
+            parts.append(f"{event['samples_per_second']:,.0f} samples/s")
+            print("  ".join(parts), flush=True)
+
+    def _warn(self, warnings: list[dict[str, Any]]) -> None:
+        """A layer-health warning once per layer and kind, however many samples repeat it."""
+        for warning in warnings:
+            key = (warning["layer"], warning["kind"])
+            if key in self.warned:
+                continue
+            self.warned.add(key)
+            if self.tty:
+                sys.stderr.write("\r" + " " * 100 + "\r")
+            print(f"warning: {warning['message']}", file=sys.stderr, flush=True)
+
+    def _download(self, event: dict[str, Any]) -> None:
+        """Pretrained weights arriving: a progress line on a terminal, one line when done."""
+        done, total = event["done"], event["total"]
+        finished = total > 0 and done >= total
+        if self.tty:
+            size = f"{done / 2**20:.1f}" + (f" of {total / 2**20:.1f} MiB" if total else " MiB")
+            sys.stderr.write(f"\r{event['what']}: {size}" + ("\n" if finished else " " * 4))
+            sys.stderr.flush()
+        elif finished:
+            print(f"{event['what']}: {total / 2**20:.1f} MiB", file=sys.stderr, flush=True)
+
+    def _bar(self, event: dict[str, Any]) -> str:
+        epochs = self.start.get("epochs", 1)
+        per_epoch = max(1, self.start.get("steps_per_epoch", 1))
+        done = (event["epoch"] - 1) * per_epoch + event["batch"]
+        fraction = min(1.0, done / (epochs * per_epoch))
+        if self.first_step is None:
+            self.first_step, self.started = event["step"], time.monotonic()
+        elapsed = time.monotonic() - self.started
+        rate = (event["step"] - self.first_step) / max(elapsed, 1e-9)
+        remaining = epochs * per_epoch - done
+        eta = remaining / rate if rate > 0 else 0
+        filled = int(fraction * 24)
+        return (
+            f"epoch {event['epoch']}/{epochs} [{'#' * filled}{'.' * (24 - filled)}] step {event['step']} "
+            f"loss {event['train_loss']:.4f} {speed(rate)} ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        )
+
+    def finish(self, result) -> None:
+        if self.as_json:
+            return
+        where = f" -> {result.run_dir}" if result.run_dir else ""
+        stream = sys.stdout if result.reason in ("completed", "early_stopping") else sys.stderr
+        print(f"{result.reason}: {result.message}{where}", file=stream, flush=True)
+
+    def close(self) -> None:
+        pass

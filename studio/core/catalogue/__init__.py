@@ -1,0 +1,1 @@
+"""What a project can name: layers, losses, optimizers, schedulers, augmentations."""

@@ -1,0 +1,59 @@
+"""Reading typed values out of parsed JSON, each mistake a ProjectError naming the JSON path at
+fault (`training.epochs: expected an integer of at least 1, got "ten"`): the project file's
+reader (reading.py) and the sweep file's (runs/sweep.py) share them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from studio.core.catalogue.params import is_int, show_value
+from studio.core.errors import ProjectError
+
+
+def json_object(value: Any, path: str, what: str = "an object") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProjectError(path, f"expected {what}, got {show_value(value)}")
+    return value
+
+
+def json_array(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ProjectError(path, f"expected a list, got {show_value(value)}")
+    return value
+
+
+def json_string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ProjectError(path, f"expected a string, got {show_value(value)}")
+    return value
+
+
+def json_integer(value: Any, path: str, minimum: int) -> int:
+    if not is_int(value) or value < minimum:
+        raise ProjectError(
+            path, f"expected an integer of at least {minimum}, got {show_value(value)}"
+        )
+    return value
+
+
+def json_number(value: Any, path: str, minimum: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum:
+        raise ProjectError(
+            path, f"expected a number of at least {minimum:g}, got {show_value(value)}"
+        )
+    return value
+
+
+def check_keys(
+    obj: dict[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
+) -> None:
+    allowed = (*required, *optional)
+    for key in obj:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise ProjectError(where, f"unknown key (expected {', '.join(allowed)})")
+    for key in required:
+        if key not in obj:
+            raise ProjectError(f"{path}.{key}" if path else key, "missing")

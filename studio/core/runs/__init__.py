@@ -1,0 +1,1 @@
+"""Run folders, reading them back, comparing them, and sweeps of many runs."""

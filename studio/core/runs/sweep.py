@@ -1,0 +1,333 @@
+"""Sweeps: Optuna searches a project's settings, each trial a normal run folder.
+
+A sweep file names the project, the trials, the objective (a per-epoch metric and its direction),
+the space (any project field by its JSON path) and the pruner. Everything is checked before the
+first trial: a path the project lacks, or a value from the space the project rejects, is one
+error. Trials are counted in the study, so workers in several processes (or on several machines
+sharing a database) add up to the sweep's trials, and running the sweep again goes on with it.
+
+Storage: by default Optuna's journal file beside the runs (safe for several local processes,
+no server; SQLite is advised against for parallel workers); else any URL Optuna accepts,
+postgresql://... for many machines.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import ProjectError, StudioError
+from studio.core.project.json_fields import check_keys, json_integer, json_object, json_string
+
+KINDS = ("log_uniform", "uniform", "int", "choice")
+PRUNERS = ("median", "none")
+SWEEP_TAG = "sweep.json"  # in each trial's run folder: the sweep, the trial and its values
+
+
+@dataclass
+class Dimension:
+    path: str  # JSON path in the project: "training.optimizer.args.lr"
+    kind: str  # one of KINDS
+    values: list[Any]  # [low, high] or the choices
+    log: bool = False
+
+
+@dataclass
+class Sweep:
+    file: Path
+    project_file: Path
+    project: dict[str, Any]  # the project as written (JSON)
+    trials: int
+    metric: str
+    direction: str  # maximize | minimize
+    space: list[Dimension] = field(default_factory=list)
+    pruner: str = "median"
+
+    @property
+    def name(self) -> str:
+        return self.file.stem
+
+    def project_for(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The project with `values` ({path: value}) set."""
+        project = copy.deepcopy(self.project)
+        for path, value in values.items():
+            _set(project, path, value)
+        return project
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file (see the module); errors name the file and the JSON path."""
+    from studio.core.project.reading import load_project, parse_project
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise StudioError(f"{path}: not JSON ({exc})") from None
+    where = str(path)
+    if not isinstance(data, dict) or data.get("studio_sweep") != 1:
+        raise ProjectError("studio_sweep", 'not a sweep file (expected "studio_sweep": 1)', where)
+    try:
+        check_keys(
+            data, "", ("studio_sweep", "project", "space"), ("trials", "objective", "pruner")
+        )
+        project_file = (path.parent / json_string(data["project"], "project")).resolve()
+        trials = json_integer(data.get("trials", 20), "trials", 1)
+        objective = json_object(data.get("objective", {}), "objective", "{metric, direction}")
+        check_keys(objective, "objective", (), ("metric", "direction"))
+    except ProjectError as exc:
+        raise exc.in_file(where) from None
+    load_project(project_file)  # its own errors, with its own name
+    project = json.loads(project_file.read_text(encoding="utf-8"))
+    metric = objective.get("metric", "val_loss")
+    if metric not in ("val_loss", "val_acc", "train_loss", "train_acc"):
+        raise ProjectError(
+            "objective.metric",
+            f"expected val_loss, val_acc, train_loss or train_acc, got {metric!r}",
+            where,
+        )
+    direction = objective.get("direction", "maximize" if metric.endswith("acc") else "minimize")
+    if direction not in ("maximize", "minimize"):
+        raise ProjectError("objective.direction", "expected maximize or minimize", where)
+    pruner = data.get("pruner", "median")
+    if pruner not in PRUNERS:
+        raise ProjectError("pruner", f"expected one of {', '.join(PRUNERS)}, got {pruner!r}", where)
+    space = data.get("space")
+    if not isinstance(space, dict) or not space:
+        raise ProjectError("space", "expected at least one project field to search", where)
+    sweep = Sweep(path, project_file, project, trials, metric, direction, [], pruner)
+    for key, spec in space.items():
+        sweep.space.append(_dimension(key, spec, project, where))
+    for dimension in sweep.space:  # every edge of the space must make a project that loads
+        for value in _edges(dimension):
+            try:
+                parse_project(sweep.project_for({dimension.path: value}))
+            except ProjectError as exc:
+                raise ProjectError(
+                    f"space.{dimension.path}", f"{value!r} is refused by the project: {exc}", where
+                ) from None
+    return sweep
+
+
+def _dimension(path: str, spec: Any, project: dict, where: str) -> Dimension:
+    at = f"space.{path}"
+    if not isinstance(spec, dict):
+        raise ProjectError(at, f"expected one of {', '.join(KINDS)}", where)
+    kinds = [k for k in KINDS if k in spec]
+    if len(kinds) != 1 or set(spec) - {kinds[0], "log"}:
+        raise ProjectError(at, f"expected one of {', '.join(KINDS)} (and for int, log)", where)
+    kind, values = kinds[0], spec[kinds[0]]
+    _parent(project, path, at, where)
+    if kind == "choice":
+        if not isinstance(values, list) or not values:
+            raise ProjectError(at, "choice: expected a list of values", where)
+    else:
+        numbers = isinstance(values, list) and len(values) == 2
+        numbers = numbers and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        )
+        if not numbers or not values[0] < values[1]:
+            raise ProjectError(at, f"{kind}: expected [low, high] with low < high", where)
+        if kind == "log_uniform" and values[0] <= 0:
+            raise ProjectError(at, "log_uniform: the low end must be above 0", where)
+        if kind == "int" and not all(isinstance(v, int) for v in values):
+            raise ProjectError(at, "int: expected whole numbers", where)
+    return Dimension(path, kind, list(values), bool(spec.get("log", kind == "log_uniform")))
+
+
+def _edges(dimension: Dimension) -> list[Any]:
+    return list(dimension.values) if dimension.kind == "choice" else dimension.values[:2]
+
+
+def _parent(project: dict, path: str, at: str, where: str) -> None:
+    """The field's container must exist (its last key may be new: an argument left at its
+    default), so a typo in the path is caught before any trial."""
+    node: Any = project
+    parts = path.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, dict) and part == "args" and i == len(parts) - 2:
+            return  # a layer or component without arguments yet
+        else:
+            raise ProjectError(at, f"the project has no {'.'.join(parts[: i + 1])}", where)
+    if not isinstance(node, (dict, list)):
+        raise ProjectError(at, f"the project has no {path}", where)
+    last = parts[-1]
+    if isinstance(node, list) and not (last.isdigit() and int(last) < len(node)):
+        raise ProjectError(at, f"the project has no {path}", where)
+
+
+def _set(project: dict, path: str, value: Any) -> None:
+    node: Any = project
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def default_storage(sweep: Sweep, runs_dir: Path) -> str:
+    return str(Path(runs_dir) / f"{sweep.name}.optuna-journal.log")
+
+
+def open_study(sweep: Sweep, storage: str):
+    """The sweep's study in `storage` (a journal file path, or a database URL), made or joined."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if "://" in storage:
+        backend: Any = storage
+    else:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(storage).parent.mkdir(parents=True, exist_ok=True)
+        backend = JournalStorage(JournalFileBackend(storage))
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        if sweep.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    return optuna.create_study(
+        study_name=sweep.name,
+        storage=backend,
+        direction=sweep.direction,
+        sampler=optuna.samplers.TPESampler(),
+        pruner=pruner,
+        load_if_exists=True,
+    )
+
+
+def finished_trials(study, running: bool = False) -> int:
+    """Trials that count towards the sweep's: finished (and, with `running`, started)."""
+    import optuna
+
+    states = [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    if running:
+        states.append(optuna.trial.TrialState.RUNNING)
+    return len(study.get_trials(deepcopy=False, states=tuple(states)))
+
+
+def run_trials(
+    sweep: Sweep,
+    storage: str,
+    runs_dir: Path,
+    on_trial=None,  # called with each finished trial's summary (a dict)
+    control=None,  # a TrainControl: its stop ends the sweep after the trial that is running
+) -> None:
+    """Run trials in this process until the study holds `sweep.trials` finished ones."""
+    import optuna
+
+    from studio.core.project.reading import parse_project
+    from studio.core.train import Callback, TrainControl, fit
+
+    study = open_study(sweep, storage)
+    stopping = control or TrainControl()
+
+    def objective(trial: optuna.Trial) -> float:
+        values = {d.path: _suggest(trial, d) for d in sweep.space}
+        project = parse_project(sweep.project_for(values))
+        control = TrainControl()
+        best: list[float] = []
+
+        class Pruning(Callback):
+            def on_event(self, event: dict[str, Any]) -> None:
+                if stopping.stop_requested:
+                    control.stop("stopped")
+                if event["event"] != "epoch" or sweep.metric not in event:
+                    return
+                value = float(event[sweep.metric])
+                best.append(value)
+                trial.report(value, event["epoch"])
+                if trial.should_prune():
+                    control.stop("pruned", f"pruned after epoch {event['epoch']}")
+
+        result = fit(
+            project,
+            callbacks=[Pruning()],
+            control=control,
+            runs_dir=runs_dir,
+            base_dir=sweep.project_file.parent,
+        )
+        if result.run_dir is not None:
+            trial.set_user_attr("run", str(result.run_dir))
+            tag = {
+                "sweep": sweep.name,
+                "file": str(sweep.file),
+                "trial": trial.number,
+                "values": values,
+            }
+            (result.run_dir / SWEEP_TAG).write_text(json.dumps(tag, indent=2), encoding="utf-8")
+        if not best or not all(math.isfinite(v) for v in best):
+            raise optuna.TrialPruned("no finite metric")
+        if result.reason == "pruned":
+            raise optuna.TrialPruned()
+        if result.reason == "stopped":  # not finished: it does not count, a rerun goes on
+            raise StudioError(f"trial {trial.number} stopped by its user")
+        return max(best) if sweep.direction == "maximize" else min(best)
+
+    def told(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if on_trial is not None:
+            on_trial(trial_summary(trial))
+
+    failures = 0
+    # one trial at a time, counting the ones other workers are running, so that workers in
+    # several processes (or machines) add up to the sweep's trials
+    while not stopping.stop_requested and finished_trials(study, running=True) < sweep.trials:
+        study.optimize(objective, n_trials=1, callbacks=[told], catch=(StudioError,))
+        last = study.get_trials(deepcopy=False)[-1]
+        if last.state == optuna.trial.TrialState.FAIL and not stopping.stop_requested:
+            failures += 1
+            if failures > sweep.trials:
+                raise StudioError(f"every trial fails: {last.system_attrs.get('fail_reason', '')}")
+
+
+def _suggest(trial, dimension: Dimension) -> Any:
+    low, high = dimension.values[0], dimension.values[-1]
+    if dimension.kind == "choice":
+        return trial.suggest_categorical(dimension.path, dimension.values)
+    if dimension.kind == "int":
+        return trial.suggest_int(dimension.path, low, high, log=dimension.log)
+    return trial.suggest_float(dimension.path, low, high, log=dimension.kind == "log_uniform")
+
+
+def trial_summary(trial) -> dict[str, Any]:
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "value": trial.value,
+        "params": trial.params,
+        "run": trial.user_attrs.get("run"),
+    }
+
+
+def study_summary(sweep: Sweep, storage: str) -> dict[str, Any]:
+    study = open_study(sweep, storage)
+    trials = [trial_summary(t) for t in study.get_trials(deepcopy=False)]
+    done = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+    best = None
+    if done:
+        pick = max if sweep.direction == "maximize" else min
+        best = pick(done, key=lambda t: t["value"])
+    return {
+        "sweep": sweep.name,
+        "storage": storage,
+        "metric": sweep.metric,
+        "direction": sweep.direction,
+        "trials": trials,
+        "best": best,
+    }

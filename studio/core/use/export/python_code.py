@@ -1,0 +1,340 @@
+"""The model as one readable, standalone PyTorch file, generated from the catalogue.
+
+Every layer is written as the `nn` call that builds it, with the arguments the studio filled in
+from the incoming shape; the studio's own blocks (Residual, Branch, output-only recurrent layers)
+are copied in as source. The file needs torch alone: `python model.py` loads the weights beside
+it and prints predictions for a sample batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from studio import __version__
+from studio.core.catalogue import layers as catalogue
+from studio.core.catalogue.params import with_defaults
+from studio.core.errors import StudioError
+from studio.core.model import blocks
+from studio.core.model.build import LayerRow, walk_model
+from studio.core.project.spec import LayerSpec, Project
+from studio.core.use.trained import Preprocessing
+
+_INDENT = "    "
+# Blocks a layer type needs copied into the file, in dependency order.
+_NEEDS = {
+    "RNN": ("_SequenceOutput", "RNN"), "LSTM": ("_SequenceOutput", "LSTM"), "GRU": ("_SequenceOutput", "GRU"),
+    "TransformerEncoder": ("TransformerEncoder",), "SequenceLast": ("SequenceLast",),
+    "SequenceMean": ("SequenceMean",), "Residual": ("Residual",),
+    "Branch": ("MERGES", "merge_outputs", "Branch"), "Backbone": ("Backbone",),
+}  # fmt: skip
+
+
+def model_source(
+    project: Project,
+    preprocessing: Preprocessing,
+    script_name: str,
+    weights_name: str,
+    sample_name: str,
+) -> str:
+    """The whole file: constants, blocks used, the Model class, load(), predict(), a __main__."""
+    _, rows = walk_model(project.model, device=torch.device("meta"), count_flops=False)
+    by_path = {row.path: row for row in rows}
+    used: list[str] = []
+    body = _layer_lines(project.model.layers, "", by_path, used, depth=3)
+    parts = [_header(project, preprocessing, script_name, weights_name), _constants(preprocessing)]
+    blocks_used = [name for t in used for name in _NEEDS.get(t, ())]
+    blocks_used = list(dict.fromkeys(blocks_used))
+    if blocks_used:
+        parts.append(_blocks_source(blocks_used))
+    parts.append(_model_class(project, body))
+    if preprocessing.table is not None:
+        parts.append(_table_source(preprocessing))
+    parts.append(_FUNCTIONS.format(weights=weights_name, sample=sample_name))
+    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+def _layer_lines(
+    specs: list[LayerSpec], prefix: str, rows: dict[str, LayerRow], used: list[str], depth: int
+) -> list[str]:
+    lines = []
+    pad = _INDENT * depth
+    for i, spec in enumerate(specs):
+        path = f"{prefix}{i}"
+        row = rows[path]
+        used.append(spec.type)
+        comment = f"  # {path}: -> {row.output_shape}"
+        if spec.type in ("Sequential", "Residual"):
+            head = "nn.Sequential" if spec.type == "Sequential" else "Residual"
+            lines.append(f"{pad}{head}({comment}")
+            lines += _layer_lines(spec.layers or [], f"{path}.", rows, used, depth + 1)
+            lines.append(f"{pad}),")
+        elif spec.type == "Backbone":
+            name = spec.args.get("name", "resnet18")
+            where = _classifier_of(name)
+            lines.append(
+                f"{pad}Backbone(torchvision.models.{name}(weights=None), classifier={where!r}),{comment}"
+            )
+        elif spec.type == "Branch":
+            lines.append(f"{pad}Branch([{comment}")
+            for b, branch in enumerate(spec.branches or []):
+                lines.append(f"{pad}{_INDENT}nn.Sequential(")
+                lines += _layer_lines(branch, f"{path}.branches.{b}.", rows, used, depth + 2)
+                lines.append(f"{pad}{_INDENT}),")
+            lines.append(f"{pad}], merge={spec.merge or 'concat'!r}),")
+        else:
+            lines.append(f"{pad}{_call(spec, row)},{comment}")
+    return lines
+
+
+def _call(spec: LayerSpec, row: LayerRow) -> str:
+    info = catalogue.get(spec.type)
+    cls = catalogue.layer_class(spec.type)
+    given = {**with_defaults(info.params, spec.args), **row.inferred}
+    args = {p.name: given[p.name] for p in info.params if p.name in given}
+    torch_defaults = _signature_defaults(cls)
+    if (
+        not torch_defaults
+    ):  # torch's recurrent layers take *args: their documented defaults are the catalogue's
+        torch_defaults = {p.name: _plain(p.default) for p in info.params if p.name != "batch_first"}
+    shown = {
+        k: v for k, v in args.items() if k not in torch_defaults or torch_defaults[k] != _plain(v)
+    }
+    rendered = ", ".join(f"{k}={_literal(v)}" for k, v in shown.items())
+    prefix = "" if spec.type in _NEEDS else "nn."
+    return f"{prefix}{spec.type}({rendered})"
+
+
+def _signature_defaults(cls: type) -> dict[str, Any]:
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: _plain(p.default) for p in params if p.default is not inspect.Parameter.empty}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, list):
+        return repr(tuple(value))
+    return repr(value)
+
+
+def _header(
+    project: Project, preprocessing: Preprocessing, script_name: str, weights_name: str
+) -> str:
+    shape = preprocessing.input_shape
+    what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[
+        preprocessing.kind
+    ]
+    backbone = any(layer.type == "Backbone" for layer in project.model.layers)
+    needs = "torch and torchvision" if backbone else "only torch"
+    return f'''"""{project.name}: a model trained in Torch Studio {__version__}, written as plain PyTorch.
+
+Input: a batch of {what}, shape [batch, {", ".join(map(str, shape))}], prepared by `preprocess`.
+Output: {"one score per class (CLASSES)" if preprocessing.task == "classification" else "one value per sample"}.
+Run `python {script_name}` with {weights_name} beside it to print predictions for a sample batch.
+Needs {needs} (torch {torch.__version__.split("+")[0]} made it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: F401  (used by some blocks)'''
+
+
+def _constants(pre: Preprocessing) -> str:
+    lines = [
+        f"INPUT_SHAPE = {pre.input_shape!r}",
+        f"INPUT_KIND = {pre.kind!r}",
+        f"TASK = {pre.task!r}",
+        f"CLASSES = {pre.classes!r}",
+    ]
+    if pre.kind != "tokens":
+        lines += [
+            f"MEAN = {pre.mean!r}",
+            f"STD = {pre.std!r}",
+            f"SCALE = {pre.scale!r}  # raw values are divided by this first (images)",
+        ]
+    else:
+        lines += [f"VOCABULARY = {pre.vocabulary!r}"]
+    return "\n".join(lines)
+
+
+def _table_source(pre: Preprocessing) -> str:
+    """What turns raw table rows (text cells, blanks) into features, as training did: the
+    columns' encoding and the studio's own plain-Python encoder, copied in."""
+    from studio.core.data import table_encoding
+
+    encoding = pre.encoding()
+    columns = [column.__dict__ for column in encoding.columns]
+    names = ("category_key", "encode_row")
+    functions = "\n\n\n".join(
+        inspect.getsource(getattr(table_encoding, name)).strip("\n") for name in names
+    )
+    return f"""# The table's columns as training encoded them (numbers: a missing cell gets the median;
+# categories: one slot a value, OTHER for one training never saw, MISSING for a blank)
+TARGET = {encoding.target!r}
+COLUMNS = {columns!r}
+OTHER, MISSING = {table_encoding.OTHER!r}, {table_encoding.MISSING!r}
+MISSING_TEXT = {table_encoding.MISSING_TEXT!r}
+DELIMITERS = {"".join(table_encoding.DELIMITERS)!r}
+
+
+{functions}
+
+
+def read_rows(path):
+    \"\"\"A CSV or TSV file's rows as dicts of column name to cell text.\"\"\"
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        head = handle.read(1 << 16)
+        handle.seek(0)
+        try:
+            delimiter = csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+        except csv.Error:
+            delimiter = "\\t" if str(path).endswith(".tsv") else ","
+        reader = csv.DictReader(handle, delimiter=delimiter, skipinitialspace=True)
+        return [{{k.strip(): v for k, v in row.items() if k is not None}} for row in reader]
+
+
+def encode_rows(rows):
+    \"\"\"Raw rows (dicts of column name to cell text) as the model's raw features.\"\"\"
+    return torch.tensor([encode_row(COLUMNS, row) for row in rows], dtype=torch.float32)"""
+
+
+def _classifier_of(name: str) -> str:
+    import torch
+    from torchvision import models
+
+    from studio.core.model.blocks import classifier_path
+
+    with torch.device("meta"):
+        return classifier_path(models.get_model(name, weights=None))
+
+
+_BACKBONE = '''import torchvision
+
+
+class Backbone(nn.Module):
+    """A torchvision model with its final classifier replaced: it gives the pooled features, and
+    the layers after it are the head trained in Torch Studio."""
+
+    def __init__(self, model, classifier):
+        super().__init__()
+        self.model = model
+        parent, _, name = classifier.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, name, nn.Identity())
+
+    def forward(self, x):
+        return self.model(x)'''
+
+
+def _blocks_source(names: list[str]) -> str:
+    parts = []
+    for name in names:
+        if name == "Backbone":
+            parts.append(_BACKBONE)
+            continue
+        obj = getattr(blocks, name)
+        if isinstance(obj, tuple):
+            parts.append(f"{name} = {obj!r}")
+            continue
+        try:
+            parts.append(inspect.getsource(obj).strip("\n"))
+        except (OSError, TypeError):
+            raise StudioError(
+                f"python export needs the source of {name} (studio/core/model/blocks.py), "
+                "which this installation does not include"
+            ) from None
+    return (
+        "# Torch Studio's building blocks this model uses (studio/core/model/blocks.py)\n\n"
+        + "\n\n\n".join(parts)
+    )
+
+
+def _model_class(project: Project, body: list[str]) -> str:
+    lines = [
+        "class Model(nn.Sequential):",
+        f'{_INDENT}"""{project.name}: the layers in order; `# path: -> shape` is one sample\'s output."""',
+        "",
+        f"{_INDENT}def __init__(self):",
+        f"{_INDENT * 2}super().__init__(",
+        *body,
+        f"{_INDENT * 2})",
+        "",
+        f"{_INDENT}def forward(self, x):",
+        f"{_INDENT * 2}for layer in self:",
+        f"{_INDENT * 3}x = layer(x)",
+        f"{_INDENT * 2}return x",
+    ]
+    return "\n".join(lines)
+
+
+_FUNCTIONS = '''
+def load(weights=None):
+    """The model with its trained weights, ready for inference."""
+    model = Model()
+    path = Path(weights) if weights else Path(__file__).with_name("{weights}")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def preprocess(raw):
+    """Raw samples (pixels 0..SCALE, feature values, or token ids) as the model's input."""
+    raw = torch.as_tensor(raw)
+    if INPUT_KIND == "tokens":
+        return raw.long()
+    shape = (1, -1) + (1,) * (len(INPUT_SHAPE) - 1)
+    x = raw.float()
+    if INPUT_KIND == "image":
+        x = x / SCALE
+    return (x - torch.tensor(MEAN).view(shape)) / torch.tensor(STD).view(shape)
+
+
+def predict(model, x, top=3):
+    """For each sample of a prepared batch: [(class, probability), ...] best first, or the value."""
+    with torch.no_grad():
+        out = model(x)
+    if TASK == "regression":
+        return out.reshape(len(x)).tolist()
+    if out.shape[-1] == 1:
+        p = torch.sigmoid(out.reshape(-1))
+        probabilities = torch.stack([1 - p, p], dim=1)
+    else:
+        probabilities = torch.softmax(out, dim=1)
+    best = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
+    return [[(CLASSES[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist())]
+            for ps, ids in zip(best.values, best.indices)]
+
+
+if __name__ == "__main__":
+    model = load()
+    sample_file = Path(__file__).with_name("{sample}")
+    tables = [a for a in sys.argv[1:] if a.endswith((".csv", ".tsv"))]
+    if tables and "COLUMNS" in globals():  # raw rows of a table, encoded as in training
+        x = preprocess(encode_rows([row for table in tables for row in read_rows(table)]))
+    elif sample_file.exists():  # a few prepared samples from the evaluation data
+        x = torch.load(sample_file, map_location="cpu", weights_only=True)
+    elif INPUT_KIND == "tokens":
+        x = torch.randint(0, max(2, len(VOCABULARY or [])), (4, *INPUT_SHAPE))
+    else:
+        x = torch.randn(4, *INPUT_SHAPE)
+    if "--json" in sys.argv:  # raw outputs, for checking against the studio
+        with torch.no_grad():
+            print(json.dumps(model(x).tolist()))
+    else:
+        for n, answer in enumerate(predict(model, x)):
+            print(f"sample {{n}}: {{answer}}")
+'''

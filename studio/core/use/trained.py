@@ -1,0 +1,201 @@
+"""A trained model as evaluation, export and prediction see it: the project, the weights, and
+what an input must go through first (scaling, normalisation, the vocabulary).
+
+A run directory, a checkpoint (`.pt`) and a run's `model.safetensors` all load to the same
+`TrainedModel`. Every file is read with `weights_only=True` or safetensors: nothing executes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.errors import CheckpointError, StudioError
+from studio.core.project.reading import parse_project, parse_project_text
+from studio.core.project.spec import Project
+from studio.core.runs.folder import find_weights
+
+
+@dataclass
+class Preprocessing:
+    """How raw input becomes the model's input, and what its outputs mean."""
+
+    kind: str  # image | features | tokens
+    task: str  # classification | regression
+    input_shape: list[int]
+    classes: list[str] = field(default_factory=list)
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+    scale: float = 255.0
+    vocabulary: list[str] | None = None
+    table: dict[str, Any] | None = None  # a table's column encoding (TableEncoding.to_json)
+    resize: int | None = None  # images: shorter side resized to this, then centre-cropped
+
+    @classmethod
+    def from_dataset(cls, dataset) -> Preprocessing:
+        return cls(
+            kind=dataset.kind,
+            task=dataset.task,
+            input_shape=list(dataset.input_shape),
+            classes=list(dataset.classes),
+            mean=list(dataset.mean),
+            std=list(dataset.std),
+            scale=float(dataset.scale),
+            vocabulary=dataset.vocabulary,
+            table=dataset.table.to_json() if dataset.table is not None else None,
+            resize=dataset.resize,
+        )
+
+    @classmethod
+    def from_json(cls, data: Any, source: Path | str = "") -> Preprocessing:
+        """Read what `to_json` wrote; anything else (a damaged file) is one StudioError."""
+        names = cls.__dataclass_fields__.keys()
+        try:
+            made = cls(**{k: v for k, v in data.items() if k in names})
+            ok = (
+                made.kind in ("image", "features", "tokens")
+                and made.task in ("classification", "regression")
+                and all(isinstance(n, int) and n > 0 for n in made.input_shape)
+                and all(isinstance(c, str) for c in made.classes)
+                and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])
+                and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary))
+                and (made.table is None or made.encoding().width == made.input_shape[-1])
+            )
+        except (AttributeError, TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise StudioError(
+                f"{source}: damaged (its preprocessing record is not what the studio writes)"
+            )
+        return made
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def encoding(self):
+        """A table's column encoding (data/table_encoding.py), or None for other data."""
+        from studio.core.data.table_encoding import TableEncoding
+
+        return TableEncoding.from_json(self.table) if self.table is not None else None
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw samples (pixels 0..scale, feature values, token ids) as the model's input: the
+        same Normalisation the training batches went through."""
+        from studio.core.data.normalise import Normalisation
+
+        return Normalisation(self.kind, self.mean, self.std, self.scale)(x)
+
+
+@dataclass
+class TrainedModel:
+    project: Project
+    model: nn.Module  # on the CPU, in eval mode
+    preprocessing: Preprocessing
+    source: Path  # the file the weights came from
+    run_dir: Path | None = None
+    base_dir: Path | None = None  # where the project's relative data paths start
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+    def load_data(self):
+        """The run's dataset, prepared as in training (a table with the run's own column
+        encoding, images as the run's pretrained weights wanted them)."""
+        from studio.core.data import load_project_data
+
+        return load_project_data(self.project, self.base_dir, table=self.preprocessing.encoding())
+
+
+def load_trained(path: str | Path) -> TrainedModel:
+    """A run directory, checkpoint or run's model.safetensors, rebuilt and loaded on the CPU."""
+    weights = find_weights(path)
+    if weights.suffix == ".safetensors":
+        project, state, extra = _read_safetensors(weights)
+    else:
+        project, state, extra = _read_checkpoint(weights)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise StudioError(f"{weights}: damaged (its weights are not a table of tensors)")
+    run_dir = _run_dir_of(weights)
+    base_dir = (
+        Path(extra["base_dir"])
+        if isinstance(extra.get("base_dir"), str)
+        else _guess_base_dir(run_dir)
+    )
+    if extra.get("preprocessing"):
+        preprocessing = Preprocessing.from_json(extra["preprocessing"], weights)
+    else:  # made before checkpoints carried it: the training data says it again
+        from studio.core.data import load_project_data
+
+        preprocessing = Preprocessing.from_dataset(load_project_data(project, base_dir))
+    if project.model.input_shape is None:
+        project.model.input_shape = list(preprocessing.input_shape)
+    model = rebuild(project, state, weights)
+    return TrainedModel(project, model, preprocessing, weights, run_dir, base_dir)
+
+
+def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str) -> nn.Module:
+    """The project's model with these weights, in eval mode; a mismatch is one clear error."""
+    from studio.core.model.build import build_model
+
+    model = build_model(project.model, seed=0)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines()[:3]]
+        raise CheckpointError(
+            f"{source}: the weights do not fit the project's model ({' '.join(lines)[:300]})"
+        ) from None
+    return model.eval()
+
+
+def _read_checkpoint(path: Path) -> tuple[Project, dict, dict]:
+    from studio.core.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    return parse_project(state["project"]), state["model"], state
+
+
+def _read_safetensors(path: Path) -> tuple[Project, dict, dict]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    from studio.core.train.checkpoint import WEIGHTS_METADATA, verify_weights
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise StudioError(f"{path}: not a readable safetensors file ({str(exc)[:160]})") from None
+    if "project" not in metadata:
+        raise StudioError(f"{path}: has no project in its metadata (not written by Torch Studio)")
+    unknown = sorted(set(metadata) - WEIGHTS_METADATA)
+    if unknown:
+        raise CheckpointError(f"{path} is damaged: unexpected metadata {', '.join(unknown)[:80]}")
+    verify_weights(state, metadata, path)
+    project = parse_project_text(metadata["project"])
+    extra: dict[str, Any] = {}
+    if metadata.get("preprocessing"):
+        try:
+            extra["preprocessing"] = json.loads(metadata["preprocessing"])
+        except ValueError:
+            raise StudioError(f"{path}: damaged (its preprocessing metadata is not JSON)") from None
+    if metadata.get("base_dir"):
+        extra["base_dir"] = metadata["base_dir"]
+    return project, state, extra
+
+
+def _run_dir_of(weights: Path) -> Path | None:
+    folder = weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+    return folder if (folder / "project.json").is_file() else None
+
+
+def _guess_base_dir(run_dir: Path | None) -> Path | None:
+    """runs/ sits beside the project file by default, so its parent is where data paths start."""
+    return run_dir.parent.parent if run_dir is not None else None

@@ -1,0 +1,233 @@
+"""What the window does with trained runs: evaluate, export, predict on dropped files.
+
+Each runs in a background thread (BackgroundTasks); results come back to the views here, and
+what the window should say comes out as signals (`message`, `error`, `tabRequested`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.gui.document import ProjectDocument
+from studio.gui.tasks import BackgroundTasks
+from studio.gui.views.evaluation_view import EvaluationView
+
+
+class ModelActions(QObject):
+    """Evaluate, export and predict with the open project's trained runs."""
+
+    message = Signal(str, int)  # status-bar text, milliseconds
+    error = Signal(str, str)  # title, message: shown as a message box
+    tabRequested = Signal(QWidget)  # a view that should come to the front
+
+    def __init__(self, document: ProjectDocument, evaluation: EvaluationView, parent: QWidget):
+        super().__init__(parent)
+        self.document, self.evaluation, self.parent_widget = document, evaluation, parent
+        self.tasks = BackgroundTasks(self)
+        self.export_dialog = None
+        self.prediction_dialog = None
+        evaluation.evaluateRequested.connect(self.evaluate)
+
+    def with_runs(self, then: Callable[[list[tuple[Path, str]]], None]) -> None:
+        """The project's trained runs, newest first, listed off the GUI thread (each run's
+        metrics are read, which takes a while when there are many), then `then(runs)` here."""
+        from studio.core.runs.folder import default_runs_dir, trained_runs
+
+        folder, name = default_runs_dir(self.document.path), self.document.project.name
+        self.tasks.start(
+            lambda: trained_runs(folder, name), then, lambda why: self.error.emit("Runs", why)
+        )
+
+    def refresh_runs(self) -> None:
+        self.with_runs(self.evaluation.set_runs)
+
+    # ---------------------------------------------------------------- evaluate
+
+    def evaluate(self, run: str | None = None) -> None:
+        """Evaluate `run`, or the newest run of the project (shown in the Evaluation tab)."""
+        if run is None:
+            self.tabRequested.emit(self.evaluation)
+            self.with_runs(self._evaluate_newest)
+            return
+        view = self.evaluation
+
+        def task():
+            from studio.core.use.evaluate import evaluate
+            from studio.core.use.explain import explain_worst
+            from studio.core.use.trained import load_trained
+
+            trained = load_trained(run)
+            dataset = trained.load_data()
+            result = evaluate(trained, dataset)
+            explain_worst(trained, dataset, result)  # why it answered what it did
+            return result
+
+        view.set_busy(True)
+        self.tasks.start(task, self._evaluated, self._evaluation_failed)
+
+    def _evaluate_newest(self, runs: list[tuple[Path, str]]) -> None:
+        self.evaluation.set_runs(runs)
+        if runs:
+            self.evaluate(str(runs[0][0]))
+        else:
+            self.message.emit("No trained run of this project yet: train first", 5000)
+
+    def _evaluated(self, result) -> None:
+        self.evaluation.set_busy(False)
+        self.evaluation.show_result(result)
+
+    def _evaluation_failed(self, message: str) -> None:
+        self.evaluation.set_busy(False)
+        self.evaluation.show_error(message)
+
+    # ---------------------------------------------------------------- export
+
+    def open_export_dialog(self) -> None:
+        self.with_runs(self._open_export_dialog)
+
+    def _open_export_dialog(self, runs: list[tuple[Path, str]]) -> None:
+        from studio.gui.views.export_dialog import ExportDialog
+
+        if not runs:
+            self.error.emit(
+                "Nothing to export yet",
+                "Train the project first: an export is made from a trained run.",
+            )
+            return
+        dialog = ExportDialog(runs, self.document.project.name, self.parent_widget)
+        dialog.exportRequested.connect(self._export)
+        self.export_dialog = dialog
+        dialog.open()
+
+    def _export(self, run: str, fmt: str, output: str, quantize: bool) -> None:
+        def task():
+            from studio.core.use.export import export_model
+            from studio.core.use.trained import load_trained
+
+            return export_model(
+                load_trained(run), fmt, output, quantize="dynamic" if quantize else None
+            )
+
+        self.export_dialog.set_busy(True)
+        self.tasks.start(task, self._exported, self._export_failed)
+
+    def _exported(self, result) -> None:
+        if self.export_dialog is not None:
+            self.export_dialog.set_busy(False)
+            self.export_dialog.show_result(result)
+        self.message.emit(f"Exported and verified: {result.path}", 8000)
+
+    def _export_failed(self, message: str) -> None:
+        if self.export_dialog is not None:
+            self.export_dialog.set_busy(False)
+            self.export_dialog.show_error(message)
+
+    # ---------------------------------------------------------------- predict
+
+    def predict_files(self, paths: list[str]) -> None:
+        """Predict dropped files with the newest trained run (a dialog shows the answers)."""
+        self.with_runs(lambda runs: self._predict_with(runs, paths))
+
+    def _predict_with(self, runs: list[tuple[Path, str]], paths: list[str]) -> None:
+        if not runs:
+            self.error.emit(
+                "No trained model yet",
+                "Train the project first, then drop files on the window to classify them.",
+            )
+            return
+        run = runs[0][0]
+
+        def task():
+            from studio.core.use.explain import explain
+            from studio.core.use.predict import open_predictor, predict_samples, read_inputs
+
+            predictor = open_predictor(run)
+            names, raw = read_inputs(paths, predictor)
+            pre = predictor.preprocessing
+            reasons = (
+                explain(predictor.model, pre, raw)
+                if predictor.model is not None
+                else [None] * len(names)
+            )
+            return run, predict_samples(predictor, names, raw, top=3), _views(pre, raw), reasons
+
+        self.message.emit(f"Predicting {len(paths)} file(s) with {run.name}…", 0)
+        self.tasks.start(
+            task, self._predicted, lambda message: self.error.emit("Cannot predict", message)
+        )
+
+    def _predicted(self, outcome) -> None:
+        run, predictions, views, reasons = outcome
+        self.prediction_dialog = PredictionDialog(
+            run, predictions, views, reasons, self.parent_widget
+        )
+        self.prediction_dialog.open()
+        self.message.emit(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)
+
+
+def _views(preprocessing, raw) -> list:
+    """Thumbnails for image inputs (uint8 arrays), None otherwise."""
+    from studio.core.data.dataset import image_view
+
+    if preprocessing.kind != "image":
+        return [None] * len(raw)
+    return [image_view(sample, preprocessing.scale) for sample in raw]
+
+
+class PredictionDialog(QDialog):
+    def __init__(self, run: Path, predictions, views, reasons, parent=None):
+        from PySide6.QtCore import QSize
+
+        from studio.gui.views.images import sample_pixmap, why_item
+
+        super().__init__(parent)
+        self.setObjectName("predictionDialog")
+        self.setWindowTitle("Predictions")
+        self.setMinimumSize(560, 360)
+        table = QTableWidget(len(predictions), 3)
+        table.setObjectName("predictionTable")
+        table.setHorizontalHeaderLabels(["Input", "Prediction", "Why"])
+        table.setIconSize(QSize(96, 48))
+        table.verticalHeader().setDefaultSectionSize(56)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, (prediction, view) in enumerate(zip(predictions, views, strict=False)):
+            item = QTableWidgetItem(prediction.input)
+            pixmap = sample_pixmap(view, 48)
+            if pixmap is not None:
+                from PySide6.QtGui import QIcon
+
+                item.setIcon(QIcon(pixmap))
+            table.setItem(row, 0, item)
+            if prediction.top is not None:
+                (best, p), rest = prediction.top[0], prediction.top[1:]
+                text = f"{best}  ({p:.1%})" + (
+                    f"    then {', '.join(f'{n} ({q:.1%})' for n, q in rest)}" if rest else ""
+                )
+            else:
+                text = f"{prediction.value:.6g}"
+            answer = QTableWidgetItem(text)
+            answer.setTextAlignment(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+            table.setItem(row, 1, answer)
+            table.setItem(row, 2, why_item(reasons[row], view, 48))
+        table.resizeColumnToContents(0)
+        table.resizeColumnToContents(1)
+        self.table = table
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Model: {run.name} (best checkpoint)"))
+        layout.addWidget(table, 1)
+        layout.addWidget(buttons)

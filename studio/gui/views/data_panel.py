@@ -1,0 +1,381 @@
+"""The dataset picker: the catalogue's sources and their options, split and batch size,
+augmentation, and a preview of samples with their labels and the class counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.gui.views.column_table import ColumnTypesTable
+from studio.gui.views.images import sample_pixmap
+from studio.gui.views.param_editors import CompactComboBox, ParamEditor
+
+PREVIEW_PER_CLASS = 6
+PREVIEW_CLASSES = 10
+
+
+class DataPanel(QWidget):
+    """Edits `data` through the document; `loadRequested` asks the window to load the dataset."""
+
+    loadRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self._updating = False
+        self.source = CompactComboBox(objectName="datasetPicker")
+        self.options = QWidget()
+        self.options_form = QFormLayout(self.options)
+        self.options_form.setContentsMargins(0, 0, 0, 0)
+        self.val_fraction = QDoubleSpinBox(
+            objectName="valFraction", minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2
+        )
+        self.batch_size = QSpinBox(objectName="batchSize", minimum=1, maximum=65536)
+        self.augment = QListWidget(objectName="augmentList")
+        self.augment.setMaximumHeight(70)
+        self.add_augment = CompactComboBox(objectName="addAugment")
+        self.remove_augment = QPushButton("Remove")
+        self.augment_args = QWidget(
+            objectName="augmentArgs"
+        )  # the selected augmentation's arguments
+        self.augment_form = QFormLayout(self.augment_args)
+        self.augment_form.setContentsMargins(12, 0, 0, 0)
+        self._augment_shown: tuple[int, str] | None = None
+        self.augment_editors: dict[str, ParamEditor] = {}
+        self.load_button = QPushButton("Load preview", objectName="loadData")
+        self.cancel_button = QPushButton("Cancel", objectName="cancelLoad")
+        self.progress = QProgressBar(objectName="dataProgress")
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.status = QLabel(objectName="dataStatus")
+        self.columns = ColumnTypesTable()
+        self.status.setWordWrap(True)
+        self.preview = QWidget(objectName="dataPreview")
+        self.preview_grid = QGridLayout(self.preview)
+        self.preview_grid.setSpacing(2)
+        self.counts_plot = None  # a pyqtgraph bar chart, made on first use
+        self._options_source: str | None = None
+        self.option_editors: dict[str, ParamEditor] = {}
+
+        form = QFormLayout()
+        form.addRow("Source", self.source)
+        form.addRow(self.options)
+        form.addRow("Validation share", self.val_fraction)
+        form.addRow("Batch size", self.batch_size)
+        augment_row = QHBoxLayout()
+        augment_row.addWidget(self.add_augment, 1)
+        augment_row.addWidget(self.remove_augment)
+        form.addRow("Augmentation", self.augment)
+        form.addRow("", augment_row)
+        form.addRow(self.augment_args)
+        load_row = QHBoxLayout()
+        load_row.addWidget(self.load_button)
+        load_row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(load_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.columns)
+        layout.addWidget(self.preview)
+        self.counts_holder = QVBoxLayout()
+        layout.addLayout(self.counts_holder)
+        layout.addStretch(1)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.val_fraction.valueChanged.connect(
+            lambda v: self._edit(
+                "Set validation share", lambda d: setattr(d, "val_fraction", round(v, 4))
+            )
+        )
+        self.batch_size.valueChanged.connect(
+            lambda v: self._edit("Set batch size", lambda d: setattr(d, "batch_size", v))
+        )
+        self.add_augment.activated.connect(self._add_augment)
+        self.remove_augment.clicked.connect(self._remove_augment)
+        self.augment.currentRowChanged.connect(lambda _row: self._show_augment_args())
+        self.load_button.clicked.connect(self.loadRequested)
+        self.columns.typeChosen.connect(self._column_type_chosen)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+
+    def populate(self) -> None:
+        from studio.core.catalogue import components
+        from studio.core.data import SOURCES
+
+        self._updating = True
+        for source in SOURCES.values():
+            self.source.addItem(
+                f"{source.title}" + ("" if source.offline else "  (torchvision)"), source.id
+            )
+            self.source.setItemData(
+                self.source.count() - 1, source.description, Qt.ItemDataRole.ToolTipRole
+            )
+        self.add_augment.addItem("Add augmentation…")
+        self.add_augment.addItems(list(components.AUGMENTATIONS))
+        self._updating = False
+        self.show_project()
+
+    def show_project(self) -> None:
+        data = self.document.project.data
+        self._updating = True
+        try:
+            self.source.setCurrentIndex(max(0, self.source.findData(data.source)))
+            self.val_fraction.setValue(data.val_fraction)
+            self.batch_size.setValue(data.batch_size)
+            row = self.augment.currentRow()
+            self.augment.blockSignals(True)  # the list is rebuilt; the selection stays where it was
+            self.augment.clear()
+            for item in data.augment:
+                self.augment.addItem(
+                    f"{item.type}({', '.join(f'{k}={v}' for k, v in item.args.items())})"
+                )
+            self.augment.setCurrentRow(min(row, len(data.augment) - 1))
+            self.augment.blockSignals(False)
+            self._show_augment_args()
+            self._show_options()
+        finally:
+            self._updating = False
+
+    def _show_options(self) -> None:
+        """Build the source's option editors; for the same source, only update their values
+        (rebuilding on every edit would take the focus from the field being typed in)."""
+        from studio.core.data import SOURCES
+
+        data = self.document.project.data
+        if self._options_source == data.source:
+            for name, editor in self.option_editors.items():
+                value = data.options.get(name, editor.param.default)
+                if editor.value() != value and not editor.has_focus():
+                    editor.set_value(value)
+            return
+        self._options_source = data.source
+        self.option_editors = {}
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        info = SOURCES[data.source]
+        for param in info.options:
+            if param.kind == "mapping":  # a table's column types: the columns table edits them
+                continue
+            editor = ParamEditor(param, data.options.get(param.name, param.default))
+            editor.committed.connect(self._option_changed)
+            self.option_editors[param.name] = editor
+            row: QWidget = editor
+            if param.name == "path":
+                row = QWidget()
+                line = QHBoxLayout(row)
+                line.setContentsMargins(0, 0, 0, 0)
+                browse = QPushButton("Browse…")
+                browse.clicked.connect(
+                    lambda _=False, e=editor, folder=info.kind == "folder": self._browse(e, folder)
+                )
+                line.addWidget(editor, 1)
+                line.addWidget(browse)
+            self.options_form.addRow(param.name, row)
+
+    def _browse(self, editor: ParamEditor, folder: bool) -> None:
+        start = str(self.document.base_dir)
+        chosen = (
+            QFileDialog.getExistingDirectory(self, "Image folder", start)
+            if folder
+            else QFileDialog.getOpenFileName(
+                self, "CSV file", start, "CSV files (*.csv);;All files (*)"
+            )[0]
+        )
+        if chosen:
+            editor.set_value(chosen)
+            self._option_changed("path", chosen)
+
+    def _edit(self, text: str, change) -> None:
+        if not self._updating:
+            self.document.edit(text, lambda project: change(project.data))
+
+    def _source_changed(self, _index: int) -> None:
+        source = self.source.currentData()
+        if self._updating or source is None or source == self.document.project.data.source:
+            return
+
+        def change(data) -> None:
+            data.source, data.options = source, {}
+
+        self._edit(f"Use {source}", change)
+        self.loadRequested.emit()
+
+    def _column_type_chosen(self, name: str, kind: str | None) -> None:
+        def change(data) -> None:
+            columns = dict(data.options.get("columns") or {})
+            if kind is None:
+                columns.pop(name, None)
+            else:
+                columns[name] = kind
+            if columns:
+                data.options["columns"] = columns
+            else:
+                data.options.pop("columns", None)
+
+        self._edit(f"Set the type of {name}", change)
+        self.loadRequested.emit()  # the table shows what the data now becomes
+
+    def _option_changed(self, name: str, value: Any) -> None:
+        def change(data) -> None:
+            if value is None:
+                data.options.pop(name, None)
+            else:
+                data.options[name] = value
+
+        self._edit(f"Set {name}", change)
+
+    def _add_augment(self, index: int) -> None:
+        from studio.core.project.edits import new_augmentation
+
+        if index <= 0:
+            return
+        name = self.add_augment.itemText(index)
+        self.add_augment.setCurrentIndex(0)
+        item = new_augmentation(name, self.document.project.model.input_shape)
+        self._edit(f"Add {name}", lambda d: d.augment.append(item))
+
+    def _show_augment_args(self) -> None:
+        """Editors for the selected augmentation's arguments; kept (and the focus with them) while
+        the same one stays selected, so typing in one is not interrupted by its own edit."""
+        from studio.core.catalogue import components
+
+        row = self.augment.currentRow()
+        items = self.document.project.data.augment
+        chosen = (row, items[row].type) if 0 <= row < len(items) else None
+        if (
+            chosen == self._augment_shown and chosen is not None
+        ):  # same one: new values (undo), in place
+            focused = QApplication.focusWidget()
+            for name, editor in self.augment_editors.items():
+                if focused is None or not editor.isAncestorOf(focused):
+                    editor.set_value(items[row].args.get(name, editor.param.default))
+            return
+        self._augment_shown = chosen
+        self.augment_editors = {}
+        while self.augment_form.rowCount():
+            self.augment_form.removeRow(0)
+        if chosen is None:
+            return
+        item = items[row]
+        for param in components.augmentations()[item.type].params:
+            editor = ParamEditor(param, item.args.get(param.name, param.default))
+            editor.committed.connect(
+                lambda name, value, row=row: self._augment_arg_changed(row, name, value)
+            )
+            self.augment_form.addRow(param.name, editor)
+            self.augment_editors[param.name] = editor
+
+    def _augment_arg_changed(self, row: int, name: str, value: Any) -> None:
+        def change(data) -> None:
+            args = data.augment[row].args
+            if value is None:
+                args.pop(name, None)
+            else:
+                args[name] = value
+
+        self._edit(f"Set {name}", change)
+
+    def _remove_augment(self) -> None:
+        row = self.augment.currentRow()
+        if row >= 0:
+            self._edit("Remove augmentation", lambda d: d.augment.pop(row))
+
+    # ---------------------------------------------------------------- loading and preview
+
+    def loading(self, on: bool) -> None:
+        self.progress.setVisible(on)
+        self.cancel_button.setVisible(on)
+        self.load_button.setEnabled(not on)
+        if on:
+            self.progress.setRange(0, 0)
+            self.status.setText("Loading…")
+
+    def report_progress(self, what: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{what} %p%" if total else what)
+
+    def show_error(self, message: str) -> None:
+        self.loading(False)
+        self.status.setText(f"<span style='color:#ff8080'>{message}</span>")
+
+    def show_dataset(self, dataset) -> None:
+        self.loading(False)
+        info = dataset.describe()
+        samples = info["samples"]
+        notes = "".join(f"<br>{n}" for n in info["notes"])
+        self.status.setText(
+            f"<b>{dataset.num_classes or 'regression'} {'classes' if dataset.num_classes else ''}</b> · "
+            f"sample shape {dataset.input_shape} · train {samples['train']:,} · validation {samples['val']:,}"
+            + (f" · test {samples['test']:,}" if samples["test"] else "")
+            + notes
+        )
+        while self.preview_grid.count():
+            self.preview_grid.takeAt(0).widget().deleteLater()
+        if dataset.kind == "image":
+            for row, (array, label) in enumerate(self._by_class(dataset)):
+                name = QLabel(label[:12])
+                name.setObjectName("previewLabel")
+                self.preview_grid.addWidget(name, row, 0)
+                for column, image in enumerate(array):
+                    cell = QLabel()
+                    cell.setPixmap(sample_pixmap(image, 40))
+                    cell.setToolTip(label)
+                    self.preview_grid.addWidget(cell, row, column + 1)
+        else:
+            for i, (sample, label) in enumerate(dataset.preview(per_class=2)[:8]):
+                text = (
+                    sample
+                    if isinstance(sample, str)
+                    else np.array2string(np.asarray(sample)[:12], precision=2)
+                )
+                self.preview_grid.addWidget(QLabel(f"{label}: {text}"), i, 0)
+        self._show_counts(dataset)
+        table = dataset.table
+        overrides = self.document.project.data.options.get("columns") or {}
+        self.columns.show_columns(table.describe() if table is not None else [], overrides)
+
+    def _by_class(self, dataset) -> list[tuple[list[np.ndarray], str]]:
+        rows: dict[str, list[np.ndarray]] = {}
+        for array, label in dataset.preview(per_class=PREVIEW_PER_CLASS):
+            rows.setdefault(label, []).append(array)
+        return [(images, label) for label, images in list(rows.items())[:PREVIEW_CLASSES]]
+
+    def _show_counts(self, dataset) -> None:
+        import pyqtgraph as pg
+
+        counts = dataset.class_counts
+        if self.counts_plot is None:
+            self.counts_plot = pg.PlotWidget(objectName="classCounts")
+            self.counts_plot.setMaximumHeight(140)
+            self.counts_plot.setMinimumHeight(120)  # squeezed any lower, its axis labels overlap
+            self.counts_plot.setMouseEnabled(False, False)
+            self.counts_plot.setTitle("Training samples per class", size="9pt")
+            self.counts_holder.addWidget(self.counts_plot)
+        self.counts_plot.clear()
+        self.counts_plot.setVisible(bool(counts))
+        if counts:
+            bars = pg.BarGraphItem(
+                x=list(range(len(counts))), height=counts, width=0.7, brush="#4f9dff"
+            )
+            self.counts_plot.addItem(bars)
+            axis = self.counts_plot.getAxis("bottom")
+            step = max(1, len(counts) // 10)
+            axis.setTicks([[(i, dataset.classes[i][:8]) for i in range(0, len(counts), step)]])

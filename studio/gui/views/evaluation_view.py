@@ -1,0 +1,226 @@
+"""The Evaluation tab: pick a run, evaluate it in the background, and see where it goes wrong:
+the confusion matrix as a heat map, precision / recall / F1 per class, the worst-classified samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.gui.views.images import sample_pixmap, why_pixmap, why_text
+from studio.gui.views.param_editors import CompactComboBox
+
+MAX_LABELLED_CLASSES = 20  # counts are written in the cells up to this many classes
+
+
+class EvaluationView(QWidget):
+    evaluateRequested = Signal(str)  # the run directory
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("evaluationView")
+        self.runs = CompactComboBox()
+        self.runs.setObjectName("evaluationRun")
+        self.runs.setToolTip(
+            "The run to evaluate: its best checkpoint, on the test split (else validation)"
+        )
+        self.button = QPushButton("Evaluate")
+        self.button.setObjectName("evaluateButton")
+        self.button.clicked.connect(self._request)
+        self.summary = QLabel("Train a run, then evaluate it here.")
+        self.summary.setObjectName("evaluationSummary")
+        self.summary.setWordWrap(True)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("Run"))
+        header.addWidget(self.runs, 1)
+        header.addWidget(self.button)
+
+        self.matrix_plot = pg.PlotWidget()
+        self.matrix_plot.setObjectName("confusionPlot")
+        self.matrix_plot.setMenuEnabled(False)
+        self.matrix_plot.setMouseEnabled(False, False)
+        self.matrix_plot.invertY(True)
+        self.matrix_plot.setLabel("left", "true class")
+        self.matrix_plot.setLabel("bottom", "predicted class")
+        self.matrix_plot.setTitle("Confusion matrix")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(pg.colormap.get("CET-L12"))
+        self.matrix_plot.addItem(self.image)
+        self._cell_labels: list[pg.TextItem] = []
+
+        self.table = QTableWidget(0, 5)
+        self.table.setObjectName("perClassTable")
+        self.table.setHorizontalHeaderLabels(["Class", "Prec.", "Recall", "F1", "N"])
+        for column, tip in enumerate(
+            (
+                "",
+                "precision: of the samples called this class, the share that are",
+                "recall: of the samples of this class, the share found",
+                "F1: precision and recall together",
+                "support: samples of this class in the split",
+            )
+        ):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumWidth(220)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+
+        self.worst = QListWidget()
+        self.worst.setObjectName("worstSamples")
+        self.worst.setViewMode(QListWidget.ViewMode.IconMode)
+        self.worst.setIconSize(QSize(64, 64))
+        self.worst.setGridSize(QSize(112, 104))
+        self.worst.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.worst.setMovement(QListWidget.Movement.Static)
+        self.worst.setToolTip(
+            "Misclassified samples, the most confidently wrong first; beside each image, what the "
+            "model looked at for its wrong answer (Grad-CAM or integrated gradients)"
+        )
+        worst_box = QWidget()
+        worst_layout = QVBoxLayout(worst_box)
+        worst_layout.setContentsMargins(0, 0, 0, 0)
+        worst_layout.addWidget(QLabel("Worst-classified samples (true → predicted)"))
+        worst_layout.addWidget(self.worst)
+
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(self.matrix_plot)
+        body.addWidget(self.table)
+        body.addWidget(worst_box)
+        body.setSizes([330, 300, 330])
+        for index in range(3):
+            body.setStretchFactor(index, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.summary)
+        layout.addWidget(body, 1)
+        self.result = None
+
+    def set_runs(self, runs: list[tuple[Path, str]]) -> None:
+        """(run directory, label) newest first; keeps the current choice when it is still there."""
+        current = self.runs.currentData()
+        self.runs.clear()
+        for path, label in runs:
+            self.runs.addItem(label, str(path))
+        index = self.runs.findData(current)
+        self.runs.setCurrentIndex(index if index >= 0 else 0)
+        self.button.setEnabled(bool(runs))
+
+    def _request(self) -> None:
+        if self.runs.currentData():
+            self.evaluateRequested.emit(self.runs.currentData())
+
+    def set_busy(self, busy: bool) -> None:
+        self.button.setEnabled(not busy and self.runs.count() > 0)
+        if busy:
+            self.summary.setText("Evaluating…")
+
+    def show_error(self, message: str) -> None:
+        self.summary.setText(f"Evaluation failed: {message}")
+
+    def show_result(self, result) -> None:
+        self.result = result
+        head = f"{result.split} split, {result.samples:,} samples · {result.loss_name} {result.loss:.4f}"
+        if result.task == "regression":
+            self.summary.setText(
+                f"{head} · MSE {result.mse:.4g} · MAE {result.mae:.4g} · R² {result.r2:.4f}"
+            )
+            self._show_matrix([], [])
+            self.table.setRowCount(0)
+            self.worst.clear()
+            return
+        self.summary.setText(
+            f"{head} · accuracy {result.accuracy:.2%} · macro F1 {result.macro_f1:.3f}"
+        )
+        self._show_matrix(result.confusion, result.classes)
+        self._show_table(result.per_class)
+        self._show_worst(result.worst)
+
+    def _show_matrix(self, confusion: list[list[int]], classes: list[str]) -> None:
+        for label in self._cell_labels:
+            self.matrix_plot.removeItem(label)
+        self._cell_labels = []
+        if not confusion:
+            self.image.clear()
+            return
+        counts = np.asarray(confusion, dtype=np.float64)
+        rows = counts.sum(axis=1, keepdims=True)
+        share = np.divide(
+            counts, rows, out=np.zeros_like(counts), where=rows > 0
+        )  # colour: share of the true class
+        self.image.setImage(share, levels=(0.0, 1.0))
+        n = len(classes)
+        ticks = [[(i + 0.5, name[:10]) for i, name in enumerate(classes)]] if n <= 30 else None
+        for axis in ("bottom", "left"):
+            self.matrix_plot.getAxis(axis).setTicks(ticks)
+        if n <= MAX_LABELLED_CLASSES:
+            for r in range(n):
+                for c in range(n):
+                    if counts[r, c]:
+                        color = (
+                            "#ffffff" if share[r, c] > 0.5 else "#1f232b"
+                        )  # readable on its cell
+                        label = pg.TextItem(str(int(counts[r, c])), color=color, anchor=(0.5, 0.5))
+                        label.setPos(c + 0.5, r + 0.5)
+                        self.matrix_plot.addItem(label)
+                        self._cell_labels.append(label)
+        self.matrix_plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+
+    def _show_table(self, per_class) -> None:
+        self.table.setRowCount(len(per_class))
+        for row, score in enumerate(per_class):
+            values = [
+                score.name,
+                f"{score.precision:.3f}",
+                f"{score.recall:.3f}",
+                f"{score.f1:.3f}",
+                f"{score.support:,}",
+            ]
+            for column, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(row, column, item)
+
+    def _show_worst(self, worst) -> None:
+        self.worst.clear()
+        explained = any(s.why is not None and s.why.heat is not None for s in worst)
+        self.worst.setIconSize(QSize(128, 64) if explained else QSize(64, 64))
+        self.worst.setGridSize(QSize(150, 104) if explained else QSize(112, 104))
+        for sample in worst:
+            text = f"{sample.true} → {sample.predicted}\n{sample.confidence:.0%}"
+            if sample.why is not None and sample.why.features:  # a table row: what decided it
+                text += f"\n{why_text(sample.why, 1)}"[:40]
+            item = QListWidgetItem(text)
+            pixmap = why_pixmap(sample.view, sample.why, 64) or sample_pixmap(sample.view, 64)
+            if sample.why is not None:
+                item.setToolTip(
+                    f"Why it said {sample.predicted!r}: {sample.why.method}"
+                    + (f"\n{why_text(sample.why)}" if sample.why.features else "")
+                )
+            if pixmap is not None:
+                item.setIcon(QIcon(pixmap))
+            elif isinstance(sample.view, str):
+                item.setToolTip(sample.view)
+                item.setText(f"{sample.view[:24]}…\n{text}")
+            self.worst.addItem(item)

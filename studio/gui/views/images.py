@@ -1,0 +1,59 @@
+"""Dataset samples as pictures: the preview grid, the worst-classified samples, predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QTableWidgetItem
+
+
+def sample_pixmap(view, size: int) -> QPixmap | None:
+    """A uint8 image (H, W) or (H, W, 3) scaled to `size` with hard pixel edges; None otherwise."""
+    if not isinstance(view, np.ndarray) or view.dtype != np.uint8 or view.ndim not in (2, 3):
+        return None
+    array = np.ascontiguousarray(view)
+    height, width = array.shape[:2]
+    if array.ndim == 2:
+        image = QImage(array.data, width, height, width, QImage.Format.Format_Grayscale8)
+    else:
+        image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy()).scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
+
+
+def why_pixmap(view, why, size: int) -> QPixmap | None:
+    """An image and its saliency overlay side by side (each `size` tall), or None."""
+    if why is None or why.heat is None or not isinstance(view, np.ndarray):
+        return None
+    from studio.core.use.explain import overlay
+
+    shown = view if view.ndim == 3 else np.repeat(view[:, :, None], 3, axis=2)
+    pair = np.ascontiguousarray(np.concatenate([shown, overlay(view, why.heat)], axis=1))
+    height, width = pair.shape[:2]
+    image = QImage(pair.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy()).scaled(
+        2 * size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
+
+
+def why_text(why, count: int = 4) -> str:
+    """A table row's strongest columns (a text's words), one line."""
+    from studio.core.use.explain import features_text
+
+    return features_text(why.features, count) if why is not None and why.features else ""
+
+
+def why_item(why, view, size: int) -> QTableWidgetItem:
+    """A table cell that says why: the overlay, or the strongest columns."""
+    item = QTableWidgetItem()
+    if why is None:
+        return item
+    pixmap = why_pixmap(view, why, size)
+    if pixmap is not None:
+        item.setIcon(QIcon(pixmap))
+    else:
+        item.setText(why_text(why))
+    item.setToolTip(f"{why.method}, for {why.target!r}")
+    return item
