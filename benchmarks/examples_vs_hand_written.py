@@ -1,4 +1,4 @@
-"""The studio's loop against a hand-written loop for each project in ../shared/examples, on one
+"""The studio's loop against a hand-written loop for each project in examples/, on one
 device: the same nn.Module (built from the project), optimizer, loss, batch size and augmentation,
 over the same prepared tensors. Data are written in each source's real format (MNIST IDX, CIFAR
 batches, a CSV of reviews). Prints samples/s of both (median over the epochs after the first) and
@@ -31,7 +31,7 @@ from studio.core.train import History, fit  # noqa: E402
 from studio.core.train.setup import Targets, make_loss, make_optimizer  # noqa: E402
 from tests.datafiles import write_cifar10, write_mnist  # noqa: E402
 
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = ROOT / "examples"
 ROUNDS = 3
 
 

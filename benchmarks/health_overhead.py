@@ -33,7 +33,7 @@ def digits_mlp() -> dict:
 
 
 def lenet(root: Path) -> dict:
-    project = json.loads((ROOT.parent / "shared" / "examples" / "mnist-lenet.json").read_text())
+    project = json.loads((ROOT / "examples" / "mnist-lenet.json").read_text())
     project["data"]["options"]["root"] = str(root)
     project["training"].update(epochs=2, device="cpu")
     return project

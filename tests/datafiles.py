@@ -126,7 +126,7 @@ def write_penguins(path: Path, rows: int = 344, seed: int = 0) -> Path:
 
 
 def write_example_data(root: Path) -> Path:
-    """What the projects in shared/examples read, small, beside a project saved in `root`:
+    """What the projects in examples/ read, small, beside a project saved in `root`:
     MNIST and CIFAR-10 under data/, and reviews.csv."""
     write_mnist(root / "data", n_train=64, n_test=16)
     write_cifar10(root / "data", per_batch=16, n_test=16)
