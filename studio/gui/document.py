@@ -143,11 +143,16 @@ class ProjectDocument(QObject):
 
 
 def autosave_path() -> Path:
-    """Where crash-recovery copies go: $STUDIO_AUTOSAVE, else the user's config folder."""
+    """Where crash-recovery copies go: $STUDIO_AUTOSAVE, else $STUDIO_CONFIG_DIR, else the
+    user's application-data folder."""
+    from PySide6.QtCore import QStandardPaths
+
+    from studio.gui.settings import config_dir
+
     explicit = os.environ.get("STUDIO_AUTOSAVE")
     if explicit:
         return Path(explicit)
-    from PySide6.QtCore import QStandardPaths
-
+    if config_dir() is not None:
+        return config_dir() / "autosave.json"
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".torch-studio") / "autosave.json"
