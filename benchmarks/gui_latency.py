@@ -53,7 +53,7 @@ def gui_run(project: Path) -> tuple[list[float], float]:
     apply_theme(app)
     window = create_main_window(project)
     window.show()
-    while window.controller.data_thread is not None:
+    while window.training.loading:
         app.processEvents()
     window.findChild(object, "epochsSpin").setValue(EPOCHS)
     lateness: list[float] = []
@@ -72,7 +72,7 @@ def gui_run(project: Path) -> tuple[list[float], float]:
     probe.start()
     window.train()
     loop = QEventLoop()
-    window.controller.trainingDone.connect(lambda _result: QTimer.singleShot(1000, loop.quit))
+    window.training.trainingDone.connect(lambda _result: QTimer.singleShot(1000, loop.quit))
     loop.exec()  # a real event loop: idle in Qt, not polling from Python
     probe.stop()
     speeds = [e["samples_per_second"] for e in window.views.plots.epochs]

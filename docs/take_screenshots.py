@@ -153,9 +153,9 @@ def main(out: Path) -> None:
     diagnosed = lambda: not window.diagnose.running  # noqa: E731
     steps += [
         window.is_ready, lambda: True, designer, lambda: shot("designer.png"), train,
-        lambda: not window.controller.training, lambda: shot("training.png"), evaluate,
-        lambda: not window.model_actions.tasks.threads(), lambda: shot("evaluation.png"),
-        sick, lambda: not window.controller.training, health, lambda: shot("health.png"),
+        lambda: not window.training.running, lambda: shot("training.png"), evaluate,
+        lambda: not window.tasks.busy("evaluate"), lambda: shot("evaluation.png"),
+        sick, lambda: not window.training.running, health, lambda: shot("health.png"),
         diagnose, diagnosed, show_checks, find_lr, diagnosed,
         scroll_to_diagnostics,
         lambda: shot("diagnostics.png"), runs, lambda: window.views.runs.model.rowCount() > 1,

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 EXIT_INTERRUPTED = 130
@@ -29,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("--runs-dir", help="where the trials' run folders go")
     sweep.add_argument("--json", action="store_true", help="print the study as JSON at the end")
+    sweep.add_argument(
+        "--stop-on-eof",
+        action="store_true",
+        help="stop as Ctrl-C does when standard input closes (for programs that start a sweep "
+        "and cannot send Ctrl-C to it, as on Windows)",
+    )
     sweep.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     sweep.set_defaults(run=run)
 
@@ -79,24 +86,34 @@ def _work(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool
     control = TrainControl()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: control.stop("stopped"))
+    if args.stop_on_eof:
+        threading.Thread(target=_stop_at_eof, args=(control,), daemon=True).start()
     quiet = args.json or args.worker_threads is not None
     run_trials(sweep, storage, runs_dir, None if quiet else _print_trial(sweep), control)
     return control.stop_requested
 
 
+def _stop_at_eof(control) -> None:
+    """Block until whoever started this process closes its standard input, then stop. It reads
+    the file descriptor itself: a buffered `sys.stdin` held by this daemon thread would stop the
+    interpreter from shutting down cleanly."""
+    while os.read(sys.stdin.fileno(), 4096):
+        pass
+    control.stop("stopped")
+
+
 def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool:
     """This process and N-1 worker processes share the study (this one already has torch
-    loaded: one start-up less); trials are printed as any of them finishes one."""
-    import threading
-
+    loaded: one start-up less); trials are printed as any of them finishes one. A worker is
+    stopped by closing its standard input, which works on every system."""
     from studio.core.runs.sweep import finished_trials, open_study, trial_summary
 
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     command = [
         sys.executable, "-m", "studio", "sweep", str(args.sweep), "--storage", storage,
-        "--runs-dir", str(runs_dir), "--worker-threads", str(threads),
+        "--runs-dir", str(runs_dir), "--worker-threads", str(threads), "--stop-on-eof",
     ]  # fmt: skip
-    workers = [subprocess.Popen(command) for _ in range(args.workers - 1)]
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE) for _ in range(args.workers - 1)]
     study, shown, done = open_study(sweep, storage), set(), threading.Event()
     printer = None if args.json else _print_trial(sweep)
 
@@ -116,12 +133,12 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) ->
     follower.start()
     mine = argparse.Namespace(**{**vars(args), "worker_threads": threads, "json": True})
     interrupted = _work(mine, sweep, storage, runs_dir)  # quiet: the follower prints
-    if interrupted:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGINT)
+    for worker in workers:
+        if interrupted:
+            worker.stdin.close()  # each stops after its batch
     for worker in workers:
         worker.wait()
+        worker.stdin.close()
     done.set()
     follower.join()
     failed = [w.returncode for w in workers if w.returncode not in (0, EXIT_INTERRUPTED)]

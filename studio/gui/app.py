@@ -57,7 +57,9 @@ def _excepthook(kind, value, tb) -> None:
     text = "".join(traceback.format_exception(kind, value, tb))
     sys.stderr.write(text)
     app = QApplication.instance()
-    if app is not None:
+    if app is not None and app.property("smoke"):  # nobody is there to read a message box
+        app.exit(1)
+    elif app is not None:
         QMessageBox.critical(
             None,
             "Unexpected error",
@@ -75,6 +77,7 @@ def main(project_path: str | None = None, smoke: bool = False) -> int:
     window = create_main_window(project_path, background=True)
     window.show()
     if smoke:  # start, load, quit: for packaging checks (exit 1 when the core cannot load)
+        app.setProperty("smoke", True)
         window.coreReady.connect(
             lambda: (window.close(), app.exit(0))
         )  # close waits for its threads

@@ -1,12 +1,18 @@
 """The window's views, made once the core has loaded, and where they sit: docks around the layer
 stack, the curves and the evaluation in tabs below it. Each view gets the document (or plain data)
-and talks through signals; none of them knows the window."""
+and talks through signals; none of them knows the window.
+
+Where the docks sit is remembered between sessions (QSettings, settings.py). A saved layout that
+cannot be used is ignored: one from another layout version, one in which every dock is hidden, or
+one with a floating dock on a screen that is no longer there. View > Reset layout restores the
+default at any time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QDockWidget,
@@ -31,6 +37,8 @@ from studio.gui.views.stack_view import LayerStackView
 from studio.gui.views.sweep_view import SweepView
 from studio.gui.views.training_panel import TrainingPanel
 
+LAYOUT_VERSION = 2  # of the saved dock layout; a layout saved under another is not restored
+
 
 @dataclass
 class Views:
@@ -46,6 +54,7 @@ class Views:
     sweep: SweepView
     bottom_tabs: QTabWidget  # the curves, layer health and the evaluation, below the stack
     docks: list[QDockWidget]  # palette, form, data, training: the View menu toggles them
+    default_state: QByteArray  # the docks as first placed: what View > Reset layout restores
 
     def show_tab(self, widget: QWidget) -> None:
         self.bottom_tabs.setCurrentWidget(widget)
@@ -86,13 +95,47 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
     ]
     window.tabifyDockWidget(docks[2], docks[3])
     docks[3].raise_()
-    state = settings().value("windowState")
-    if not isinstance(state, QByteArray) or not window.restoreState(state):
-        QTimer.singleShot(0, lambda: _size_docks(window, docks))  # once the window is laid out
-    return Views(
+    views = Views(
         palette, stack, form, data_panel, training_panel, plots, health, evaluation, runs, sweep,
-        tabs, docks,
+        tabs, docks, window.saveState(LAYOUT_VERSION),
     )  # fmt: skip
+    restore_layout(window, views)
+    return views
+
+
+def restore_layout(window: QMainWindow, views: Views) -> None:
+    """The last session's docks, unless that layout cannot be used (see the module)."""
+    state = settings().value("windowState")
+    if (
+        isinstance(state, QByteArray)
+        and window.restoreState(state, LAYOUT_VERSION)
+        and any(not dock.isHidden() for dock in views.docks)
+    ):
+        for dock in views.docks:
+            if dock.isFloating() and not _on_a_screen(dock):
+                dock.setFloating(False)
+        return
+    reset_layout(window, views)
+
+
+def reset_layout(window: QMainWindow, views: Views) -> None:
+    """Every dock back where it first was, shown, and sized to the window."""
+    window.restoreState(views.default_state, LAYOUT_VERSION)
+    for dock in views.docks:
+        dock.setFloating(False)
+        dock.show()
+    QTimer.singleShot(0, lambda: _size_docks(window, views.docks))  # once the window is laid out
+
+
+def save_layout(window: QMainWindow) -> None:
+    state = settings()
+    state.setValue("geometry", window.saveGeometry())
+    state.setValue("windowState", window.saveState(LAYOUT_VERSION))
+
+
+def _on_a_screen(dock: QDockWidget) -> bool:
+    area = dock.frameGeometry()
+    return any(s.availableGeometry().intersects(area) for s in QGuiApplication.screens())
 
 
 def _size_docks(window: QMainWindow, docks: list[QDockWidget]) -> None:

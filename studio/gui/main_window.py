@@ -1,8 +1,8 @@
-"""The main window: it owns the document, the views and the objects that act on them, wires them
-together, and computes nothing itself.
+"""The main window: it owns the document, the views, the background tasks and the objects that act
+on them, wires them together, and computes nothing itself.
 
-It appears before torch is imported: the frame shows at once, the core loads in a thread, and
-everything else is built when it is ready (until then the attributes below are None).
+It appears before torch is imported: the frame shows at once, the core loads as a background task,
+and everything else is built when it is ready (until then the attributes below are None).
 """
 
 from __future__ import annotations
@@ -10,25 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from studio.core.errors import first_line
 from studio.gui import settings as preferences
 from studio.gui.document import ProjectDocument
-from studio.gui.startup import CoreLoader
+from studio.gui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from studio.core.model.shapes import ShapeReport
     from studio.gui.actions.diagnose_actions import DiagnoseActions
     from studio.gui.actions.experiment_actions import ExperimentActions
-    from studio.gui.actions.file_actions import FileCommands
+    from studio.gui.actions.file_actions import FileActions
     from studio.gui.actions.layer_actions import LayerActions
     from studio.gui.actions.model_actions import ModelActions
-    from studio.gui.actions.training_actions import TrainingController
+    from studio.gui.actions.sweep_actions import SweepActions
+    from studio.gui.actions.training_actions import TrainingActions
     from studio.gui.layout import Views
     from studio.gui.menus import Menus
+    from studio.gui.startup import Core
 
 AUTOSAVE_MS = 15000
 PREFERRED_SIZE = QSize(1440, 900)
@@ -48,22 +50,21 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)  # image / CSV files: predict; a project file: open
         self.setWindowTitle("Torch Studio")
+        self.tasks = TaskRunner(self)  # every background task; closing waits for them all
         self.document: ProjectDocument | None = None
         self.views: Views | None = None
         self.menus: Menus | None = None
-        self.files: FileCommands | None = None
+        self.files: FileActions | None = None
         self.layer_actions: LayerActions | None = None
         self.model_actions: ModelActions | None = None
-        self.controller: TrainingController | None = None
+        self.training: TrainingActions | None = None
         self.diagnose: DiagnoseActions | None = None
         self.experiments: ExperimentActions | None = None
+        self.sweeps: SweepActions | None = None
         self.report: ShapeReport | None = None  # the shapes of the current model
         self.last_error = ""
         self._project_path = Path(project_path) if project_path else None
-        self._loader: CoreLoader | None = None
-        self._loader_thread: QThread | None = None
         self._load_after_paint = False
-        self._closing = False
         self._autosave_timer = QTimer(self)
         placeholder = QLabel("<h2>Torch Studio</h2><p>Loading PyTorch…</p>")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -82,16 +83,17 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- start-up
 
     def load_core(self, background: bool = True) -> None:
-        """Load torch and the project: now, or in a thread once the window has been painted."""
+        """Load torch and the project: now, or as a background task once the window is painted."""
         if background:
             self._load_after_paint = True
             if self.isVisible():
-                QTimer.singleShot(FIRST_PAINT_MS, self._start_loader)
+                QTimer.singleShot(FIRST_PAINT_MS, self._start_loading)
             return
-        loader = CoreLoader(self._project_path)
-        loader.ready.connect(self._core_ready)
-        loader.failed.connect(self._core_failed)
-        loader.run()
+        from studio.gui.startup import load_core
+        from studio.gui.tasks import guarded
+
+        core, failure = guarded(lambda: load_core(self._project_path))
+        self._core_failed(failure) if failure else self._core_ready(core)
 
     def fit_to_screen(self) -> None:
         """Keep the whole window inside the screen's available area: a size remembered from a
@@ -117,118 +119,101 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._load_after_paint and self._loader_thread is None:
+        if self._load_after_paint:
             # torch's import holds the interpreter for seconds: let the first frame paint first
-            QTimer.singleShot(FIRST_PAINT_MS, self._start_loader)
+            QTimer.singleShot(FIRST_PAINT_MS, self._start_loading)
 
-    def _start_loader(self) -> None:
-        if self._loader_thread is not None or self.document is not None or self._closing:
+    def _start_loading(self) -> None:
+        from studio.gui.startup import load_core
+
+        if not self._load_after_paint or self.tasks.busy("load core") or self.document:
             return
-        self._loader = CoreLoader(self._project_path)
-        self._loader.ready.connect(self._core_ready)
-        self._loader.failed.connect(self._core_failed)
-        self._loader_thread = QThread(self)
-        self._loader.moveToThread(self._loader_thread)
-        self._loader_thread.started.connect(self._loader.run)
-        self._loader.finished.connect(self._loader_thread.quit, Qt.ConnectionType.DirectConnection)
-        self._loader_thread.start()
+        self._load_after_paint = False
+        path = self._project_path
+        self.tasks.run(
+            "load core",
+            lambda _task: load_core(path),
+            done=self._core_ready,
+            failed=self._core_failed,
+        )
 
     def is_ready(self) -> bool:
         return self.document is not None
 
-    def threads(self) -> list[QThread]:
-        """Every worker thread the window has started (none may outlive it)."""
-        found = [self._loader_thread] if self._loader_thread is not None else []
-        if self.controller is not None:
-            found += [
-                t for t in (self.controller.training_thread, self.controller.data_thread) if t
-            ]
-        if self.model_actions is not None:
-            found += self.model_actions.tasks.threads()
-        if self.diagnose is not None:
-            found += self.diagnose.tasks.threads()
-        if self.experiments is not None:
-            found += self.experiments.tasks.threads()
-        return found
-
-    @Slot(object, object, object, str)
-    def _core_ready(self, project, path, devices, error: str) -> None:
+    def _core_ready(self, core: Core) -> None:
         from studio.gui.actions.diagnose_actions import DiagnoseActions
         from studio.gui.actions.experiment_actions import ExperimentActions
-        from studio.gui.actions.file_actions import FileCommands
+        from studio.gui.actions.file_actions import FileActions
         from studio.gui.actions.layer_actions import LayerActions
         from studio.gui.actions.model_actions import ModelActions
-        from studio.gui.actions.training_actions import TrainingController
+        from studio.gui.actions.sweep_actions import SweepActions
+        from studio.gui.actions.training_actions import TrainingActions
         from studio.gui.layout import build_views
         from studio.gui.menus import build_menus
 
-        self.document = ProjectDocument(project, path, self)
-        self.files = FileCommands(self.document, self)
-        self.views = build_views(self, self.document, devices)
-        self.layer_actions = LayerActions(self.document, self.views.stack, self)
-        self.model_actions = ModelActions(self.document, self.views.evaluation, self)
-        self.controller = TrainingController(self.document, self)
-        self.diagnose = DiagnoseActions(self.document, self.views.training_panel.diagnostics, self)
-        self.experiments = ExperimentActions(self.document, self.views, self.files, self)
-        self.menus = build_menus(self)
+        tasks = self.tasks
+        self.document = document = ProjectDocument(core.project, core.path, self)
+        self.files = FileActions(document, self)
+        self.views = views = build_views(self, document, core.devices)
+        self.layer_actions = LayerActions(document, views.stack, self)
+        self.model_actions = ModelActions(document, views.evaluation, tasks, self)
+        self.training = TrainingActions(document, tasks, self)
+        self.diagnose = DiagnoseActions(document, views.training_panel.diagnostics, tasks, self)
+        self.experiments = ExperimentActions(document, views, self.files, tasks, self)
+        self.sweeps = SweepActions(document, views.sweep, tasks, views.show_tab, self)
+        self.menus = build_menus(self, self)
         self._connect()
         self.model_actions.refresh_runs()
         self.refresh()
         self.statusBar().showMessage("Ready", 3000)
-        self._autosave_timer.timeout.connect(self.document.autosave)
+        self._autosave_timer.timeout.connect(document.autosave)
         self._autosave_timer.start(AUTOSAVE_MS)
-        if error:
-            self.show_error("Cannot open the project", error)
-        self.controller.load_dataset()
+        if core.error:
+            self.show_error("Cannot open the project", core.error)
+        self.training.load_dataset()
         QTimer.singleShot(0, self.files.offer_recovery)
         self.coreReady.emit()
 
     def _connect(self) -> None:
-        views, document, controller = self.views, self.document, self.controller
-        actions, models, status = self.layer_actions, self.model_actions, self.statusBar()
+        views, document, training = self.views, self.document, self.training
+        actions, status = self.layer_actions, self.statusBar()
         document.changed.connect(self.refresh)
         document.pathChanged.connect(self._update_title)
         document.rejected.connect(lambda why: status.showMessage(f"Not applied: {why}", 6000))
         self.files.opened.connect(self._project_opened)
         self.files.saved.connect(lambda said: status.showMessage(said, 3000))
-        self.files.error.connect(self.show_error)
+        for source in (self.files, self.model_actions, self.sweeps):
+            source.error.connect(self.show_error)
+        for source in (self.model_actions, self.experiments, self.sweeps):
+            source.message.connect(status.showMessage)
+        self.model_actions.tabRequested.connect(views.show_tab)
         views.palette.layerChosen.connect(actions.add)
         views.stack.selectionChangedTo.connect(self.select_layer)
         views.stack.fixRequested.connect(actions.fix)
         views.stack.dropped.connect(actions.drop)
         views.form.argumentChanged.connect(actions.set_argument)
-        views.data_panel.loadRequested.connect(controller.load_dataset)
-        views.data_panel.cancelRequested.connect(controller.cancel_dataset)
+        views.data_panel.loadRequested.connect(training.load_dataset)
+        views.data_panel.cancelRequested.connect(training.cancel_dataset)
         views.training_panel.trainRequested.connect(self.train)
-        views.training_panel.pauseToggled.connect(controller.toggle_pause)
-        views.training_panel.stopRequested.connect(controller.stop)
-        views.plots.overlayRequested.connect(self._overlay_runs)
+        views.training_panel.pauseToggled.connect(training.toggle_pause)
+        views.training_panel.stopRequested.connect(training.stop)
         views.plots.exportRequested.connect(self._export_plots)
-        controller.datasetLoading.connect(lambda: views.data_panel.loading(True))
-        controller.datasetProgress.connect(views.data_panel.report_progress)
-        controller.datasetLoaded.connect(views.data_panel.show_dataset)
-        controller.datasetFailed.connect(views.data_panel.show_error)
-        controller.datasetNotReady.connect(views.data_panel.status.setText)
-        controller.trainingStarted.connect(views.plots.clear)
-        controller.trainingStarted.connect(views.health.clear)
-        controller.trainingStarted.connect(self._clear_health_status)
+        training.datasetLoading.connect(lambda: views.data_panel.loading(True))
+        training.datasetProgress.connect(views.data_panel.report_progress)
+        training.datasetLoaded.connect(views.data_panel.show_dataset)
+        training.datasetFailed.connect(views.data_panel.show_error)
+        training.datasetNotReady.connect(views.data_panel.status.setText)
+        for view in (views.plots, views.health, views.training_panel):
+            training.trainingStarted.connect(view.clear)
+            training.trainingEvents.connect(view.add_events)
+        training.trainingStarted.connect(self._clear_health_status)
+        training.trainingDone.connect(self._training_done)
+        training.trainingFailed.connect(self._training_failed)
+        training.runningChanged.connect(views.training_panel.set_running)
         self.health_status.linkActivated.connect(lambda _: views.show_tab(views.health))
-        controller.trainingEvents.connect(views.health.add_events)
         views.health.warned.connect(self._health_warned)
         views.health.layerSelected.connect(views.stack.select)
-        self.experiments.message.connect(status.showMessage)
-        self.experiments.error.connect(self.show_error)
-        controller.trainingStarted.connect(views.training_panel.start)
-        controller.trainingEvents.connect(views.plots.add_events)
-        controller.trainingEvents.connect(views.training_panel.add_events)
-        controller.trainingDone.connect(self._training_done)
-        controller.trainingFailed.connect(self._training_failed)
-        controller.runningChanged.connect(views.training_panel.set_running)
-        models.message.connect(status.showMessage)
-        models.error.connect(self.show_error)
-        models.tabRequested.connect(views.show_tab)
 
-    @Slot(str)
     def _core_failed(self, message: str) -> None:
         label = self.centralWidget()
         if isinstance(label, QLabel):
@@ -280,7 +265,11 @@ class MainWindow(QMainWindow):
         self._show_form()
         self.views.health.select_layer(path)
 
-    @Slot(list)
+    def reset_layout(self) -> None:
+        from studio.gui.layout import reset_layout
+
+        reset_layout(self, self.views)
+
     def _health_warned(self, warnings: list) -> None:
         """New layer-health warnings: a badge on their rows, the status line, the log."""
         health = self.views.health.warnings
@@ -308,7 +297,7 @@ class MainWindow(QMainWindow):
         self.views.training_panel.diagnostics.reset()
         self._clear_health_status()
         self.refresh()
-        self.controller.load_dataset()
+        self.training.load_dataset()
 
     def _update_title(self) -> None:
         if self.document is not None:
@@ -320,10 +309,9 @@ class MainWindow(QMainWindow):
         if self.report is not None and self.report.error is not None:
             self.show_error("The model cannot train yet", str(self.report.error))
             return
-        if self.controller.train():
+        if self.training.train():
             self.statusBar().showMessage("Training…")
 
-    @Slot(dict)
     def _training_done(self, result: dict) -> None:
         self.views.plots.flush()
         complete = result["reason"] in ("completed", "early_stopping")
@@ -333,20 +321,11 @@ class MainWindow(QMainWindow):
         said = f"{result['reason'].replace('_', ' ')}: {result['message']}{where}"
         self.statusBar().showMessage(said)
 
-    @Slot(str)
     def _training_failed(self, message: str) -> None:
         self.views.plots.flush()
         self.views.training_panel.finish("failed", False)
         self.views.training_panel.log.appendPlainText(f"Error: {message}")
         self.show_error("Training stopped", message)
-
-    def _overlay_runs(self) -> None:
-        from studio.core.runs.folder import default_runs_dir, list_runs
-
-        name = self.document.project.name
-        runs = list_runs(default_runs_dir(self.document.path), name)
-        shown = self.views.plots.overlay(runs[:4])
-        self.statusBar().showMessage(f"Overlaid {shown} earlier run(s) of {name}", 4000)
 
     def _export_plots(self, kind: str) -> None:
         """Save the curves as a PNG picture or a CSV table (`kind`: png or csv)."""
@@ -378,27 +357,20 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- closing
 
     def closeEvent(self, event) -> None:
+        """Unsaved work is asked about; then every background task is stopped and waited for,
+        a running sweep stopped as Ctrl-C would, and the layout remembered."""
+        from studio.gui.layout import save_layout
+
         if self.files is not None and not self.files.confirm_discard():
             event.ignore()
             return
-        self._closing = True
+        self._load_after_paint = False
         self._autosave_timer.stop()
-        if self.controller is not None:
-            self.controller.shutdown()
-        if self.model_actions is not None:
-            self.model_actions.tasks.shutdown()
-        if self.diagnose is not None:
-            self.diagnose.tasks.shutdown()
-        if self.experiments is not None:
-            self.experiments.tasks.shutdown()
+        if self.sweeps is not None:
+            self.sweeps.shutdown()
+        self.tasks.shutdown()
         if self.views is not None:
-            self.views.sweep.shutdown()
-        if self._loader_thread is not None:
-            self._loader_thread.quit()
-            self._loader_thread.wait()
-        state = preferences.settings()
-        state.setValue("geometry", self.saveGeometry())
-        state.setValue("windowState", self.saveState())
+            save_layout(self)
         ProjectDocument.clear_autosave()
         event.accept()
 

@@ -1,212 +1,159 @@
-"""Background work: training (core.train.fit) and dataset loading, in QThreads.
+"""Background work for the window: one runner, in the shape superqt's workers have.
 
-Workers never touch widgets. They queue plain-Python events and signal at most every ~100 ms;
-the GUI drains the queue in a slot of its own. Errors become readable messages, never a silent
-death, and stop is cooperative (TrainControl), so closing the window can wait for the thread.
+The work is a plain function run in a plain Python thread. It never touches a widget or a QObject:
+it gets plain data and reports through its `Task`, whose signals live on a QObject that the GUI
+thread made, owns and deletes. So every Python-side QObject is created, used and destroyed on the
+GUI thread, and no Qt mutex is ever held by a worker while it waits for the interpreter (the
+deadlock of a worker thread destroying a Python QObject while the GUI thread, holding the
+interpreter, waits for that mutex).
+
+Each task's callbacks (`done`, `failed`, `progress`) run on the GUI thread. A failure is a message
+(a StudioError's own, or the exception's type, text and a short traceback), never a silent death:
+this is the one error boundary of background work. The runner keeps every task until it has
+ended, and `shutdown` (the window closing) cancels them all and waits for their threads.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import traceback
-from collections import deque
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
-SIGNAL_SECONDS = 0.1
-_URGENT = {"start", "epoch", "stop", "checkpoint"}
-
-
-class TrainingWorker(QObject):
-    """Runs fit() for one project; `eventsReady` says the queue has something new."""
-
-    eventsReady = Signal()
-    failed = Signal(str)
-    done = Signal(dict)
-    finished = Signal()
-
-    def __init__(self, project, runs_dir: Path, base_dir: Path, report_seconds: float = 0.1):
-        super().__init__()
-        from studio.core.train import TrainControl
-
-        self.project = project
-        self.runs_dir, self.base_dir, self.report_seconds = runs_dir, base_dir, report_seconds
-        self.control = TrainControl()
-        self._events: deque[dict[str, Any]] = deque()
-        self._last_signal = 0.0
-
-    # called by fit() in the worker thread
-    def on_event(self, event: dict[str, Any]) -> None:
-        self._events.append(event)
-        now = time.monotonic()
-        if event["event"] in _URGENT or now - self._last_signal >= SIGNAL_SECONDS:
-            self._last_signal = now
-            self.eventsReady.emit()
-
-    def close(self) -> None:
-        pass
-
-    def take_events(self) -> list[dict[str, Any]]:
-        taken = []
-        while self._events:
-            taken.append(self._events.popleft())
-        return taken
-
-    @Slot()
-    def run(self) -> None:
-        from studio.core.errors import StudioError
-        from studio.core.train import fit
-
-        try:
-            result = fit(
-                self.project,
-                callbacks=[self],
-                control=self.control,
-                runs_dir=self.runs_dir,
-                base_dir=self.base_dir,
-                report_seconds=self.report_seconds,
-            )
-            self.eventsReady.emit()
-            self.done.emit(
-                {
-                    "reason": result.reason,
-                    "message": result.message,
-                    "run_dir": str(result.run_dir) if result.run_dir else None,
-                }
-            )
-        except StudioError as exc:
-            self.eventsReady.emit()
-            self.failed.emit(str(exc))
-        except Exception as exc:  # the boundary that shows it: the window stays usable
-            self.eventsReady.emit()
-            self.failed.emit(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=3)}")
-        finally:
-            self.finished.emit()
+Work = Callable[["Task"], Any]
 
 
-class DatasetWorker(QObject):
-    """Loads a project's dataset with progress and cancel."""
+def guarded(call: Callable[[], Any]) -> tuple[Any, str]:
+    """The one error boundary of the window's work: `(result, "")`, or `(None, message)` with a
+    StudioError's own message, or any other exception's type, text and a short traceback."""
+    from studio.core.errors import StudioError
 
-    progress = Signal(str, int, int)
-    loaded = Signal(object)
-    failed = Signal(str)
-    finished = Signal()
+    try:
+        return call(), ""
+    except StudioError as exc:
+        return None, str(exc)
+    except Exception as exc:  # the boundary that shows it: the window stays usable
+        return None, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=4)}"
 
-    def __init__(self, project, base_dir: Path):
-        super().__init__()
-        self.project, self.base_dir = project, base_dir
+
+class Task(QObject):
+    """One piece of background work. The work gets the task: `report(value)` sends a progress
+    value to the GUI thread, `cancelled` says whether it was asked to stop."""
+
+    _progressed = Signal(object)
+    _ended = Signal(object, str)  # the result, and an error message ("" when it succeeded)
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        name: str,
+        work: Work,
+        done: Callable[[Any], None] | None,
+        failed: Callable[[str], None] | None,
+        progress: Callable[[Any], None] | None,
+        on_cancel: Callable[[], None] | None,
+    ) -> None:
+        super().__init__(runner)  # the runner owns it: only the GUI thread deletes it
+        self.name = name
+        self._work, self._runner = work, runner
+        self._done, self._failed, self._progress = done, failed, progress
+        self._on_cancel = on_cancel
         self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"studio-{name}", daemon=True)
+        # both ends on this object, which lives on the GUI thread: emitted from the worker thread,
+        # the slots run queued, on the GUI thread
+        self._progressed.connect(self._deliver_progress)
+        self._ended.connect(self._deliver_end)
+
+    # ---------------------------------------------------------------- in the worker thread
+
+    def report(self, value: Any) -> None:
+        self._progressed.emit(value)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _run(self) -> None:
+        self._ended.emit(*guarded(lambda: self._work(self)))
+
+    # ---------------------------------------------------------------- on the GUI thread
 
     def cancel(self) -> None:
+        """Ask the work to stop (it checks `cancelled`, or `on_cancel` tells it)."""
         self._cancel.set()
+        if self._on_cancel is not None:
+            self._on_cancel()
 
-    @Slot()
-    def run(self) -> None:
-        from studio.core.data import load_project_data
-        from studio.core.errors import StudioError
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
-        try:
-            dataset = load_project_data(
-                self.project,
-                self.base_dir,
-                progress=lambda what, done, total: self.progress.emit(what, done, total),
-                cancelled=self._cancel.is_set,
-            )
-            self.loaded.emit(dataset)
-        except StudioError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # shown in the data panel; the window stays usable
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.finished.emit()
-
-
-class TaskWorker(QObject):
-    """Runs one slow call (evaluate, export, predict) off the GUI thread; its result or error as a signal."""
-
-    succeeded = Signal(object)
-    failed = Signal(str)
-    finished = Signal()
-
-    def __init__(self, task):
-        super().__init__()
-        self.task = task
-
-    @Slot()
-    def run(self) -> None:
-        from studio.core.errors import StudioError
-
-        try:
-            self.succeeded.emit(self.task())
-        except StudioError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # shown by the view that asked; the window stays usable
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.finished.emit()
-
-
-def start_in_thread(worker: QObject, owner: QObject) -> QThread:
-    """Run `worker.run` in a new QThread that quits and cleans up when the worker finishes."""
-    thread = QThread(owner)
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    # quit() is thread-safe; a direct call lets closeEvent wait() on the thread without deadlock
-    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    thread.finished.connect(worker.deleteLater)
-    thread.start()
-    return thread
-
-
-class _Relay(QObject):
-    """Lives on the GUI thread and hands one task's result to its callbacks there.
-
-    (PySide6's sender() is None in a queued slot, so each task gets a receiver of its own.)
-    """
-
-    def __init__(self, parent: QObject, done, error):
-        super().__init__(parent)
-        self.done, self.error = done, error
+    def wait(self, seconds: float | None = None) -> bool:
+        """Wait for the work's thread to end; True when it has."""
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
 
     @Slot(object)
-    def succeeded(self, result) -> None:
-        self.done(result)
+    def _deliver_progress(self, value: Any) -> None:
+        if self._progress is not None and not self._runner.closed:
+            self._progress(value)
 
-    @Slot(str)
-    def failed(self, message: str) -> None:
-        self.error(message)
-
-
-class BackgroundTasks(QObject):
-    """Runs TaskWorkers, a thread each, and calls their callbacks back on the GUI thread."""
-
-    def __init__(self, parent: QObject):
-        super().__init__(parent)
-        self._running: list[tuple[QThread, TaskWorker, _Relay]] = []  # references keep them alive
-        self._closed = False
-
-    def start(self, task, done, error) -> None:
-        if self._closed:  # the window is closing: nothing new starts
+    @Slot(object, str)
+    def _deliver_end(self, result: Any, message: str) -> None:
+        self._thread.join()  # it emitted this as its last act: it is ending now
+        self._runner._forget(self)
+        if self._runner.closed:
             return
-        self._forget_finished()
-        worker, relay = TaskWorker(task), _Relay(self, done, error)
-        worker.succeeded.connect(relay.succeeded)
-        worker.failed.connect(relay.failed)
-        thread = start_in_thread(worker, self)
-        self._running.append((thread, worker, relay))
+        if message:
+            if self._failed is not None:
+                self._failed(message)
+        elif self._done is not None:
+            self._done(result)
 
-    def threads(self) -> list[QThread]:
-        self._forget_finished()
-        return [thread for thread, _, _ in self._running]
+
+class TaskRunner(QObject):
+    """Every background task of the window; `shutdown` cancels and waits for them all."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._tasks: list[Task] = []
+        self.closed = False
+
+    def run(
+        self,
+        name: str,
+        work: Work,
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[str], None] | None = None,
+        progress: Callable[[Any], None] | None = None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> Task | None:
+        """Start `work(task)` in a thread of its own; None when the window is closing."""
+        if self.closed:
+            return None
+        task = Task(self, name, work, done, failed, progress, on_cancel)
+        self._tasks.append(task)
+        task._thread.start()
+        return task
+
+    def running(self) -> list[Task]:
+        """The tasks whose work has not ended (their callbacks may still be on their way)."""
+        return [task for task in self._tasks if task.running()]
+
+    def busy(self, name: str) -> bool:
+        return any(task.name == name for task in self._tasks)
+
+    def _forget(self, task: Task) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+            task.deleteLater()
 
     def shutdown(self) -> None:
-        """Start nothing more, and wait for what is running."""
-        self._closed = True
-        for thread, _, _ in self._running:
-            thread.wait()
-
-    def _forget_finished(self) -> None:
-        self._running = [entry for entry in self._running if not entry[0].isFinished()]
+        """The window closes: nothing new starts, everything running is cancelled and waited for."""
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            task.wait()

@@ -156,7 +156,13 @@ def test_workers_on_two_machines_join_one_study_in_postgresql(postgres, tmp_path
     assert {Path(t.user_attrs["run"]).parent for t in finished} == {tmp_path / "runs"}
 
 
-def test_ctrl_c_stops_the_trial_cleanly_and_the_next_call_goes_on(tmp_path):
+@pytest.mark.parametrize(
+    "how",
+    ["ctrl-c", "stdin closed", "stdin closed, two workers"],
+)
+def test_a_stop_ends_the_trial_cleanly_and_the_next_call_goes_on(how, tmp_path):
+    """Ctrl-C, or (`--stop-on-eof`, how the window stops a sweep on every system) closing the
+    sweep's standard input: the trial stops after its batch with its checkpoint, exit 130."""
     import signal
     import time
 
@@ -165,8 +171,15 @@ def test_ctrl_c_stops_the_trial_cleanly_and_the_next_call_goes_on(tmp_path):
     project["training"]["epochs"] = 500  # long enough to be interrupted
     (tmp_path / "digits.json").write_text(json.dumps(project))
     command = [sys.executable, "-m", "studio", "sweep", str(path)]
+    extra = [] if how == "ctrl-c" else ["--stop-on-eof"]
+    extra += ["--workers", "2"] if "two workers" in how else []
     sweep = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        command + extra,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until the trial has trained an epoch
@@ -174,19 +187,23 @@ def test_ctrl_c_stops_the_trial_cleanly_and_the_next_call_goes_on(tmp_path):
         if metrics and '"event": "epoch"' in metrics[0].read_text():
             break
         time.sleep(0.2)
-    sweep.send_signal(signal.SIGINT)
-    out, err = sweep.communicate(timeout=60)
+    if how == "ctrl-c":
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=60)
+    else:
+        out, err = sweep.communicate(timeout=60)  # closes its standard input, then waits
     assert sweep.returncode == 130, err
-    (run,) = (tmp_path / "runs").glob("digits-mlp-*")
-    assert (run / "checkpoints" / "last.pt").is_file()  # stopped after a batch, as studio train
+    stopped = list((tmp_path / "runs").glob("digits-mlp-*"))
+    for run in stopped:
+        assert (run / "checkpoints" / "last.pt").is_file()  # stopped after a batch
     project["training"]["epochs"] = 1
     (tmp_path / "digits.json").write_text(json.dumps(project))
     again = subprocess.run(
         command + ["--json"], capture_output=True, text=True, timeout=300, cwd=ROOT
     )
     assert again.returncode == 0, again.stderr
-    states = [t["state"] for t in json.loads(again.stdout)["trials"]]
-    assert states == ["fail", "complete"]  # the stopped trial does not count: one more ran
+    states = sorted(t["state"] for t in json.loads(again.stdout)["trials"])
+    assert states == ["complete"] + ["fail"] * len(stopped)  # a stopped trial does not count
 
 
 @pytest.mark.parametrize(

@@ -1,29 +1,82 @@
-"""GUI fixtures: the real window, offscreen, with private settings, runs and autosave folders,
-and a check that no test leaves a QThread running."""
+"""GUI fixtures: the real window, offscreen, with private runs and autosave folders, and a check
+(napari's `_dangling_qthreads`, widened) that fails any GUI test which leaves a QThread, a thread
+pool's runnable, a QProcess or a Python thread of its own running."""
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
+from weakref import WeakKeyDictionary
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QProcess, QThread, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(autouse=True)
 def _private_state(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_AUTOSAVE", str(tmp_path / "autosave.json"))
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
+    monkeypatch.setenv("STUDIO_CONFIG_DIR", str(tmp_path / "settings"))
+
+
+def _started_at() -> str:
+    """Where the project's own code started it (the first frame outside Qt and the tests' fixtures)."""
+    frame = sys._getframe(2)
+    while frame is not None and not (
+        frame.f_code.co_filename.startswith(ROOT) and "conftest" not in frame.f_code.co_filename
+    ):
+        frame = frame.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running(monkeypatch, qtbot):
+    """Records what each test starts; after it (and after make_window closed its windows),
+    anything still running fails the test, naming where it was started."""
+    started: WeakKeyDictionary = WeakKeyDictionary()
+    threads_before = set(threading.enumerate())
+    pool = QThreadPool.globalInstance()
+    for cls in (QThread, QProcess):
+        original = cls.start
+
+        def start(self, *args, _original=original, **kwargs):
+            started[self] = _started_at()
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "start", start)
+    yield
+    QApplication.processEvents()
+    running = [f"{type(obj).__name__} started at {where}" for obj, where in started.items()
+               if _running(obj)]  # fmt: skip
+    running += [f"thread {t.name}" for t in set(threading.enumerate()) - threads_before
+                if t.is_alive() and not _ends_by_itself(t)]  # fmt: skip
+    if pool.activeThreadCount():
+        running.append(f"{pool.activeThreadCount()} QThreadPool runnable(s)")
+    assert not running, "a test left background work running: " + "; ".join(running)
+
+
+def _running(obj) -> bool:
+    try:
+        if isinstance(obj, QProcess):
+            return obj.state() != QProcess.ProcessState.NotRunning
+        return obj.isRunning()
+    except RuntimeError:  # its C++ object is gone: it is not running
+        return False
+
+
+def _ends_by_itself(thread: threading.Thread) -> bool:
+    """Threads libraries keep for themselves (torch's and TensorBoard's writers end on their own)."""
+    return not thread.name.startswith("studio-") and thread.daemon
 
 
 @pytest.fixture
 def make_window(qtbot):
-    """Build main windows; each is closed (and its threads waited for) at the end."""
+    """Build main windows; each is closed (its background work stopped and waited for) at the end."""
     from studio.gui.app import create_main_window
 
     windows = []
@@ -33,8 +86,7 @@ def make_window(qtbot):
         window.show()
         windows.append(window)
         qtbot.waitUntil(
-            lambda: window.controller is None or window.controller.data_thread is None,
-            timeout=20000,
+            lambda: window.training is None or not window.training.loading, timeout=20000
         )
         return window
 
@@ -43,8 +95,7 @@ def make_window(qtbot):
         if window.document is not None:
             window.document.undo_stack.setClean()
         window.close()
-    threads = [t for w in windows for t in w.threads()]
-    assert not [t for t in threads if t.isRunning()], "a test left a QThread running"
+        assert window.tasks.running() == [], "closing the window left a task running"
 
 
 def answer_next_box(button: QMessageBox.StandardButton, name: str | None = None) -> list[str]:

@@ -219,8 +219,8 @@ def test_runs_tab_sorts_filters_compares_overlays_opens_and_follows_a_growing_ru
     for run in made[:2]:
         selection.select(view.proxy.index(by_folder[run.name], 0), flags)
     assert "training.optimizer.args.lr: 0.001 -> 0.01" in view.diff.toPlainText()
-    qtbot.mouseClick(view.overlay_button, Qt.MouseButton.LeftButton)
-    assert len(window.views.plots.overlays) == 4  # two runs: validation loss and accuracy each
+    qtbot.mouseClick(view.overlay_button, Qt.MouseButton.LeftButton)  # read in the background
+    qtbot.waitUntil(lambda: len(window.views.plots.overlays) == 4, timeout=10000)  # val loss, acc
     assert window.views.bottom_tabs.currentWidget() is window.views.plots
 
     window.views.show_tab(view)
@@ -251,12 +251,14 @@ def test_sweep_tab_runs_a_sweep_and_shows_its_trials_the_best_and_the_objective(
     }  # fmt: skip
     (tmp_path / "sweep.json").write_text(json.dumps(sweep))
     window = make_window()
-    assert window.experiments.open_sweep(tmp_path / "sweep.json")
+    assert window.sweeps.open_sweep(tmp_path / "sweep.json")
     view = window.views.sweep
     assert window.views.bottom_tabs.currentWidget() is view
     qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
-    assert view.running() and view.stop_button.isEnabled() and not view.run_button.isEnabled()
-    qtbot.waitUntil(lambda: not view.running(), timeout=120000)
+    assert (
+        window.sweeps.running() and view.stop_button.isEnabled() and not view.run_button.isEnabled()
+    )
+    qtbot.waitUntil(lambda: not window.sweeps.running(), timeout=120000)
     qtbot.waitUntil(
         lambda: (
             view.summary is not None
@@ -285,6 +287,6 @@ def test_a_bad_sweep_file_is_one_clear_message(make_window, tmp_path):
     }
     (tmp_path / "sweep.json").write_text(json.dumps(sweep))
     window = make_window()
-    assert not window.experiments.open_sweep(tmp_path / "sweep.json")
+    assert not window.sweeps.open_sweep(tmp_path / "sweep.json")
     assert "missing.json" in window.last_error and window.views.sweep.sweep is None
     assert window.findChild(QWidget, "errorBox").isVisible()

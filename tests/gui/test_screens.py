@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent("""
         window.document.undo_stack.undo()
         app.processEvents()
     window.train()
-    while window.controller.training:
+    while window.training.running:
         app.processEvents()
     window.views.plots.flush()
     app.processEvents()

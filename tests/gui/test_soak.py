@@ -57,7 +57,7 @@ def test_soak_100k_steps_in_the_gui_memory_redraws_and_lateness_stay_flat(
     clock.start()
     probe.start()
     window.train()
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=1_800_000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=1_800_000)
     probe.stop()
     step = plots.epochs[-1]["step"] if plots.epochs else 0
     assert step >= SOAK_STEPS, step

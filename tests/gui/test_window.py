@@ -194,7 +194,7 @@ def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtb
     window = make_window()
     find(window, "epochsSpin").setValue(2)
     qtbot.mouseClick(find(window, "trainButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=60000)
     progress = find(window, "trainProgress")
     assert progress.value() == progress.maximum() > 0
     qtbot.waitUntil(
@@ -219,7 +219,7 @@ def test_stop_mid_epoch_returns_control_quickly(make_window, qtbot):
     qtbot.waitUntil(lambda: len(window.views.plots.steps) > 1, timeout=30000)
     started = time.monotonic()
     qtbot.mouseClick(find(window, "stopButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=5000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=5000)
     assert time.monotonic() - started < 1.5
     assert "stopped" in find(window, "trainProgress").format()
     assert find(window, "trainButton").isEnabled()
@@ -230,10 +230,10 @@ def test_closing_mid_training_stops_and_waits_for_the_worker(make_window, qtbot)
     find(window, "epochsSpin").setValue(5000)
     window.train()
     qtbot.waitUntil(lambda: len(window.views.plots.steps) > 0, timeout=30000)
-    thread = window.controller.training_thread
+    assert [task.name for task in window.tasks.running()] == ["train"]
     window.document.undo_stack.setClean()
     assert window.close()
-    assert not thread.isRunning()
+    assert window.tasks.running() == []
 
 
 def test_open_save_round_trip_and_recent_files(make_window, tmp_path):
@@ -287,7 +287,7 @@ def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
     window = make_window(write_project(project))
     (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1,5\n")  # broken after the preview loaded
     window.train()
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=30000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=30000)
     assert "row 3 has 3 values" in window.last_error
     assert find(window, "trainButton").isEnabled()
     for box in QApplication.topLevelWidgets():
@@ -296,7 +296,7 @@ def test_an_error_in_the_worker_is_shown_and_the_window_stays_usable(
     (tmp_path / "t.csv").write_text("a,b\n" + "\n".join(f"{i},{i % 2}" for i in range(20)))
     find(window, "epochsSpin").setValue(1)
     window.train()
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=30000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=30000)
     assert "completed" in find(window, "trainProgress").format()
 
 
@@ -333,7 +333,7 @@ def test_editing_a_dataset_option_keeps_its_editor(make_window, qtbot):
     window = make_window()
     picker = find(window, "datasetPicker")
     picker.setCurrentIndex(picker.findData("spirals"))
-    qtbot.waitUntil(lambda: window.controller.data_thread is None, timeout=20000)
+    qtbot.waitUntil(lambda: not window.training.loading, timeout=20000)
     editor = window.views.data_panel.option_editors["samples"]
     editor.findChild(QSpinBox).setValue(600)
     assert window.document.project.data.options["samples"] == 600
@@ -349,16 +349,12 @@ def test_a_core_that_cannot_load_is_said_in_the_window_not_a_hang(make_window, m
         raise RuntimeError("operator torchvision::nms does not exist")
 
     monkeypatch.setattr(layers, "catalogue", broken)
-    seen = []
-    from studio.gui.main_window import MainWindow
-
-    monkeypatch.setattr(
-        MainWindow, "show_error", lambda self, title, message: seen.append((title, message))
-    )
     window = make_window()
     assert window.document is None
     assert "could not be loaded" in window.centralWidget().text()
-    assert seen and "torchvision::nms" in seen[0][1]
+    box = window.findChild(QMessageBox, "errorBox")
+    assert box.isVisible() and "torchvision::nms" in box.text()
+    box.close()
 
 
 def test_augmentation_arguments_are_edited_in_place_and_undone(make_window, qtbot):
@@ -540,7 +536,7 @@ def test_pretrained_models_from_the_palette_with_their_form_and_fine_tuning(
     qtbot.waitUntil(lambda: window.document.project.model.input_shape == [3, 48, 60], timeout=30000)
     find(window, "epochsSpin").setValue(1)
     window.train()
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=60000)
     assert "completed" in find(window, "trainProgress").format()
 
 
@@ -558,7 +554,7 @@ def test_compile_is_a_training_choice_whose_warm_up_the_progress_bar_names(
     window.train()
     progress, log = find(window, "trainProgress"), find(window, "trainLog")
     qtbot.waitUntil(lambda: "compiling the model" in progress.format(), timeout=30000)
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=120000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=120000)
     assert "completed" in progress.format()
     assert "compiled the model in" in log.toPlainText()
 
@@ -577,7 +573,7 @@ def test_layer_health_view_heat_map_histograms_and_a_warning_badge_on_the_stack(
     path.write_text(json.dumps(project))
     window = make_window(path)
     window.train()
-    qtbot.waitUntil(lambda: not window.controller.training, timeout=60000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=60000)
     view = find(window, "layerHealthView")
     qtbot.waitUntil(lambda: len(view.samples) == 12, timeout=5000)  # steps 1, 3, ... 23
     assert view.layers == [

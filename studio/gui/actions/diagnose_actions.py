@@ -6,16 +6,16 @@ from __future__ import annotations
 from PySide6.QtCore import QObject
 
 from studio.gui.document import ProjectDocument
-from studio.gui.tasks import BackgroundTasks
+from studio.gui.tasks import TaskRunner
 from studio.gui.views.diagnostics_panel import DiagnosticsPanel
 
 
 class DiagnoseActions(QObject):
-    def __init__(self, document: ProjectDocument, panel: DiagnosticsPanel, parent: QObject):
+    def __init__(
+        self, document: ProjectDocument, panel: DiagnosticsPanel, tasks: TaskRunner, parent: QObject
+    ):
         super().__init__(parent)
-        self.document, self.panel = document, panel
-        self.tasks = BackgroundTasks(self)
-        self.running = False
+        self.document, self.panel, self.tasks = document, panel, tasks
         panel.checkRequested.connect(self.check)
         panel.lrFindRequested.connect(self.find_lr)
         panel.useRate.connect(self.use_rate)
@@ -23,22 +23,22 @@ class DiagnoseActions(QObject):
     def check(self) -> None:
         project, base = self.document.project.copy(), self.document.base_dir
 
-        def task():
+        def work(_task):
             from studio.core.train.preflight import run_checks
 
             return [c.to_dict() for c in run_checks(project, base)]
 
-        self._start("Checking: a few hundred steps on one batch…", task, self.panel.show_checks)
+        self._start("Checking: a few hundred steps on one batch…", work, self.panel.show_checks)
 
     def find_lr(self) -> None:
         project, base = self.document.project.copy(), self.document.base_dir
 
-        def task():
+        def work(_task):
             from studio.core.train.lr_find import lr_find
 
             return lr_find(project, base).to_dict()
 
-        self._start("Finding a learning rate: 100 steps…", task, self.panel.show_lr_find)
+        self._start("Finding a learning rate: 100 steps…", work, self.panel.show_lr_find)
 
     def use_rate(self, lr: float) -> None:
         rate = float(f"{lr:.3g}")
@@ -47,18 +47,12 @@ class DiagnoseActions(QObject):
             lambda project: project.training.optimizer.args.__setitem__("lr", rate),
         )
 
-    def _start(self, said: str, task, done) -> None:
+    @property
+    def running(self) -> bool:
+        return self.tasks.busy("diagnose")
+
+    def _start(self, said: str, work, done) -> None:
         if self.running:
             return
-        self.running = True
         self.panel.busy(said)
-
-        def finished(result) -> None:
-            self.running = False
-            done(result)
-
-        def failed(message: str) -> None:
-            self.running = False
-            self.panel.failed(message)
-
-        self.tasks.start(task, finished, failed)
+        self.tasks.run("diagnose", work, done=done, failed=self.panel.failed)

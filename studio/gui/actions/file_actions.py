@@ -13,7 +13,7 @@ from studio.gui import settings as preferences
 from studio.gui.document import ProjectDocument
 
 
-class FileCommands(QObject):
+class FileActions(QObject):
     opened = Signal()  # another project replaced the open one
     saved = Signal(str)  # what to say in the status bar
     error = Signal(str, str)  # title, message

@@ -1,6 +1,6 @@
 """What the window does with trained runs: evaluate, export, predict on dropped files.
 
-Each runs in a background thread (BackgroundTasks); results come back to the views here, and
+Each runs as a background task (tasks.py); results come back to the views here, and
 what the window should say comes out as signals (`message`, `error`, `tabRequested`).
 """
 
@@ -9,19 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QLabel,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
 from studio.gui.document import ProjectDocument
-from studio.gui.tasks import BackgroundTasks
+from studio.gui.tasks import TaskRunner
 from studio.gui.views.evaluation_view import EvaluationView
 
 
@@ -32,10 +24,16 @@ class ModelActions(QObject):
     error = Signal(str, str)  # title, message: shown as a message box
     tabRequested = Signal(QWidget)  # a view that should come to the front
 
-    def __init__(self, document: ProjectDocument, evaluation: EvaluationView, parent: QWidget):
+    def __init__(
+        self,
+        document: ProjectDocument,
+        evaluation: EvaluationView,
+        tasks: TaskRunner,
+        parent: QWidget,
+    ):
         super().__init__(parent)
         self.document, self.evaluation, self.parent_widget = document, evaluation, parent
-        self.tasks = BackgroundTasks(self)
+        self.tasks = tasks
         self.export_dialog = None
         self.prediction_dialog = None
         evaluation.evaluateRequested.connect(self.evaluate)
@@ -46,8 +44,11 @@ class ModelActions(QObject):
         from studio.core.runs.folder import default_runs_dir, trained_runs
 
         folder, name = default_runs_dir(self.document.path), self.document.project.name
-        self.tasks.start(
-            lambda: trained_runs(folder, name), then, lambda why: self.error.emit("Runs", why)
+        self.tasks.run(
+            "list trained runs",
+            lambda _task: trained_runs(folder, name),
+            done=then,
+            failed=lambda why: self.error.emit("Runs", why),
         )
 
     def refresh_runs(self) -> None:
@@ -63,7 +64,7 @@ class ModelActions(QObject):
             return
         view = self.evaluation
 
-        def task():
+        def work(_task):
             from studio.core.use.evaluate import evaluate
             from studio.core.use.explain import explain_worst
             from studio.core.use.trained import load_trained
@@ -75,7 +76,7 @@ class ModelActions(QObject):
             return result
 
         view.set_busy(True)
-        self.tasks.start(task, self._evaluated, self._evaluation_failed)
+        self.tasks.run("evaluate", work, done=self._evaluated, failed=self._evaluation_failed)
 
     def _evaluate_newest(self, runs: list[tuple[Path, str]]) -> None:
         self.evaluation.set_runs(runs)
@@ -112,7 +113,7 @@ class ModelActions(QObject):
         dialog.open()
 
     def _export(self, run: str, fmt: str, output: str, quantize: bool) -> None:
-        def task():
+        def work(_task):
             from studio.core.use.export import export_model
             from studio.core.use.trained import load_trained
 
@@ -121,7 +122,7 @@ class ModelActions(QObject):
             )
 
         self.export_dialog.set_busy(True)
-        self.tasks.start(task, self._exported, self._export_failed)
+        self.tasks.run("export", work, done=self._exported, failed=self._export_failed)
 
     def _exported(self, result) -> None:
         if self.export_dialog is not None:
@@ -149,7 +150,7 @@ class ModelActions(QObject):
             return
         run = runs[0][0]
 
-        def task():
+        def work(_task):
             from studio.core.use.explain import explain
             from studio.core.use.predict import open_predictor, predict_samples, read_inputs
 
@@ -164,11 +165,16 @@ class ModelActions(QObject):
             return run, predict_samples(predictor, names, raw, top=3), _views(pre, raw), reasons
 
         self.message.emit(f"Predicting {len(paths)} file(s) with {run.name}…", 0)
-        self.tasks.start(
-            task, self._predicted, lambda message: self.error.emit("Cannot predict", message)
+        self.tasks.run(
+            "predict",
+            work,
+            done=self._predicted,
+            failed=lambda message: self.error.emit("Cannot predict", message),
         )
 
     def _predicted(self, outcome) -> None:
+        from studio.gui.views.prediction_dialog import PredictionDialog
+
         run, predictions, views, reasons = outcome
         self.prediction_dialog = PredictionDialog(
             run, predictions, views, reasons, self.parent_widget
@@ -184,50 +190,3 @@ def _views(preprocessing, raw) -> list:
     if preprocessing.kind != "image":
         return [None] * len(raw)
     return [image_view(sample, preprocessing.scale) for sample in raw]
-
-
-class PredictionDialog(QDialog):
-    def __init__(self, run: Path, predictions, views, reasons, parent=None):
-        from PySide6.QtCore import QSize
-
-        from studio.gui.views.images import sample_pixmap, why_item
-
-        super().__init__(parent)
-        self.setObjectName("predictionDialog")
-        self.setWindowTitle("Predictions")
-        self.setMinimumSize(560, 360)
-        table = QTableWidget(len(predictions), 3)
-        table.setObjectName("predictionTable")
-        table.setHorizontalHeaderLabels(["Input", "Prediction", "Why"])
-        table.setIconSize(QSize(96, 48))
-        table.verticalHeader().setDefaultSectionSize(56)
-        table.horizontalHeader().setStretchLastSection(True)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        for row, (prediction, view) in enumerate(zip(predictions, views, strict=False)):
-            item = QTableWidgetItem(prediction.input)
-            pixmap = sample_pixmap(view, 48)
-            if pixmap is not None:
-                from PySide6.QtGui import QIcon
-
-                item.setIcon(QIcon(pixmap))
-            table.setItem(row, 0, item)
-            if prediction.top is not None:
-                (best, p), rest = prediction.top[0], prediction.top[1:]
-                text = f"{best}  ({p:.1%})" + (
-                    f"    then {', '.join(f'{n} ({q:.1%})' for n, q in rest)}" if rest else ""
-                )
-            else:
-                text = f"{prediction.value:.6g}"
-            answer = QTableWidgetItem(text)
-            answer.setTextAlignment(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
-            table.setItem(row, 1, answer)
-            table.setItem(row, 2, why_item(reasons[row], view, 48))
-        table.resizeColumnToContents(0)
-        table.resizeColumnToContents(1)
-        self.table = table
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Model: {run.name} (best checkpoint)"))
-        layout.addWidget(table, 1)
-        layout.addWidget(buttons)

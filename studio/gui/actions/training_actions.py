@@ -1,4 +1,4 @@
-"""Loads the open project's dataset and trains it, each in a worker thread of its own.
+"""Loads the open project's dataset and trains it, each as a background task (tasks.py).
 
 The views never see a thread: they call `load_dataset`, `train`, `toggle_pause`, `stop` and listen
 to the signals below, which always arrive on the GUI thread.
@@ -6,47 +6,56 @@ to the signals below, which always arrive on the GUI thread.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
 
 from studio.core.model.backbones import preparation
 from studio.gui.document import ProjectDocument
-from studio.gui.tasks import DatasetWorker, TrainingWorker, start_in_thread
+from studio.gui.tasks import Task, TaskRunner
+
+SIGNAL_SECONDS = 0.1  # training events reach the window in batches at most this often
+URGENT = frozenset({"start", "epoch", "stop", "checkpoint"})  # these are sent at once
 
 
-class TrainingController(QObject):
+class TrainingActions(QObject):
     datasetLoading = Signal()
     datasetProgress = Signal(str, int, int)  # what, done, total
     datasetLoaded = Signal(object)  # a core Dataset
     datasetFailed = Signal(str)
     datasetNotReady = Signal(str)  # why it was not loaded (the files are not downloaded)
     trainingStarted = Signal()
-    trainingEvents = Signal(list)  # metrics events (CLI.md), oldest first
+    trainingEvents = Signal(list)  # metrics events (docs/cli.md), oldest first
     trainingDone = Signal(dict)  # reason, message, run_dir
     trainingFailed = Signal(str)
     runningChanged = Signal(bool, bool)  # running, paused
 
-    def __init__(self, document: ProjectDocument, parent: QObject | None = None):
+    def __init__(self, document: ProjectDocument, tasks: TaskRunner, parent: QObject):
         super().__init__(parent)
-        self.document = document
+        self.document, self.tasks = document, tasks
         self._prepared = None  # how the loaded images were prepared for the model's first layer
         document.changed.connect(self._model_changed)
         self.dataset = None  # the last dataset loaded (its preview is on screen)
-        self.training_thread: QThread | None = None
-        self.data_thread: QThread | None = None
-        self._training: TrainingWorker | None = None
-        self._loading: DatasetWorker | None = None
-        self._closing = False
+        self._loading: Task | None = None
+        self._training: Task | None = None
+        self._control = None  # the running fit's TrainControl
 
     @property
-    def training(self) -> bool:
-        return self.training_thread is not None
+    def running(self) -> bool:
+        """A run is training (from Train until its task has ended)."""
+        return self._training is not None
+
+    @property
+    def loading(self) -> bool:
+        return self._loading is not None
 
     # ---------------------------------------------------------------- data
 
     def load_dataset(self) -> None:
         from studio.core.data import SOURCES
 
-        if self.data_thread is not None or self._closing:
+        if self._loading is not None or self.tasks.closed:
             return
         spec, base = self.document.project.data, self.document.base_dir
         source = SOURCES[spec.source]
@@ -58,21 +67,34 @@ class TrainingController(QObject):
                 "The files are not downloaded yet: set download and press Load preview."
             )
             return
-        self.datasetLoading.emit()
         self._prepared = preparation(self.document.project.model.layers)
-        self._loading = DatasetWorker(self.document.project.copy(), base)
-        self._loading.progress.connect(self.datasetProgress)
-        self._loading.loaded.connect(self._dataset_loaded)
-        self._loading.failed.connect(self.datasetFailed)
-        self.data_thread = start_in_thread(self._loading, self)
-        self.data_thread.finished.connect(self._data_thread_done)
+        project = self.document.project.copy()
 
-    @Slot()
+        def work(task: Task):
+            from studio.core.data import load_project_data
+
+            return load_project_data(
+                project,
+                base,
+                progress=lambda what, done, total: task.report((what, done, total)),
+                cancelled=lambda: task.cancelled,
+            )
+
+        self.datasetLoading.emit()
+        self._loading = self.tasks.run(
+            "load dataset",
+            work,
+            done=self._dataset_loaded,
+            failed=self._dataset_failed,
+            progress=lambda value: self.datasetProgress.emit(*value),
+        )
+
     def _model_changed(self) -> None:
         """A pretrained backbone put first (or taken away, or another one) wants the images
         prepared otherwise: load them again."""
         if (
             self.dataset is not None
+            and self._loading is None
             and preparation(self.document.project.model.layers) != self._prepared
         ):
             self.load_dataset()
@@ -81,8 +103,8 @@ class TrainingController(QObject):
         if self._loading is not None:
             self._loading.cancel()
 
-    @Slot(object)
     def _dataset_loaded(self, dataset) -> None:
+        self._loading = None
         self.dataset = dataset
         self.datasetLoaded.emit(dataset)
         shape, classes = list(dataset.input_shape), dataset.num_classes
@@ -95,74 +117,99 @@ class TrainingController(QObject):
                 last.args["out_features"] = classes
 
         self.document.edit("Fit the model to the dataset", fit)
-
-    @Slot()
-    def _data_thread_done(self) -> None:
-        self.data_thread, self._loading = None, None
         self._model_changed()  # the model changed while the data was loading
+
+    def _dataset_failed(self, message: str) -> None:
+        self._loading = None
+        self.datasetFailed.emit(message)
 
     # ---------------------------------------------------------------- training
 
     def train(self) -> bool:
         """Start training a copy of the project; False when a run is already going."""
         from studio.core.runs.folder import default_runs_dir
+        from studio.core.train.control import TrainControl
 
-        if self.training_thread is not None or self._closing:
+        if self._training is not None or self.tasks.closed:
             return False
         document = self.document
-        self._training = TrainingWorker(
-            document.project.copy(), default_runs_dir(document.path), document.base_dir
+        project, base = document.project.copy(), document.base_dir
+        runs_dir, control = default_runs_dir(document.path), TrainControl()
+
+        def work(task: Task) -> dict[str, Any]:
+            from studio.core.train import fit
+
+            batches = EventBatches(task.report)
+            try:
+                result = fit(
+                    project,
+                    callbacks=[batches],
+                    control=control,
+                    runs_dir=runs_dir,
+                    base_dir=base,
+                    report_seconds=0.1,
+                )
+            finally:
+                batches.send()
+            where = str(result.run_dir) if result.run_dir else None
+            return {"reason": result.reason, "message": result.message, "run_dir": where}
+
+        self._control = control
+        self._training = self.tasks.run(
+            "train",
+            work,
+            done=self._training_done,
+            failed=self._training_failed,
+            progress=self.trainingEvents.emit,
+            on_cancel=control.stop,
         )
-        self._training.eventsReady.connect(self._drain_events)
-        self._training.done.connect(self._training_done)
-        self._training.failed.connect(self._training_failed)
-        self.training_thread = start_in_thread(self._training, self)
-        self.training_thread.finished.connect(self._training_thread_done)
         self.trainingStarted.emit()
         self.runningChanged.emit(True, False)
         return True
 
     def toggle_pause(self) -> None:
-        if self._training is None:
+        control = self._control
+        if self._training is None or control is None:
             return
-        control = self._training.control
         control.resume() if control.paused else control.pause()
         self.runningChanged.emit(True, control.paused)
 
-    def stop(self, wait: bool = False) -> None:
+    def stop(self) -> None:
         if self._training is not None:
-            self._training.control.stop()
-        if wait and self.training_thread is not None:
-            self.training_thread.wait()
+            self._training.cancel()
 
-    @Slot()
-    def _drain_events(self) -> None:
-        if self._training is not None:
-            events = self._training.take_events()
-            if events:
-                self.trainingEvents.emit(events)
-
-    @Slot(dict)
     def _training_done(self, result: dict) -> None:
-        self._drain_events()
+        self._ended()
         self.trainingDone.emit(result)
 
-    @Slot(str)
     def _training_failed(self, message: str) -> None:
-        self._drain_events()
+        self._ended()
         self.trainingFailed.emit(message)
 
-    @Slot()
-    def _training_thread_done(self) -> None:
-        self.training_thread, self._training = None, None
+    def _ended(self) -> None:
+        self._training, self._control = None, None
         self.runningChanged.emit(False, False)
 
-    # ---------------------------------------------------------------- closing
 
-    def shutdown(self) -> None:
-        """Stop training, cancel loading, and wait for both threads (closing the window)."""
-        self._closing = True
-        self.stop(wait=True)
-        self.cancel_dataset()
-        if self.data_thread is not None:
-            self.data_thread.wait()
+class EventBatches:
+    """A fit's observer (callbacks.py's shape, so no Qt is needed): its events go to `send` in
+    lists, at most every SIGNAL_SECONDS, the ones a user waits for (URGENT) at once. Thousands of
+    queued signals a second would freeze the window however cheap each is."""
+
+    def __init__(self, send) -> None:
+        self._send, self._pending, self._sent = send, [], 0.0
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        self._pending.append(event)
+        now = time.monotonic()
+        if event["event"] in URGENT or now - self._sent >= SIGNAL_SECONDS:
+            self._sent = now
+            self.send()
+
+    def send(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._send(batch)
+
+    def close(self) -> None:
+        pass

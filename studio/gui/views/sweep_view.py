@@ -1,18 +1,16 @@
-"""The Sweep tab: open a sweep file, run it (`studio sweep` in a process of its own, so the window
-stays free and Ctrl-C semantics hold), and watch its trials arrive: a table with the best trial
-highlighted, the objective against the parameter chosen, and a trial opened as a new project.
-The study is re-read off the GUI thread every 2 s while the tab is shown or the sweep runs."""
+"""The Sweep tab: a sweep file's trials as they arrive, a table with the best trial highlighted,
+the objective against the parameter chosen, and a trial opened as a new project. Running the sweep
+and reading its study are the window's (actions/sweep_actions.py): this view asks for them, and
+for a fresh reading every 2 s while it is shown or the sweep runs."""
 
 from __future__ import annotations
 
 import math
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,6 +35,8 @@ class SweepView(QWidget):
     openRequested = Signal(object)  # a run folder to open as a new project
     refreshRequested = Signal()  # the window reads the study in the background
     browseRequested = Signal()  # "Open sweep…": the window asks for the file
+    runRequested = Signal()  # "Run sweep"
+    stopRequested = Signal()  # "Stop": as Ctrl-C
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -45,7 +45,7 @@ class SweepView(QWidget):
         self.storage = ""
         self.runs_dir: Path | None = None
         self.summary: dict[str, Any] | None = None
-        self.process: QProcess | None = None
+        self._running = False  # the window says when its sweep process starts and ends
         self.open_button = QPushButton("Open sweep…", objectName="sweepOpenButton")
         self.run_button = QPushButton("Run sweep", objectName="sweepRunButton")
         self.stop_button = QPushButton("Stop", objectName="sweepStopButton")
@@ -96,8 +96,8 @@ class SweepView(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
         self.open_button.clicked.connect(self.browseRequested)
-        self.run_button.clicked.connect(self.run)
-        self.stop_button.clicked.connect(self.stop)
+        self.run_button.clicked.connect(self.runRequested)
+        self.stop_button.clicked.connect(self.stopRequested)
         self.trial_button.clicked.connect(self._open_trial)
         self.parameter.currentTextChanged.connect(lambda _: self._draw())
         self.table.itemSelectionChanged.connect(self._buttons)
@@ -124,39 +124,12 @@ class SweepView(QWidget):
         self.refreshRequested.emit()
 
     def running(self) -> bool:
-        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
+        return self._running
 
-    def run(self) -> None:
-        """`studio sweep` in a process of its own; the table follows its study."""
-        if self.sweep is None or self.running():
-            return
-        self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        self.process.finished.connect(self._finished)
-        self.process.start(
-            sys.executable,
-            [
-                "-m", "studio", "sweep", str(self.sweep.file), "--storage", self.storage,
-                "--runs-dir", str(self.runs_dir),
-            ],
-        )  # fmt: skip
-        self.timer.start()
-        self._buttons()
-
-    def stop(self) -> None:
-        """As Ctrl-C: the trial running stops after its batch, the study keeps what finished."""
-        if self.running():
-            pid = self.process.processId()
-            if pid:
-                import os
-
-                os.kill(pid, signal.SIGINT)
-
-    def _finished(self, code: int, _status) -> None:
-        output = bytes(self.process.readAll()).decode(errors="replace").strip().splitlines()
-        self.refreshRequested.emit()
-        if code not in (0, 130):
-            self.status.setText(f"the sweep failed: {output[-1] if output else code}")
+    def set_running(self, running: bool) -> None:
+        self._running = running
+        if running:
+            self.timer.start()
         self._buttons()
 
     def show_study(self, summary: dict[str, Any]) -> None:
@@ -234,12 +207,6 @@ class SweepView(QWidget):
         if self.sweep is not None:
             self.refreshRequested.emit()
             self.timer.start()
-
-    def shutdown(self) -> None:
-        """The window closes: a running sweep is stopped as Ctrl-C would, and waited for."""
-        if self.running():
-            self.stop()
-            self.process.waitForFinished(30000)
 
 
 def _show(value) -> str:

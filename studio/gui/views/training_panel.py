@@ -305,7 +305,7 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Resume" if paused else "Pause")
 
-    def start(self) -> None:
+    def clear(self) -> None:
         """A new run: an empty log and progress bar."""
         self.log.clear()
         self.progress.setValue(0)
