@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from studio.core.data import load_project_data  # noqa: E402
 from studio.core.project.reading import parse_project  # noqa: E402
-from studio.core.train import History, fit  # noqa: E402
 from studio.core.train import loop as training_loop  # noqa: E402
+from studio.core.train.callbacks import History  # noqa: E402
+from studio.core.train.loop import fit  # noqa: E402
 from tests.datafiles import write_image_folder  # noqa: E402
 
 

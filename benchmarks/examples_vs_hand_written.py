@@ -27,7 +27,8 @@ from studio.core.data import load_project_data  # noqa: E402
 from studio.core.data.batches import build_augmentation  # noqa: E402
 from studio.core.model.build import build_model  # noqa: E402
 from studio.core.project.reading import parse_project  # noqa: E402
-from studio.core.train import History, fit  # noqa: E402
+from studio.core.train.callbacks import History  # noqa: E402
+from studio.core.train.loop import fit  # noqa: E402
 from studio.core.train.setup import Targets, make_loss, make_optimizer  # noqa: E402
 from tests.datafiles import write_cifar10, write_mnist  # noqa: E402
 

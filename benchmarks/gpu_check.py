@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from studio.core.project.reading import load_project, parse_project  # noqa: E402
-from studio.core.train import TrainingFailed, fit  # noqa: E402
+from studio.core.train.loop import TrainingFailed, fit  # noqa: E402
 
 FIGURES: dict = {}
 

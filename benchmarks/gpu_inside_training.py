@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from studio.core.project.reading import parse_project  # noqa: E402
-from studio.core.train import History, fit  # noqa: E402
+from studio.core.train.callbacks import History  # noqa: E402
+from studio.core.train.loop import fit  # noqa: E402
 from studio.core.train.lr_find import lr_find  # noqa: E402
 from studio.core.train.preflight import run_checks  # noqa: E402
 from tests.datafiles import write_cifar10  # noqa: E402

@@ -19,7 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.core.project.reading import parse_project  # noqa: E402
-from studio.core.train import History, fit  # noqa: E402
+from studio.core.train.callbacks import History  # noqa: E402
+from studio.core.train.loop import fit  # noqa: E402
 from tests.datafiles import write_mnist  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

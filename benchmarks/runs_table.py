@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from studio.core.project.reading import load_project  # noqa: E402
-from studio.core.runs.compare import list_run_rows  # noqa: E402
-from studio.core.train import fit  # noqa: E402
+from studio.core.runs.listing import list_runs  # noqa: E402
+from studio.core.train.loop import fit  # noqa: E402
 
 RUNS = 500
 
@@ -41,7 +41,7 @@ def main() -> None:
             for name in ("project.json", "metrics.jsonl"):
                 shutil.copy(one / name, target / name)
         started = time.perf_counter()
-        rows = list_run_rows(folder / "runs")
+        rows = list_runs(folder / "runs")
         listed = time.perf_counter() - started
         view = RunsView()
         view.resize(1000, 500)
@@ -51,7 +51,7 @@ def main() -> None:
         view.set_rows(rows)
         app.processEvents()
         filled = time.perf_counter() - started
-        again = list_run_rows(folder / "runs")
+        again = list_runs(folder / "runs")
         again[0].status = "running"  # a later refresh in which one run moved
         started = time.perf_counter()
         view.set_rows(again)

@@ -23,7 +23,7 @@ def sweep(folder: Path, workers: int) -> tuple[float, float]:
     """Trials a minute, and the median seconds a trial spent outside its training epochs."""
     import optuna
 
-    from studio.core.runs.folder import read_metrics
+    from studio.core.runs.metrics import read_metrics
 
     project = json.loads((ROOT / "resources" / "templates" / "digits-mlp.json").read_text())
     project["training"].update(epochs=EPOCHS, device="cpu")

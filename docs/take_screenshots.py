@@ -152,7 +152,7 @@ def main(out: Path) -> None:
 
     diagnosed = lambda: not window.diagnose.running  # noqa: E731
     steps += [
-        window.is_ready, lambda: True, designer, lambda: shot("designer.png"), train,
+        lambda: window.document is not None, lambda: True, designer, lambda: shot("designer.png"), train,
         lambda: not window.training.running, lambda: shot("training.png"), evaluate,
         lambda: not window.tasks.busy("evaluate"), lambda: shot("evaluation.png"),
         sick, lambda: not window.training.running, health, lambda: shot("health.png"),

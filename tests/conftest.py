@@ -128,7 +128,7 @@ def minimal_project(layers: list, input_shape: list | None = None, **training) -
 def train_once(project: dict, folder: Path, base_dir: Path | None = None) -> Path:
     """Train a project dict (real torch, real files) and return its run directory."""
     from studio.core.project.reading import parse_project
-    from studio.core.train import fit
+    from studio.core.train.loop import fit
 
     result = fit(parse_project(project), runs_dir=folder, base_dir=base_dir)
     assert result.reason == "completed", result.message

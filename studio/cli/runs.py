@@ -42,9 +42,9 @@ def _runs_folder(given: str | None) -> Path:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    from studio.core.runs.compare import list_run_rows
+    from studio.core.runs.listing import list_runs
 
-    rows = list_run_rows(_runs_folder(args.folder))
+    rows = list_runs(_runs_folder(args.folder))
     if args.json:
         print(json.dumps({"runs": [r.to_json() for r in rows]}, indent=2))
         return 0
@@ -60,7 +60,7 @@ def run_runs(args: argparse.Namespace) -> int:
                 row.path.name,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(row.started)) if row.started else "",
                 row.status,
-                str(row.epochs),
+                str(len(row.epochs)),
                 _metric(row.best, row.metric),
                 _metric(row.final, row.metric),
                 f"{row.params:,}" if row.params is not None else "",
@@ -81,31 +81,20 @@ def run_runs(args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from studio.core.runs.compare import diff_runs
+    from studio.core.runs.diff import describe_diff, diff_runs
 
     changes, metrics = diff_runs(Path(args.a), Path(args.b))
     if args.json:
         print(json.dumps({"changes": [c.to_json() for c in changes], "metrics": metrics}, indent=2))
         return 0
-    print(f"a: {args.a}\nb: {args.b}")
-    if not changes:
-        print("the same project")
-    for change in changes:
-        print(f"  {change.said}")
-    metric = metrics["metric"]
-    if metric:
-        for which in ("best", "final"):
-            x, y, delta = (metrics[k][which] for k in ("a", "b", "delta"))
-            if x is not None or y is not None:
-                change = f" ({delta:+.4g})" if delta is not None else ""
-                print(f"{which} {metric}: {_metric(x, metric)} -> {_metric(y, metric)}{change}")
+    print("\n".join(describe_diff(args.a, args.b, changes, metrics)))
     return 0
 
 
 def _metric(value: float | None, metric: str | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.2%}" if metric and metric.endswith("acc") else f"{value:.4g}"
+    from studio.core.train.events import show_metric
+
+    return "" if value is None else show_metric(metric, value)
 
 
 def _short(key: str) -> str:

@@ -79,7 +79,7 @@ def _work(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool
     import torch
 
     from studio.core.runs.sweep import run_trials
-    from studio.core.train import TrainControl
+    from studio.core.train.control import TrainControl
 
     if args.worker_threads:
         torch.set_num_threads(args.worker_threads)

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.errors import ProjectError
     from studio.core.project.reading import load_project
     from studio.core.runs.folder import default_runs_dir
-    from studio.core.train import TrainControl, fit
+    from studio.core.train.control import TrainControl
+    from studio.core.train.loop import fit
 
     project = _resumed_project(args) if args.resume else load_project(args.project)
     if args.epochs is not None:
@@ -135,17 +136,14 @@ class _Printer:
         self.warned: set[tuple[str, str]] = set()
 
     def on_event(self, event: dict[str, Any]) -> None:
+        from studio.core.train.events import describe
+
         if self.as_json:
             print(json.dumps(event), flush=True)
             return
         kind = event["event"]
         if kind == "start":
             self.start = event
-            print(
-                f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
-                f"{event['steps_per_epoch']} steps an epoch",
-                flush=True,
-            )
         elif kind == "step" and self.tty:
             sys.stderr.write("\r" + self._bar(event) + " " * 4)
             sys.stderr.flush()
@@ -153,28 +151,16 @@ class _Printer:
             self._download(event)
         elif kind == "health":
             self._warn(event["warnings"])
-        elif kind in ("features", "fine_tune", "compile"):
-            print(event["message"], flush=True)
-        elif kind == "compiled":
-            print(f"compiled in {event['seconds']:.1f} s", flush=True)
-        elif kind == "epoch":
-            if self.tty:
-                sys.stderr.write("\r" + " " * 100 + "\r")
-            parts = [
-                f"epoch {event['epoch']}/{self.start.get('epochs', '?')}",
-                f"loss {event['train_loss']:.4f}",
-            ]
-            for key in ("train_acc", "val_loss", "val_acc"):
-                if key in event:
-                    value = event[key]
-                    parts.append(
-                        f"{key} {value:.2%}" if key.endswith("acc") else f"{key} {value:.4f}"
-                    )
-            parts.append(f"{event['samples_per_second']:,.0f} samples/s")
-            print("  ".join(parts), flush=True)
+        if kind == "epoch" and self.tty:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+        line = describe(event, self.start.get("epochs"))
+        if line is not None and kind != "stop":  # how the run ended is said by finish()
+            print(line, flush=True)
 
     def _warn(self, warnings: list[dict[str, Any]]) -> None:
         """A layer-health warning once per layer and kind, however many samples repeat it."""
+        from studio.core.train.events import warning_line
+
         for warning in warnings:
             key = (warning["layer"], warning["kind"])
             if key in self.warned:
@@ -182,7 +168,7 @@ class _Printer:
             self.warned.add(key)
             if self.tty:
                 sys.stderr.write("\r" + " " * 100 + "\r")
-            print(f"warning: {warning['message']}", file=sys.stderr, flush=True)
+            print(warning_line(warning), file=sys.stderr, flush=True)
 
     def _download(self, event: dict[str, Any]) -> None:
         """Pretrained weights arriving: a progress line on a terminal, one line when done."""
@@ -213,11 +199,15 @@ class _Printer:
         )
 
     def finish(self, result) -> None:
+        """How the run ended (as its stop event says it) and where it went."""
+        from studio.core.train.events import describe
+
         if self.as_json:
             return
+        said = describe({"event": "stop", "reason": result.reason, "message": result.message})
         where = f" -> {result.run_dir}" if result.run_dir else ""
         stream = sys.stdout if result.reason in ("completed", "early_stopping") else sys.stderr
-        print(f"{result.reason}: {result.message}{where}", file=stream, flush=True)
+        print(f"{said}{where}", file=stream, flush=True)
 
     def close(self) -> None:
         pass

@@ -36,9 +36,6 @@ AUTOSAVE_MS = 15000
 PREFERRED_SIZE = QSize(1440, 900)
 SCREEN_SHARE = 0.94  # of the available screen a new window takes at most
 FIRST_PAINT_MS = 50
-PREDICT_FILES = (
-    "Images, CSV or text (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.csv *.txt);;All files (*)"
-)
 
 
 class MainWindow(QMainWindow):
@@ -136,9 +133,6 @@ class MainWindow(QMainWindow):
             done=self._core_ready,
             failed=self._core_failed,
         )
-
-    def is_ready(self) -> bool:
-        return self.document is not None
 
     def _core_ready(self, core: Core) -> None:
         from studio.gui.actions.diagnose_actions import DiagnoseActions
@@ -272,10 +266,12 @@ class MainWindow(QMainWindow):
 
     def _health_warned(self, warnings: list) -> None:
         """New layer-health warnings: a badge on their rows, the status line, the log."""
+        from studio.core.train.events import warning_line
+
         health = self.views.health.warnings
         self.views.stack.set_warnings({p: [w["message"] for w in ws] for p, ws in health.items()})
         for warning in warnings:
-            self.views.training_panel.log.appendPlainText(f"Warning: {warning['message']}")
+            self.views.training_panel.log.appendPlainText(warning_line(warning))
         self.statusBar().showMessage(f"Warning: {warnings[0]['message']}", 15000)
         messages = [w["message"] for ws in health.values() for w in ws]
         count = len(messages)
@@ -339,8 +335,12 @@ class MainWindow(QMainWindow):
             save(Path(path))
 
     def predict_dialog(self) -> None:
+        from studio.core.data.folder import IMAGE_SUFFIXES
+
         start = str(self.document.base_dir)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Predict on files", start, PREDICT_FILES)
+        kinds = " ".join(f"*{suffix}" for suffix in (*IMAGE_SUFFIXES, ".csv", ".tsv", ".txt"))
+        files = f"Images, tables or texts ({kinds});;All files (*)"
+        paths, _ = QFileDialog.getOpenFileNames(self, "Predict on files", start, files)
         if paths:
             self.model_actions.predict_files(paths)
 

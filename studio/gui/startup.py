@@ -34,7 +34,7 @@ def load_core(path: Path | None) -> Core:
     from studio.core.train.devices import list_devices
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core for the GUI
-    import studio.core.train  # noqa: F401  (imported now, not when Train is pressed)
+    import studio.core.train.loop  # noqa: F401  (imported now, not when Train is pressed)
     from studio.core.train.callbacks import TensorBoardLogger
 
     if TensorBoardLogger.available():

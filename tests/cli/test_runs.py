@@ -10,8 +10,10 @@ import pytest
 
 from studio.cli.main import main
 from studio.core.project.reading import parse_project
-from studio.core.runs.folder import read_metrics
-from studio.core.train import Callback, TrainControl, fit
+from studio.core.runs.metrics import read_metrics
+from studio.core.train.callbacks import Callback
+from studio.core.train.control import TrainControl
+from studio.core.train.loop import fit
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
@@ -45,8 +47,7 @@ def runs(tmp_path_factory):
         ("fast", digits(lr=0.01)),
         ("wide", digits(lr=0.001, hidden=128)),
     ):
-        made[key] = fit(parse_project(project), runs_dir=folder).run_dir
-        time.sleep(1.1)  # the run folders are named by the second they start
+        made[key] = fit(parse_project(project), runs_dir=folder).run_dir  # within a second or so
     control = TrainControl()
     made["stopped"] = fit(
         parse_project(digits(lr=0.003, epochs=5)),
@@ -146,3 +147,20 @@ def test_diff_matches_layers_so_an_inserted_one_is_one_change(tmp_path, capsys):
 def test_diff_of_something_that_is_not_a_run_says_so(tmp_path, capsys):
     assert main(["diff", str(tmp_path), str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_metrics_file_with_its_keys_in_another_order_reads_the_same(runs, capsys, tmp_path):
+    """metrics.jsonl is JSON lines: another tool may write the keys in any order and spacing."""
+    import shutil
+
+    folder, made = runs
+    before = rows_of(folder, capsys)[str(made["slow"])]
+    other = tmp_path / "runs" / made["slow"].name
+    shutil.copytree(made["slow"], other)
+    events = read_metrics(other)
+    lines = [json.dumps(e, sort_keys=True, separators=(",", ":")) for e in events]
+    assert lines[0].startswith('{"device"')  # "event" is no longer the first key
+    (other / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    after = rows_of(tmp_path / "runs", capsys)[str(other)]
+    for key in ("status", "epochs", "metric", "best", "final", "params", "device", "started"):
+        assert after[key] == before[key], key

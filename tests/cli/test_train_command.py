@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from studio.core.runs.folder import read_metrics
+from studio.core.runs.metrics import read_metrics
 from tests.conftest import TEMPLATES, minimal_project
 
 DIGITS = str(next(p for p in TEMPLATES if p.name == "digits-mlp.json"))

@@ -216,7 +216,8 @@ def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(
 ):
     from studio.core.data.batches import Batches
     from studio.core.project.reading import parse_project
-    from studio.core.train import History, fit
+    from studio.core.train.callbacks import History
+    from studio.core.train.loop import fit
 
     root = write_image_folder(
         tmp_path / "big", classes=("a", "b", "c"), per_class=12, size=(10, 10)

@@ -8,7 +8,7 @@ import torch
 
 from studio.cli.main import main
 from studio.core.data import load_dataset
-from studio.core.runs.folder import read_metrics
+from studio.core.runs.metrics import read_metrics
 from studio.core.use.evaluate import evaluate
 from studio.core.use.trained import load_trained
 

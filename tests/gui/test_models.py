@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project.reading import load_project
-from studio.core.train import fit
+from studio.core.train.loop import fit
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
@@ -218,6 +218,7 @@ def test_runs_tab_sorts_filters_compares_overlays_opens_and_follows_a_growing_ru
     flags = selection.SelectionFlag.Select | selection.SelectionFlag.Rows
     for run in made[:2]:
         selection.select(view.proxy.index(by_folder[run.name], 0), flags)
+    qtbot.waitUntil(lambda: "lr: 0.001 -> 0.01" in view.diff.toPlainText(), timeout=10000)
     assert "training.optimizer.args.lr: 0.001 -> 0.01" in view.diff.toPlainText()
     qtbot.mouseClick(view.overlay_button, Qt.MouseButton.LeftButton)  # read in the background
     qtbot.waitUntil(lambda: len(window.views.plots.overlays) == 4, timeout=10000)  # val loss, acc

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
 from studio.core.project.reading import load_project
-from studio.core.train import fit
+from studio.core.train.loop import fit
 from studio.core.use.evaluate import evaluate
 from studio.core.use.trained import load_trained
 from tests.conftest import TEMPLATES

@@ -600,7 +600,7 @@ def test_layer_health_view_heat_map_histograms_and_a_warning_badge_on_the_stack(
     status = find(window, "healthStatus")
     assert status.isVisible() and "layer warnings" in status.text()
     assert "layer 2 (ReLU)" in status.toolTip() and "never fire" in status.toolTip()
-    assert "Warning: layer 1 (Linear)" in find(window, "trainLog").toPlainText()
+    assert "warning: layer 1 (Linear)" in find(window, "trainLog").toPlainText()
     stack.select("2")  # a click in the stack selects the layer in the view
     assert view.selected == "2" and "Layer 2 (ReLU)" in view.selected_label.text()
     assert len(view.act_bars.opts["x"]) == 32 and view.act_image.image.shape == (32, 12)

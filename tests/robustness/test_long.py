@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from studio.core.runs.folder import METRICS, read_metrics
-from studio.core.train import checkpoint_project, fit
+from studio.core.runs.folder import METRICS
+from studio.core.runs.metrics import read_metrics
 from studio.core.train.checkpoint import load_checkpoint
+from studio.core.train.loop import checkpoint_project, fit
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

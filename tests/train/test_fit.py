@@ -12,9 +12,11 @@ from safetensors.torch import load_file
 from studio.core.errors import ProjectError
 from studio.core.project.reading import load_project, parse_project
 from studio.core.project.spec import Component, EarlyStopping
-from studio.core.runs.folder import read_metrics
-from studio.core.train import History, TrainControl, checkpoint_project, fit
+from studio.core.runs.metrics import read_metrics
+from studio.core.train.callbacks import History
 from studio.core.train.checkpoint import load_checkpoint
+from studio.core.train.control import TrainControl
+from studio.core.train.loop import checkpoint_project, fit
 from tests.conftest import TEMPLATES
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")

@@ -13,9 +13,10 @@ from studio.cli.main import main
 from studio.core.errors import ProjectError
 from studio.core.project.reading import parse_project
 from studio.core.project.spec import Health
-from studio.core.runs.folder import read_metrics
-from studio.core.train import History, fit
+from studio.core.runs.metrics import read_metrics
+from studio.core.train.callbacks import History
 from studio.core.train.health import LayerHealth, stack_layers
+from studio.core.train.loop import fit
 from tests.conftest import EXAMPLES, TEMPLATES, minimal_project
 from tests.datafiles import write_example_data
 

@@ -39,9 +39,6 @@ _AUGMENT_OVERRIDES: dict[str, Any] = {
     "degrees": {"kind": "floats", "arity": None},
 }  # fmt: skip
 
-# Losses whose target is a class index; the others compare against a value or a distribution.
-CLASSIFICATION_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss"})
-
 # Set by the studio itself: the loop needs a mean loss; the optimizer gets the model's parameters.
 _LOSS_SKIP = frozenset({"reduction", "weight", "pos_weight", "size_average", "reduce"})
 _OPTIMIZER_SKIP = frozenset({"foreach", "fused", "capturable", "differentiable", "maximize"})

@@ -17,7 +17,8 @@ from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData, Split
 from studio.core.errors import DataError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# The image files the studio reads (with Pillow), in a folder or given to predict: the one list.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
 def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int]:
@@ -30,7 +31,7 @@ def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int]:
 
     def is_image(path: str) -> bool:
         nonlocal skipped
-        ok = path.lower().endswith(IMAGE_EXTENSIONS)
+        ok = path.lower().endswith(IMAGE_SUFFIXES)
         skipped += not ok
         return ok
 

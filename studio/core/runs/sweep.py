@@ -233,7 +233,9 @@ def run_trials(
     import optuna
 
     from studio.core.project.reading import parse_project
-    from studio.core.train import Callback, TrainControl, fit
+    from studio.core.train.callbacks import Callback
+    from studio.core.train.control import TrainControl
+    from studio.core.train.loop import fit
 
     study = open_study(sweep, storage)
     stopping = control or TrainControl()

@@ -21,6 +21,7 @@ from torch import nn
 from studio.core.train import distributed
 from studio.core.train.checkpoint import restore_rng, rng_state
 from studio.core.train.control import TrainControl
+from studio.core.train.events import EpochEvent, MetricsEvent, StepEvent
 from studio.core.train.setup import Setup
 from studio.core.train.state import LossesRead, Progress, StepWindow, Totals
 
@@ -39,7 +40,7 @@ class Event(Enum):
 class EpochEnd:
     """What EPOCH_COMPLETED handlers see, and tell each other."""
 
-    metrics: dict[str, Any]  # the `epoch` event (CLI.md)
+    metrics: EpochEvent
     validated: bool  # False when a stop came during validation
     improved: bool = False  # set by best tracking: the monitored metric is the best so far
 
@@ -52,7 +53,7 @@ class Trainer:
         setup: Setup,
         control: TrainControl,
         epochs: int,
-        emit: Callable[[dict[str, Any]], None],  # the metrics events (CLI.md), to the callbacks
+        emit: Callable[[MetricsEvent], None],  # the metrics events (events.py), to the callbacks
         report_seconds: float = 0.25,  # `step` events at most this often
     ) -> None:
         self.setup, self.control, self.epochs = setup, control, epochs
@@ -164,15 +165,15 @@ class Trainer:
         if read is None or self.control.stop_requested:
             return
         self.emit(
-            {
-                "event": "step",
-                "epoch": self.progress.epoch + 1,
-                "step": self.progress.step,
-                "train_loss": read.totals.loss,
-                "lr": self.lr(),
-                "batch": done,
-                "batches": len(self.setup.train_batches),
-            }
+            StepEvent(
+                event="step",
+                epoch=self.progress.epoch + 1,
+                step=self.progress.step,
+                train_loss=read.totals.loss,
+                lr=self.lr(),
+                batch=done,
+                batches=len(self.setup.train_batches),
+            )
         )
 
     def _read(self, window: StepWindow, totals: Totals) -> LossesRead | None:
@@ -215,12 +216,9 @@ class Trainer:
         loss_sum, correct, count = distributed.sum_across(world, summed.to(s.device)).tolist()
         p.batches_done, p.partial = 0, Totals()
         p.epoch += 1
-        metrics: dict[str, Any] = {
-            "event": "epoch",
-            "epoch": p.epoch,
-            "step": p.step,
-            "train_loss": loss_sum / max(1, count),
-        }
+        metrics = EpochEvent(
+            event="epoch", epoch=p.epoch, step=p.step, train_loss=loss_sum / max(1, count)
+        )
         if s.targets.task == "classification":
             metrics["train_acc"] = correct / max(1, count)
         metrics.update(validation or {})
@@ -269,10 +267,3 @@ class Trainer:
 
 def _resumable(control: TrainControl) -> bool:
     return control.request is None or control.request.resumable
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)

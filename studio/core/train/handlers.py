@@ -20,9 +20,15 @@ from studio.core.model.blocks import Backbone
 from studio.core.project.spec import Project
 from studio.core.train.checkpoint import save_checkpoint, save_weights
 from studio.core.train.engine import EpochEnd, Event, Trainer
+from studio.core.train.events import (
+    CheckpointEvent,
+    CompiledEvent,
+    CompileEvent,
+    FeaturesEvent,
+    FineTuneEvent,
+    higher_is_better,
+)
 from studio.core.train.state import LossesRead
-
-MAXIMISED = frozenset({"val_acc", "train_acc"})
 
 
 class NonFiniteGuard:
@@ -82,7 +88,7 @@ class BestTracking:
         if not end.validated or value is None:
             return
         progress = trainer.progress
-        sign = -1 if self.monitor in MAXIMISED else 1
+        sign = -1 if higher_is_better(self.monitor) else 1
         if progress.best is None or sign * (value - progress.best) < -self.min_delta:
             progress.best, progress.bad_epochs = value, 0
             end.improved = True
@@ -125,12 +131,12 @@ class FineTuning:
             backbone.set_frozen(False)
         names = ", ".join(b.name for b in backbones)
         trainer.emit(
-            {
-                "event": "fine_tune",
-                "epoch": trainer.progress.epoch,
-                "message": f"{names} unfrozen after {self.frozen_epochs} epoch(s): it trains too "
+            FineTuneEvent(
+                event="fine_tune",
+                epoch=trainer.progress.epoch,
+                message=f"{names} unfrozen after {self.frozen_epochs} epoch(s): it trains too "
                 "from now on, at its lower learning rate",
-            }
+            )
         )
 
 
@@ -156,14 +162,14 @@ class FeatureCache:
                 features, features.val, s.val_batches.batch_size, device=s.device
             )
         trainer.emit(
-            {
-                "event": "features",
-                "samples": len(features.train) + len(features.val or ()),
-                "shape": features.input_shape,
-                "seconds": round(time.perf_counter() - started, 3),
-                "message": f"{backbone.name} is frozen and the images are not augmented: its "
+            FeaturesEvent(
+                event="features",
+                samples=len(features.train) + len(features.val or ()),
+                shape=features.input_shape,
+                seconds=round(time.perf_counter() - started, 3),
+                message=f"{backbone.name} is frozen and the images are not augmented: its "
                 "features were computed once, the head trains on them",
-            }
+            )
         )
 
 
@@ -183,14 +189,18 @@ class Compiling:
         trainer.setup.model = torch.compile(trainer.setup.model)
         self.started = time.perf_counter()
         trainer.emit(
-            {"event": "compile", "message": "compiling the model: the first steps take longer"}
+            CompileEvent(
+                event="compile", message="compiling the model: the first steps take longer"
+            )
         )
 
     def first_step(self, trainer: Trainer) -> None:
         if self.started is not None:
             seconds, self.started = time.perf_counter() - self.started, None
             trainer.emit(
-                {"event": "compiled", "step": trainer.progress.step, "seconds": round(seconds, 2)}
+                CompiledEvent(
+                    event="compiled", step=trainer.progress.step, seconds=round(seconds, 2)
+                )
             )
 
 
@@ -224,12 +234,12 @@ class Checkpointing:
             path = self.run_dir / "checkpoints" / name
             save_checkpoint(path, state)
             trainer.emit(
-                {
-                    "event": "checkpoint",
-                    "epoch": trainer.progress.epoch,
-                    "path": str(path),
-                    "best": name == "best.pt",
-                }
+                CheckpointEvent(
+                    event="checkpoint",
+                    epoch=trainer.progress.epoch,
+                    path=str(path),
+                    best=name == "best.pt",
+                )
             )
 
     def finished(self, trainer: Trainer, reason: str) -> None:

@@ -29,6 +29,7 @@ from torch import nn
 
 from studio.core.catalogue import layers as catalogue
 from studio.core.project.spec import Health, LayerSpec
+from studio.core.train.events import HealthEvent, HealthWarning
 
 if TYPE_CHECKING:
     from studio.core.train.engine import Trainer
@@ -237,20 +238,22 @@ class LayerHealth:
             drawn = np.split(flat, ends[:-1])
         layers = [_layer(probe, entry, values, drawn) for probe, entry in layout]
         warnings = self._warnings(layers, {p.path: p for p, _ in layout})
-        return {
-            "event": "health",
-            "step": step,
-            "epoch": trainer.progress.epoch + 1,
-            "layers": layers,
-            "warnings": warnings,
-        }
+        return HealthEvent(
+            event="health",
+            step=step,
+            epoch=trainer.progress.epoch + 1,
+            layers=layers,
+            warnings=warnings,
+        )
 
-    def _warnings(self, layers: list[dict[str, Any]], probes: dict[str, _Probe]) -> list[dict]:
-        out = []
+    def _warnings(
+        self, layers: list[dict[str, Any]], probes: dict[str, _Probe]
+    ) -> list[HealthWarning]:
+        out: list[HealthWarning] = []
 
         def warn(layer: dict[str, Any], kind: str, message: str) -> None:
             name = f"layer {layer['path']} ({layer['type']})"
-            out.append({"layer": layer["path"], "kind": kind, "message": f"{name}: {message}"})
+            out.append(HealthWarning(layer=layer["path"], kind=kind, message=f"{name}: {message}"))
 
         rms = {
             layer["path"]: layer["grad_norm"] / math.sqrt(max(1, probes[layer["path"]].size))

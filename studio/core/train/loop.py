@@ -31,6 +31,7 @@ from studio.core.train.checkpoint import load_checkpoint
 from studio.core.train.control import TrainControl
 from studio.core.train.devices import check_precision, resolve_device
 from studio.core.train.engine import Event, Trainer
+from studio.core.train.events import DownloadEvent, StartEvent, StopEvent
 from studio.core.train.handlers import (
     BestTracking,
     Checkpointing,
@@ -92,7 +93,7 @@ def fit(
 
     def downloading(what: str, done: int, total: int) -> None:  # before the run has files
         for callback in callbacks:
-            callback.on_event({"event": "download", "what": what, "done": done, "total": total})
+            callback.on_event(DownloadEvent(event="download", what=what, done=done, total=total))
 
     setup, preprocessing = prepare(project, base_dir, world, downloading)
     base = str(Path(base_dir or ".").resolve())
@@ -180,17 +181,17 @@ def _handlers(project: Project, setup: Setup, run_dir, preprocessing, base_dir: 
 def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) -> FitResult:
     setup, progress, epochs = trainer.setup, trainer.progress, trainer.epochs
     trainer.emit(
-        {
-            "event": "start",
-            "time": time.time(),
-            "project": project.name,
-            "device": str(setup.device),
-            "world_size": setup.world.size,
-            "params": sum(p.numel() for p in setup.raw_model.parameters()),
-            "steps_per_epoch": len(setup.train_batches),
-            "epochs": epochs,
-            "resumed_at_epoch": progress.epoch if resumed else None,
-        }
+        StartEvent(
+            event="start",
+            time=time.time(),
+            project=project.name,
+            device=str(setup.device),
+            world_size=setup.world.size,
+            params=sum(p.numel() for p in setup.raw_model.parameters()),
+            steps_per_epoch=len(setup.train_batches),
+            epochs=epochs,
+            resumed_at_epoch=progress.epoch if resumed else None,
+        )
     )
     try:
         trainer.run()
@@ -205,13 +206,9 @@ def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) 
         reason, message = "error", first_line(exc)
     progress = trainer.progress
     trainer.fire(Event.FINISHED, reason)
-    stop: dict[str, Any] = {
-        "event": "stop",
-        "reason": reason,
-        "message": message,
-        "epoch": progress.epoch,
-        "step": progress.step,
-    }
+    stop = StopEvent(
+        event="stop", reason=reason, message=message, epoch=progress.epoch, step=progress.step
+    )
     if setup.world.distributed:
         stop["weights_in_sync"] = distributed.weights_in_sync(setup.world, setup.raw_model)
     trainer.emit(stop)

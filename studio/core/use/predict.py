@@ -20,8 +20,6 @@ from studio.core.errors import StudioError, first_line
 from studio.core.project.reading import parse_project
 from studio.core.use.trained import Preprocessing, load_trained, rebuild
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-
 
 @dataclass
 class Prediction:

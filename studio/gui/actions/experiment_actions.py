@@ -23,29 +23,45 @@ class ExperimentActions(QObject):
         views.runs.refreshRequested.connect(self.list_runs)
         views.runs.overlayRequested.connect(self.overlay)
         views.runs.openRequested.connect(self.open_run)
+        views.runs.diffRequested.connect(self.diff)
         views.sweep.openRequested.connect(self.open_run)
         views.plots.overlayRequested.connect(self.overlay_earlier)
 
     def list_runs(self) -> None:
-        from studio.core.runs.compare import list_run_rows
         from studio.core.runs.folder import default_runs_dir
+        from studio.core.runs.listing import list_runs
 
         if self.tasks.busy("list runs"):
             return
         folder = default_runs_dir(self.document.path)
         self.tasks.run(
             "list runs",
-            lambda _task: list_run_rows(folder) if folder.is_dir() else [],
+            lambda _task: list_runs(folder) if folder.is_dir() else [],
             done=self.views.runs.set_rows,
             failed=lambda why: self.message.emit(f"Cannot list the runs: {why}", 5000),
         )
 
+    def diff(self, a: Path, b: Path) -> None:
+        """What differs between two runs, read off the GUI thread, into the Runs tab."""
+        from studio.core.runs.diff import describe_diff, diff_runs
+
+        def work(_task) -> str:
+            return "\n".join(describe_diff(a.name, b.name, *diff_runs(a, b)))
+
+        show = self.views.runs.show_diff
+        self.tasks.run(
+            "diff runs",
+            work,
+            done=lambda text: show(a, b, text),
+            failed=lambda why: show(a, b, why),
+        )
+
     def overlay(self, folders: list[Path]) -> None:
         """The chosen runs' curves behind the live ones (their metrics read in the background)."""
-        from studio.core.runs.folder import RunSummary, read_metrics
+        from studio.core.runs.listing import read_run
 
         def work(_task):
-            return [RunSummary(f, f.name, read_metrics(f)) for f in folders]
+            return [read_run(folder) for folder in folders]
 
         def show(runs) -> None:
             shown = self.views.plots.overlay(runs)
@@ -56,7 +72,8 @@ class ExperimentActions(QObject):
 
     def overlay_earlier(self) -> None:
         """The project's latest runs behind the live curves ("Overlay earlier runs")."""
-        from studio.core.runs.folder import default_runs_dir, list_runs
+        from studio.core.runs.folder import default_runs_dir
+        from studio.core.runs.listing import list_runs
 
         folder, name = default_runs_dir(self.document.path), self.document.project.name
 

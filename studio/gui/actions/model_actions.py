@@ -7,7 +7,7 @@ what the window should say comes out as signals (`message`, `error`, `tabRequest
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
@@ -15,6 +15,9 @@ from PySide6.QtWidgets import QWidget
 from studio.gui.document import ProjectDocument
 from studio.gui.tasks import TaskRunner
 from studio.gui.views.evaluation_view import EvaluationView
+
+if TYPE_CHECKING:
+    from studio.core.runs.listing import Run
 
 
 class ModelActions(QObject):
@@ -38,15 +41,16 @@ class ModelActions(QObject):
         self.prediction_dialog = None
         evaluation.evaluateRequested.connect(self.evaluate)
 
-    def with_runs(self, then: Callable[[list[tuple[Path, str]]], None]) -> None:
+    def with_runs(self, then: Callable[[list[Run]], None]) -> None:
         """The project's trained runs, newest first, listed off the GUI thread (each run's
         metrics are read, which takes a while when there are many), then `then(runs)` here."""
-        from studio.core.runs.folder import default_runs_dir, trained_runs
+        from studio.core.runs.folder import default_runs_dir
+        from studio.core.runs.listing import list_runs
 
         folder, name = default_runs_dir(self.document.path), self.document.project.name
         self.tasks.run(
             "list trained runs",
-            lambda _task: trained_runs(folder, name),
+            lambda _task: [run for run in list_runs(folder, name) if run.has_weights],
             done=then,
             failed=lambda why: self.error.emit("Runs", why),
         )
@@ -78,10 +82,10 @@ class ModelActions(QObject):
         view.set_busy(True)
         self.tasks.run("evaluate", work, done=self._evaluated, failed=self._evaluation_failed)
 
-    def _evaluate_newest(self, runs: list[tuple[Path, str]]) -> None:
+    def _evaluate_newest(self, runs: list[Run]) -> None:
         self.evaluation.set_runs(runs)
         if runs:
-            self.evaluate(str(runs[0][0]))
+            self.evaluate(str(runs[0].path))
         else:
             self.message.emit("No trained run of this project yet: train first", 5000)
 
@@ -98,7 +102,7 @@ class ModelActions(QObject):
     def open_export_dialog(self) -> None:
         self.with_runs(self._open_export_dialog)
 
-    def _open_export_dialog(self, runs: list[tuple[Path, str]]) -> None:
+    def _open_export_dialog(self, runs: list[Run]) -> None:
         from studio.gui.views.export_dialog import ExportDialog
 
         if not runs:
@@ -141,14 +145,14 @@ class ModelActions(QObject):
         """Predict dropped files with the newest trained run (a dialog shows the answers)."""
         self.with_runs(lambda runs: self._predict_with(runs, paths))
 
-    def _predict_with(self, runs: list[tuple[Path, str]], paths: list[str]) -> None:
+    def _predict_with(self, runs: list[Run], paths: list[str]) -> None:
         if not runs:
             self.error.emit(
                 "No trained model yet",
                 "Train the project first, then drop files on the window to classify them.",
             )
             return
-        run = runs[0][0]
+        run = runs[0].path
 
         def work(_task):
             from studio.core.use.explain import explain

@@ -137,7 +137,7 @@ class TrainingActions(QObject):
         runs_dir, control = default_runs_dir(document.path), TrainControl()
 
         def work(task: Task) -> dict[str, Any]:
-            from studio.core.train import fit
+            from studio.core.train.loop import fit
 
             batches = EventBatches(task.report)
             try:

@@ -3,8 +3,6 @@ the confusion matrix as a heat map, precision / recall / F1 per class, the worst
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
@@ -114,12 +112,12 @@ class EvaluationView(QWidget):
         layout.addWidget(body, 1)
         self.result = None
 
-    def set_runs(self, runs: list[tuple[Path, str]]) -> None:
-        """(run directory, label) newest first; keeps the current choice when it is still there."""
+    def set_runs(self, runs: list) -> None:
+        """Trained runs (listing.Run) newest first; keeps the current choice when it is still there."""
         current = self.runs.currentData()
         self.runs.clear()
-        for path, label in runs:
-            self.runs.addItem(label, str(path))
+        for run in runs:
+            self.runs.addItem(run.label, str(run.path))
         index = self.runs.findData(current)
         self.runs.setCurrentIndex(index if index >= 0 else 0)
         self.button.setEnabled(bool(runs))

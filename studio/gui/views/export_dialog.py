@@ -36,9 +36,7 @@ FORMAT_TITLES = {
 class ExportDialog(QDialog):
     exportRequested = Signal(str, str, str, bool)  # run directory, format, output path, quantize
 
-    def __init__(
-        self, runs: list[tuple[Path, str]], project_name: str, parent: QWidget | None = None
-    ):
+    def __init__(self, runs: list, project_name: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.project_name = project_name
         self.setObjectName("exportDialog")
@@ -46,8 +44,8 @@ class ExportDialog(QDialog):
         self.setMinimumWidth(620)
         self.runs = QComboBox()
         self.runs.setObjectName("exportRun")
-        for path, label in runs:
-            self.runs.addItem(label, str(path))
+        for run in runs:  # listing.Run, newest first
+            self.runs.addItem(run.label, str(run.path))
         self.format = QComboBox()
         self.format.setObjectName("exportFormat")
         for key, title in FORMAT_TITLES.items():

@@ -154,15 +154,9 @@ class TrainingPlots(QWidget):
         self.smoothed: list[float] = []
         self.epochs: list[dict[str, Any]] = []
         self.lrs: list[tuple[float, float]] = []
-        self._steps_per_epoch = 1
         self._ema = 0.0
         self._stale = set(ROTATION)
         self._turn = -1
-
-    @property
-    def pending(self) -> bool:
-        """Whether some curve has data it does not show yet."""
-        return bool(self._stale)
 
     def add_events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -170,9 +164,7 @@ class TrainingPlots(QWidget):
 
     def add_event(self, event: dict[str, Any]) -> None:
         kind = event["event"]
-        if kind == "start":
-            self._steps_per_epoch = max(1, event.get("steps_per_epoch", 1))
-        elif kind == "step":
+        if kind == "step":
             value = event["train_loss"]
             self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * value
             self.steps.append(event["step"])

@@ -7,6 +7,7 @@ thread, so a run growing in another process (torchrun, another machine on a shar
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -33,6 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.train.events import show_metric
+
 FIXED = ("Run", "Status", "Best", "Final", "Epochs", "Started", "Params", "Time", "Device")
 REFRESH_MS = 3000
 MAX_COLUMN_PX = 170
@@ -41,7 +44,7 @@ STATUS_COLOURS = {"running": "#7bd88f", "failed": "#ff6b6b", "stopped": "#ffb347
 
 
 class RunsModel(QAbstractTableModel):
-    """RunRows (core/runs/compare.py) as table cells; sorting uses the numbers, not the text."""
+    """Runs (core/runs/listing.py) as table cells; sorting uses the numbers, not the text."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -117,7 +120,7 @@ class RunsModel(QAbstractTableModel):
 
 def _value(row, column: int, varying: list[str]) -> Any:
     fixed = (
-        row.path.name, row.status, row.best, row.final, row.epochs, row.started, row.params,
+        row.path.name, row.status, row.best, row.final, len(row.epochs), row.started, row.params,
         row.seconds, row.device,
     )  # fmt: skip
     return fixed[column] if column < len(FIXED) else row.varying.get(varying[column - len(FIXED)])
@@ -130,7 +133,7 @@ def _text(row, column: int, varying: list[str]) -> str:
     if column == 5:
         return time.strftime("%m-%d %H:%M", time.localtime(value))
     if column in (2, 3):
-        return f"{value:.2%}" if (row.metric or "").endswith("acc") else f"{value:.4g}"
+        return show_metric(row.metric, value)
     if column == 6:
         return f"{value:,}"
     if column == 7:
@@ -163,6 +166,7 @@ class RunsView(QWidget):
     refreshRequested = Signal()  # the window lists the runs folder in the background
     overlayRequested = Signal(list)  # run folders to draw behind the live curves
     openRequested = Signal(object)  # a run folder to open as a new project
+    diffRequested = Signal(object, object)  # two run folders, older first: show_diff answers
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -186,6 +190,7 @@ class RunsView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setResizeContentsPrecision(SIZED_FROM_ROWS)
         self._seen: list = []  # what the last listing held, to skip one that changed nothing
+        self._compared: tuple[Path, Path] | None = None  # the two runs the diff is of
         self._sized = False
         self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.overlay_button = QPushButton("Overlay curves", objectName="runsOverlayButton")
@@ -223,7 +228,7 @@ class RunsView(QWidget):
 
     def set_rows(self, rows: list[Any]) -> None:
         """A fresh listing, the selection kept (by run folder)."""
-        seen = [(r.path, r.status, r.epochs, r.final, r.seconds) for r in rows]
+        seen = [(r.path, r.status, len(r.epochs), r.final, r.seconds) for r in rows]
         if seen == self._seen:
             return  # nothing moved since the last look: no repaint, the scroll position kept
         self._seen = seen
@@ -265,30 +270,18 @@ class RunsView(QWidget):
         rows = self.selected_rows()
         self.overlay_button.setEnabled(bool(rows))
         self.open_button.setEnabled(len(rows) == 1)
+        self._compared = None
+        self.diff.clear()
         if len(rows) == 2:
-            self._show_diff(*sorted(rows, key=lambda r: r.started or 0))
-        else:
-            self.diff.clear()
+            older, newer = sorted(rows, key=lambda r: r.started or 0)
+            self._compared = (older.path, newer.path)
+            self.diffRequested.emit(older.path, newer.path)
 
-    def _show_diff(self, a, b) -> None:
-        from studio.core.errors import StudioError
-        from studio.core.runs.compare import diff_runs
-
-        try:
-            changes, metrics = diff_runs(a.path, b.path)
-        except StudioError as exc:
-            self.diff.setPlainText(str(exc))
-            return
-        lines = [f"a: {a.path.name}", f"b: {b.path.name}", ""]
-        lines += [c.said for c in changes] or ["the same project"]
-        metric = metrics["metric"]
-        if metric:
-            lines.append("")
-            for which in ("best", "final"):
-                x, y, delta = (metrics[k][which] for k in ("a", "b", "delta"))
-                shown = f" ({delta:+.4g})" if delta is not None else ""
-                lines.append(f"{which} {metric}: {_number(x)} -> {_number(y)}{shown}")
-        self.diff.setPlainText("\n".join(lines))
+    def show_diff(self, a: Path, b: Path, text: str) -> None:
+        """What differs between a and b (read in the background), if they are still the two
+        selected."""
+        if self._compared == (a, b):
+            self.diff.setPlainText(text)
 
     def _open(self) -> None:
         rows = self.selected_rows()
@@ -306,7 +299,3 @@ class RunsView(QWidget):
         if running:
             said += f" · {running} running"
         self.summary.setText(said + " · select several to overlay their curves, two to compare")
-
-
-def _number(value) -> str:
-    return "—" if value is None else f"{value:.4g}"

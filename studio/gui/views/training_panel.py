@@ -315,27 +315,16 @@ class TrainingPanel(QWidget):
             self.add_event(event)
 
     def add_event(self, event: dict[str, Any]) -> None:
+        """The progress bar follows the run; the log says what the terminal says (events.py)."""
+        from studio.core.train.events import describe
+
         kind = event["event"]
         if kind == "start":
             self._start_event, self._started = event, time.monotonic()
             self.progress.setRange(0, max(1, event["epochs"] * event["steps_per_epoch"]))
             self.progress.setValue(0)
-            self.log.appendPlainText(
-                f"Training {event['project']} on {event['device']}: "
-                f"{event['params']:,} parameters, {event['steps_per_epoch']} steps an epoch"
-            )
         elif kind in ("step", "epoch"):
             self._progress(event)
-            if kind == "epoch":
-                train = f"loss {event['train_loss']:.4f}" + (
-                    f" acc {event['train_acc']:.1%}" if "train_acc" in event else ""
-                )
-                val = (f" · val {event['val_loss']:.4f}" if "val_loss" in event else "") + (
-                    f" acc {event['val_acc']:.1%}" if "val_acc" in event else ""
-                )
-                self.log.appendPlainText(f"epoch {event['epoch']:>3} · {train}{val}")
-        elif kind == "stop":
-            self.log.appendPlainText(f"{event['reason']}: {event['message']}")
         elif kind == "download":  # pretrained weights, before the run starts
             done, total = event["done"] // 2**20, max(1, event["total"]) // 2**20
             self.progress.setRange(0, max(1, total))
@@ -343,13 +332,12 @@ class TrainingPanel(QWidget):
             self.progress.setFormat(f"{event['what']}: {done} of {total} MB")
         elif kind == "compile":  # the first steps compile: said in the bar, not a stuck epoch
             self.progress.setFormat("compiling the model (the first steps take longer)…")
-            self.log.appendPlainText(event["message"])
         elif kind == "compiled":
             self._started += event["seconds"]  # the ETA counts training steps only
             self.progress.setFormat(f"compiled in {event['seconds']:.1f} s · training…")
-            self.log.appendPlainText(f"compiled the model in {event['seconds']:.1f} s")
-        elif "message" in event:  # features cached, fine-tuning, compiling: said in the log
-            self.log.appendPlainText(event["message"])
+        line = describe(event, self._start_event.get("epochs"))
+        if line is not None:
+            self.log.appendPlainText(line)
 
     def _progress(self, event: dict[str, Any]) -> None:
         start = self._start_event

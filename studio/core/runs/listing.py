@@ -1,0 +1,192 @@
+"""Every run under a runs folder, read from the files every run writes (project.json,
+metrics.jsonl), so runs of other processes, torchrun or other machines count the same: the one
+`Run` type and the one lister, used by `studio runs`, the Evaluation tab's list, the Runs tab and
+the curves laid over the live ones. Runs come newest first by the time their start event gives."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.runs.folder import METRICS, PROJECT, find_weights
+from studio.core.runs.metrics import read_metrics
+from studio.core.train.events import higher_is_better, show_metric
+
+RUNNING_SECONDS = 120  # a run whose metrics grew this recently, without a stop, is running
+_FAILED = ("error", "non_finite_loss")
+_STOPPED = ("stopped", "pruned")
+MEASURED_BY = ("val_acc", "val_loss", "train_acc", "train_loss")  # a run's result, first found
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str  # the project's (its frozen project.json says), else the folder's
+    project: dict[str, Any] = field(repr=False)
+    started: float | None  # the start event's time, seconds since the epoch
+    status: str  # completed | stopped | failed | running
+    epochs: list[dict[str, Any]] = field(repr=False)  # its `epoch` events
+    stop: dict[str, Any] | None
+    params: int | None
+    seconds: float | None  # from its start to its last line
+    device: str | None
+    has_weights: bool  # a checkpoint or final weights to evaluate, export or predict with
+    varying: dict[str, Any] = field(default_factory=dict)  # the settings that differ between runs
+
+    @property
+    def metric(self) -> str | None:
+        """What `best` and `final` measure: the validation accuracy, else a loss."""
+        return next((m for m in MEASURED_BY if any(m in e for e in self.epochs)), None)
+
+    def _values(self) -> list[float]:
+        metric = self.metric
+        return [e[metric] for e in self.epochs if isinstance(e.get(metric), (int, float))]
+
+    @property
+    def best(self) -> float | None:
+        values = self._values()
+        if not values:
+            return None
+        return max(values) if higher_is_better(self.metric) else min(values)
+
+    @property
+    def final(self) -> float | None:
+        values = self._values()
+        return values[-1] if values else None
+
+    @property
+    def label(self) -> str:
+        """How a list names it: the folder, its epochs and its last result."""
+        said = self.path.name
+        if self.epochs:
+            said += f" · {len(self.epochs)} epochs"
+        if self.final is not None:
+            said += f" · {self.metric} {show_metric(self.metric, self.final)}"
+        return said
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "started": self.started,
+            "status": self.status,
+            "epochs": len(self.epochs),
+            "metric": self.metric,
+            "best": self.best,
+            "final": self.final,
+            "params": self.params,
+            "seconds": self.seconds,
+            "device": self.device,
+            "varying": self.varying,
+        }
+
+
+def read_run(folder: str | Path, now: float | None = None) -> Run:
+    """One run, from its files: its project, and its start, epoch and stop events."""
+    folder = Path(folder)
+    try:
+        project = json.loads((folder / PROJECT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        project = {}
+    project = project if isinstance(project, dict) else {}
+    events = read_metrics(folder, ("start", "epoch", "stop"))
+    start = next((e for e in events if e["event"] == "start"), {})
+    stop = next((e for e in reversed(events) if e["event"] == "stop"), None)
+    try:
+        grown = (folder / METRICS).stat().st_mtime
+    except OSError:
+        grown = 0.0
+    began = start.get("time") if isinstance(start.get("time"), (int, float)) else None
+    return Run(
+        path=folder,
+        name=str(project.get("name") or folder.name),
+        project=project,
+        started=began,
+        status=_status(stop, grown, time.time() if now is None else now),
+        epochs=[e for e in events if e["event"] == "epoch"],
+        stop=stop,
+        params=start.get("params"),
+        seconds=(grown - began) if began is not None and grown else None,
+        device=start.get("device"),
+        has_weights=_has_weights(folder),
+    )
+
+
+def _status(stop: dict[str, Any] | None, grown: float, now: float) -> str:
+    if stop is None:
+        return "running" if now - grown < RUNNING_SECONDS else "failed"
+    reason = stop.get("reason")
+    return "failed" if reason in _FAILED else "stopped" if reason in _STOPPED else "completed"
+
+
+def _has_weights(folder: Path) -> bool:
+    from studio.core.errors import StudioError
+
+    try:
+        find_weights(folder)
+    except StudioError:  # stopped before its first checkpoint: nothing to evaluate or export
+        return False
+    return True
+
+
+def list_runs(
+    runs_dir: str | Path, project_name: str | None = None, now: float | None = None
+) -> list[Run]:
+    """Every run under `runs_dir` (the folders with a metrics.jsonl), newest first by its start
+    event, each with the settings that vary between them; only `project_name`'s when given."""
+    folders = [path.parent for path in Path(runs_dir).glob(f"*/{METRICS}")]
+    runs = [read_run(folder, now) for folder in folders]
+    if project_name is not None:
+        runs = [run for run in runs if run.name == project_name]
+    runs.sort(key=lambda r: (r.started or 0.0, r.path.name), reverse=True)
+    _find_varying(runs)
+    return runs
+
+
+def _find_varying(runs: list[Run]) -> None:
+    flat = [flatten(r.project, skip=("name",)) for r in runs]
+    stacks = [_stack(r.project) for r in runs]
+    if len(set(stacks)) > 1:  # different models: named by their layers, not arg by arg
+        flat = [
+            {**{k: v for k, v in f.items() if not k.startswith("model.layers.")}, "model.layers": s}
+            for f, s in zip(flat, stacks, strict=True)
+        ]
+    keys = sorted({k for f in flat for k in f})
+    varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    for run, settings in zip(runs, flat, strict=True):
+        run.varying = {k: settings.get(k) for k in varying}
+
+
+def project_layers(project: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's frozen project's layers (as JSON), however broken the file."""
+    model = project.get("model")
+    layers = model.get("layers", []) if isinstance(model, dict) else []
+    return (
+        [layer for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
+    )
+
+
+def _stack(project: dict[str, Any]) -> str:
+    """A model's layers in a few words: "Flatten, Linear, ReLU, Dropout, Linear"."""
+    types = [str(layer.get("type")) for layer in project_layers(project)]
+    said = ", ".join(types)
+    return said if len(said) <= 60 else f"{len(types)} layers: {said[:48]}…"
+
+
+def flatten(value: Any, prefix: str = "", skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A project as {JSON path: value} for its leaves: "training.optimizer.args.lr"."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            if not prefix and key in skip:
+                continue
+            out.update(flatten(item, f"{prefix}{key}.", skip))
+    elif isinstance(value, list) and value:
+        for i, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}{i}.", skip))
+    else:
+        out[prefix[:-1]] = value
+    return out

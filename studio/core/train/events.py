@@ -1,0 +1,171 @@
+"""The metrics events (docs/cli.md): what a run tells its observers, one JSON object a line in
+metrics.jsonl and on `studio train --json`. Each kind is typed here, in one place; at run time an
+event is a plain dict, so writing, sending across threads and reading back cost nothing extra.
+
+`describe` turns an event into the line a person reads, the same in the terminal and in the
+window's log; `warning_line` does the same for a layer-health warning. Which way a metric is
+better, and how it is written, is said here once too. Importing this module loads no torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:  # the annotations are never evaluated at run time (events are plain dicts)
+    from typing_extensions import NotRequired
+
+METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")  # what an `epoch` event measures
+
+
+class StartEvent(TypedDict):
+    event: Literal["start"]
+    time: float  # seconds since the epoch: what runs are ordered by
+    project: str
+    device: str
+    world_size: int
+    params: int
+    steps_per_epoch: int
+    epochs: int
+    resumed_at_epoch: int | None
+
+
+class StepEvent(TypedDict):
+    """A few a second at most: the mean loss since the last one."""
+
+    event: Literal["step"]
+    epoch: int
+    step: int  # over all epochs
+    train_loss: float
+    lr: float
+    batch: int  # into this epoch
+    batches: int
+
+
+class EpochEvent(TypedDict):
+    event: Literal["epoch"]
+    epoch: int
+    step: int
+    train_loss: float
+    train_acc: NotRequired[float]  # classification only, as are the accuracies below
+    val_loss: NotRequired[float]  # when there is a validation split
+    val_acc: NotRequired[float]
+    lr: float
+    epoch_seconds: float  # the training phase alone
+    samples_per_second: float
+
+
+class CheckpointEvent(TypedDict):
+    event: Literal["checkpoint"]
+    epoch: int
+    path: str
+    best: bool
+
+
+class StopEvent(TypedDict):
+    event: Literal["stop"]
+    reason: str  # completed | early_stopping | stopped | pruned | non_finite_loss | error
+    message: str
+    epoch: int
+    step: int
+    weights_in_sync: NotRequired[bool]  # under torchrun
+
+
+class DownloadEvent(TypedDict):
+    """Pretrained weights arriving, before the run has a folder (stdout only)."""
+
+    event: Literal["download"]
+    what: str
+    done: int  # bytes
+    total: int
+
+
+class FeaturesEvent(TypedDict):
+    event: Literal["features"]
+    samples: int
+    shape: list[int]
+    seconds: float
+    message: str
+
+
+class FineTuneEvent(TypedDict):
+    event: Literal["fine_tune"]
+    epoch: int
+    message: str
+
+
+class CompileEvent(TypedDict):
+    event: Literal["compile"]
+    message: str
+
+
+class CompiledEvent(TypedDict):
+    event: Literal["compiled"]
+    step: int
+    seconds: float
+
+
+class HealthWarning(TypedDict):
+    layer: str  # the summary path: "3", "5.branches.1.0"
+    kind: str  # health.KINDS
+    message: str
+
+
+class HealthEvent(TypedDict):
+    event: Literal["health"]
+    step: int
+    epoch: int
+    layers: list[dict[str, Any]]  # per layer: path, type, the measures (docs/cli.md)
+    warnings: list[HealthWarning]
+
+
+MetricsEvent = (
+    StartEvent | StepEvent | EpochEvent | CheckpointEvent | StopEvent | DownloadEvent
+    | FeaturesEvent | FineTuneEvent | CompileEvent | CompiledEvent | HealthEvent
+)  # fmt: skip
+KINDS = (
+    "start", "step", "epoch", "checkpoint", "stop", "download", "features", "fine_tune",
+    "compile", "compiled", "health",
+)  # fmt: skip
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracies are better high, losses low."""
+    return metric.endswith("acc")
+
+
+def show_metric(metric: str | None, value: float) -> str:
+    """97.20% for an accuracy, 0.1234 for a loss."""
+    return f"{value:.2%}" if metric and higher_is_better(metric) else f"{value:.4g}"
+
+
+def describe(event: dict[str, Any], epochs: int | None = None) -> str | None:
+    """The line a person reads for an event; None for the kinds that are shown otherwise
+    (steps and downloads as progress, checkpoints not at all, health by `warning_line`).
+    `epochs`: how many the run trains, for "epoch 3/20"."""
+    kind = event["event"]
+    if kind == "start":
+        return (
+            f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
+            f"{event['steps_per_epoch']} steps an epoch"
+        )
+    if kind == "epoch":
+        parts = [f"epoch {event['epoch']}/{epochs or '?'}", f"loss {event['train_loss']:.4f}"]
+        for key in ("train_acc", "val_loss", "val_acc"):
+            if key in event:
+                value = event[key]
+                parts.append(
+                    f"{key} {value:.2%}" if higher_is_better(key) else f"{key} {value:.4f}"
+                )
+        parts.append(f"{event['samples_per_second']:,.0f} samples/s")
+        return "  ".join(parts)
+    if kind == "stop":
+        return f"{event['reason']}: {event['message']}"
+    if kind == "compiled":
+        return f"compiled the model in {event['seconds']:.1f} s"
+    if kind in ("features", "fine_tune", "compile"):
+        return event["message"]
+    return None
+
+
+def warning_line(warning: dict[str, Any]) -> str:
+    return f"warning: {warning['message']}"
