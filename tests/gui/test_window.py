@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.project.reading import load_project
 from studio.core.project.spec import save_project
+from studio.core.runs.metrics import read_metrics
 from studio.gui.settings import recent_files
 from tests.conftest import TEMPLATES, minimal_project
 from tests.gui.conftest import answer_next_box
@@ -188,6 +189,8 @@ def test_device_list_holds_the_cpu(make_window):
     cores = os.cpu_count() or 1
     if cores > 1:  # the window keeps a core for itself, and says so
         assert f"{cores - 1} of {cores} threads: one is kept for the window" in cpu, cpu
+    else:  # one core: torch has it, and nothing is said to be kept
+        assert "1 thread" in cpu and "kept" not in cpu, cpu
 
 
 def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtbot, tmp_path):
@@ -210,19 +213,19 @@ def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtb
     assert (run / "metrics.jsonl").exists() and (run / "checkpoints" / "last.pt").exists()
 
 
-def test_stop_mid_epoch_returns_control_quickly(make_window, qtbot):
-    import time
-
+def test_stop_mid_epoch_stops_after_the_batch_and_keeps_a_checkpoint(make_window, qtbot, tmp_path):
     window = make_window()
     find(window, "epochsSpin").setValue(5000)
     window.train()
     qtbot.waitUntil(lambda: len(window.views.plots.steps) > 1, timeout=30000)
-    started = time.monotonic()
     qtbot.mouseClick(find(window, "stopButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.training.running, timeout=5000)
-    assert time.monotonic() - started < 1.5
+    qtbot.waitUntil(lambda: not window.training.running, timeout=10000)
     assert "stopped" in find(window, "trainProgress").format()
     assert find(window, "trainButton").isEnabled()
+    (run,) = (tmp_path / "runs").iterdir()
+    stop = next(e for e in read_metrics(run) if e["event"] == "stop")
+    assert stop["reason"] == "stopped" and stop["message"].startswith("stopped at epoch")
+    assert (run / "checkpoints" / "last.pt").is_file()  # resumable from where it stopped
 
 
 def test_closing_mid_training_stops_and_waits_for_the_worker(make_window, qtbot):

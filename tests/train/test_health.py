@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from studio.cli.main import main
 from studio.core.errors import ProjectError
@@ -127,20 +129,20 @@ def test_sampling_leaves_training_exactly_as_it_was_and_removes_its_hooks():
 
 
 def test_hooks_are_removed_when_the_sampled_step_fails():
+    """The handler's context wraps the first step (as the Trainer enters it); a step that fails
+    inside it leaves no hook behind."""
+    from studio.core.train.control import TrainControl
+    from studio.core.train.engine import Event, Trainer
+    from studio.core.train.loop import prepare
+
     project = parse_project(digits())
-    from studio.core.model.build import build_model
-
-    model = build_model(project.model, seed=0)
+    setup, _ = prepare(project)
+    trainer = Trainer(setup, TrainControl(), 1, emit=lambda event: None)
     health = LayerHealth(stack_layers(project.model.layers), Health())
-
-    class Setup:  # what the sampler reads of the trainer
-        raw_model = model
-
-    class Trainer:
-        setup = Setup()
-        setup.model = model
-
-    with pytest.raises(RuntimeError, match="out of memory"), health._sampled(Trainer()):
+    health.attach(trainer)
+    trainer.fire(Event.STARTED)
+    model = setup.raw_model
+    with pytest.raises(RuntimeError, match="out of memory"), health.before_step(trainer):
         assert any(m._forward_hooks for m in model.modules())
         raise RuntimeError("CUDA out of memory")
     assert all(not m._forward_hooks for m in model.modules())
@@ -152,6 +154,20 @@ def test_the_interval_adapts_to_keep_sampling_cheap():
     steps = [e["step"] for e in history.of("health")]
     assert steps[0] == 1 and len(steps) >= 2  # the first step, then every 10 to 1000 steps
     assert all(10 <= b - a <= 1000 for a, b in zip(steps, steps[1:], strict=False))
+
+
+@given(
+    overhead=st.floats(0, 10, allow_nan=False),
+    step=st.floats(1e-6, 1, allow_nan=False),
+)
+def test_the_interval_is_the_shortest_that_keeps_sampling_within_its_budget(overhead, step):
+    from studio.core.train.health import BUDGET, MAX_INTERVAL, MIN_INTERVAL, sampling_interval
+
+    every = sampling_interval(overhead, step)
+    assert MIN_INTERVAL <= every <= MAX_INTERVAL
+    share = overhead / (every * step)  # of the training time, one sample every `every` steps
+    assert every == MAX_INTERVAL or share <= BUDGET * (1 + 1e-9)
+    assert every == MIN_INTERVAL or overhead / ((every - 1) * step) > BUDGET  # no shorter one
 
 
 @pytest.mark.parametrize(

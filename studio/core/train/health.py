@@ -124,6 +124,14 @@ def _sample(value: torch.Tensor) -> torch.Tensor:
     return flat[:: max(1, flat.numel() // HISTOGRAM_SAMPLE)][:HISTOGRAM_SAMPLE].clone()
 
 
+def sampling_interval(overhead: float, step_seconds: float) -> int:
+    """Steps until the next sample: the fewest that keep a sample's `overhead` (its seconds beyond
+    a plain step's, which would have run anyway) within BUDGET of the steps' time, between
+    MIN_INTERVAL and MAX_INTERVAL."""
+    needed = math.ceil(overhead / (BUDGET * max(1e-6, step_seconds)) - 1e-9)
+    return min(MAX_INTERVAL, max(MIN_INTERVAL, needed))
+
+
 class LayerHealth:
     """The `health` events of a run (see the module's docstring)."""
 
@@ -194,10 +202,8 @@ class LayerHealth:
         interval = self.every or FIRST_INTERVAL
         plain = sorted(self._steps)
         if plain and self.every is None and self.samples:
-            step_seconds = max(1e-6, plain[len(plain) // 2])
-            overhead = max(0.0, cost - step_seconds)  # the step itself would have run anyway
-            interval = math.ceil(overhead / (BUDGET * step_seconds))
-            interval = min(MAX_INTERVAL, max(MIN_INTERVAL, interval))
+            step_seconds = plain[len(plain) // 2]
+            interval = sampling_interval(max(0.0, cost - step_seconds), step_seconds)
         self.samples += 1
         self._tick = None  # the next interval would hold this sample and the event's readers
         self.next_step = step + interval

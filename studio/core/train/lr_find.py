@@ -2,7 +2,7 @@
 for up to 100 steps while the learning rate grows exponentially from 1e-7 to 10, stop once the
 smoothed loss passes 4x its best, put the weights and the optimizer back, and suggest a rate.
 
-The suggestion is fastai's "valley": the longest run of falling losses, two thirds of the way
+The suggestion is fastai's "valley": the longest run of falling losses, half way
 down it (fastai found it the most reliable of its rules); the rate at the lowest loss divided by
 ten, the older rule, is given too. Steps go through the run's own `Trainer.step`.
 """
@@ -138,8 +138,8 @@ def _forever(setup: Setup) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
 
 def valley(lrs: list[float], losses: list[float]) -> float | None:
     """fastai's valley rule: within the steps that count (the first tenth and the last five are
-    left out, as fastai does), the longest falling run of losses; the rate two thirds of the way
-    down it."""
+    left out, as fastai does), the longest falling run of losses; the rate half way down it
+    (a third of its length, and half a third again, as fastai's `valley` takes it)."""
     n = len(losses)
     start, end = n // 10, n - 5
     if end - start < 3:
