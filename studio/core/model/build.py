@@ -19,7 +19,7 @@ from torch import nn
 from studio.core.catalogue import layers as catalogue
 from studio.core.catalogue.params import call_args, with_defaults
 from studio.core.errors import LayerError, ProjectError, first_line
-from studio.core.model import blocks
+from studio.core.model import blocks, walk
 from studio.core.project.spec import LayerSpec, ModelSpec
 
 _WHAT = {"channels": "channels (first dimension)", "features": "features (last dimension)"}
@@ -84,13 +84,12 @@ def _first_takes_tokens(layers: list[LayerSpec]) -> bool:
         info = catalogue.get(spec.type)
         if info is None:
             return False
-        if info.container == "layers":
-            if spec.layers:
-                return _first_takes_tokens(spec.layers)
-            continue
-        if info.container == "branches":
-            return any(_first_takes_tokens(b) for b in spec.branches or [])
-        return info.takes_tokens
+        if not info.container:
+            return info.takes_tokens
+        lists = [group.layers for group in walk.children(spec, "")]
+        # An empty Sequential or Residual passes its input on; a Branch feeds it to every branch.
+        if info.container == "branches" or any(lists):
+            return any(_first_takes_tokens(inner) for inner in lists)
     return False
 
 
@@ -157,8 +156,12 @@ class _Walker:
     def _container(
         self, info: catalogue.LayerInfo, spec: LayerSpec, x: torch.Tensor, path: str, depth: int
     ) -> tuple[nn.Module, torch.Tensor]:
+        groups = walk.children(spec, path)
         if info.container == "layers":
-            children, y = self.walk_list(spec.layers or [], x, f"{path}.", depth + 1)
+            children, y = [], x
+            for group in groups:  # its one list (none when the spec leaves `layers` out)
+                inner, y = self.walk_list(group.layers, y, group.prefix, depth + 1)
+                children += inner
             module = info.make({}, children)
             if spec.type == "Residual":
                 if y.shape != x.shape:
@@ -168,8 +171,8 @@ class _Walker:
                 y = x + y
             return module, y
         branches, outs = [], []
-        for b, branch in enumerate(spec.branches or []):
-            children, out = self.walk_list(branch, x, f"{path}.branches.{b}.", depth + 1)
+        for group in groups:
+            children, out = self.walk_list(group.layers, x, group.prefix, depth + 1)
             branches.append(nn.Sequential(*children))
             outs.append(out)
         merge = spec.merge or "concat"

@@ -6,8 +6,9 @@ import copy
 from typing import Any
 
 from studio.core.catalogue import layers as catalogue
+from studio.core.model.walk import locate
 from studio.core.project.reading import layer_from_dict
-from studio.core.project.spec import Component, LayerSpec, ModelSpec, locate
+from studio.core.project.spec import Component, LayerSpec, ModelSpec
 
 # Starting values for required layer arguments: a layer added from the palette works at once.
 LAYER_STARTS = {

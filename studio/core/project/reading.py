@@ -14,6 +14,7 @@ from typing import Any
 
 from studio.core.catalogue.params import is_int, show_value
 from studio.core.errors import ProjectError
+from studio.core.model.walk import walk
 from studio.core.project.json_fields import (
     check_keys,
     json_array,
@@ -238,19 +239,12 @@ def _deeper(depth: int, path: str) -> int:
 
 def _check_unique_names(layers: list[LayerSpec]) -> None:
     seen: set[str] = set()
-
-    def walk(items: list[LayerSpec], path: str) -> None:
-        for i, layer in enumerate(items):
-            here = f"{path}[{i}]"
-            if layer.name is not None:
-                if layer.name in seen:
-                    raise ProjectError(f"{here}.name", f"the name '{layer.name}' is used twice")
-                seen.add(layer.name)
-            walk(layer.layers or [], f"{here}.layers")
-            for b, branch in enumerate(layer.branches or []):
-                walk(branch, f"{here}.branches[{b}]")
-
-    walk(layers, "model.layers")
+    for node in walk(layers):
+        name = node.layer.name
+        if name is not None:
+            if name in seen:
+                raise ProjectError(f"{node.json_path}.name", f"the name '{name}' is used twice")
+            seen.add(name)
 
 
 def _training(value: Any) -> TrainSpec:

@@ -185,31 +185,6 @@ class Project:
         return copy.deepcopy(self)
 
 
-def locate(layers: list[LayerSpec], path: str) -> tuple[list[LayerSpec], int]:
-    """The list holding the layer at a summary path ("3", "3.1", "5.branches.1.0") and its index.
-
-    Raises KeyError for a path that leads nowhere.
-    """
-    tokens = path.split(".")
-    current, index = layers, int(tokens.pop(0))
-    while tokens:
-        if not 0 <= index < len(current):
-            raise KeyError(path)
-        layer = current[index]
-        if tokens[0] == "branches":
-            if layer.branches is None or len(tokens) < 3:
-                raise KeyError(path)
-            current, index = layer.branches[int(tokens[1])], int(tokens[2])
-            tokens = tokens[3:]
-        else:
-            if layer.layers is None:
-                raise KeyError(path)
-            current, index = layer.layers, int(tokens.pop(0))
-    if not 0 <= index <= len(current):
-        raise KeyError(path)
-    return current, index
-
-
 def save_project(project: Project, path: str | Path) -> None:
     """Write atomically: a temporary file beside the target, then a rename over it."""
     atomic_write_text(path, project.to_json())

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
+from studio.core.model.walk import child_prefix
 from studio.core.runs.folder import PROJECT
 from studio.core.runs.listing import flatten, project_layers, read_run
 
@@ -121,11 +122,12 @@ def _same_layer(x: dict, y: dict, path: str, label: str) -> list[Change]:
             changes.append(Change(f"{path}.{key}", x.get(key), y.get(key), said))
     if isinstance(x.get("layers"), list) or isinstance(y.get("layers"), list):
         changes += _layer_changes(
-            x.get("layers") or [], y.get("layers") or [], f"{path}.layers", f"{label}."
+            x.get("layers") or [], y.get("layers") or [], f"{path}.layers", child_prefix(label)
         )
+    # `path` is the project's JSON key ("model.layers.3.branches.1"), `label` the summary path.
     pairs = zip(x.get("branches") or [], y.get("branches") or [], strict=False)
     for b, (one, two) in enumerate(pairs):
-        changes += _layer_changes(one, two, f"{path}.branches.{b}", f"{label}.branches.{b}.")
+        changes += _layer_changes(one, two, f"{path}.branches.{b}", child_prefix(label, b))
     if len(x.get("branches") or []) != len(y.get("branches") or []):
         said = f"{label} ({kind}): {len(x.get('branches') or [])} -> {len(y.get('branches') or [])} branches"
         changes.append(Change(f"{path}.branches", x.get("branches"), y.get("branches"), said))

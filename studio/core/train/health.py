@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.core.catalogue import layers as catalogue
+from studio.core.model.walk import walk
 from studio.core.project.spec import Health, LayerSpec
 from studio.core.train.events import HealthEvent, HealthWarning
 
@@ -60,19 +60,7 @@ KINDS = (
 def stack_layers(layers: list[LayerSpec], prefix: str = "") -> list[tuple[str, str]]:
     """(path, type) of every layer that computes, containers opened; a path is the built model's
     name for the module (and the summary's row path): "3", "3.1", "5.branches.1.0"."""
-    out: list[tuple[str, str]] = []
-    for i, spec in enumerate(layers):
-        path = f"{prefix}{i}"
-        info = catalogue.get(spec.type)
-        container = info.container if info is not None else None
-        if container == "layers":
-            out += stack_layers(spec.layers or [], f"{path}.")
-        elif container == "branches":
-            for b, branch in enumerate(spec.branches or []):
-                out += stack_layers(branch, f"{path}.branches.{b}.")
-        else:
-            out.append((path, spec.type))
-    return out
+    return [(node.path, node.layer.type) for node in walk(layers, prefix) if not node.container]
 
 
 @dataclass

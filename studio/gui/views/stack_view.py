@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.model.walk import children, walk
 from studio.core.units import si
 from studio.gui.views.palette import LAYER_MIME
 
@@ -30,6 +31,39 @@ def _args_text(layer) -> str:
     if layer.branches is not None:
         return f"merge={layer.merge or 'concat'}, {len(layer.branches)} branches"
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in layer.args.items())
+
+
+def _layer_item(layer, path: str, row, error) -> QTreeWidgetItem:
+    """A layer's row: its number, type, arguments, output shape and parameters; red if it failed."""
+    failed = error is not None and error.path == path
+    shape = (
+        "—"
+        if failed or row is None or not row.output_shape and row.params == 0 and error is not None
+        else str(row.output_shape)
+    )
+    params = f"{row.params:,}" if row is not None and not failed else ""
+    item = QTreeWidgetItem(
+        [path.split(".")[-1], layer.type, _args_text(layer), shape if not failed else "✗", params]
+    )
+    item.setData(0, Qt.ItemDataRole.UserRole, path)
+    item.setToolTip(1, _tooltip(layer.type))
+    if row is not None and row.inferred:
+        item.setToolTip(2, "inferred: " + ", ".join(f"{k}={v}" for k, v in row.inferred.items()))
+    for column in (3, 4):
+        item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if failed:
+        for column in range(len(COLUMNS)):
+            item.setBackground(column, QBrush(ERROR_BACKGROUND))
+            item.setToolTip(column, str(error))
+    return item
+
+
+def _branch_row(item: QTreeWidgetItem, branch: int) -> QTreeWidgetItem:
+    """The "branch b" row under a Branch's row, holding that branch's layers (not selectable)."""
+    group = QTreeWidgetItem(["", f"branch {branch}", "", "", ""])
+    group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+    item.addChild(group)
+    return group
 
 
 class _StackTree(QTreeWidget):
@@ -125,60 +159,22 @@ class LayerStackView(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         items: dict[str, QTreeWidgetItem] = {}
-
-        def add(layers, prefix, parent):
-            for i, layer in enumerate(layers):
-                path = f"{prefix}{i}"
-                row = rows.get(path)
-                failed = error is not None and error.path == path
-                shape = (
-                    "—"
-                    if failed
-                    or row is None
-                    or not row.output_shape
-                    and row.params == 0
-                    and error is not None
-                    else str(row.output_shape)
-                )
-                params = f"{row.params:,}" if row is not None and not failed else ""
-                item = QTreeWidgetItem(
-                    [
-                        path.split(".")[-1],
-                        layer.type,
-                        _args_text(layer),
-                        shape if not failed else "✗",
-                        params,
-                    ]
-                )
-                item.setData(0, Qt.ItemDataRole.UserRole, path)
-                item.setToolTip(1, _tooltip(layer.type))
-                if row is not None and row.inferred:
-                    item.setToolTip(
-                        2, "inferred: " + ", ".join(f"{k}={v}" for k, v in row.inferred.items())
-                    )
-                for column in (3, 4):
-                    item.setTextAlignment(
-                        column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
-                if failed:
-                    for column in range(len(COLUMNS)):
-                        item.setBackground(column, QBrush(ERROR_BACKGROUND))
-                        item.setToolTip(column, str(error))
-                (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
-                items[path] = item
-                if layer.type == "Backbone" and not failed:
-                    _add_backbone_parts(item, layer.args.get("name", "resnet18"))
-                    backbones.append(item)
-                if layer.layers is not None:
-                    add(layer.layers, f"{path}.", item)
-                for b, branch in enumerate(layer.branches or []):
-                    group = QTreeWidgetItem(["", f"branch {b}", "", "", ""])
-                    group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-                    item.addChild(group)
-                    add(branch, f"{path}.branches.{b}.", group)
-
+        # The row a layer goes under: (container path, None) its own row, (path, b) its branch b.
+        holders: dict[tuple[str | None, int | None], QTreeWidgetItem] = {}
         backbones: list[QTreeWidgetItem] = []
-        add(model.layers, "", None)
+        for node in walk(model.layers):
+            layer, path = node.layer, node.path
+            failed = error is not None and error.path == path
+            item = _layer_item(layer, path, rows.get(path), error)
+            parent = holders.get((node.parent, node.branch))
+            (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
+            items[path] = holders[(path, None)] = item
+            if layer.type == "Backbone" and not failed:
+                _add_backbone_parts(item, layer.args.get("name", "resnet18"))
+                backbones.append(item)
+            for group in children(layer, path):
+                if group.branch is not None:
+                    holders[(path, group.branch)] = _branch_row(item, group.branch)
         self.tree.expandAll()
         for item in backbones:  # its parts are there to look at, not to edit: folded
             item.setExpanded(False)

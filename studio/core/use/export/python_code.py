@@ -19,6 +19,7 @@ from studio.core.catalogue.params import with_defaults
 from studio.core.errors import StudioError
 from studio.core.model import blocks
 from studio.core.model.build import LayerRow, walk_model
+from studio.core.model.walk import children
 from studio.core.project.spec import LayerSpec, Project
 from studio.core.use.trained import Preprocessing
 
@@ -69,7 +70,8 @@ def _layer_lines(
         if spec.type in ("Sequential", "Residual"):
             head = "nn.Sequential" if spec.type == "Sequential" else "Residual"
             lines.append(f"{pad}{head}({comment}")
-            lines += _layer_lines(spec.layers or [], f"{path}.", rows, used, depth + 1)
+            for group in children(spec, path):
+                lines += _layer_lines(group.layers, group.prefix, rows, used, depth + 1)
             lines.append(f"{pad}),")
         elif spec.type == "Backbone":
             name = spec.args.get("name", "resnet18")
@@ -79,9 +81,9 @@ def _layer_lines(
             )
         elif spec.type == "Branch":
             lines.append(f"{pad}Branch([{comment}")
-            for b, branch in enumerate(spec.branches or []):
+            for group in children(spec, path):
                 lines.append(f"{pad}{_INDENT}nn.Sequential(")
-                lines += _layer_lines(branch, f"{path}.branches.{b}.", rows, used, depth + 2)
+                lines += _layer_lines(group.layers, group.prefix, rows, used, depth + 2)
                 lines.append(f"{pad}{_INDENT}),")
             lines.append(f"{pad}], merge={spec.merge or 'concat'!r}),")
         else:
