@@ -3,16 +3,15 @@ stack, the curves and the evaluation in tabs below it. Each view gets the docume
 and talks through signals; none of them knows the window.
 
 Where the docks sit is remembered between sessions (QSettings, settings.py). A saved layout that
-cannot be used is ignored: one from another layout version, one in which every dock is hidden, or
-one with a floating dock on a screen that is no longer there. View > Reset layout restores the
-default at any time."""
+cannot be used is ignored: one from another layout version, or one in which every dock is hidden
+(Qt itself brings a window or a floating dock saved on a screen that is gone onto one that is
+there). View > Reset layout restores the default at any time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QDockWidget,
@@ -106,16 +105,12 @@ def build_views(window: QMainWindow, document: ProjectDocument, devices) -> View
 def restore_layout(window: QMainWindow, views: Views) -> None:
     """The last session's docks, unless that layout cannot be used (see the module)."""
     state = settings().value("windowState")
-    if (
+    if not (
         isinstance(state, QByteArray)
-        and window.restoreState(state, LAYOUT_VERSION)
+        and window.restoreState(state, LAYOUT_VERSION)  # Qt moves floating docks onto a screen
         and any(not dock.isHidden() for dock in views.docks)
     ):
-        for dock in views.docks:
-            if dock.isFloating() and not _on_a_screen(dock):
-                dock.setFloating(False)
-        return
-    reset_layout(window, views)
+        reset_layout(window, views)
 
 
 def reset_layout(window: QMainWindow, views: Views) -> None:
@@ -131,11 +126,6 @@ def save_layout(window: QMainWindow) -> None:
     state = settings()
     state.setValue("geometry", window.saveGeometry())
     state.setValue("windowState", window.saveState(LAYOUT_VERSION))
-
-
-def _on_a_screen(dock: QDockWidget) -> bool:
-    area = dock.frameGeometry()
-    return any(s.availableGeometry().intersects(area) for s in QGuiApplication.screens())
 
 
 def _size_docks(window: QMainWindow, docks: list[QDockWidget]) -> None:

@@ -113,7 +113,7 @@ def test_runs_prints_a_table_with_the_varying_settings_as_columns(runs, capsys):
         "device",
     ]
     assert {"lr", "1.out_features", "epochs"} <= set(header[9:])
-    fast = next(line for line in lines if line.startswith(made["fast"].name))
+    fast = next(line for line in lines if line.split()[0] == made["fast"].name)
     assert "completed" in fast and " 0.01" in fast and "%" in fast
     assert lines[-1] == "best and final: val_acc"
 
