@@ -276,3 +276,31 @@ def test_every_example_loads_and_its_shapes_infer(path):
     report = infer_shapes(project.model)
     assert report.error is None, f"{path.name}: {report.error}"
     assert report.rows, f"{path.name}: no layers"
+
+
+# ---------------------------------------------------------------------------- architecture.md
+
+
+def test_every_module_is_named_in_the_architecture_where_its_folder_is_described():
+    """Each folder of studio/ has a row in the stages table naming its modules: a module added
+    or moved without it is a layout a newcomer would have to reverse-engineer."""
+    rows = [
+        line
+        for line in _text(DOCS / "architecture.md").splitlines()
+        if line.startswith("| `studio/")
+    ]
+    folders = {re.match(r"\| `(studio/[\w/]*)`", row).group(1): row for row in rows}
+    missing = []
+    for path in sorted((ROOT / "studio").rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if path.name == "__init__.py" and relative.parent.name != "export":
+            continue
+        here = f"{relative.parent.as_posix()}/"
+        owner = max((f for f in folders if here.startswith(f)), key=len, default=None)
+        inner = here[len(owner) :] if owner else ""
+        name = f"{inner}{path.name}" if path.name != "__init__.py" else inner
+        if owner is None or not (
+            f"`{name}`" in folders[owner] or f"`{path.name}`" in folders[owner]
+        ):
+            missing.append(str(relative))
+    assert not missing, f"docs/architecture.md does not place: {', '.join(missing)}"
