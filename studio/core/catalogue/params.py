@@ -180,16 +180,26 @@ def _kind_of(annotation: Any, default: Any) -> dict[str, Any] | None:
             fields["nullable"] = True
         return fields
     if annotation is inspect.Parameter.empty:
-        for t, kind in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
-            if isinstance(default, t):
-                return {"kind": kind}
-        return None
+        return _kind_of_default(default)
     origin = typing.get_origin(annotation)
     members = (
         typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else (annotation,)
     )
     nullable = type(None) in members
     members = tuple(m for m in members if m is not type(None))
+    return _kind_of_members(members, nullable)
+
+
+def _kind_of_default(default: Any) -> dict[str, Any] | None:
+    """The kind a default's own type gives, for a parameter torch left unannotated."""
+    for t, kind in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
+        if isinstance(default, t):
+            return {"kind": kind}
+    return None
+
+
+def _kind_of_members(members: tuple[Any, ...], nullable: bool) -> dict[str, Any] | None:
+    """The kind of a union's non-None members: a Literal, a sequence, a shape, then a scalar."""
     literals = [m for m in members if typing.get_origin(m) is typing.Literal]
     if literals:
         return {
@@ -199,14 +209,7 @@ def _kind_of(annotation: Any, default: Any) -> dict[str, Any] | None:
         }
     for m in members:
         if typing.get_origin(m) in (tuple, collections.abc.Sequence):
-            args = typing.get_args(m)
-            numeric = (
-                "floats"
-                if float in args or any(float in typing.get_args(a) for a in args)
-                else "ints"
-            )
-            arity = None if Ellipsis in args or typing.get_origin(m) is not tuple else len(args)
-            return {"kind": numeric, "arity": arity, "nullable": nullable}
+            return _sequence_kind(m, nullable)
     for m in members:
         if typing.get_origin(m) is list or getattr(m, "__name__", "") == "Size":
             return {"kind": "shape", "nullable": nullable}
@@ -220,6 +223,16 @@ def _kind_of(annotation: Any, default: Any) -> dict[str, Any] | None:
         if t in members:
             return {"kind": kind, "nullable": nullable}
     return None
+
+
+def _sequence_kind(member: Any, nullable: bool) -> dict[str, Any]:
+    """A tuple or Sequence annotation as floats or ints, with its arity when it is fixed."""
+    args = typing.get_args(member)
+    numeric = (
+        "floats" if float in args or any(float in typing.get_args(a) for a in args) else "ints"
+    )
+    arity = None if Ellipsis in args or typing.get_origin(member) is not tuple else len(args)
+    return {"kind": numeric, "arity": arity, "nullable": nullable}
 
 
 def read_params(

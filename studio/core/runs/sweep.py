@@ -61,15 +61,10 @@ class Sweep:
 
 def load_sweep(path: str | Path) -> Sweep:
     """Read and check a sweep file (see the module); errors name the file and the JSON path."""
-    from studio.core.project.reading import load_project, parse_project
+    from studio.core.project.reading import load_project
 
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise StudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise StudioError(f"{path}: not JSON ({exc})") from None
+    data = _read_json(path)
     where = str(path)
     if not isinstance(data, dict) or data.get("studio_sweep") != 1:
         raise ProjectError("studio_sweep", 'not a sweep file (expected "studio_sweep": 1)', where)
@@ -85,6 +80,32 @@ def load_sweep(path: str | Path) -> Sweep:
         raise exc.in_file(where) from None
     load_project(project_file)  # its own errors, with its own name
     project = json.loads(project_file.read_text(encoding="utf-8"))
+    metric, direction = _objective(objective, where)
+    pruner = data.get("pruner", "median")
+    if pruner not in PRUNERS:
+        raise ProjectError("pruner", f"expected one of {', '.join(PRUNERS)}, got {pruner!r}", where)
+    space = data.get("space")
+    if not isinstance(space, dict) or not space:
+        raise ProjectError("space", "expected at least one project field to search", where)
+    sweep = Sweep(path, project_file, project, trials, metric, direction, [], pruner)
+    for key, spec in space.items():
+        sweep.space.append(_dimension(key, spec, project, where))
+    _check_edges(sweep, where)
+    return sweep
+
+
+def _read_json(path: Path) -> Any:
+    """The file's JSON, or a StudioError naming the file when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise StudioError(f"{path}: not JSON ({exc})") from None
+
+
+def _objective(objective: dict[str, Any], where: str) -> tuple[str, str]:
+    """The objective's metric and direction, checked; the direction defaults from the metric."""
     metric = objective.get("metric", "val_loss")
     if metric not in ("val_loss", "val_acc", "train_loss", "train_acc"):
         raise ProjectError(
@@ -95,16 +116,14 @@ def load_sweep(path: str | Path) -> Sweep:
     direction = objective.get("direction", "maximize" if metric.endswith("acc") else "minimize")
     if direction not in ("maximize", "minimize"):
         raise ProjectError("objective.direction", "expected maximize or minimize", where)
-    pruner = data.get("pruner", "median")
-    if pruner not in PRUNERS:
-        raise ProjectError("pruner", f"expected one of {', '.join(PRUNERS)}, got {pruner!r}", where)
-    space = data.get("space")
-    if not isinstance(space, dict) or not space:
-        raise ProjectError("space", "expected at least one project field to search", where)
-    sweep = Sweep(path, project_file, project, trials, metric, direction, [], pruner)
-    for key, spec in space.items():
-        sweep.space.append(_dimension(key, spec, project, where))
-    for dimension in sweep.space:  # every edge of the space must make a project that loads
+    return metric, direction
+
+
+def _check_edges(sweep: Sweep, where: str) -> None:
+    """Every edge of the space must make a project that loads, so no trial fails on a value."""
+    from studio.core.project.reading import parse_project
+
+    for dimension in sweep.space:
         for value in _edges(dimension):
             try:
                 parse_project(sweep.project_for({dimension.path: value}))
@@ -112,7 +131,6 @@ def load_sweep(path: str | Path) -> Sweep:
                 raise ProjectError(
                     f"space.{dimension.path}", f"{value!r} is refused by the project: {exc}", where
                 ) from None
-    return sweep
 
 
 def _dimension(path: str, spec: Any, project: dict, where: str) -> Dimension:
@@ -232,55 +250,13 @@ def run_trials(
     """Run trials in this process until the study holds `sweep.trials` finished ones."""
     import optuna
 
-    from studio.core.project.reading import parse_project
-    from studio.core.train.callbacks import Callback
     from studio.core.train.control import TrainControl
-    from studio.core.train.loop import fit
 
     study = open_study(sweep, storage)
     stopping = control or TrainControl()
 
     def objective(trial: optuna.Trial) -> float:
-        values = {d.path: _suggest(trial, d) for d in sweep.space}
-        project = parse_project(sweep.project_for(values))
-        control = TrainControl()
-        best: list[float] = []
-
-        class Pruning(Callback):
-            def on_event(self, event: dict[str, Any]) -> None:
-                if stopping.stop_requested:
-                    control.stop("stopped")
-                if event["event"] != "epoch" or sweep.metric not in event:
-                    return
-                value = float(event[sweep.metric])
-                best.append(value)
-                trial.report(value, event["epoch"])
-                if trial.should_prune():
-                    control.stop("pruned", f"pruned after epoch {event['epoch']}")
-
-        result = fit(
-            project,
-            callbacks=[Pruning()],
-            control=control,
-            runs_dir=runs_dir,
-            base_dir=sweep.project_file.parent,
-        )
-        if result.run_dir is not None:
-            trial.set_user_attr("run", str(result.run_dir))
-            tag = {
-                "sweep": sweep.name,
-                "file": str(sweep.file),
-                "trial": trial.number,
-                "values": values,
-            }
-            (result.run_dir / SWEEP_TAG).write_text(json.dumps(tag, indent=2), encoding="utf-8")
-        if not best or not all(math.isfinite(v) for v in best):
-            raise optuna.TrialPruned("no finite metric")
-        if result.reason == "pruned":
-            raise optuna.TrialPruned()
-        if result.reason == "stopped":  # not finished: it does not count, a rerun goes on
-            raise StudioError(f"trial {trial.number} stopped by its user")
-        return max(best) if sweep.direction == "maximize" else min(best)
+        return _run_trial(sweep, trial, runs_dir, stopping)
 
     def told(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if on_trial is not None:
@@ -296,6 +272,72 @@ def run_trials(
             failures += 1
             if failures > sweep.trials:
                 raise StudioError(f"every trial fails: {last.system_attrs.get('fail_reason', '')}")
+
+
+def _run_trial(sweep: Sweep, trial, runs_dir: Path, stopping) -> float:
+    """One trial: the project with the trial's values, trained in a run folder tagged with them."""
+    from studio.core.project.reading import parse_project
+    from studio.core.train.control import TrainControl
+    from studio.core.train.loop import fit
+
+    values = {d.path: _suggest(trial, d) for d in sweep.space}
+    project = parse_project(sweep.project_for(values))
+    control = TrainControl()
+    best: list[float] = []
+    result = fit(
+        project,
+        callbacks=[_pruning(sweep, trial, control, stopping, best)],
+        control=control,
+        runs_dir=runs_dir,
+        base_dir=sweep.project_file.parent,
+    )
+    if result.run_dir is not None:
+        _tag_run(sweep, trial, values, result.run_dir)
+    return _trial_value(sweep, trial, result, best)
+
+
+def _pruning(sweep: Sweep, trial, control, stopping, best: list[float]):
+    """A callback: each epoch's metric to the trial and `best`, a stop when pruned or stopping."""
+    from studio.core.train.callbacks import Callback
+
+    class Pruning(Callback):
+        def on_event(self, event: dict[str, Any]) -> None:
+            if stopping.stop_requested:
+                control.stop("stopped")
+            if event["event"] != "epoch" or sweep.metric not in event:
+                return
+            value = float(event[sweep.metric])
+            best.append(value)
+            trial.report(value, event["epoch"])
+            if trial.should_prune():
+                control.stop("pruned", f"pruned after epoch {event['epoch']}")
+
+    return Pruning()
+
+
+def _tag_run(sweep: Sweep, trial, values: dict[str, Any], run_dir: Path) -> None:
+    """Note the run in the trial, and the sweep, trial and values in the run folder (SWEEP_TAG)."""
+    trial.set_user_attr("run", str(run_dir))
+    tag = {
+        "sweep": sweep.name,
+        "file": str(sweep.file),
+        "trial": trial.number,
+        "values": values,
+    }
+    (run_dir / SWEEP_TAG).write_text(json.dumps(tag, indent=2), encoding="utf-8")
+
+
+def _trial_value(sweep: Sweep, trial, result, best: list[float]) -> float:
+    """The trial's best epoch; pruned if none is finite or Optuna pruned, an error if stopped."""
+    import optuna
+
+    if not best or not all(math.isfinite(v) for v in best):
+        raise optuna.TrialPruned("no finite metric")
+    if result.reason == "pruned":
+        raise optuna.TrialPruned()
+    if result.reason == "stopped":  # not finished: it does not count, a rerun goes on
+        raise StudioError(f"trial {trial.number} stopped by its user")
+    return max(best) if sweep.direction == "maximize" else min(best)
 
 
 def _suggest(trial, dimension: Dimension) -> Any:

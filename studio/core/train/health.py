@@ -243,68 +243,95 @@ class LayerHealth:
     def _warnings(
         self, layers: list[dict[str, Any]], probes: dict[str, _Probe]
     ) -> list[HealthWarning]:
-        out: list[HealthWarning] = []
-
-        def warn(layer: dict[str, Any], kind: str, message: str) -> None:
-            name = f"layer {layer['path']} ({layer['type']})"
-            out.append(HealthWarning(layer=layer["path"], kind=kind, message=f"{name}: {message}"))
-
-        rms = {
-            layer["path"]: layer["grad_norm"] / math.sqrt(max(1, probes[layer["path"]].size))
-            for layer in layers
-            if layer["grad_norm"] is not None and layer["type"] not in SPARSE_GRADIENTS
-        }  # root mean square: layers of every size compared
+        """The sample's warnings, layer by layer; remembers whose updates were too small."""
+        rms = _rms_gradients(layers, probes)
         largest = max(rms.values(), default=0.0)
+        out: list[HealthWarning] = []
         small_now: set[str] = set()
         for layer in layers:
-            path, dead, norm = (
-                layer["path"],
-                layer["dead_fraction"],
-                probes[layer["path"]].grad_norm,
+            path, ratio = layer["path"], layer["update_ratio"]
+            found = (
+                _dead_units(layer, probes[path]),
+                _gradient_warning(layer, probes[path].grad_norm, rms.get(path), largest),
+                _update_warning(layer, path in self._small),
             )
-            ratio = layer["update_ratio"]
-            if dead is not None and dead >= DEAD_SHARE and probes[path].batch >= DEAD_MIN_BATCH:
-                warn(
-                    layer,
-                    "dead_units",
-                    f"{dead:.0%} of its units never fire on this batch; a lower learning rate, "
-                    "LeakyReLU, or normalisation before it usually helps",
-                )
-            if norm is not None and (not math.isfinite(norm) or norm > EXPLODING):
-                warn(
-                    layer,
-                    "exploding_gradient",
-                    f"its gradient norm is {norm:.3g}; a lower learning rate or gradient clipping "
-                    "(training.grad_clip) usually helps",
-                )
-            elif path in rms and largest > 0 and rms[path] < VANISHING * largest:
-                warn(
-                    layer,
-                    "vanishing_gradient",
-                    f"its gradient is {rms[path] / largest:.1g} of the largest layer's, so it "
-                    "barely learns; ReLU instead of Sigmoid or Tanh, normalisation layers, "
-                    "residual connections or fewer layers usually help",
-                )
-            if ratio is None:
-                continue
-            if ratio > UPDATE_HIGH:
-                warn(
-                    layer,
-                    "update_too_large",
-                    f"one step changes its weights by {ratio:.0%} of their size (about 0.1% is "
-                    "healthy); a lower learning rate usually helps",
-                )
-            elif ratio < UPDATE_LOW:
+            out += [warning for warning in found if warning is not None]
+            if ratio is not None and ratio < UPDATE_LOW:
                 small_now.add(path)
-                if path in self._small:  # twice in a row: not a warm-up's first steps
-                    warn(
-                        layer,
-                        "update_too_small",
-                        f"one step changes its weights by {ratio:.1g} of their size (about 1e-3 "
-                        "is healthy); a higher learning rate usually helps",
-                    )
         self._small = small_now
         return out
+
+
+def _warning(layer: dict[str, Any], kind: str, message: str) -> HealthWarning:
+    """A warning whose message starts with the layer's path and type, so it names the layer."""
+    name = f"layer {layer['path']} ({layer['type']})"
+    return HealthWarning(layer=layer["path"], kind=kind, message=f"{name}: {message}")
+
+
+def _rms_gradients(layers: list[dict[str, Any]], probes: dict[str, _Probe]) -> dict[str, float]:
+    """Each layer's root mean square gradient, so layers of every size compare (sparse ones out)."""
+    return {
+        layer["path"]: layer["grad_norm"] / math.sqrt(max(1, probes[layer["path"]].size))
+        for layer in layers
+        if layer["grad_norm"] is not None and layer["type"] not in SPARSE_GRADIENTS
+    }
+
+
+def _dead_units(layer: dict[str, Any], probe: _Probe) -> HealthWarning | None:
+    """A warning when most of a ReLU's units are zero for the whole of a large enough batch."""
+    dead = layer["dead_fraction"]
+    if dead is None or dead < DEAD_SHARE or probe.batch < DEAD_MIN_BATCH:
+        return None
+    return _warning(
+        layer,
+        "dead_units",
+        f"{dead:.0%} of its units never fire on this batch; a lower learning rate, "
+        "LeakyReLU, or normalisation before it usually helps",
+    )
+
+
+def _gradient_warning(
+    layer: dict[str, Any], norm: float | None, rms: float | None, largest: float
+) -> HealthWarning | None:
+    """A warning when the gradient explodes, else when it is tiny beside the largest layer's."""
+    if norm is not None and (not math.isfinite(norm) or norm > EXPLODING):
+        return _warning(
+            layer,
+            "exploding_gradient",
+            f"its gradient norm is {norm:.3g}; a lower learning rate or gradient clipping "
+            "(training.grad_clip) usually helps",
+        )
+    if rms is not None and largest > 0 and rms < VANISHING * largest:
+        return _warning(
+            layer,
+            "vanishing_gradient",
+            f"its gradient is {rms / largest:.1g} of the largest layer's, so it "
+            "barely learns; ReLU instead of Sigmoid or Tanh, normalisation layers, "
+            "residual connections or fewer layers usually help",
+        )
+    return None
+
+
+def _update_warning(layer: dict[str, Any], was_small: bool) -> HealthWarning | None:
+    """A warning when a step moves the weights far too much, or far too little twice in a row."""
+    ratio = layer["update_ratio"]
+    if ratio is None:
+        return None
+    if ratio > UPDATE_HIGH:
+        return _warning(
+            layer,
+            "update_too_large",
+            f"one step changes its weights by {ratio:.0%} of their size (about 0.1% is "
+            "healthy); a lower learning rate usually helps",
+        )
+    if ratio < UPDATE_LOW and was_small:  # twice in a row: not a warm-up's first steps
+        return _warning(
+            layer,
+            "update_too_small",
+            f"one step changes its weights by {ratio:.1g} of their size (about 1e-3 "
+            "is healthy); a higher learning rate usually helps",
+        )
+    return None
 
 
 def _layer(

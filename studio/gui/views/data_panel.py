@@ -41,6 +41,12 @@ class DataPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self._updating = False
+        self._make_widgets()
+        self._lay_out()
+        self._connect()
+
+    def _make_widgets(self) -> None:
+        """The source and its options, split, batch size, augmentation, loading and the preview."""
         self.source = CompactComboBox(objectName="datasetPicker")
         self.options = QWidget()
         self.options_form = QFormLayout(self.options)
@@ -75,6 +81,8 @@ class DataPanel(QWidget):
         self._options_source: str | None = None
         self.option_editors: dict[str, ParamEditor] = {}
 
+    def _lay_out(self) -> None:
+        """The settings form on top, then loading, its status, the columns and the preview."""
         form = QFormLayout()
         form.addRow("Source", self.source)
         form.addRow(self.options)
@@ -99,6 +107,9 @@ class DataPanel(QWidget):
         self.counts_holder = QVBoxLayout()
         layout.addLayout(self.counts_holder)
         layout.addStretch(1)
+
+    def _connect(self) -> None:
+        """Edits go to the document as undoable commands; the buttons ask the window."""
         self.source.currentIndexChanged.connect(self._source_changed)
         self.val_fraction.valueChanged.connect(
             lambda v: self._edit(

@@ -30,6 +30,13 @@ class DiagnosticsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self._make_check_widgets()
+        self._make_lr_widgets()
+        self._lay_out()
+        self._connect()
+
+    def _make_check_widgets(self) -> None:
+        """The two buttons, the status line and the checks' results, hidden until there are some."""
         self.check_button = QPushButton("Check", objectName="checkButton")
         self.check_button.setToolTip(
             "Pre-flight checks in seconds: finite inputs, labels, class balance, the loss at "
@@ -48,6 +55,9 @@ class DiagnosticsPanel(QWidget):
         self.results.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.results.setMinimumHeight(150)
         self.results.hide()
+
+    def _make_lr_widgets(self) -> None:
+        """The range test's plot, its suggested and minimum rates, and the button that uses one."""
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("lrFindPlot")
         self.plot.setTitle("Learning-rate range test", color="#d8dee9", size="9pt")
@@ -74,6 +84,8 @@ class DiagnosticsPanel(QWidget):
         self.use_button.hide()
         self.suggestion: float | None = None
 
+    def _lay_out(self) -> None:
+        """The buttons in a row, then the status, the results and the range test in a column."""
         buttons = QHBoxLayout()
         buttons.addWidget(self.check_button)
         buttons.addWidget(self.lr_button)
@@ -85,6 +97,9 @@ class DiagnosticsPanel(QWidget):
         layout.addWidget(self.plot)
         layout.addWidget(self.lr_label)
         layout.addWidget(self.use_button)
+
+    def _connect(self) -> None:
+        """The buttons ask the window; Use this rate sends the suggestion when there is one."""
         self.check_button.clicked.connect(self.checkRequested)
         self.lr_button.clicked.connect(self.lrFindRequested)
         self.use_button.clicked.connect(

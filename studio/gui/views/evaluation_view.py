@@ -33,6 +33,15 @@ class EvaluationView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("evaluationView")
+        header = self._make_header()
+        self._make_confusion_matrix()
+        self._make_class_table()
+        worst_box = self._make_worst_samples()
+        self._lay_out(header, worst_box)
+        self.result = None
+
+    def _make_header(self) -> QHBoxLayout:
+        """The run picker and Evaluate button in a row, and the summary line under them."""
         self.runs = CompactComboBox()
         self.runs.setObjectName("evaluationRun")
         self.runs.setToolTip(
@@ -48,7 +57,10 @@ class EvaluationView(QWidget):
         header.addWidget(QLabel("Run"))
         header.addWidget(self.runs, 1)
         header.addWidget(self.button)
+        return header
 
+    def _make_confusion_matrix(self) -> None:
+        """The confusion matrix: an image of counts, true classes down and predicted across."""
         self.matrix_plot = pg.PlotWidget()
         self.matrix_plot.setObjectName("confusionPlot")
         self.matrix_plot.setMenuEnabled(False)
@@ -62,6 +74,8 @@ class EvaluationView(QWidget):
         self.matrix_plot.addItem(self.image)
         self._cell_labels: list[pg.TextItem] = []
 
+    def _make_class_table(self) -> None:
+        """The per-class table: precision, recall, F1 and support, each header saying what it is."""
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("perClassTable")
         self.table.setHorizontalHeaderLabels(["Class", "Prec.", "Recall", "F1", "N"])
@@ -82,6 +96,8 @@ class EvaluationView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
 
+    def _make_worst_samples(self) -> QWidget:
+        """The worst-classified samples as icons under a title, in a box of their own."""
         self.worst = QListWidget()
         self.worst.setObjectName("worstSamples")
         self.worst.setViewMode(QListWidget.ViewMode.IconMode)
@@ -98,7 +114,10 @@ class EvaluationView(QWidget):
         worst_layout.setContentsMargins(0, 0, 0, 0)
         worst_layout.addWidget(QLabel("Worst-classified samples (true → predicted)"))
         worst_layout.addWidget(self.worst)
+        return worst_box
 
+    def _lay_out(self, header: QHBoxLayout, worst_box: QWidget) -> None:
+        """The header and summary on top, the matrix, table and samples side by side below."""
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(self.matrix_plot)
         body.addWidget(self.table)
@@ -110,7 +129,6 @@ class EvaluationView(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.summary)
         layout.addWidget(body, 1)
-        self.result = None
 
     def set_runs(self, runs: list) -> None:
         """Trained runs (listing.Run) newest first; keeps the current choice when it is still there."""

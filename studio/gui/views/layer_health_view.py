@@ -58,7 +58,14 @@ class LayerHealthView(QWidget):
         self.layers: list[tuple[str, str]] = []  # (path, type), rows of the map
         self.warnings: dict[str, list[dict[str, Any]]] = {}  # path -> its warnings, one a kind
         self.selected: str | None = None
+        self._make_header()
+        self._make_heat_map()
+        self._make_layer_plots()
+        self._lay_out()
+        self.measure.currentTextChanged.connect(lambda _: self._draw_heat())
 
+    def _make_header(self) -> None:
+        """The measure the heat map shows, and the summary of the run's health beside it."""
         self.measure = CompactComboBox(objectName="healthMeasure")
         self.measure.addItems(list(MEASURES))
         self.measure.setToolTip("what the heat map shows for each layer at each sample")
@@ -67,6 +74,8 @@ class LayerHealthView(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
+    def _make_heat_map(self) -> None:
+        """The heat map of layers over time, its colour bar and the selected layer's marker."""
         self.heat_plot = _axis_plot("healthHeatMap", "Layers over time")
         self.heat_plot.getPlotItem().invertY(True)  # the first layer on top, as in the stack
         self.heat_plot.setLabel("bottom", "step")
@@ -83,6 +92,8 @@ class LayerHealthView(QWidget):
         self.heat_plot.addItem(self.marker)
         self.heat_plot.scene().sigMouseClicked.connect(self._clicked)
 
+    def _make_layer_plots(self) -> None:
+        """The selected layer's histograms, now (bars) and over time (images), and its label."""
         self.act_now = _axis_plot("activationHistogram", "Activations now")
         self.grad_now = _axis_plot("gradientHistogram", "Gradients now")
         self.act_time = _axis_plot("activationHistory", "Activations over time")
@@ -102,6 +113,8 @@ class LayerHealthView(QWidget):
         self.selected_label.setWordWrap(True)
         self.selected_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
+    def _lay_out(self) -> None:
+        """The header on top, the heat map beside the layer's plots (hidden until a sample)."""
         top = QHBoxLayout()
         top.addWidget(QLabel("Measure"))
         top.addWidget(self.measure)
@@ -127,7 +140,6 @@ class LayerHealthView(QWidget):
         layout.addWidget(split, 1)
         self.placeholder = QWidget()  # holds the space while there is nothing to draw
         layout.addWidget(self.placeholder, 1)
-        self.measure.currentTextChanged.connect(lambda _: self._draw_heat())
 
     # ---------------------------------------------------------------- data in
 

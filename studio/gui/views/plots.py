@@ -83,6 +83,19 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         pg.setConfigOptions(antialias=False, background="#1f232b", foreground="#aab2c0")
+        self._make_plots()
+        self._make_tools()
+        self._lay_out()
+        self._connect()
+        self.overlays: list[Any] = []
+        self.clear()
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def _make_plots(self) -> None:
+        """The loss, accuracy and learning-rate plots, and a curve for each series they draw."""
         self.loss_plot = _plot("lossPlot", "Loss", "loss")
         self.accuracy_plot = _plot("accuracyPlot", "Accuracy", "accuracy")
         self.lr_plot = _plot("lrPlot", "Learning rate", "lr")
@@ -117,12 +130,18 @@ class TrainingPlots(QWidget):
             name="validation",
         )
         self.lr = self.lr_plot.plot(pen=pg.mkPen(COLORS["lr"], width=2), name="lr")
+
+    def _make_tools(self) -> None:
+        """The log-scale switch, the overlay button and the two export buttons."""
         self.log_scale = QCheckBox("Log scale")
         self.log_scale.setObjectName("logScale")
         self.compare = QPushButton("Overlay earlier runs")
         self.compare.setObjectName("overlayRuns")
         self.export_png = QPushButton("Export PNG…")
         self.export_csv = QPushButton("Export CSV…")
+
+    def _lay_out(self) -> None:
+        """The three plots in a row, the loss widest, and the tools under them."""
         tools = QHBoxLayout()
         for w in (self.log_scale, self.compare):
             tools.addWidget(w)
@@ -137,16 +156,13 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row, 1)
         layout.addLayout(tools)
+
+    def _connect(self) -> None:
+        """Log scale redraws here; overlay and export ask the window."""
         self.log_scale.toggled.connect(self.set_log_scale)
         self.compare.clicked.connect(self.overlayRequested)
         self.export_png.clicked.connect(lambda: self.exportRequested.emit("png"))
         self.export_csv.clicked.connect(lambda: self.exportRequested.emit("csv"))
-        self.overlays: list[Any] = []
-        self.clear()
-        self._timer = QTimer(self)
-        self._timer.setInterval(100)
-        self._timer.timeout.connect(self.redraw)
-        self._timer.start()
 
     def clear(self) -> None:
         self.steps: list[float] = []

@@ -46,6 +46,16 @@ class SweepView(QWidget):
         self.runs_dir: Path | None = None
         self.summary: dict[str, Any] | None = None
         self._running = False  # the window says when its sweep process starts and ends
+        self._make_widgets()
+        self._lay_out()
+        self._connect()
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refreshRequested)
+        self._buttons()
+
+    def _make_widgets(self) -> None:
+        """The buttons, the status line, the trials table and the objective's plot."""
         self.open_button = QPushButton("Open sweep…", objectName="sweepOpenButton")
         self.run_button = QPushButton("Run sweep", objectName="sweepRunButton")
         self.stop_button = QPushButton("Stop", objectName="sweepStopButton")
@@ -74,6 +84,8 @@ class SweepView(QWidget):
         self.plot.addItem(self.points)
         self.plot.addItem(self.best_point)
 
+    def _lay_out(self) -> None:
+        """The buttons and status on top; the trials table beside the plot and its axis picker."""
         buttons = QHBoxLayout()
         for button in (self.open_button, self.run_button, self.stop_button, self.trial_button):
             buttons.addWidget(button)
@@ -95,16 +107,15 @@ class SweepView(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
+
+    def _connect(self) -> None:
+        """The buttons ask the window; the parameter redraws; a selection updates the buttons."""
         self.open_button.clicked.connect(self.browseRequested)
         self.run_button.clicked.connect(self.runRequested)
         self.stop_button.clicked.connect(self.stopRequested)
         self.trial_button.clicked.connect(self._open_trial)
         self.parameter.currentTextChanged.connect(lambda _: self._draw())
         self.table.itemSelectionChanged.connect(self._buttons)
-        self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.refreshRequested)
-        self._buttons()
 
     # ---------------------------------------------------------------- the sweep
 

@@ -36,6 +36,20 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self._updating = False
+        self._make_settings()
+        self._make_run_controls()
+        self._lay_out()
+        self.set_running(False)
+        self.train_button.clicked.connect(self.trainRequested)
+        self.pause_button.clicked.connect(self.pauseToggled)
+        self.stop_button.clicked.connect(self.stopRequested)
+        self._wire()
+        self._started = 0.0
+        self._speed = None
+        self._start_event: dict[str, Any] = {}
+
+    def _make_settings(self) -> None:
+        """An editor for each training setting, from epochs and loss to device and precision."""
         self.epochs = QSpinBox(objectName="epochsSpin", minimum=1, maximum=100000)
         self.loss = CompactComboBox(objectName="lossCombo")
         self.optimizer = CompactComboBox(objectName="optimizerCombo")
@@ -74,6 +88,9 @@ class TrainingPanel(QWidget):
         self.compile.setToolTip("Faster steps on some models and devices, after a slow first one")
         self.device = CompactComboBox(objectName="deviceSelector")
         self.precision = CompactComboBox(objectName="precisionCombo")
+
+    def _make_run_controls(self) -> None:
+        """Train, Pause and Stop, the progress bar, the diagnostics and the training log."""
         self.train_button = QPushButton("Train", objectName="trainButton")
         self.pause_button = QPushButton("Pause", objectName="pauseButton")
         self.stop_button = QPushButton("Stop", objectName="stopButton")
@@ -89,9 +106,21 @@ class TrainingPanel(QWidget):
         self.log.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.log.setMinimumHeight(90)
 
+    def _lay_out(self) -> None:
+        """The run buttons and progress, the settings form, the diagnostics and the log."""
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
+        form = self._settings_form()
+        layout = QVBoxLayout(self)  # the run controls first: reachable without scrolling
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addLayout(form)
+        layout.addWidget(self.diagnostics)
+        layout.addWidget(self.log, 1)
+
+    def _settings_form(self) -> QFormLayout:
+        """The settings as a labelled form, each switch in a row with its value."""
         form = QFormLayout()
         form.addRow("Epochs", self.epochs)
         form.addRow("Loss", self.loss)
@@ -116,20 +145,7 @@ class TrainingPanel(QWidget):
         form.addRow("Fine-tune", tune_row)
         form.addRow("", self.fine_tune_factor)
         form.addRow("Compile", self.compile)
-        layout = QVBoxLayout(self)  # the run controls first: reachable without scrolling
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addLayout(form)
-        layout.addWidget(self.diagnostics)
-        layout.addWidget(self.log, 1)
-        self.set_running(False)
-        self.train_button.clicked.connect(self.trainRequested)
-        self.pause_button.clicked.connect(self.pauseToggled)
-        self.stop_button.clicked.connect(self.stopRequested)
-        self._wire()
-        self._started = 0.0
-        self._speed = None
-        self._start_event: dict[str, Any] = {}
+        return form
 
     # ---------------------------------------------------------------- project <-> widgets
 

@@ -77,32 +77,12 @@ def export_model(
     dataset=None,
 ) -> ExportResult:
     """Write, reload and check one export; raises ExportError (nothing written) when it fails."""
-    if fmt not in WRITERS:
-        raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if quantize is not None and quantize not in QUANTIZE:
-        raise ExportError(f"unknown quantisation '{quantize}' (choose from {', '.join(QUANTIZE)})")
-    if quantize and fmt != "state_dict":
-        raise ExportError(
-            "--quantize dynamic writes a state_dict (.pt): torch keeps int8 dynamic "
-            "quantisation in its eager modules, which pt2, ONNX, safetensors and the "
-            "python script do not carry; export the float model to those"
-        )
-    path = Path(output) if output else default_output(trained, fmt, quantize)
-    if path.suffix != EXTENSIONS[fmt]:
-        path = path.with_name(path.name + EXTENSIONS[fmt])
+    _check_request(fmt, quantize)
+    path = _export_path(trained, fmt, output, quantize)
     sample, sample_note, dataset = _sample_batch(trained, dataset)
+    staging = _staging_folder(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
-    except OSError as exc:
-        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    try:
-        staged = staging / path.name
-        trained.model.eval()
-        if quantize:
-            written = _write_quantized(trained, sample, staged, dataset)
-        else:
-            written = WRITERS[fmt](trained, sample, staged)
+        written = _write_staged(trained, fmt, quantize, sample, dataset, staging / path.name)
         written.checks.append(sample_note)
         sidecar = staging / f"{path.name}.json"
         sidecar.write_text(
@@ -110,10 +90,7 @@ def export_model(
             encoding="utf-8",
         )
         final = [path.parent / f.name for f in written.files]
-        mode = 0o666 & ~_umask()
-        for f in [*written.files, sidecar]:
-            os.chmod(f, mode)  # some writers (safetensors) make private files
-            os.replace(f, path.parent / f.name)
+        _move_into(path.parent, [*written.files, sidecar])
     except ExportError:
         raise
     except StudioError as exc:
@@ -132,6 +109,62 @@ def export_model(
         sum(f.stat().st_size for f in final),
         {**written.details, **({"quantize": quantize} if quantize else {})},
     )
+
+
+def _check_request(fmt: str, quantize: str | None) -> None:
+    """Refuse an unknown format or quantisation, and quantisation to a format that drops it."""
+    if fmt not in WRITERS:
+        raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if quantize is not None and quantize not in QUANTIZE:
+        raise ExportError(f"unknown quantisation '{quantize}' (choose from {', '.join(QUANTIZE)})")
+    if quantize and fmt != "state_dict":
+        raise ExportError(
+            "--quantize dynamic writes a state_dict (.pt): torch keeps int8 dynamic "
+            "quantisation in its eager modules, which pt2, ONNX, safetensors and the "
+            "python script do not carry; export the float model to those"
+        )
+
+
+def _export_path(
+    trained: TrainedModel, fmt: str, output: str | Path | None, quantize: str | None
+) -> Path:
+    """The destination: `output` or the default, with the format's extension added if missing."""
+    path = Path(output) if output else default_output(trained, fmt, quantize)
+    if path.suffix != EXTENSIONS[fmt]:
+        path = path.with_name(path.name + EXTENSIONS[fmt])
+    return path
+
+
+def _staging_folder(path: Path) -> Path:
+    """A hidden folder beside the destination, so the files move into place on one file system."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+
+
+def _write_staged(
+    trained: TrainedModel,
+    fmt: str,
+    quantize: str | None,
+    sample: torch.Tensor,
+    dataset,
+    staged: Path,
+) -> Written:
+    """The format's files written at `staged`, reloaded and checked against the live model."""
+    trained.model.eval()
+    if quantize:
+        return _write_quantized(trained, sample, staged, dataset)
+    return WRITERS[fmt](trained, sample, staged)
+
+
+def _move_into(folder: Path, files: list[Path]) -> None:
+    """Move the checked files into `folder`, readable as the umask allows (as any new file)."""
+    mode = 0o666 & ~_umask()
+    for f in files:
+        os.chmod(f, mode)  # some writers (safetensors) make private files
+        os.replace(f, folder / f.name)
 
 
 def _umask() -> int:
