@@ -201,8 +201,8 @@ class Scenes:
                 }  # fmt: skip
             )
         )
-        self.window.experiments.open_sweep(self.scratch / "sweep.json")
-        self.window.views.sweep.run()
+        self.window.sweeps.open_sweep(self.scratch / "sweep.json")
+        self.window.sweeps.run()
         return True
 
     def sweep_done(self) -> bool:

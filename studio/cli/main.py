@@ -1,4 +1,4 @@
-"""The `studio` command line (CLI.md). Heavy imports happen inside each command, not here.
+"""The `studio` command line (docs/cli.md). Heavy imports happen inside each command, not here.
 
 Every user mistake ends as one line on stderr and exit status 2; a failure while running, 1.
 """

@@ -1,4 +1,4 @@
-"""The command line as users and scripts call it (CLI.md): output, JSON contracts, exit codes."""
+"""The command line as users and scripts call it (docs/cli.md): output, JSON contracts, exit codes."""
 
 from __future__ import annotations
 

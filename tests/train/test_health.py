@@ -32,7 +32,7 @@ KEYS = {
     "dead_fraction",
     "grad_norm",
     "update_ratio",
-}  # fmt: skip (CLI.md's keys)
+}  # fmt: skip (docs/cli.md's keys)
 
 
 def digits(**training) -> dict:

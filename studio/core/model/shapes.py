@@ -58,7 +58,7 @@ class ShapeReport:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        """The `studio summary --json` object (CLI.md); shapes are per sample."""
+        """The `studio summary --json` object (docs/cli.md); shapes are per sample."""
         layers = []
         for index, row in enumerate(self.rows):
             entry = asdict(row)

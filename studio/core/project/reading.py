@@ -1,4 +1,4 @@
-"""Reading a project file (PROJECT_FORMAT.md): JSON to the dataclasses of spec.py, strictly.
+"""Reading a project file (docs/project-format.md): JSON to the dataclasses of spec.py, strictly.
 
 Every mistake in a file is one ProjectError naming the JSON path at fault. Names of layers,
 losses, optimizers and schedulers resolve only through the studio's catalogues; nothing in a

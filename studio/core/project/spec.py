@@ -1,4 +1,4 @@
-"""The project (PROJECT_FORMAT.md) as plain dataclasses, and atomic saving.
+"""The project (docs/project-format.md) as plain dataclasses, and atomic saving.
 
 Reading a file, with every check, is reading.py's job. Format 1 is the first format, so there is
 nothing to migrate yet.

@@ -1,4 +1,4 @@
-"""Observers of a fit: each gets every event (a dict of plain values, CLI.md) as it happens."""
+"""Observers of a fit: each gets every event (a dict of plain values, docs/cli.md) as it happens."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class StopRequest:
     """Why a run should end, asked for by a user or a handler."""
 
-    reason: str  # stopped | early_stopping | non_finite_loss (CLI.md, the `stop` event)
+    reason: str  # stopped | early_stopping | non_finite_loss (docs/cli.md, the `stop` event)
     message: str = ""  # empty: the loop says where it stopped
     resumable: bool = True  # False: what the run holds now is not worth a checkpoint
 

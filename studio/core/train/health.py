@@ -4,7 +4,7 @@ For each layer of the stack: its output's mean and standard deviation; for ReLU-
 share of outputs that are zero and the share of units (output positions) that are zero for every
 sample of the batch (dead units); the gradient norm of its output and of its parameters; and how
 far the step moved its weights against their size (the update-to-weight ratio: about 1e-3 is
-healthy, cs231n). Each sample is a `health` event (CLI.md) with warnings in plain words that name
+healthy, cs231n). Each sample is a `health` event (docs/cli.md) with warnings in plain words that name
 the layer and a fix.
 
 A sampled step is the same optimisation step with hooks around it, removed in a `finally`; the
@@ -337,7 +337,7 @@ def _update_warning(layer: dict[str, Any], was_small: bool) -> HealthWarning | N
 def _layer(
     probe: _Probe, entry: dict[str, int], values: list[float], drawn: list[np.ndarray]
 ) -> dict[str, Any]:
-    """One layer's record in the event (CLI.md's keys, and the histograms the window draws)."""
+    """One layer's record in the event (docs/cli.md's keys, and the histograms the window draws)."""
     layer: dict[str, Any] = {"path": probe.path, "type": probe.type}
     mean = std = zero = dead = None
     if "activation" in entry:

@@ -2,7 +2,7 @@
 
 It loads the data, makes the Setup (model, optimizer, batches...), attaches the handlers to a
 Trainer (engine.py), runs it and reports how it ended. Observers (callbacks) get the metrics
-events of CLI.md as plain dicts; a TrainControl pauses or stops it between batches.
+events of docs/cli.md as plain dicts; a TrainControl pauses or stops it between batches.
 """
 
 from __future__ import annotations

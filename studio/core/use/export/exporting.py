@@ -1,4 +1,4 @@
-"""Export a trained model (CLI.md: `studio export`), verified before the studio says it worked.
+"""Export a trained model (docs/cli.md: `studio export`), verified before the studio says it worked.
 
 (`studio.core.export` re-exports what is here; this module imports torch, that one does not.)
 
