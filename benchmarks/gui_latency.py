@@ -1,6 +1,9 @@
 """GUI responsiveness while training, as a user meets it: in a fresh process, the app's window
-opens (torch loading in the background, as `studio` does), and once it is ready Train is clicked
-for the first time. A 10 ms QTimer probe on the GUI thread measures how late the event loop runs,
+opens (torch loading in the background, as `studio` does), and Train is clicked for the first
+time: in one round the moment the Train button is first painted (the earliest a person could
+click it, with the rest of the start-up still under way: the hardest case), in the next after
+the window has been on screen for half a second.
+A 10 ms QTimer probe on the GUI thread measures how late the event loop runs,
 from that click until a second after the run ended, while the default project trains at full
 speed in the background (goals: p99 lateness <= 50 ms, the worst < 100 ms, the first second
 after the click included). Compares training throughput in the window with `studio train`
@@ -20,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 EPOCHS = 80
-ROUNDS = 3
+ROUNDS = 4
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "resources" / "templates" / "digits-mlp.json"
 
@@ -38,8 +41,30 @@ def headless_samples_per_second(project: Path, runs: Path) -> float:
     return statistics.median(speeds)
 
 
-def gui_round(project: Path) -> dict:
-    """One fresh process: the window as the app opens it, the first click on Train, the probe."""
+SETTLE_MS = 500  # the second kind of round: the window has been on screen this long
+
+
+def wait_until_painted(widget) -> None:
+    """Run the event loop until `widget` has been painted once: then a person can see it."""
+    from PySide6.QtCore import QEvent, QEventLoop, QObject
+
+    loop = QEventLoop()
+
+    class Painted(QObject):
+        def eventFilter(self, watched, event) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                loop.quit()
+            return False
+
+    seen = Painted()
+    widget.installEventFilter(seen)
+    loop.exec()
+    widget.removeEventFilter(seen)
+
+
+def gui_round(project: Path, settle_ms: int) -> dict:
+    """One fresh process: the window as the app opens it, the first click on Train, the probe.
+    `settle_ms` < 0: clicked the moment the Train button is first painted."""
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -53,9 +78,12 @@ def gui_round(project: Path) -> dict:
     ready = QEventLoop()
     window.coreReady.connect(ready.quit)
     ready.exec()
-    while window.training.loading:  # the dataset preview, as a user would wait for it
-        app.processEvents()
     window.views.training_panel.epochs.setValue(EPOCHS)
+    wait_until_painted(window.views.training_panel.train_button)
+    if settle_ms >= 0:
+        settled = QEventLoop()
+        QTimer.singleShot(settle_ms, settled.quit)
+        settled.exec()
     lateness: list[tuple[int, float]] = []
     clock, probe, last = QElapsedTimer(), QTimer(), [0]
     probe.setInterval(10)
@@ -79,9 +107,9 @@ def gui_round(project: Path) -> dict:
     return {"lateness": lateness, "speed": statistics.median(speeds)}
 
 
-def gui_samples(project: Path, env: dict) -> dict:
+def gui_samples(project: Path, settle_ms: int, env: dict) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--round", str(project)],
+        [sys.executable, __file__, "--round", str(project), "--settle", str(settle_ms)],
         capture_output=True,
         text=True,
         check=True,
@@ -93,11 +121,12 @@ def gui_samples(project: Path, env: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--round", help=argparse.SUPPRESS)  # one GUI round, in this process
+    parser.add_argument("--settle", type=int, default=SETTLE_MS, help=argparse.SUPPRESS)
     parser.add_argument("--worst", type=int, default=0, help="print the N worst stalls")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if args.round:
-        print(json.dumps(gui_round(Path(args.round))))
+        print(json.dumps(gui_round(Path(args.round), args.settle)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -111,7 +140,7 @@ def main() -> None:
         headless_runs, rounds = [], []
         for n in range(ROUNDS):
             headless_runs.append(headless_samples_per_second(PROJECT, Path(tmp) / f"headless{n}"))
-            rounds.append(gui_samples(PROJECT, env))
+            rounds.append(gui_samples(PROJECT, -1 if n % 2 == 0 else SETTLE_MS, env))
     report(headless_runs, rounds, args.worst)
 
 
@@ -130,10 +159,10 @@ def report(headless_runs: list[float], rounds: list[dict], worst: int) -> None:
         f"the click, each round: {', '.join(f'{f:.0f} ms' for f in firsts)}"
     )
     for n, r in enumerate(rounds):
-        stalls = sorted(r["lateness"], key=lambda tick: -tick[1])[:worst]
-        if stalls:
-            said = ", ".join(f"{late:.0f} ms at {at / 1000:.2f} s" for at, late in stalls)
-            print(f"  round {n + 1}, worst stalls: {said}")
+        when = "once painted" if n % 2 == 0 else f"{SETTLE_MS} ms after"
+        stalls = sorted(r["lateness"], key=lambda tick: -tick[1])[: max(1, worst)]
+        said = ", ".join(f"{late:.0f} ms at {at / 1000:.2f} s" for at, late in stalls)
+        print(f"  round {n + 1} (clicked {when}), worst stalls: {said}")
     gui = [r["speed"] for r in rounds]
     headless = statistics.median(headless_runs)
     print(

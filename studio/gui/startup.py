@@ -42,6 +42,10 @@ def load_core(path: Path | None) -> Core:
     # torch's first optimizer imports its compiler stack (~2 s holding the interpreter):
     # pay that here, in the background, not as a frozen window when Train is pressed
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+    # pyqtgraph's import takes ~0.3 s of the interpreter: here, not on the GUI thread when the
+    # views are built (it defines classes and constants; no QObject is made until then)
+    import pyqtgraph  # noqa: F401
+
     layers.catalogue()
     for group in (
         components.losses,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
@@ -77,7 +78,14 @@ class DataPanel(QWidget):
         self.preview = QWidget(objectName="dataPreview")
         self.preview_grid = QGridLayout(self.preview)
         self.preview_grid.setSpacing(2)
-        self.counts_plot = None  # a pyqtgraph bar chart, made on first use
+        # made now, hidden until a dataset is shown: made on first use, it cost the GUI thread
+        # ~30 ms just as the first dataset arrived, when a user may be pressing Train
+        self.counts_plot = pg.PlotWidget(objectName="classCounts")
+        self.counts_plot.setMaximumHeight(140)
+        self.counts_plot.setMinimumHeight(120)  # squeezed any lower, its axis labels overlap
+        self.counts_plot.setMouseEnabled(False, False)
+        self.counts_plot.setTitle("Training samples per class", size="9pt")
+        self.counts_plot.hide()
         self._options_source: str | None = None
         self.option_editors: dict[str, ParamEditor] = {}
 
@@ -104,8 +112,7 @@ class DataPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.columns)
         layout.addWidget(self.preview)
-        self.counts_holder = QVBoxLayout()
-        layout.addLayout(self.counts_holder)
+        layout.addWidget(self.counts_plot)
         layout.addStretch(1)
 
     def _connect(self) -> None:
@@ -370,16 +377,7 @@ class DataPanel(QWidget):
         return [(images, label) for label, images in list(rows.items())[:PREVIEW_CLASSES]]
 
     def _show_counts(self, dataset) -> None:
-        import pyqtgraph as pg
-
         counts = dataset.class_counts
-        if self.counts_plot is None:
-            self.counts_plot = pg.PlotWidget(objectName="classCounts")
-            self.counts_plot.setMaximumHeight(140)
-            self.counts_plot.setMinimumHeight(120)  # squeezed any lower, its axis labels overlap
-            self.counts_plot.setMouseEnabled(False, False)
-            self.counts_plot.setTitle("Training samples per class", size="9pt")
-            self.counts_holder.addWidget(self.counts_plot)
         self.counts_plot.clear()
         self.counts_plot.setVisible(bool(counts))
         if counts:
