@@ -73,15 +73,31 @@ LONG_TEST_SECONDS = (
 
 def pytest_configure(config: pytest.Config) -> None:
     assert EXAMPLES, f"the example projects are missing: {ROOT / 'examples'}"
-    # SIGTERM (CI's limit, `timeout`) prints every thread's stack, then ends the run as usual
-    faulthandler.register(signal.SIGTERM, file=sys.__stderr__, all_threads=True, chain=True)
+    if hasattr(faulthandler, "register"):  # not on Windows
+        # SIGTERM (CI's limit, `timeout`) prints every thread's stack, then ends the run as usual
+        faulthandler.register(signal.SIGTERM, file=sys.__stderr__, all_threads=True, chain=True)
+
+
+def _watchdog(item: pytest.Item) -> None:
+    """faulthandler's watchdog for this test: faulthandler_timeout, or an hour for the long
+    series (which runs past it)."""
+    seconds = float(item.config.getini("faulthandler_timeout") or 0)
+    if item.get_closest_marker("long") is not None:
+        seconds = LONG_TEST_SECONDS
+    if seconds > 0:
+        faulthandler.dump_traceback_later(seconds, exit=True, file=sys.__stderr__)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """The long series runs past faulthandler_timeout: its watchdog is set further out."""
-    if item.get_closest_marker("long") is not None:
-        faulthandler.dump_traceback_later(LONG_TEST_SECONDS, exit=True, file=sys.__stderr__)
+    _watchdog(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """pytest cancels its watchdog when a test fails: the teardown after it (a window closing,
+    waiting for its background work) would run unguarded."""
+    _watchdog(item)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

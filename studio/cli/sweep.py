@@ -11,6 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+from studio.core.paths import studio_command
+
 EXIT_INTERRUPTED = 130
 
 
@@ -56,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
             f"{sweep.direction} {sweep.metric}, {args.workers} worker(s), study in {storage}",
             flush=True,
         )
+    if args.stop_on_eof and (sys.stdin is None or sys.stdin.isatty()):
+        raise StudioError("--stop-on-eof: standard input must be a pipe the caller closes to stop")
+    control = _stop_control(args)
     if args.workers == 1:
-        interrupted = _work(args, sweep, storage, runs_dir)
+        interrupted = _work(args, sweep, storage, runs_dir, control)
     else:
-        interrupted = _supervise(args, sweep, storage, runs_dir)
+        interrupted = _supervise(args, sweep, storage, runs_dir, control)
     if args.worker_threads is not None:  # a worker of a supervisor: it prints the study
         return EXIT_INTERRUPTED if interrupted else 0
     summary = study_summary(sweep, storage)
@@ -74,20 +79,27 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
-def _work(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool:
-    """Trials in this process until the study has enough; True when Ctrl-C ended it."""
-    import torch
-
-    from studio.core.runs.sweep import run_trials
+def _stop_control(args: argparse.Namespace):
+    """The TrainControl that Ctrl-C, SIGTERM and (with --stop-on-eof) the end of standard input
+    stop: the running trial stops after its batch."""
     from studio.core.train.control import TrainControl
 
-    if args.worker_threads:
-        torch.set_num_threads(args.worker_threads)
     control = TrainControl()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: control.stop("stopped"))
     if args.stop_on_eof:
         threading.Thread(target=_stop_at_eof, args=(control,), daemon=True).start()
+    return control
+
+
+def _work(args: argparse.Namespace, sweep, storage: str, runs_dir: Path, control) -> bool:
+    """Trials in this process until the study has enough; True when a stop ended it."""
+    import torch
+
+    from studio.core.runs.sweep import run_trials
+
+    if args.worker_threads:
+        torch.set_num_threads(args.worker_threads)
     quiet = args.json or args.worker_threads is not None
     run_trials(sweep, storage, runs_dir, None if quiet else _print_trial(sweep), control)
     return control.stop_requested
@@ -97,20 +109,24 @@ def _stop_at_eof(control) -> None:
     """Block until whoever started this process closes its standard input, then stop. It reads
     the file descriptor itself: a buffered `sys.stdin` held by this daemon thread would stop the
     interpreter from shutting down cleanly."""
-    while os.read(sys.stdin.fileno(), 4096):
+    try:
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+    except OSError:  # a closed or broken standard input ends as an end of file would
         pass
     control.stop("stopped")
 
 
-def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) -> bool:
+def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path, control) -> bool:
     """This process and N-1 worker processes share the study (this one already has torch
     loaded: one start-up less); trials are printed as any of them finishes one. A worker is
     stopped by closing its standard input, which works on every system."""
     from studio.core.runs.sweep import finished_trials, open_study, trial_summary
 
     threads = max(1, (os.cpu_count() or 1) // args.workers)
+    program, arguments = studio_command()
     command = [
-        sys.executable, "-m", "studio", "sweep", str(args.sweep), "--storage", storage,
+        program, *arguments, "sweep", str(args.sweep), "--storage", storage,
         "--runs-dir", str(runs_dir), "--worker-threads", str(threads), "--stop-on-eof",
     ]  # fmt: skip
     workers = [subprocess.Popen(command, stdin=subprocess.PIPE) for _ in range(args.workers - 1)]
@@ -132,13 +148,9 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) ->
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
     mine = argparse.Namespace(**{**vars(args), "worker_threads": threads, "json": True})
-    interrupted = _work(mine, sweep, storage, runs_dir)  # quiet: the follower prints
-    for worker in workers:
-        if interrupted:
-            worker.stdin.close()  # each stops after its batch
-    for worker in workers:
-        worker.wait()
-        worker.stdin.close()
+    _work(mine, sweep, storage, runs_dir, control)  # quiet: the follower prints
+    _wait_for(workers, control)
+    interrupted = control.stop_requested
     done.set()
     follower.join()
     failed = [w.returncode for w in workers if w.returncode not in (0, EXIT_INTERRUPTED)]
@@ -147,6 +159,19 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path) ->
 
         raise TrainingFailed(f"{len(failed)} sweep worker(s) failed (exit {failed[0]})")
     return interrupted or finished_trials(study) < sweep.trials
+
+
+def _wait_for(workers: list[subprocess.Popen], control) -> None:
+    """Until every worker has ended; a stop (here, or while they finish their trials) is passed
+    on by closing their standard input: each stops after its batch."""
+    while any(worker.poll() is None for worker in workers):
+        if control.stop_requested:
+            for worker in workers:
+                if not worker.stdin.closed:
+                    worker.stdin.close()
+        control.wait_for_stop(0.2)
+    for worker in workers:
+        worker.stdin.close()
 
 
 def _print_trial(sweep):

@@ -133,7 +133,7 @@ class _Printer:
         self.started = time.monotonic()
         self.start: dict[str, Any] = {}
         self.first_step: int | None = None
-        self.warned: set[tuple[str, str]] = set()
+        self.warnings = None  # events.WarningsSeen, made when the first health event arrives
 
     def on_event(self, event: dict[str, Any]) -> None:
         from studio.core.train.events import describe
@@ -159,13 +159,10 @@ class _Printer:
 
     def _warn(self, warnings: list[dict[str, Any]]) -> None:
         """A layer-health warning once per layer and kind, however many samples repeat it."""
-        from studio.core.train.events import warning_line
+        from studio.core.train.events import WarningsSeen, warning_line
 
-        for warning in warnings:
-            key = (warning["layer"], warning["kind"])
-            if key in self.warned:
-                continue
-            self.warned.add(key)
+        self.warnings = self.warnings or WarningsSeen()
+        for warning in self.warnings.new(warnings):
             if self.tty:
                 sys.stderr.write("\r" + " " * 100 + "\r")
             print(warning_line(warning), file=sys.stderr, flush=True)

@@ -15,6 +15,14 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources"
 
 
+def studio_command() -> tuple[str, list[str]]:
+    """How to start another `studio` command: this interpreter with `-m studio`, or, in a frozen
+    build, the `studio` executable itself (it has no `-m`)."""
+    if getattr(sys, "frozen", False):
+        return sys.executable, []
+    return sys.executable, ["-m", "studio"]
+
+
 def cache_dir() -> Path:
     """Decoded-dataset caches: $STUDIO_CACHE_DIR, else the user's cache folder."""
     explicit = os.environ.get("STUDIO_CACHE_DIR")

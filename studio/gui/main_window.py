@@ -7,16 +7,17 @@ and everything else is built when it is ready (until then the attributes below a
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from studio.core.errors import first_line
-from studio.gui import settings as preferences
+from studio.gui.collector import GuiThreadCollector
 from studio.gui.document import ProjectDocument
+from studio.gui.geometry import place_window
 from studio.gui.tasks import TaskRunner
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from studio.gui.startup import Core
 
 AUTOSAVE_MS = 15000
-PREFERRED_SIZE = QSize(1440, 900)
-SCREEN_SHARE = 0.94  # of the available screen a new window takes at most
 FIRST_PAINT_MS = 50
 
 
@@ -48,6 +47,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)  # image / CSV files: predict; a project file: open
         self.setWindowTitle("Torch Studio")
         self.tasks = TaskRunner(self)  # every background task; closing waits for them all
+        self._collector = GuiThreadCollector(self)  # garbage cycles freed on this thread only
         self.document: ProjectDocument | None = None
         self.views: Views | None = None
         self.menus: Menus | None = None
@@ -72,10 +72,7 @@ class MainWindow(QMainWindow):
         self.health_status.setStyleSheet("color: #ffb347")
         self.health_status.hide()
         self.statusBar().addPermanentWidget(self.health_status)
-        geometry = preferences.settings().value("geometry")
-        if not isinstance(geometry, QByteArray) or not self.restoreGeometry(geometry):
-            self.resize(PREFERRED_SIZE)
-        self.fit_to_screen()
+        place_window(self)
 
     # ---------------------------------------------------------------- start-up
 
@@ -91,28 +88,6 @@ class MainWindow(QMainWindow):
 
         core, failure = guarded(lambda: load_core(self._project_path))
         self._core_failed(failure) if failure else self._core_ready(core)
-
-    def fit_to_screen(self) -> None:
-        """Keep the whole window inside the screen's available area: a size remembered from a
-        larger screen, or the preferred size on a small one, shrinks to fit and is moved in."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None or self.isMaximized() or self.isFullScreen():
-            return
-        area = screen.availableGeometry()
-        frame = self.frameGeometry()
-        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
-        room = area.size() * SCREEN_SHARE if not self.isVisible() else area.size()
-        width = min(self.width(), room.width() - extra_w)
-        height = min(self.height(), room.height() - extra_h)
-        if (width, height) != (self.width(), self.height()):
-            self.resize(width, height)
-        frame = self.frameGeometry()
-        x = min(max(frame.x(), area.x()), area.right() + 1 - frame.width())
-        y = min(max(frame.y(), area.y()), area.bottom() + 1 - frame.height())
-        if not self.isVisible() and frame.width() < area.width():  # first opened: centred
-            x = area.x() + (area.width() - frame.width()) // 2
-            y = area.y() + (area.height() - frame.height()) // 2
-        self.move(x, y)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -293,6 +268,7 @@ class MainWindow(QMainWindow):
         self.views.training_panel.diagnostics.reset()
         self._clear_health_status()
         self.refresh()
+        self.model_actions.refresh_runs()  # the Evaluation list: this project's runs
         self.training.load_dataset()
 
     def _update_title(self) -> None:
@@ -309,13 +285,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Training…")
 
     def _training_done(self, result: dict) -> None:
+        from studio.core.train.events import describe
+
         self.views.plots.flush()
         complete = result["reason"] in ("completed", "early_stopping")
-        self.views.training_panel.finish(f"{result['reason']}: {result['message']}", complete)
+        said = describe({"event": "stop", **result})  # as the run's stop event says it
+        self.views.training_panel.finish(said, complete)
         self.model_actions.refresh_runs()
         where = f" — run saved in {result['run_dir']}" if result.get("run_dir") else ""
-        said = f"{result['reason'].replace('_', ' ')}: {result['message']}{where}"
-        self.statusBar().showMessage(said)
+        self.statusBar().showMessage(said + where)
 
     def _training_failed(self, message: str) -> None:
         self.views.plots.flush()
@@ -367,11 +345,16 @@ class MainWindow(QMainWindow):
         self._load_after_paint = False
         self._autosave_timer.stop()
         if self.sweeps is not None:
+            self.sweeps.stop()  # every stop asked for first, then each waited for
+        left = self.tasks.shutdown()
+        if left:
+            sys.stderr.write(f"studio: still running as the window closed: {', '.join(left)}\n")
+        if self.sweeps is not None:
             self.sweeps.shutdown()
-        self.tasks.shutdown()
         if self.views is not None:
             save_layout(self)
         ProjectDocument.clear_autosave()
+        self._collector.stop()
         event.accept()
 
     # ---------------------------------------------------------------- files dropped on the window

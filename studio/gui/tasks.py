@@ -16,6 +16,7 @@ ended, and `shutdown` (the window closing) cancels them all and waits for their 
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 Work = Callable[["Task"], Any]
+SHUTDOWN_SECONDS = 30  # closing the window waits this long for its background work
 
 
 def guarded(call: Callable[[], Any]) -> tuple[Any, str]:
@@ -35,7 +37,7 @@ def guarded(call: Callable[[], Any]) -> tuple[Any, str]:
     except StudioError as exc:
         return None, str(exc)
     except Exception as exc:  # the boundary that shows it: the window stays usable
-        return None, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=4)}"
+        return None, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=-4)}"
 
 
 class Task(QObject):
@@ -77,7 +79,11 @@ class Task(QObject):
         return self._cancel.is_set()
 
     def _run(self) -> None:
-        self._ended.emit(*guarded(lambda: self._work(self)))
+        result, message = None, "the work was interrupted"  # by a SystemExit or the like
+        try:
+            result, message = guarded(lambda: self._work(self))
+        finally:  # whatever happens, the GUI thread hears that it ended
+            self._ended.emit(result, message)
 
     # ---------------------------------------------------------------- on the GUI thread
 
@@ -150,10 +156,14 @@ class TaskRunner(QObject):
             self._tasks.remove(task)
             task.deleteLater()
 
-    def shutdown(self) -> None:
-        """The window closes: nothing new starts, everything running is cancelled and waited for."""
+    def shutdown(self, seconds: float = SHUTDOWN_SECONDS) -> list[str]:
+        """The window closes: nothing new starts, everything running is cancelled and waited for,
+        `seconds` at most in all. Returns the names of the tasks still running then (work that
+        cannot be cancelled, an evaluation say: its thread is a daemon and ends with the app)."""
         self.closed = True
         for task in list(self._tasks):
             task.cancel()
+        deadline = time.monotonic() + seconds
         for task in list(self._tasks):
-            task.wait()
+            task.wait(max(0.0, deadline - time.monotonic()))
+        return [task.name for task in self._tasks if task.running()]

@@ -128,6 +128,8 @@ def test_diff_says_only_what_differs(runs, capsys):
     metrics = result["metrics"]
     assert metrics["metric"] == "val_acc"
     assert metrics["delta"]["best"] == pytest.approx(metrics["b"]["best"] - metrics["a"]["best"])
+    assert metrics["a"]["epochs"] == metrics["b"]["epochs"] == 2  # counts, as docs/cli.md says
+    assert metrics["a"]["status"] == "completed" and metrics["a"]["params"] == 4810
     assert main(["diff", str(made["slow"]), str(made["fast"])]) == 0
     out = capsys.readouterr().out
     assert "training.optimizer.args.lr: 0.001 -> 0.01" in out and "best val_acc:" in out

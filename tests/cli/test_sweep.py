@@ -166,13 +166,14 @@ def test_a_stop_ends_the_trial_cleanly_and_the_next_call_goes_on(how, tmp_path):
     import signal
     import time
 
-    path = write_sweep(tmp_path, trials=1)
+    workers = 2 if "two workers" in how else 1
+    path = write_sweep(tmp_path, trials=workers)  # with two workers, each trains a trial
     project = json.loads((tmp_path / "digits.json").read_text())
     project["training"]["epochs"] = 500  # long enough to be interrupted
     (tmp_path / "digits.json").write_text(json.dumps(project))
     command = [sys.executable, "-m", "studio", "sweep", str(path)]
     extra = [] if how == "ctrl-c" else ["--stop-on-eof"]
-    extra += ["--workers", "2"] if "two workers" in how else []
+    extra += ["--workers", "2"] if workers == 2 else []
     sweep = subprocess.Popen(
         command + extra,
         stdin=subprocess.PIPE,
@@ -182,9 +183,9 @@ def test_a_stop_ends_the_trial_cleanly_and_the_next_call_goes_on(how, tmp_path):
         cwd=ROOT,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until the trial has trained an epoch
+    while time.monotonic() < deadline:  # until each trial has trained an epoch
         metrics = list((tmp_path / "runs").glob("*/metrics.jsonl"))
-        if metrics and '"event": "epoch"' in metrics[0].read_text():
+        if len(metrics) == workers and all('"event": "epoch"' in m.read_text() for m in metrics):
             break
         time.sleep(0.2)
     if how == "ctrl-c":
@@ -194,6 +195,7 @@ def test_a_stop_ends_the_trial_cleanly_and_the_next_call_goes_on(how, tmp_path):
         out, err = sweep.communicate(timeout=60)  # closes its standard input, then waits
     assert sweep.returncode == 130, err
     stopped = list((tmp_path / "runs").glob("digits-mlp-*"))
+    assert len(stopped) == workers  # the worker process's trial was stopped too, mid-trial
     for run in stopped:
         assert (run / "checkpoints" / "last.pt").is_file()  # stopped after a batch
     project["training"]["epochs"] = 1
@@ -203,7 +205,7 @@ def test_a_stop_ends_the_trial_cleanly_and_the_next_call_goes_on(how, tmp_path):
     )
     assert again.returncode == 0, again.stderr
     states = sorted(t["state"] for t in json.loads(again.stdout)["trials"])
-    assert states == ["complete"] + ["fail"] * len(stopped)  # a stopped trial does not count
+    assert states == ["complete"] * workers + ["fail"] * len(stopped)  # stopped ones do not count
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from studio.core.runs.metrics import read_metrics
+from studio.core.train.events import describe
 from tests.conftest import TEMPLATES, minimal_project
 
 DIGITS = str(next(p for p in TEMPLATES if p.name == "digits-mlp.json"))
@@ -57,6 +58,10 @@ def test_train_prints_a_line_per_epoch_and_where_the_run_went(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1  loss" in result.stdout and "val_acc" in result.stdout
     assert f"completed: trained 1 epochs -> {tmp_path}" in result.stdout
+    (run,) = tmp_path.iterdir()
+    events = read_metrics(run)
+    said = [describe(e, 1) for e in events if describe(e, 1) and e["event"] != "stop"]
+    assert said and [line for line in result.stdout.splitlines() if line in said] == said
 
 
 def test_ctrl_c_stops_after_the_batch_writes_a_checkpoint_and_exits_130(tmp_path):

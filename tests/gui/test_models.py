@@ -291,3 +291,39 @@ def test_a_bad_sweep_file_is_one_clear_message(make_window, tmp_path):
     assert not window.sweeps.open_sweep(tmp_path / "sweep.json")
     assert "missing.json" in window.last_error and window.views.sweep.sweep is None
     assert window.findChild(QWidget, "errorBox").isVisible()
+
+
+def test_stop_ends_a_sweep_as_ctrl_c_would_and_so_does_closing_the_window(
+    make_window, qtbot, tmp_path
+):
+    project = json.loads(DIGITS.read_text())
+    project["training"]["epochs"] = 500  # long enough to be stopped
+    (tmp_path / "digits.json").write_text(json.dumps(project))
+    sweep = {
+        "studio_sweep": 1, "project": "digits.json", "trials": 2, "pruner": "none",
+        "space": {"training.optimizer.args.lr": {"log_uniform": [1e-3, 3e-2]}},
+    }  # fmt: skip
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
+    runs = Path(os.environ["STUDIO_RUNS_DIR"])
+
+    def trained_an_epoch(count: int) -> bool:
+        metrics = list(runs.glob("*/metrics.jsonl"))
+        return len(metrics) >= count and all('"event": "epoch"' in m.read_text() for m in metrics)
+
+    window = make_window()
+    assert window.sweeps.open_sweep(tmp_path / "sweep.json")
+    view = window.views.sweep
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: trained_an_epoch(1), timeout=120000)
+    qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.sweeps.running(), timeout=60000)
+    assert window.sweeps.process.exitCode() == 130  # as studio sweep exits after Ctrl-C
+    assert "failed" not in view.status.text() and view.run_button.isEnabled()
+    (first,) = runs.glob("digits-mlp-*")
+    assert (first / "checkpoints" / "last.pt").is_file()  # stopped after a batch
+
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)  # on with the same study
+    qtbot.waitUntil(lambda: trained_an_epoch(2), timeout=120000)
+    window.document.undo_stack.setClean()
+    assert window.close()  # closing stops it the same way, and waits for it
+    assert not window.sweeps.running() and window.sweeps.process.exitCode() == 130

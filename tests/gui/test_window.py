@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.project.reading import load_project
 from studio.core.project.spec import save_project
 from studio.core.runs.metrics import read_metrics
+from studio.core.train.events import describe
 from studio.gui.settings import recent_files
 from tests.conftest import TEMPLATES, minimal_project
 from tests.gui.conftest import answer_next_box
@@ -212,6 +213,34 @@ def test_train_two_epochs_fills_the_progress_bar_and_both_plots(make_window, qtb
     assert "completed" in progress.format()
     (run,) = (tmp_path / "runs").iterdir()  # the same run directory as `studio train`
     assert (run / "metrics.jsonl").exists() and (run / "checkpoints" / "last.pt").exists()
+    # the log says what the terminal says: one formatter for both
+    said = [describe(e, 2) for e in read_metrics(run) if describe(e, 2)]
+    logged = find(window, "trainLog").toPlainText().splitlines()
+    assert said and [line for line in logged if line in said] == said
+
+
+def test_garbage_cycles_are_collected_on_the_gui_thread_only(make_window, qtbot):
+    """The training thread allocates all the time: were it to run the cycle collector, a cycle
+    holding a Python QObject would be destroyed there (see studio/gui/collector.py)."""
+    import gc
+    import threading
+
+    window = make_window()
+    threads = []
+
+    def seen(phase, _info) -> None:
+        if phase == "start":
+            threads.append(threading.current_thread().name)
+
+    gc.callbacks.append(seen)
+    try:
+        find(window, "epochsSpin").setValue(3)
+        window.train()
+        qtbot.waitUntil(lambda: not window.training.running, timeout=60000)
+        qtbot.waitUntil(lambda: len(threads) > 0, timeout=5000)  # the collector's own timer
+    finally:
+        gc.callbacks.remove(seen)
+    assert set(threads) == {"MainThread"}, threads
 
 
 def test_stop_ends_the_run_after_its_batch_and_keeps_a_checkpoint(make_window, qtbot, tmp_path):

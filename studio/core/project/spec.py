@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.files import atomic_write_text
-from studio.core.train.events import METRICS
+from studio.core.train.events import EPOCH_METRICS
 
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "bf16", "fp16")
-MONITORS = METRICS  # what early stopping and the best checkpoint can watch
+MONITORS = EPOCH_METRICS  # what early stopping and the best checkpoint can watch
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps|ddp)$")
 
 

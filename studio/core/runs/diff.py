@@ -53,8 +53,10 @@ def diff_runs(a: Path, b: Path) -> tuple[list[Change], dict[str, Any]]:
         x, y = getattr(rows[0], which), getattr(rows[1], which)
         metrics["a"][which], metrics["b"][which] = x, y
         metrics["delta"][which] = y - x if x is not None and y is not None else None
-    for key in ("epochs", "seconds", "params", "status"):
-        metrics["a"][key], metrics["b"][key] = getattr(rows[0], key), getattr(rows[1], key)
+    for side, row in (("a", rows[0]), ("b", rows[1])):
+        metrics[side].update(
+            epochs=len(row.epochs), seconds=row.seconds, params=row.params, status=row.status
+        )
     return changes, metrics
 
 

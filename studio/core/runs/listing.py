@@ -84,14 +84,20 @@ class Run:
         }
 
 
-def read_run(folder: str | Path, now: float | None = None) -> Run:
-    """One run, from its files: its project, and its start, epoch and stop events."""
-    folder = Path(folder)
+def frozen_project(folder: Path) -> dict[str, Any]:
+    """A run's frozen project.json as JSON ({} when it is missing or broken)."""
     try:
         project = json.loads((folder / PROJECT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        project = {}
-    project = project if isinstance(project, dict) else {}
+        return {}
+    return project if isinstance(project, dict) else {}
+
+
+def read_run(folder: str | Path, now: float | None = None, project: dict | None = None) -> Run:
+    """One run, from its files: its project (read here unless given), and its start, epoch and
+    stop events."""
+    folder = Path(folder)
+    project = frozen_project(folder) if project is None else project
     events = read_metrics(folder, ("start", "epoch", "stop"))
     start = next((e for e in events if e["event"] == "start"), {})
     stop = next((e for e in reversed(events) if e["event"] == "stop"), None)
@@ -137,10 +143,12 @@ def list_runs(
 ) -> list[Run]:
     """Every run under `runs_dir` (the folders with a metrics.jsonl), newest first by its start
     event, each with the settings that vary between them; only `project_name`'s when given."""
-    folders = [path.parent for path in Path(runs_dir).glob(f"*/{METRICS}")]
-    runs = [read_run(folder, now) for folder in folders]
-    if project_name is not None:
-        runs = [run for run in runs if run.name == project_name]
+    runs = []
+    for folder in (path.parent for path in Path(runs_dir).glob(f"*/{METRICS}")):
+        project = frozen_project(folder)
+        name = str(project.get("name") or folder.name)
+        if project_name is None or name == project_name:  # others' metrics are not read
+            runs.append(read_run(folder, now, project))
     runs.sort(key=lambda r: (r.started or 0.0, r.path.name), reverse=True)
     _find_varying(runs)
     return runs

@@ -22,6 +22,7 @@ from typing import Any
 
 from studio.core.errors import ProjectError, StudioError
 from studio.core.project.json_fields import check_keys, json_integer, json_object, json_string
+from studio.core.train.events import EPOCH_METRICS, higher_is_better
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 PRUNERS = ("median", "none")
@@ -107,13 +108,13 @@ def _read_json(path: Path) -> Any:
 def _objective(objective: dict[str, Any], where: str) -> tuple[str, str]:
     """The objective's metric and direction, checked; the direction defaults from the metric."""
     metric = objective.get("metric", "val_loss")
-    if metric not in ("val_loss", "val_acc", "train_loss", "train_acc"):
+    if metric not in EPOCH_METRICS:
         raise ProjectError(
             "objective.metric",
             f"expected val_loss, val_acc, train_loss or train_acc, got {metric!r}",
             where,
         )
-    direction = objective.get("direction", "maximize" if metric.endswith("acc") else "minimize")
+    direction = objective.get("direction", "maximize" if higher_is_better(metric) else "minimize")
     if direction not in ("maximize", "minimize"):
         raise ProjectError("objective.direction", "expected maximize or minimize", where)
     return metric, direction
@@ -331,12 +332,12 @@ def _trial_value(sweep: Sweep, trial, result, best: list[float]) -> float:
     """The trial's best epoch; pruned if none is finite or Optuna pruned, an error if stopped."""
     import optuna
 
+    if result.reason == "stopped":  # not finished (even in its first epoch): it does not count
+        raise StudioError(f"trial {trial.number} stopped by its user")
     if not best or not all(math.isfinite(v) for v in best):
         raise optuna.TrialPruned("no finite metric")
     if result.reason == "pruned":
         raise optuna.TrialPruned()
-    if result.reason == "stopped":  # not finished: it does not count, a rerun goes on
-        raise StudioError(f"trial {trial.number} stopped by its user")
     return max(best) if sweep.direction == "maximize" else min(best)
 
 

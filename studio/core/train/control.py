@@ -46,6 +46,10 @@ class TrainControl:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
+    def wait_for_stop(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a stop to be asked for; True when one was."""
+        return self._stop.wait(seconds)
+
     @property
     def paused(self) -> bool:
         return not self._running.is_set()

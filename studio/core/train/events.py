@@ -3,7 +3,8 @@ metrics.jsonl and on `studio train --json`. Each kind is typed here, in one plac
 event is a plain dict, so writing, sending across threads and reading back cost nothing extra.
 
 `describe` turns an event into the line a person reads, the same in the terminal and in the
-window's log; `warning_line` does the same for a layer-health warning. Which way a metric is
+window's log; `warning_line` does the same for a layer-health warning, said once per layer and
+kind (`WarningsSeen`). Which way a metric is
 better, and how it is written, is said here once too. Importing this module loads no torch.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 if TYPE_CHECKING:  # the annotations are never evaluated at run time (events are plain dicts)
     from typing_extensions import NotRequired
 
-METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")  # what an `epoch` event measures
+EPOCH_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")  # what an `epoch` event measures
 
 
 class StartEvent(TypedDict):
@@ -169,3 +170,21 @@ def describe(event: dict[str, Any], epochs: int | None = None) -> str | None:
 
 def warning_line(warning: dict[str, Any]) -> str:
     return f"warning: {warning['message']}"
+
+
+class WarningsSeen:
+    """A run's layer-health warnings, each said once per layer and kind however many samples
+    repeat it (the terminal and the window both keep one)."""
+
+    def __init__(self) -> None:
+        self.by_layer: dict[str, list[dict[str, Any]]] = {}  # a layer's path: its warnings
+
+    def new(self, warnings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The warnings not seen before, which are now remembered."""
+        fresh = []
+        for warning in warnings:
+            kinds = self.by_layer.setdefault(warning["layer"], [])
+            if all(seen["kind"] != warning["kind"] for seen in kinds):
+                kinds.append(warning)
+                fresh.append(warning)
+        return fresh

@@ -62,6 +62,8 @@ class ModelActions(QObject):
 
     def evaluate(self, run: str | None = None) -> None:
         """Evaluate `run`, or the newest run of the project (shown in the Evaluation tab)."""
+        if self.tasks.busy("evaluate"):  # one at a time: results would land in any order
+            return
         if run is None:
             self.tabRequested.emit(self.evaluation)
             self.with_runs(self._evaluate_newest)

@@ -4,12 +4,12 @@ while the tab is shown or the sweep runs."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from studio.core.paths import studio_command
 from studio.gui.document import ProjectDocument
 from studio.gui.tasks import TaskRunner
 from studio.gui.views.sweep_view import SweepView
@@ -93,17 +93,26 @@ class SweepActions(QObject):
         view = self.view
         if view.sweep is None or self.running():
             return
+        if self.process is not None:
+            self.process.deleteLater()  # the last sweep's, ended
         self.process = QProcess(self)
         self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.finished.connect(self._finished)
+        self.process.errorOccurred.connect(self._failed_to_start)
+        program, arguments = studio_command()
         self.process.start(
-            sys.executable,
+            program,
             [
-                "-m", "studio", "sweep", str(view.sweep.file), "--storage", view.storage,
+                *arguments, "sweep", str(view.sweep.file), "--storage", view.storage,
                 "--runs-dir", str(view.runs_dir), "--stop-on-eof",
             ],
         )  # fmt: skip
         view.set_running(True)
+
+    def _failed_to_start(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:  # no `finished` follows
+            self.view.set_running(False)
+            self.view.status.setText(f"the sweep could not start: {self.process.errorString()}")
 
     def stop(self) -> None:
         """As Ctrl-C: the trial running stops after its batch, the study keeps what finished.
@@ -122,6 +131,7 @@ class SweepActions(QObject):
         """The window closes: a running sweep is stopped as Ctrl-C would, and waited for."""
         if self.running():
             self.stop()
+            self.process.finished.disconnect(self._finished)  # nothing more to show
             if not self.process.waitForFinished(STOP_SECONDS * 1000):
                 self.process.kill()
                 self.process.waitForFinished(5000)

@@ -38,6 +38,7 @@ class TrainingActions(QObject):
         document.changed.connect(self._model_changed)
         self.dataset = None  # the last dataset loaded (its preview is on screen)
         self._loading: Task | None = None
+        self._loaded_for: str = ""  # the data settings (as JSON) the running load reads
         self._training: Task | None = None
         self._control = None  # the running fit's TrainControl
 
@@ -55,7 +56,9 @@ class TrainingActions(QObject):
     def load_dataset(self) -> None:
         from studio.core.data import SOURCES
 
-        if self._loading is not None or self.tasks.closed:
+        if self._loading is not None:  # asked again meanwhile: its result is checked at the end
+            return
+        if self.tasks.closed:
             return
         spec, base = self.document.project.data, self.document.base_dir
         source = SOURCES[spec.source]
@@ -69,6 +72,7 @@ class TrainingActions(QObject):
             return
         self._prepared = preparation(self.document.project.model.layers)
         project = self.document.project.copy()
+        self._loaded_for = self._data_settings()
 
         def work(task: Task):
             from studio.core.data import load_project_data
@@ -103,8 +107,17 @@ class TrainingActions(QObject):
         if self._loading is not None:
             self._loading.cancel()
 
+    def _data_settings(self) -> str:
+        """The open project's data settings and where they are read from, to compare."""
+        import json
+
+        return json.dumps([str(self.document.base_dir), self.document.project.to_dict()["data"]])
+
     def _dataset_loaded(self, dataset) -> None:
         self._loading = None
+        if self._data_settings() != self._loaded_for:  # another project, or other data, since
+            self.load_dataset()
+            return
         self.dataset = dataset
         self.datasetLoaded.emit(dataset)
         shape, classes = list(dataset.input_shape), dataset.num_classes
@@ -121,6 +134,9 @@ class TrainingActions(QObject):
 
     def _dataset_failed(self, message: str) -> None:
         self._loading = None
+        if self._data_settings() != self._loaded_for:
+            self.load_dataset()
+            return
         self.datasetFailed.emit(message)
 
     # ---------------------------------------------------------------- training

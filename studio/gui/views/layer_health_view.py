@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from studio.core.train.events import WarningsSeen
 from studio.gui.views.param_editors import CompactComboBox
 
 # (label, key in the event's layers, log scale, what the colours mean)
@@ -56,7 +57,7 @@ class LayerHealthView(QWidget):
         self.setObjectName("layerHealthView")
         self.samples: list[dict[str, Any]] = []  # the health events of the run shown
         self.layers: list[tuple[str, str]] = []  # (path, type), rows of the map
-        self.warnings: dict[str, list[dict[str, Any]]] = {}  # path -> its warnings, one a kind
+        self.seen = WarningsSeen()
         self.selected: str | None = None
         self._make_header()
         self._make_heat_map()
@@ -145,7 +146,7 @@ class LayerHealthView(QWidget):
 
     def clear(self) -> None:
         """A new run: nothing measured yet (the selection is kept)."""
-        self.samples, self.layers, self.warnings = [], [], {}
+        self.samples, self.layers, self.seen = [], [], WarningsSeen()
         self.heat.clear()
         for image in (self.act_image, self.grad_image):
             image.clear()
@@ -168,11 +169,7 @@ class LayerHealthView(QWidget):
         fresh = []
         for event in new:
             self.samples.append(event)
-            for warning in event["warnings"]:
-                kinds = self.warnings.setdefault(warning["layer"], [])
-                if all(w["kind"] != warning["kind"] for w in kinds):
-                    kinds.append(warning)
-                    fresh.append(warning)
+            fresh += self.seen.new(event["warnings"])
         known = {path for path, _ in self.layers}
         for layer in new[-1]["layers"]:
             if layer["path"] not in known:
@@ -184,6 +181,11 @@ class LayerHealthView(QWidget):
         self._say()
         if fresh:
             self.warned.emit(fresh)
+
+    @property
+    def warnings(self) -> dict[str, list[dict[str, Any]]]:
+        """Each layer's warnings (by its path), one a kind."""
+        return self.seen.by_layer
 
     def select_layer(self, path: str | None) -> None:
         self.selected = path

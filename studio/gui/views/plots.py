@@ -181,26 +181,19 @@ class TrainingPlots(QWidget):
     def add_event(self, event: dict[str, Any]) -> None:
         kind = event["event"]
         if kind == "step":
-            value = event["train_loss"]
-            self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * value
-            self.steps.append(event["step"])
-            self.step_loss.append(value)
-            self.smoothed.append(self._ema / (1 - SMOOTHING ** len(self.steps)))
-            self.lrs.append((event["step"], event["lr"]))
+            self._add_step(event["step"], event["train_loss"], event["lr"])
         elif kind == "epoch":
             self.epochs.append(event)
-            if (
-                not self.steps or self.steps[-1] < event["step"]
-            ):  # short epochs: no step event in between
-                self.add_event(
-                    {
-                        "event": "step",
-                        "step": event["step"],
-                        "train_loss": event["train_loss"],
-                        "lr": event["lr"],
-                    }
-                )
+            if not self.steps or self.steps[-1] < event["step"]:  # no step event in between
+                self._add_step(event["step"], event["train_loss"], event["lr"])
         self._stale.update(("loss", "lr") if kind == "step" else ROTATION)
+
+    def _add_step(self, step: int, loss: float, lr: float) -> None:
+        self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
+        self.steps.append(step)
+        self.step_loss.append(loss)
+        self.smoothed.append(self._ema / (1 - SMOOTHING ** len(self.steps)))
+        self.lrs.append((step, lr))
 
     def redraw(self) -> None:
         """Push new data to the curves. The next redraw waits until the painting this one

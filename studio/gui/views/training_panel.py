@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.project.spec import Component, EarlyStopping, FineTune
+from studio.core.project.spec import MONITORS, Component, EarlyStopping, FineTune
 from studio.gui.views.diagnostics_panel import DiagnosticsPanel
 from studio.gui.views.param_editors import CompactComboBox
 
@@ -59,7 +59,7 @@ class TrainingPanel(QWidget):
         self.seed = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1)
         self.early = QCheckBox("stop when", objectName="earlyStopping")
         self.monitor = CompactComboBox(objectName="monitorCombo")
-        self.monitor.addItems(["val_loss", "val_acc", "train_loss", "train_acc"])
+        self.monitor.addItems(list(MONITORS))
         self.patience = QSpinBox(
             objectName="patienceSpin", minimum=0, maximum=1000, suffix=" epochs"
         )
