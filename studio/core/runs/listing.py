@@ -34,28 +34,10 @@ class Run:
     seconds: float | None  # from its start to its last line
     device: str | None
     has_weights: bool  # a checkpoint or final weights to evaluate, export or predict with
+    metric: str | None = None  # what best and final measure: the validation accuracy, else a loss
+    best: float | None = None
+    final: float | None = None
     varying: dict[str, Any] = field(default_factory=dict)  # the settings that differ between runs
-
-    @property
-    def metric(self) -> str | None:
-        """What `best` and `final` measure: the validation accuracy, else a loss."""
-        return next((m for m in MEASURED_BY if any(m in e for e in self.epochs)), None)
-
-    def _values(self) -> list[float]:
-        metric = self.metric
-        return [e[metric] for e in self.epochs if isinstance(e.get(metric), (int, float))]
-
-    @property
-    def best(self) -> float | None:
-        values = self._values()
-        if not values:
-            return None
-        return max(values) if higher_is_better(self.metric) else min(values)
-
-    @property
-    def final(self) -> float | None:
-        values = self._values()
-        return values[-1] if values else None
 
     @property
     def label(self) -> str:
@@ -106,19 +88,32 @@ def read_run(folder: str | Path, now: float | None = None, project: dict | None 
     except OSError:
         grown = 0.0
     began = start.get("time") if isinstance(start.get("time"), (int, float)) else None
+    epochs = [e for e in events if e["event"] == "epoch"]
     return Run(
         path=folder,
         name=str(project.get("name") or folder.name),
         project=project,
         started=began,
         status=_status(stop, grown, time.time() if now is None else now),
-        epochs=[e for e in events if e["event"] == "epoch"],
+        epochs=epochs,
         stop=stop,
         params=start.get("params"),
         seconds=(grown - began) if began is not None and grown else None,
         device=start.get("device"),
         has_weights=_has_weights(folder),
+        **_result(epochs),
     )
+
+
+def _result(epochs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's metric (the validation accuracy, else a loss), its best and its final value:
+    worked out once, as tables sort and filter on them many times."""
+    metric = next((m for m in MEASURED_BY if any(m in e for e in epochs)), None)
+    values = [e[metric] for e in epochs if isinstance(e.get(metric), (int, float))]
+    if not values:
+        return {"metric": metric, "best": None, "final": None}
+    best = max(values) if higher_is_better(metric) else min(values)
+    return {"metric": metric, "best": best, "final": values[-1]}
 
 
 def _status(stop: dict[str, Any] | None, grown: float, now: float) -> str:

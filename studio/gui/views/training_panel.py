@@ -97,6 +97,7 @@ class TrainingPanel(QWidget):
         self.progress = QProgressBar(objectName="trainProgress")
         self.progress.setTextVisible(True)
         self.progress.setFormat("ready")
+        self.progress.setValue(0)  # a bar with no value shows no text
         # its text changes every report: it must never resize the dock (and with it the plots)
         self.progress.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.diagnostics = DiagnosticsPanel()  # Check and Find learning rate
