@@ -125,3 +125,35 @@ def test_a_run_directory_with_its_checkpoints_damaged_is_refused(digits_run, tmp
     for name in ("best.pt", "last.pt"):
         (run / "checkpoints" / name).write_bytes(b"PK\x03\x04 not really a zip")
     _one_line_refusal(capsys, ["evaluate", str(run)], "best.pt")
+
+
+def test_an_export_never_changes_the_process_umask(digits_run, tmp_path, capsys):
+    """Files other threads create while an export runs keep the umask's mode (the export once
+    set the umask to 0 for a moment to read it), and the exported files get it too."""
+    import os
+    import threading
+
+    old = os.umask(0o022)
+    made, done = tmp_path / "others", threading.Event()
+    made.mkdir()
+
+    def create() -> None:
+        n = 0
+        while not done.is_set():
+            os.close(os.open(made / f"f{n}", os.O_CREAT | os.O_WRONLY, 0o666))
+            n += 1
+
+    other = threading.Thread(target=create)
+    other.start()
+    try:
+        for n in range(3):
+            out = tmp_path / f"model{n}.safetensors"
+            assert main(["export", str(digits_run), "-f", "safetensors", "-o", str(out)]) == 0
+    finally:
+        done.set()
+        other.join()
+        os.umask(old)
+    capsys.readouterr()
+    modes = {path.stat().st_mode & 0o777 for path in made.iterdir()}
+    assert modes == {0o644}, sorted(oct(m) for m in modes)
+    assert (tmp_path / "model0.safetensors").stat().st_mode & 0o777 == 0o644

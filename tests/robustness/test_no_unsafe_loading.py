@@ -72,3 +72,12 @@ def test_the_only_unpickler_is_the_restricted_cifar_one():
                 assert "find_class" in methods, f"{path}: {node.name} unpickles without restriction"
                 found.append(node.name)
     assert found == ["_ArrayUnpickler"]
+
+
+def test_nothing_changes_the_process_umask():
+    """The umask is the whole process's: setting it, even for a moment to read it, makes the
+    files other threads create meanwhile world-writable. Set permissions on a file instead."""
+    calls = [
+        f"{path}:{call.lineno}" for path, call in _calls() if _name(call.func) == ("os", "umask")
+    ]
+    assert calls == []

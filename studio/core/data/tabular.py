@@ -11,7 +11,6 @@ tokenised after the split, on the training rows only.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import warnings
 from collections import Counter
@@ -87,20 +86,30 @@ def load(options: dict, ctx: LoadContext) -> RawData:
 
 
 def read_header(path: Path) -> tuple[list[str], str]:
-    """The column names and the delimiter (comma, tab, semicolon or bar; tab for .tsv files)."""
+    """The column names and the delimiter (comma, tab, semicolon or bar; tab for .tsv files).
+    The header is read as CSV, however long it is and whatever its quoted names hold (commas,
+    quotes, line breaks); the delimiter is told from the first 64 KiB."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             head = handle.read(1 << 16)
-    except (OSError, UnicodeDecodeError) as exc:
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff(head)
+            handle.seek(0)
+            rows = (r for r in csv.reader(handle, delimiter=delimiter) if any(c.strip() for c in r))
+            header, first = next(rows, None), next(rows, None)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot be read as a text table ({exc})") from None
-    lines = [line for line in head.splitlines() if line.strip()]
-    if not lines:
+    if header is None:
         raise DataError(f"{path}: empty (expected a header row and at least one data row)")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff(head)
-    header = [h.strip() for h in next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))]
-    if len(lines) < 2:
-        raise DataError(f"{path}: has a header ({', '.join(header)}) but no data rows")
+    header = [h.strip() for h in header]
+    if first is None:
+        raise DataError(f"{path}: has a header ({_names(header)}) but no data rows")
     return header, delimiter
+
+
+def _names(header: list[str], shown: int = 6) -> str:
+    """A header in a message: its first names, and how many more (a message stays one line)."""
+    said = ", ".join(name[:40].replace("\n", " ") for name in header[:shown])
+    return said + (f", ... ({len(header) - shown} more)" if len(header) > shown else "")
 
 
 def _sniff(head: str) -> str:

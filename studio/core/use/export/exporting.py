@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,16 +162,21 @@ def _write_staged(
 
 def _move_into(folder: Path, files: list[Path]) -> None:
     """Move the checked files into `folder`, readable as the umask allows (as any new file)."""
-    mode = 0o666 & ~_umask()
+    mode = _new_file_mode(folder)
     for f in files:
         os.chmod(f, mode)  # some writers (safetensors) make private files
         os.replace(f, folder / f.name)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_file_mode(folder: Path) -> int:
+    """The mode a new file gets in `folder` (0o666 less the umask), found by making one: the
+    process umask is never changed, not even for a moment (other threads create files too)."""
+    probe = folder / f".mode-{os.getpid()}-{uuid.uuid4().hex}"
+    os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        return probe.stat().st_mode & 0o777
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _sample_batch(trained: TrainedModel, dataset) -> tuple[torch.Tensor, str, Any]:

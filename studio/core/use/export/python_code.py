@@ -4,6 +4,10 @@ Every layer is written as the `nn` call that builds it, with the arguments the s
 from the incoming shape; the studio's own blocks (Residual, Branch, output-only recurrent layers)
 are copied in as source. The file needs torch alone: `python model.py` loads the weights beside
 it and prints predictions for a sample batch.
+
+Nothing a user wrote reaches the file as source: the project's name, class labels, column names,
+vocabulary and file names are constants written with `repr` (Python literals, whatever quotes,
+backslashes or newlines they hold); docstrings and comments hold only the studio's own words.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ def model_source(
     by_path = {row.path: row for row in rows}
     used: list[str] = []
     body = _layer_lines(project.model.layers, "", by_path, used, depth=3)
-    parts = [_header(project, preprocessing, script_name, weights_name), _constants(preprocessing)]
+    parts = [
+        _header(project, preprocessing),
+        _constants(project, preprocessing, weights_name, sample_name),
+    ]
     blocks_used = [name for t in used for name in _NEEDS.get(t, ())]
     blocks_used = list(dict.fromkeys(blocks_used))
     if blocks_used:
@@ -53,7 +60,7 @@ def model_source(
     parts.append(_model_class(project, body))
     if preprocessing.table is not None:
         parts.append(_table_source(preprocessing))
-    parts.append(_FUNCTIONS.format(weights=weights_name, sample=sample_name))
+    parts.append(_FUNCTIONS)
     return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
@@ -127,20 +134,18 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-def _header(
-    project: Project, preprocessing: Preprocessing, script_name: str, weights_name: str
-) -> str:
+def _header(project: Project, preprocessing: Preprocessing) -> str:
     shape = preprocessing.input_shape
     what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[
         preprocessing.kind
     ]
     backbone = any(layer.type == "Backbone" for layer in project.model.layers)
     needs = "torch and torchvision" if backbone else "only torch"
-    return f'''"""{project.name}: a model trained in Torch Studio {__version__}, written as plain PyTorch.
+    return f'''"""A model trained in Torch Studio {__version__} (its project: PROJECT), written as plain PyTorch.
 
 Input: a batch of {what}, shape [batch, {", ".join(map(str, shape))}], prepared by `preprocess`.
 Output: {"one score per class (CLASSES)" if preprocessing.task == "classification" else "one value per sample"}.
-Run `python {script_name}` with {weights_name} beside it to print predictions for a sample batch.
+Run this file with its weights (WEIGHTS_FILE) beside it to print predictions for a sample batch.
 Needs {needs} (torch {torch.__version__.split("+")[0]} made it).
 """
 
@@ -155,8 +160,11 @@ from torch import nn
 from torch.nn import functional as F  # noqa: F401  (used by some blocks)'''
 
 
-def _constants(pre: Preprocessing) -> str:
+def _constants(project: Project, pre: Preprocessing, weights_name: str, sample_name: str) -> str:
     lines = [
+        f"PROJECT = {project.name!r}",
+        f"WEIGHTS_FILE = {weights_name!r}",
+        f"SAMPLE_FILE = {sample_name!r}",
         f"INPUT_SHAPE = {pre.input_shape!r}",
         f"INPUT_KIND = {pre.kind!r}",
         f"TASK = {pre.task!r}",
@@ -269,7 +277,7 @@ def _blocks_source(names: list[str]) -> str:
 def _model_class(project: Project, body: list[str]) -> str:
     lines = [
         "class Model(nn.Sequential):",
-        f'{_INDENT}"""{project.name}: the layers in order; `# path: -> shape` is one sample\'s output."""',
+        f'{_INDENT}"""The layers in order; `# path: -> shape` is one sample\'s output."""',
         "",
         f"{_INDENT}def __init__(self):",
         f"{_INDENT * 2}super().__init__(",
@@ -284,11 +292,11 @@ def _model_class(project: Project, body: list[str]) -> str:
     return "\n".join(lines)
 
 
-_FUNCTIONS = '''
+_FUNCTIONS = r'''
 def load(weights=None):
     """The model with its trained weights, ready for inference."""
     model = Model()
-    path = Path(weights) if weights else Path(__file__).with_name("{weights}")
+    path = Path(weights) if weights else Path(__file__).with_name(WEIGHTS_FILE)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
 
@@ -323,7 +331,7 @@ def predict(model, x, top=3):
 
 if __name__ == "__main__":
     model = load()
-    sample_file = Path(__file__).with_name("{sample}")
+    sample_file = Path(__file__).with_name(SAMPLE_FILE)
     tables = [a for a in sys.argv[1:] if a.endswith((".csv", ".tsv"))]
     if tables and "COLUMNS" in globals():  # raw rows of a table, encoded as in training
         x = preprocess(encode_rows([row for table in tables for row in read_rows(table)]))
@@ -338,5 +346,5 @@ if __name__ == "__main__":
             print(json.dumps(model(x).tolist()))
     else:
         for n, answer in enumerate(predict(model, x)):
-            print(f"sample {{n}}: {{answer}}")
+            print(f"sample {n}: {answer}")
 '''
