@@ -157,3 +157,62 @@ def test_an_export_never_changes_the_process_umask(digits_run, tmp_path, capsys)
     modes = {path.stat().st_mode & 0o777 for path in made.iterdir()}
     assert modes == {0o644}, sorted(oct(m) for m in modes)
     assert (tmp_path / "model0.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def _rezip(path, change) -> None:
+    """Rewrite a zip archive, entry by entry: `change(name, data)` gives the new bytes (or None to
+    leave the entry out); entries it returns under `extra` are added."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in change(entries):
+            archive.writestr(name, data)
+    path.write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("attack", ["pickled weight", "pickled sample inputs", "compiled code"])
+def test_a_crafted_pt2_runs_nothing_and_is_refused_in_one_line(
+    attack, digits_run, tmp_path, capsys
+):
+    import io
+
+    marker, path = tmp_path / "ran", tmp_path / "m.pt2"
+    assert main(["export", str(digits_run), "-f", "pt2", "-o", str(path)]) == 0
+    capsys.readouterr()
+    evil = io.BytesIO()
+    torch.save((_WouldRunCode(marker),), evil)
+
+    def change(entries):
+        for name, data in entries:
+            if attack == "pickled weight" and name.endswith("_weights_config.json"):
+                config = json.loads(data)
+                next(iter(config["config"].values()))["use_pickle"] = True
+                data = json.dumps(config).encode()
+            elif attack == "pickled weight" and name.endswith("data/weights/weight_0"):
+                data = evil.getvalue()
+            elif attack == "pickled sample inputs" and "/data/sample_inputs/" in name:
+                data = evil.getvalue()  # torch retries an unloadable one as a full pickle
+            yield name, data
+        if attack == "compiled code":
+            yield f"{entries[0][0].split('/')[0]}/data/aotinductor/model/model.so", b"\x7fELF"
+
+    _rezip(path, change)
+    err = _one_line_refusal(capsys, ["predict", str(path), "1,2,3"], "refused")
+    assert not marker.exists(), err
+
+
+def test_the_loader_is_chosen_by_the_file_not_by_its_sidecar(digits_run, tmp_path, capsys):
+    """A torch pickle named like a program, its sidecar saying pt2: refused by what it is."""
+    path = tmp_path / "m.pt"
+    assert main(["export", str(digits_run), "-f", "state_dict", "-o", str(path)]) == 0
+    capsys.readouterr()
+    disguised = tmp_path / "m.pt2"
+    shutil.copy(path, disguised)
+    sidecar = json.loads(path.with_name("m.pt.json").read_text())
+    sidecar["format"] = "pt2"
+    disguised.with_name("m.pt2.json").write_text(json.dumps(sidecar))
+    _one_line_refusal(capsys, ["predict", str(disguised), "1,2,3"], "the file is a state_dict file")

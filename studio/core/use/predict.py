@@ -85,6 +85,9 @@ def _from_export(path: Path, sidecar: Path) -> Predictor:
         raise StudioError(f"{sidecar}: not a Torch Studio export sidecar ({exc})") from None
     project.model.input_shape = project.model.input_shape or list(pre.input_shape)
     target = project.data.options.get("target")
+    from studio.core.use.export.file_kinds import check_format
+
+    check_format(path, fmt)  # the file is what the sidecar says, or nothing is loaded
     if fmt in ("onnx", "pt2"):
         return Predictor(project.name, pre, _program_runner(path, fmt), target)
     if fmt == "safetensors":
@@ -111,6 +114,9 @@ def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tens
             session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
             return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+        from studio.core.use.export.file_kinds import check_pt2
+
+        check_pt2(path)  # nothing in it is unpickled, no compiled code is loaded
         logger = logging.getLogger("torch.export")
         level = logger.level
         logger.setLevel(
@@ -124,6 +130,8 @@ def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tens
         raise StudioError(
             f"{path}: reading ONNX needs onnxruntime (pip install 'torch-studio[export]')"
         ) from None
+    except StudioError:
+        raise
     except Exception as exc:  # the runtime's own complaint about a damaged file, in one line
         raise StudioError(f"{path}: not a readable {fmt} file ({first_line(exc, 160)})") from None
 
