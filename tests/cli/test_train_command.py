@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,3 +182,47 @@ def test_resuming_a_finished_run_says_so_or_goes_on_to_the_project_files_epochs(
         and "completed: trained 2 epochs" in out
     )
     assert [e["epoch"] for e in read_metrics(run) if e["event"] == "epoch"] == [1, 2]
+
+
+def test_an_embedding_smaller_than_the_vocabulary_is_one_line_before_training(tmp_path):
+    """The text example with more distinct words than its Embedding has rows: said before the
+    first step (it used to end mid-step in an IndexError traceback)."""
+    import shutil
+
+    from tests.conftest import EXAMPLES
+    from tests.datafiles import write_csv
+
+    example = next(p for p in EXAMPLES if p.name == "text-lstm.json")
+    rows = [[" ".join(f"w{i * 7 + k}" for k in range(7)), i % 2] for i in range(900)]  # 6,300 words
+    write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
+    shutil.copy(example, tmp_path / "text.json")
+    shipped = _train(tmp_path / "text.json", tmp_path, "--epochs", "1")
+    assert shipped.returncode == 0, shipped.stderr  # as shipped: 5000 words, 5000 rows
+    project = json.loads(example.read_text())
+    project["data"]["options"]["vocab_size"] = 10000  # more words than the Embedding has rows
+    (tmp_path / "text.json").write_text(json.dumps(project))
+    done = _train(tmp_path / "text.json", tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    said = re.search(
+        r"vocabulary has (\d+) words .* rows for 5000: set num_embeddings to (\d+)", done.stderr
+    )
+    assert "model.layers[0].args.num_embeddings" in done.stderr and said, done.stderr
+    assert int(said.group(1)) == int(said.group(2)) > 5000  # the training rows' words
+
+
+def test_a_table_whose_target_has_one_class_is_refused_in_one_line(tmp_path):
+    from tests.datafiles import write_csv
+
+    write_csv(tmp_path / "one.csv", ["a", "label"], [[i, "cat"] for i in range(30)])
+    project = {"studio": 1, "name": "one", "data": {"source": "csv", "options": {"path": "one.csv"}},
+               "model": {"layers": [{"type": "Linear", "args": {"out_features": 2}}]}}  # fmt: skip
+    (tmp_path / "one.json").write_text(json.dumps(project))
+    done = _train(tmp_path / "one.json", tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "holds one class (cat)" in done.stderr
+
+
+def _train(project, tmp_path, *extra) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "studio", "train", str(project), "--runs-dir", str(tmp_path)]
+    command += extra
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)

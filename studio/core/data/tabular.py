@@ -53,6 +53,12 @@ def load(options: dict, ctx: LoadContext) -> RawData:
         notes.append(f"{int(blank.sum())} row(s) without a {target} dropped")
         frame = frame[~blank].reset_index(drop=True)
     y, classes, task = _target(codes[~blank.to_numpy()], stripped)
+    if task == "classification" and len(classes) < 2:
+        raise DataError(
+            f"{path}: column '{target}' (the target) holds one class ({classes[0][:40]}); a "
+            "classifier needs at least two (or, for numbers, a regression: write them with a "
+            "decimal point)"
+        )
     if text is not None:
         empty = torch.zeros((len(frame), 0), dtype=torch.long)
         texts = frame[text].fillna("").astype(str).tolist()

@@ -150,9 +150,28 @@ class Setup:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
 
+def _check_vocabulary(project: Project, dataset: Dataset) -> None:
+    """Token ids index the first Embedding: it needs a row for each word of the vocabulary (a
+    smaller one would fail mid-step with an IndexError)."""
+    layers = project.model.layers
+    first = layers[0] if layers else None
+    if dataset.kind != "tokens" or not dataset.vocabulary or first is None:
+        return
+    rows = first.args.get("num_embeddings") if first.type == "Embedding" else None
+    words = len(dataset.vocabulary)
+    if isinstance(rows, int) and rows < words:
+        raise ProjectError(
+            "model.layers[0].args.num_embeddings",
+            f"the data's vocabulary has {words} words (the padding and unknown tokens included) "
+            f"but the Embedding has rows for {rows}: set num_embeddings to {words}, or "
+            f"data.options.vocab_size to {rows}",
+        )
+
+
 def make_setup(project: Project, dataset: Dataset, device: torch.device, world: World) -> Setup:
     """Build and check everything a run needs; user mistakes raise here, before the first step."""
     spec, data = project.training, project.data
+    _check_vocabulary(project, dataset)
     model = build_model(project.model, seed=spec.seed, device=device)
     if spec.fine_tune is not None:  # the head learns first, on a frozen backbone
         for backbone in (m for m in model.modules() if isinstance(m, Backbone)):
