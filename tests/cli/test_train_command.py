@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from studio.core.runs.metrics import read_metrics
@@ -226,3 +227,33 @@ def _train(project, tmp_path, *extra) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "studio", "train", str(project), "--runs-dir", str(tmp_path)]
     command += extra
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "case", ["read-only folder", "a file in the way", "a long name", "a lone surrogate"]
+)
+def test_a_run_folder_that_cannot_be_made_is_one_line_and_nothing_half_made(case, tmp_path):
+
+    project = json.loads(Path(DIGITS).read_text())
+    project["training"]["epochs"] = 1
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    if case == "a file in the way":
+        runs.rmdir()
+        runs.write_text("not a folder")
+    elif case == "a long name":
+        project["name"] = "n" * 240
+    else:
+        project["name"] = "bad \ud800 name"
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(project))  # json escapes the surrogate as \ud800
+    done = _train(path, runs)
+    if case == "a long name":  # cut to fit a file name: it trains
+        assert done.returncode == 0, done.stderr
+        (run,) = runs.iterdir()
+        assert len(run.name) < 120 and (run / "project.json").is_file()
+        return
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    if runs.is_dir():
+        assert list(runs.iterdir()) == []  # no folder without its project.json

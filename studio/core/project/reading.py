@@ -70,6 +70,26 @@ def parse_project_text(text: str) -> Project:
     return parse_project(data)
 
 
+def _check_text(value: Any, path: str) -> None:
+    """Every string is text that can be written out: JSON allows a lone surrogate ("\\ud800"),
+    which no file, folder name or terminal can take. (A loop, not a recursion: any depth.)"""
+    pending = [(value, path)]
+    while pending:
+        item, here = pending.pop()
+        if isinstance(item, dict):
+            pending += [(key, here) for key in item]
+            pending += [(v, f"{here}.{k}" if here else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            pending += [(v, f"{here}[{i}]") for i, v in enumerate(item)]
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProjectError(
+                    here, "holds a character that is not text (a lone surrogate such as \\ud800)"
+                ) from None
+
+
 def _json_depth(text: str) -> int:
     """How deeply a JSON text nests its arrays and objects (strings skipped)."""
     depth = deepest = 0
@@ -91,6 +111,7 @@ def _json_depth(text: str) -> int:
 def parse_project(data: Any) -> Project:
     """Validate a decoded JSON value as a project (format version 1)."""
     obj = json_object(data, "", "a project (a JSON object)")
+    _check_text(obj, "")
     version = obj.get("studio")
     if "studio" not in obj:
         raise ProjectError("studio", 'missing: not a Torch Studio project (expected "studio": 1)')

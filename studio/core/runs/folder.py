@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -26,24 +27,38 @@ def default_runs_dir(project_file: str | Path | None, explicit: str | Path | Non
     return (Path(project_file).parent if project_file else Path.cwd()) / "runs"
 
 
+SLUG_CHARS = 80  # of a project's name in its run folders' names (a file name has 255 bytes)
+
+
 def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "run"
+    said = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower()[:SLUG_CHARS].strip("-")
+    return said or "run"
 
 
 def create_run_dir(runs_dir: Path, project: Project) -> Path:
-    """A fresh runs/<name>-<YYYYmmdd-HHMMSS>[-N]/ with the frozen project copy."""
+    """A fresh runs/<name>-<YYYYmmdd-HHMMSS>[-N]/ with the frozen project copy; a folder that
+    cannot be made (read-only, a file in the way) is one StudioError, with nothing half-made left."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = runs_dir / f"{slug(project.name)}-{stamp}"
     path, n = base, 1
-    while True:
-        try:
-            path.mkdir(parents=True)
-            break
-        except FileExistsError:
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
-    (path / "checkpoints").mkdir()
-    atomic_write_text(path / PROJECT, project.to_json())
+    try:
+        while True:
+            try:
+                path.mkdir(parents=True)
+                break
+            except FileExistsError:
+                if not runs_dir.is_dir():
+                    raise
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
+    except OSError as exc:
+        raise StudioError(f"{runs_dir}: cannot make a run folder there ({exc.strerror})") from None
+    try:
+        (path / "checkpoints").mkdir()
+        atomic_write_text(path / PROJECT, project.to_json())
+    except OSError as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        raise StudioError(f"{path}: cannot write the run folder ({exc.strerror})") from None
     return path
 
 
