@@ -210,3 +210,39 @@ def test_generated_code_writes_every_argument_that_differs_from_torch(tmp_path):
     assert "nn.Linear(in_features=256, out_features=10, bias=False)" in source
     assert "# 0: -> [4, 8, 8]" in source
     compile(source, "m.py", "exec")  # valid Python
+
+
+def test_an_export_killed_half_way_leaves_nothing_for_long(digits_run, tmp_path):
+    """kill -9 during an export leaves its staging folder; the next export there removes it,
+    and leaves alone the staging folder of an export still running in another process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out" / "model.onnx"
+    command = [
+        sys.executable,
+        "-m",
+        "studio",
+        "export",
+        str(digits_run),
+        "-f",
+        "onnx",
+        "-o",
+        str(out),
+    ]
+    export = subprocess.Popen(command)
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(".export-*")) and time.monotonic() < deadline:
+        time.sleep(0.02)  # until it has made its staging folder
+    os.kill(export.pid, signal.SIGKILL)
+    export.wait()
+    (stale,) = out.parent.glob(".export-*")
+    alive = out.parent / f".export-{os.getpid()}-running"  # this process: still running
+    alive.mkdir()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert not stale.exists() and alive.is_dir()
+    assert [p.name for p in out.parent.glob(".export-*")] == [alive.name]

@@ -136,13 +136,40 @@ def _export_path(
     return path
 
 
+STALE_SECONDS = 24 * 3600  # a staging folder whose owner cannot be told is stale after a day
+
+
 def _staging_folder(path: Path) -> Path:
-    """A hidden folder beside the destination, so the files move into place on one file system."""
+    """A hidden folder beside the destination, so the files move into place on one file system.
+    Its name carries this process's id: the staging folders of exports that died (kill -9, a
+    crash) are removed here, those of exports still running in other processes are left."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
+        _remove_stale_staging(path.parent)
+        return Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=path.parent))
     except OSError as exc:
         raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    for staging in folder.glob(".export-*"):
+        owner = staging.name.split("-")[1]
+        alive = _running(int(owner)) if owner.isdigit() and os.name == "posix" else None
+        if alive is False or (
+            alive is None and time.time() - staging.stat().st_mtime > STALE_SECONDS
+        ):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process of that id is running (POSIX: signal 0 asks without sending one)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _write_staged(
