@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -254,3 +255,25 @@ def test_image_folder_too_large_for_memory_streams_through_dataloader_workers(
     history = History()
     assert fit(project, callbacks=[history], write_run=False).reason == "completed"
     assert len(history.of("epoch")) == 2
+
+
+def test_a_picture_too_large_to_decode_is_one_line_in_a_folder_and_in_predict(
+    digits_run, tmp_path, capsys
+):
+    """30000 x 30000 pixels in a 100 KB PNG (Pillow's decompression bomb): one line naming the
+    file, from `studio datasets` on its folder and from `studio predict`, no traceback."""
+    from PIL import Image
+
+    from studio.cli.main import main
+    from tests.datafiles import write_image_folder
+
+    write_image_folder(tmp_path / "images")
+    bomb = tmp_path / "images" / "cat" / "huge.png"
+    Image.new("1", (30000, 30000)).save(bomb)
+    project = {"studio": 1, "name": "bomb", "data": {"source": "image_folder",
+               "options": {"path": "images"}}, "model": {"layers": [{"type": "Flatten"}]}}  # fmt: skip
+    (tmp_path / "p.json").write_text(json.dumps(project))
+    for argv in (["datasets", str(tmp_path / "p.json")], ["predict", str(digits_run), str(bomb)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "huge.png: too large a picture" in err, err

@@ -93,13 +93,10 @@ def _streamed(
     samples: list[tuple[Path, int]], classes: list[str], sizing: _Sizing
 ) -> RawData | None:
     """Files decoded batch by batch when decoding them all would pass the memory limit."""
-    from PIL import Image
+    from studio.core.data.streaming import FileImages, memory_limit, picture_header
 
-    from studio.core.data.streaming import FileImages, memory_limit
-
-    with Image.open(samples[0][0]) as first:
-        grey = first.mode in ("1", "L", "I;16", "I", "LA") and not sizing.colour
-        width, height = first.size
+    mode, (width, height) = picture_header(samples[0][0])
+    grey = mode in ("1", "L", "I;16", "I", "LA") and not sizing.colour
     shape = sizing.size or (height, width)
     if len(samples) * (1 if grey else 3) * shape[0] * shape[1] <= memory_limit():
         return None
@@ -119,29 +116,20 @@ def _streamed(
 def _decode(
     samples: list[tuple[Path, int]], classes: list[str], sizing: _Sizing, ctx: LoadContext
 ) -> RawData:
-    from PIL import Image, UnidentifiedImageError
+    """Every picture decoded at the size the model takes, one at a time (memory holds the
+    result, not the pictures at full size)."""
+    from studio.core.data.streaming import picture_header, read_picture
 
-    from studio.core.data.streaming import fit_image
-
-    pictures = []
-    for i, (path, _) in enumerate(samples):
-        try:
-            with Image.open(path) as image:
-                image.load()
-                pictures.append(image.copy())
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable image ({exc})") from None
+    headers = [picture_header(path) for path, _ in samples]
+    grey = all(mode in ("1", "L", "I;16", "I", "LA") for mode, _ in headers) and not sizing.colour
+    width, height = (sizing.size[1], sizing.size[0]) if sizing.size else headers[0][1]
+    arrays, resized = [], 0
+    for i, ((path, _), (_, size)) in enumerate(zip(samples, headers, strict=True)):
+        picture = read_picture(path, (height, width), grey, sizing.resize)
+        resized += size != (width, height) or sizing.resize is not None
+        arrays.append(np.asarray(picture, dtype=np.uint8))
         if i % 256 == 0:
             ctx.report("decoding images", i, len(samples))
-    grey = all(p.mode in ("1", "L", "I;16", "I", "LA") for p in pictures) and not sizing.colour
-    width, height = (sizing.size[1], sizing.size[0]) if sizing.size else pictures[0].size
-    arrays, resized = [], 0
-    for picture in pictures:
-        picture = picture.convert("L" if grey else "RGB")
-        if picture.size != (width, height) or sizing.resize is not None:
-            picture = fit_image(picture, (height, width), sizing.resize)
-            resized += 1
-        arrays.append(np.asarray(picture, dtype=np.uint8))
     x = torch.from_numpy(np.stack(arrays))
     x = x.unsqueeze(1) if grey else x.permute(0, 3, 1, 2).contiguous()
     y = torch.tensor([c for _, c in samples], dtype=torch.long)

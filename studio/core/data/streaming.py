@@ -6,6 +6,7 @@ samples asked for, so splits, statistics, previews and batches work the same on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -33,15 +34,38 @@ def memory_limit() -> int:
 
 def decode(path: Path, size: tuple[int, int], grey: bool, resize: int | None = None) -> np.ndarray:
     """One image as a (C, H, W) uint8 array at `size` (height, width)."""
+    array = np.asarray(read_picture(path, size, grey, resize), dtype=np.uint8)
+    return array[None] if grey else array.transpose(2, 0, 1)
+
+
+def read_picture(path: Path, size: tuple[int, int], grey: bool, resize: int | None = None):
+    """One image file as a PIL image at `size` (height, width), grey or colour: the one way the
+    studio decodes a picture. A JPEG is decoded at the smallest scale still as large as `size`
+    (Pillow's draft); a picture larger than Pillow decodes safely, or one that is no picture,
+    is one DataError naming the file, and memory stays bounded by one picture at a time."""
+    mode = "L" if grey else "RGB"
+    with _opened(path) as image:
+        image.draft(mode, (size[1], size[0]) if resize is None else (resize, resize))
+        return fit_image(image.convert(mode), size, resize)
+
+
+def picture_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """An image file's mode and (width, height), from its header alone: nothing decoded."""
+    with _opened(path) as image:
+        return image.mode, image.size
+
+
+@contextlib.contextmanager
+def _opened(path: Path):
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            picture = fit_image(image.convert("L" if grey else "RGB"), size, resize)
-            array = np.asarray(picture, dtype=np.uint8)
+            yield image
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: too large a picture to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({exc})") from None
-    return array[None] if grey else array.transpose(2, 0, 1)
 
 
 def fit_image(picture, size: tuple[int, int], resize: int | None = None):

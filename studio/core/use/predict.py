@@ -174,21 +174,13 @@ def read_inputs(items: list[str], predictor: Predictor) -> tuple[list[str], torc
 
 def read_image(path: Path, pre: Preprocessing) -> torch.Tensor:
     """An image file as the model's raw input: its channels, its size, pixel values in its scale."""
-    from PIL import Image, UnidentifiedImageError
+    import numpy as np
 
-    from studio.core.data.streaming import fit_image
+    from studio.core.data.streaming import read_picture
 
     channels, height, width = pre.input_shape
-    try:
-        with Image.open(path) as image:
-            image = fit_image(
-                image.convert("L" if channels == 1 else "RGB"), (height, width), pre.resize
-            )
-            import numpy as np
-
-            pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).copy())
-    except (OSError, UnidentifiedImageError) as exc:
-        raise StudioError(f"{path}: not a readable image ({exc})") from None
+    image = read_picture(path, (height, width), channels == 1, pre.resize)
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).copy())
     pixels = pixels.unsqueeze(0) if channels == 1 else pixels.permute(2, 0, 1)
     return pixels * (pre.scale / 255.0)
 
