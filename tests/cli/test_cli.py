@@ -230,3 +230,40 @@ def test_a_step_slower_than_a_second_is_shown_in_seconds_per_step():
     from studio.cli.train import speed
 
     assert speed(0.25) == "4.0 s/step" and speed(12.4) == "12 steps/s" and speed(0) == "-- steps/s"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (
+            {"data": {"source": "spirals", "options": {"samples": 100_000_000_000}}},
+            "data.options.samples",
+        ),
+        (
+            {"data": {"source": "image_folder", "options": {"path": "x", "size": [60000, 60000]}}},
+            "data.options.size",
+        ),
+        (
+            {
+                "data": {
+                    "source": "sequences",
+                    "options": {"samples": 10_000_000, "length": 100_000},
+                }
+            },
+            "would not fit in memory",
+        ),
+        ({"model": {"layers": [{"type": "ReLU"}] * 20_000}}, "a stack holds at most 10,000"),
+    ],
+    ids=["1e11 samples", "60000-pixel images", "1e12 tokens", "20000 layers"],
+)
+def test_what_cannot_fit_is_one_line_before_anything_is_allocated(
+    change, where, write_project, capsys
+):
+    project = minimal_project(
+        [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 2}}]
+    )
+    project.update(change)
+    command = "datasets" if "data" in change else "summary"
+    assert main([command, str(write_project(project))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and where in err and "Traceback" not in err, err

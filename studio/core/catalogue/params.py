@@ -50,6 +50,7 @@ class Param:
     nullable: bool = False
     inferred: str | None = None
     minimum: float | None = None
+    maximum: float | None = None  # a value past it could not fit in memory (data sizes)
 
     @property
     def required(self) -> bool:
@@ -75,7 +76,9 @@ class Param:
             base = f"{one} or a list of {size}{many}"
             if self.choices:
                 base += " or one of " + ", ".join(f'"{c}"' for c in self.choices)
-        if self.minimum is not None:
+        if self.minimum is not None and self.maximum is not None:
+            base += f" (from {self.minimum:g} to {self.maximum:,.0f})"
+        elif self.minimum is not None:
             base += f" (at least {self.minimum:g})"
         return base + (" or null" if self.nullable else "")
 
@@ -84,16 +87,16 @@ class Param:
         if value is None:
             return None if self.nullable or self.default is None else self.expected()
         ok = {
-            "int": lambda v: is_int(v) and _at_least(v, self.minimum),
-            "float": lambda v: _is_number(v) and _at_least(v, self.minimum),
+            "int": lambda v: is_int(v) and _within(v, self.minimum, self.maximum),
+            "float": lambda v: _is_number(v) and _within(v, self.minimum, self.maximum),
             "bool": lambda v: isinstance(v, bool),
             "str": lambda v: isinstance(v, str),
             "choice": lambda v: v in self.choices,
             "ints": lambda v: (
                 (isinstance(v, str) and v in self.choices)
-                or _numbers_ok(v, is_int, self.arity, self.minimum)
+                or _numbers_ok(v, is_int, self.arity, self.minimum, self.maximum)
             ),
-            "floats": lambda v: _numbers_ok(v, _is_number, self.arity, self.minimum),
+            "floats": lambda v: _numbers_ok(v, _is_number, self.arity, self.minimum, self.maximum),
             "shape": lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v),
             "mapping": lambda v: isinstance(v, dict) and all(c in self.choices for c in v.values()),
         }[self.kind]
@@ -144,18 +147,22 @@ def _is_number(v: Any) -> bool:
     )
 
 
-def _at_least(v: Any, minimum: float | None) -> bool:
-    return minimum is None or v >= minimum
+def _within(v: Any, minimum: float | None, maximum: float | None = None) -> bool:
+    return (minimum is None or v >= minimum) and (maximum is None or v <= maximum)
 
 
 def _numbers_ok(
-    v: Any, is_one: Callable[[Any], bool], arity: int | None, minimum: float | None
+    v: Any,
+    is_one: Callable[[Any], bool],
+    arity: int | None,
+    minimum: float | None,
+    maximum: float | None = None,
 ) -> bool:
     if is_one(v):
-        return _at_least(v, minimum)
+        return _within(v, minimum, maximum)
     if not isinstance(v, list) or not v or (arity and len(v) != arity):
         return False
-    return all(is_one(x) and _at_least(x, minimum) for x in v)
+    return all(is_one(x) and _within(x, minimum, maximum) for x in v)
 
 
 def _json_default(value: Any) -> Any:

@@ -57,9 +57,12 @@ class SourceInfo:
 
 
 _ROOT = (Param("root", "str", "data"), Param("download", "bool", False))
-_SAMPLES = Param("samples", "int", 1000, minimum=10)
+# Upper limits: what fits in memory several times over, so a typo (1e11 samples, 60000-pixel
+# images) is one line when the project is read, not a MemoryError half-way through loading.
+MAX_SAMPLES, MAX_SIDE, MAX_LENGTH = 10_000_000, 4096, 100_000
+_SAMPLES = Param("samples", "int", 1000, minimum=10, maximum=MAX_SAMPLES)
 _NOISE = Param("noise", "float", 0.05, minimum=0)
-_CLASSES = Param("classes", "int", 3, minimum=2)
+_CLASSES = Param("classes", "int", 3, minimum=2, maximum=1000)
 
 _VISION_TITLES = {
     "mnist": ("MNIST", "70,000 28x28 handwritten digits, 10 classes"),
@@ -83,7 +86,8 @@ SOURCES: dict[str, SourceInfo] = {
     "image_folder": SourceInfo(
         "image_folder", "Image folder", "folder",
         "a folder with one sub-folder of images per class (torchvision ImageFolder layout)",
-        (Param("path", "str"), Param("size", "ints", None, arity=2, nullable=True, minimum=1)),
+        (Param("path", "str"),
+         Param("size", "ints", None, arity=2, nullable=True, minimum=1, maximum=MAX_SIDE)),
         folder.load,
     ),
     "csv": SourceInfo(
@@ -94,8 +98,9 @@ SOURCES: dict[str, SourceInfo] = {
             Param("path", "str"), Param("target", "str", None, nullable=True),
             Param("columns", "mapping", None, choices=TYPES, nullable=True),
             Param("missing", "choice", "impute", choices=("impute", "drop")),
-            Param("text", "str", None, nullable=True), Param("max_length", "int", 64, minimum=1),
-            Param("vocab_size", "int", 10000, minimum=3),
+            Param("text", "str", None, nullable=True),
+            Param("max_length", "int", 64, minimum=1, maximum=MAX_LENGTH),
+            Param("vocab_size", "int", 10000, minimum=3, maximum=MAX_SAMPLES),
         ),
         tabular.load,
     ),
@@ -110,8 +115,9 @@ SOURCES: dict[str, SourceInfo] = {
     "sequences": SourceInfo(
         "sequences", "Most frequent symbol", "synthetic",
         "token sequences labelled with their most frequent symbol: needs memory (RNN, LSTM)",
-        (Param("samples", "int", 2000, minimum=10), Param("length", "int", 20, minimum=2),
-         Param("classes", "int", 4, minimum=2)),
+        (Param("samples", "int", 2000, minimum=10, maximum=MAX_SAMPLES),
+         Param("length", "int", 20, minimum=2, maximum=MAX_LENGTH),
+         Param("classes", "int", 4, minimum=2, maximum=1000)),
         synthetic.sequences,
     ),
 }  # fmt: skip

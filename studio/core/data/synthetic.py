@@ -8,6 +8,9 @@ import torch
 
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData, Split
+from studio.core.errors import DataError
+
+MAX_TOKENS = 200_000_000  # of a sequences dataset in all: about 1.6 GB of token ids
 
 
 def _points(x: torch.Tensor, y: torch.Tensor, classes: int) -> RawData:
@@ -67,6 +70,11 @@ def sequences(options: dict, ctx: LoadContext) -> RawData:
     """Which symbol appears most often in a sequence? A model must remember counts to answer."""
     g = _generator(ctx)
     n, length, symbols = options["samples"], options["length"], options["classes"]
+    if n * length > MAX_TOKENS:
+        raise DataError(
+            f"sequences: {n:,} samples of {length:,} tokens would not fit in memory (at most "
+            f"{MAX_TOKENS:,} tokens in all): fewer samples or shorter ones"
+        )
     x = torch.randint(0, symbols, (n, length), generator=g)
     while True:  # make the most frequent symbol unique, so every sequence has one right answer
         counts = torch.nn.functional.one_hot(x, symbols).sum(dim=1)

@@ -39,6 +39,7 @@ from studio.core.project.spec import (
     TrainSpec,
 )
 
+MAX_LAYERS = 10_000  # in a stack, nested ones included: more would take minutes to read
 MAX_NESTING = 64  # containers inside containers: far beyond any real model, far below the stack
 
 
@@ -187,9 +188,28 @@ def _model(value: Any) -> ModelSpec:
                 f"expected a list of positive integers, got {show_value(shape)}",
             )
         shape = list(items)
+    count = _count_layers(obj["layers"])
+    if count > MAX_LAYERS:
+        raise ProjectError(
+            "model.layers",
+            f"{count:,} layers: a stack holds at most {MAX_LAYERS:,} (in all, nested)",
+        )
     layers = _layers(obj["layers"], "model.layers")
     _check_unique_names(layers)
     return ModelSpec(layers=layers, input_shape=shape)
+
+
+def _count_layers(value: Any) -> int:
+    """Layers in a stack's JSON, nested ones too, counted before any is read (a loop: any size)."""
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending += item
+        elif isinstance(item, dict):
+            count += 1
+            pending += [item.get("layers"), item.get("branches")]
+    return count
 
 
 def _layers(value: Any, path: str, depth: int = 0) -> list[LayerSpec]:
