@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
     from studio.core.runs.folder import default_runs_dir
-    from studio.core.runs.sweep import default_storage, load_sweep, study_summary
+    from studio.core.runs.sweep import default_storage, load_sweep, masked, study_summary
 
     if args.workers < 1:
         raise StudioError("--workers: expected 1 or more")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json and args.worker_threads is None:
         print(
             f"sweep {sweep.name}: {sweep.trials} trials of {sweep.project_file.name}, "
-            f"{sweep.direction} {sweep.metric}, {args.workers} worker(s), study in {storage}",
+            f"{sweep.direction} {sweep.metric}, {args.workers} worker(s), study in {masked(storage)}",
             flush=True,
         )
     if args.stop_on_eof and (sys.stdin is None or sys.stdin.isatty()):

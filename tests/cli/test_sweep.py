@@ -154,6 +154,9 @@ def test_workers_on_two_machines_join_one_study_in_postgresql(postgres, tmp_path
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 4 == len(ran)  # the two machines' trials add up to the sweep's
     assert {Path(t.user_attrs["run"]).parent for t in finished} == {tmp_path / "runs"}
+    password = postgres.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    said = [out for out, _ in outputs][0]
+    assert "study in postgresql://" in said and f":{password}@" not in said  # never printed
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,11 @@ def default_storage(sweep: Sweep, runs_dir: Path) -> str:
     return str(Path(runs_dir) / f"{sweep.name}.optuna-journal.log")
 
 
+def masked(storage: str) -> str:
+    """A storage as it may be shown or printed: a database URL's password hidden."""
+    return re.sub(r"^([\w+.-]+://[^/:@]*:)[^@/]*@", r"\1***@", storage)
+
+
 def open_study(sweep: Sweep, storage: str):
     """The sweep's study in `storage` (a journal file path, or a database URL), made or joined."""
     import optuna
@@ -370,7 +376,7 @@ def study_summary(sweep: Sweep, storage: str) -> dict[str, Any]:
         best = pick(done, key=lambda t: t["value"])
     return {
         "sweep": sweep.name,
-        "storage": storage,
+        "storage": masked(storage),
         "metric": sweep.metric,
         "direction": sweep.direction,
         "trials": trials,

@@ -120,6 +120,8 @@ class SweepView(QWidget):
     # ---------------------------------------------------------------- the sweep
 
     def load(self, sweep, storage: str, runs_dir: Path) -> None:
+        from studio.core.runs.sweep import masked
+
         self.sweep, self.storage, self.runs_dir = sweep, storage, runs_dir
         self.parameter.blockSignals(True)
         self.parameter.clear()
@@ -129,7 +131,7 @@ class SweepView(QWidget):
         self.table.setRowCount(0)
         self.status.setText(
             f"{sweep.name}: {sweep.trials} trials of {sweep.project_file.name}, "
-            f"{sweep.direction} {sweep.metric} · study in {storage}"
+            f"{sweep.direction} {sweep.metric} · study in {masked(storage)}"
         )
         self._buttons()
         self.refreshRequested.emit()
