@@ -139,6 +139,19 @@ def test_the_terminal_names_each_overlay(tmp_path, capsys, monkeypatch):
     assert "explanations/000-1.png" in out and (tmp_path / "explanations" / "000-1.png").is_file()
 
 
+def test_explanations_into_a_file_are_one_line(tmp_path, capsys):
+    """--explain naming a file (or a folder that cannot be written): one line, no traceback."""
+    shapes(tmp_path / "squares", per_class=8)
+    project = image_project(CNN)
+    project["training"]["epochs"] = 1
+    run = train_once(project, tmp_path / "runs", base_dir=tmp_path)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    image = str(tmp_path / "squares" / "ring" / "1.png")
+    assert main(["predict", str(run), image, "--explain", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write the explanation there" in err, err
+
+
 def test_a_table_row_names_the_column_that_decided_it(tmp_path, capsys):
     rng = np.random.default_rng(0)
     rows = []

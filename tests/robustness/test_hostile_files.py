@@ -216,3 +216,21 @@ def test_the_loader_is_chosen_by_the_file_not_by_its_sidecar(digits_run, tmp_pat
     sidecar["format"] = "pt2"
     disguised.with_name("m.pt2.json").write_text(json.dumps(sidecar))
     _one_line_refusal(capsys, ["predict", str(disguised), "1,2,3"], "the file is a state_dict file")
+
+
+def test_metadata_naming_fewer_classes_than_the_model_scores_is_one_line(
+    digits_run, tmp_path, capsys
+):
+    from PIL import Image
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(digits_run), "-f", "onnx", "-o", str(out)]) == 0
+    capsys.readouterr()
+    sidecar = out.with_name("m.onnx.json")
+    info = json.loads(sidecar.read_text())
+    info["preprocessing"]["classes"] = info["preprocessing"]["classes"][:3]  # ten scores, 3 names
+    sidecar.write_text(json.dumps(info))
+    Image.new("L", (8, 8)).save(tmp_path / "digit.png")
+    _one_line_refusal(
+        capsys, ["predict", str(out), str(tmp_path / "digit.png")], "gives 10 scores but"
+    )

@@ -266,8 +266,13 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
     scale = max(1, side // max(1, view.shape[0]))
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+    except OSError as exc:  # a file where the folder should be, a folder one cannot write
+        raise StudioError(
+            f"{path.parent}: cannot write the explanation there ({exc.strerror})"
+        ) from None
     return path
 
 

@@ -258,6 +258,11 @@ def predict_samples(
     probabilities = class_probabilities(outputs)
     best = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     classes = pre.classes or [str(i) for i in range(probabilities.shape[1])]
+    if len(classes) != probabilities.shape[1]:  # a file whose metadata was made elsewhere
+        raise StudioError(
+            f"{predictor.name}: the model gives {probabilities.shape[1]} scores but its file names "
+            f"{len(classes)} classes: the metadata does not belong to these weights"
+        )
     return [
         Prediction(
             n, top=[(classes[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist(), strict=True)]
