@@ -277,3 +277,22 @@ def test_a_picture_too_large_to_decode_is_one_line_in_a_folder_and_in_predict(
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "huge.png: too large a picture" in err, err
+
+
+def test_links_in_an_image_folder_are_followed_once(tmp_path):
+    """A link back to a parent (`cat/up -> ..`) would repeat every picture, across the
+    validation split; a link to itself would end in a traceback. Each folder is read once."""
+    import os
+
+    from tests.datafiles import write_image_folder
+
+    root = write_image_folder(tmp_path / "images", per_class=6)
+    os.symlink("..", root / "cat" / "up")
+    os.symlink(".", root / "dog" / "self")
+    (root / "dog" / "extra").mkdir()
+    os.symlink(root / "cat", root / "dog" / "extra" / "cats")  # another class's folder
+    dataset = load_dataset(
+        DataSpec("image_folder", options={"path": "images"}, val_fraction=0.25), base_dir=tmp_path
+    )
+    assert len(dataset.train) + len(dataset.val) == 12  # six a class, each once
+    assert any("reached a second time through a link" in note for note in dataset.notes)

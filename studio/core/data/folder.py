@@ -6,6 +6,7 @@ decoded is a DataError naming it. Images are resized to `size`, or to the first 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,42 +22,58 @@ from studio.core.errors import DataError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
-def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int]:
-    """(image file, class index) pairs via torchvision's ImageFolder, the classes, files skipped."""
-    from torchvision.datasets import ImageFolder
-
+def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int, int]:
+    """(image file, class index) pairs in torchvision's ImageFolder layout (a class a sub-folder,
+    classes in sorted order, pictures found at any depth, links followed), the classes, the files
+    skipped for not being pictures, and the folders skipped for being reached twice through
+    links (a link to a parent would otherwise repeat pictures, across the validation split)."""
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (expected one sub-folder of images per class)")
-    skipped = 0
-
-    def is_image(path: str) -> bool:
-        nonlocal skipped
-        ok = path.lower().endswith(IMAGE_SUFFIXES)
-        skipped += not ok
-        return ok
-
-    try:
-        folder = ImageFolder(str(root), is_valid_file=is_image, allow_empty=True)
-    except FileNotFoundError:
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
         raise DataError(
             f"{root}: no class sub-folders (expected e.g. {root}/cats/*.png, {root}/dogs/*.png)"
-        ) from None
-    counts = np.bincount([c for _, c in folder.samples], minlength=len(folder.classes))
-    kept = [name for name, n in zip(folder.classes, counts, strict=True) if n > 0]
-    if not folder.samples:
+        )
+
+    def identity(folder) -> tuple[int, int]:
+        stat = os.stat(folder)
+        return stat.st_dev, stat.st_ino
+
+    # the top folder and every class's own are known from the start: a link to one of them
+    # (a parent, a sibling class, itself) is not followed, so no class takes another's pictures
+    seen = {identity(root), *(identity(root / name) for name in classes)}
+    samples, skipped, looped = [], 0, 0
+    for index, name in enumerate(classes):
+        walked = []
+        for depth, (folder, subfolders, files) in enumerate(os.walk(root / name, followlinks=True)):
+            here = identity(folder)
+            if depth and here in seen:  # reached again through a link
+                subfolders.clear()
+                looped += 1
+                continue
+            seen.add(here)
+            walked.append((folder, files))
+        for folder, files in sorted(walked):  # torchvision's order: the split stays the same
+            for file in sorted(files):
+                if file.lower().endswith(IMAGE_SUFFIXES):
+                    samples.append((Path(folder) / file, index))
+                else:
+                    skipped += 1
+    counts = np.bincount([c for _, c in samples], minlength=len(classes))
+    kept = [name for name, n in zip(classes, counts, strict=True) if n > 0]
+    if not samples:
         raise DataError(f"{root}: no images found in its sub-folders")
     if len(kept) < 2:
         raise DataError(
             f"{root}: only one class ({kept[0]}); a classifier needs at least two sub-folders of images"
         )
-    remap = {folder.class_to_idx[name]: i for i, name in enumerate(kept)}
-    samples = [(Path(p), remap[c]) for p, c in folder.samples if c in remap]
-    return samples, kept, skipped
+    remap = {classes.index(name): i for i, name in enumerate(kept)}
+    return [(p, remap[c]) for p, c in samples if c in remap], kept, skipped, looped
 
 
 def load(options: dict, ctx: LoadContext) -> RawData:
     root = ctx.resolve(options["path"])
-    samples, classes, skipped = scan(root)
+    samples, classes, skipped, looped = scan(root)
     sizing = _Sizing.of(options["size"], ctx)
     streamed = _streamed(samples, classes, sizing)
     if streamed is not None:
@@ -67,6 +84,8 @@ def load(options: dict, ctx: LoadContext) -> RawData:
     raw.skipped = skipped
     if skipped:
         raw.notes.append(f"skipped {skipped} file(s) that are not images")
+    if looped:
+        raw.notes.append(f"skipped {looped} folder(s) reached a second time through a link")
     return raw
 
 

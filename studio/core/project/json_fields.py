@@ -57,3 +57,41 @@ def check_keys(
     for key in required:
         if key not in obj:
             raise ProjectError(f"{path}.{key}" if path else key, "missing")
+
+
+def check_text(value: Any, path: str) -> None:
+    """Every string is text that can be written out: JSON allows a lone surrogate ("\\ud800"),
+    which no file, folder name or terminal can take. (A loop, not a recursion: any depth.)"""
+    pending = [(value, path)]
+    while pending:
+        item, here = pending.pop()
+        if isinstance(item, dict):
+            pending += [(key, here) for key in item]
+            pending += [(v, f"{here}.{k}" if here else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            pending += [(v, f"{here}[{i}]") for i, v in enumerate(item)]
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProjectError(
+                    here, "holds a character that is not text (a lone surrogate such as \\ud800)"
+                ) from None
+
+
+def json_depth(text: str) -> int:
+    """How deeply a JSON text nests its arrays and objects (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -17,7 +17,9 @@ from studio.core.errors import ProjectError
 from studio.core.model.walk import walk
 from studio.core.project.json_fields import (
     check_keys,
+    check_text,
     json_array,
+    json_depth,
     json_integer,
     json_number,
     json_object,
@@ -66,53 +68,15 @@ def parse_project_text(text: str) -> Project:
             "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
     except RecursionError:
-        depth = _json_depth(text)
+        depth = json_depth(text)
         raise ProjectError("", f"nested too deeply to be a project ({depth:,} levels)") from None
     return parse_project(data)
-
-
-def _check_text(value: Any, path: str) -> None:
-    """Every string is text that can be written out: JSON allows a lone surrogate ("\\ud800"),
-    which no file, folder name or terminal can take. (A loop, not a recursion: any depth.)"""
-    pending = [(value, path)]
-    while pending:
-        item, here = pending.pop()
-        if isinstance(item, dict):
-            pending += [(key, here) for key in item]
-            pending += [(v, f"{here}.{k}" if here else str(k)) for k, v in item.items()]
-        elif isinstance(item, list):
-            pending += [(v, f"{here}[{i}]") for i, v in enumerate(item)]
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ProjectError(
-                    here, "holds a character that is not text (a lone surrogate such as \\ud800)"
-                ) from None
-
-
-def _json_depth(text: str) -> int:
-    """How deeply a JSON text nests its arrays and objects (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            escaped = not escaped and char == "\\"
-            in_string = escaped or char != '"'
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def parse_project(data: Any) -> Project:
     """Validate a decoded JSON value as a project (format version 1)."""
     obj = json_object(data, "", "a project (a JSON object)")
-    _check_text(obj, "")
+    check_text(obj, "")
     version = obj.get("studio")
     if "studio" not in obj:
         raise ProjectError("studio", 'missing: not a Torch Studio project (expected "studio": 1)')
