@@ -15,6 +15,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "source", metavar="RUN_OR_CKPT", help="a run directory or a checkpoint (.pt)"
     )
     evaluate.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    _data_argument(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
     from studio.core.use.export import FORMATS, QUANTIZE
@@ -35,6 +36,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--json", action="store_true", help="print what was written and checked as JSON"
     )
+    _data_argument(export)
     export.set_defaults(run=run_export)
 
     predict = sub.add_parser(
@@ -59,11 +61,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.set_defaults(run=run_predict)
 
 
+def _data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        metavar="PROJECT",
+        help="use the data this project file names (default: the run folder's own; a model file "
+        "alone names data that is never followed)",
+    )
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from studio.core.use.evaluate import evaluate
     from studio.core.use.trained import load_trained
 
-    trained = load_trained(args.source)
+    trained = load_trained(args.source, args.data)
     result = evaluate(trained)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -96,7 +107,7 @@ def run_export(args: argparse.Namespace) -> int:
     from studio.core.use.trained import load_trained
 
     result = export_model(
-        load_trained(args.source), args.format, args.output, quantize=args.quantize
+        load_trained(args.source, args.data), args.format, args.output, quantize=args.quantize
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

@@ -234,3 +234,63 @@ def test_metadata_naming_fewer_classes_than_the_model_scores_is_one_line(
     _one_line_refusal(
         capsys, ["predict", str(out), str(tmp_path / "digit.png")], "gives 10 scores but"
     )
+
+
+def _resealed(source, path, data: dict, base_dir: str) -> None:
+    """A copy of a studio safetensors whose project names other data, sealed again as an
+    attacker would (the seal is a checksum, not a signature)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save
+
+    from studio.core.train.checkpoint import WEIGHTS_DIGEST, weights_digest
+
+    with safe_open(str(source), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+    project = json.loads(metadata["project"])
+    project["data"] = data
+    metadata.update(project=json.dumps(project), base_dir=base_dir)
+    metadata.pop(WEIGHTS_DIGEST)
+    tensors = load_file(str(source))
+    metadata[WEIGHTS_DIGEST] = weights_digest(tensors, metadata)
+    path.write_bytes(save(tensors, metadata=metadata))
+
+
+def test_data_a_model_file_names_is_never_followed(digits_run, tmp_path, capsys):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$SECRET-HASH:19000:0:99999:7:::\n")
+    chosen = tmp_path / "chosen-root"
+    attacks = {
+        "read": {"source": "csv", "options": {"path": str(secret), "target": "label"}},
+        "download": {"source": "mnist", "options": {"root": str(chosen), "download": True}},
+    }
+    for name, data in attacks.items():
+        evil = tmp_path / f"{name}.safetensors"
+        _resealed(digits_run / "model.safetensors", evil, data, str(tmp_path))
+        err = _one_line_refusal(capsys, ["evaluate", str(evil)], "--data PROJECT")
+        assert "SECRET" not in err
+        out = tmp_path / f"{name}-export.onnx"
+        assert main(["export", str(evil), "-f", "onnx", "-o", str(out), "--json"]) == 0
+        checks = json.loads(capsys.readouterr().out)["checks"]
+        assert any("random input" in check for check in checks), checks
+        # the user's own project says where the data is, and the model is evaluated on it
+        assert main(["evaluate", str(evil), "--data", str(digits_run / "project.json")]) == 0
+        assert "accuracy" in capsys.readouterr().out
+    assert not chosen.exists()  # no folder made, no download tried
+
+
+def test_a_compressed_entry_in_a_checkpoint_is_refused_before_it_unpacks(
+    digits_run, tmp_path, capsys
+):
+    """A 1 MB .pt whose one tensor inflates to 256 MiB: refused from the zip's directory."""
+    import zipfile
+
+    big = tmp_path / "big.pt"
+    project = json.loads((digits_run / "project.json").read_text())
+    torch.save({"model": {"w": torch.zeros(2**26)}, "project": project}, big)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(big) as source, zipfile.ZipFile(bomb, "w") as packed:
+        for entry in source.infolist():
+            packed.writestr(entry, source.read(entry), compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2**20
+    for argv in (["evaluate", str(bomb)], ["predict", str(bomb), "1,2"]):
+        _one_line_refusal(capsys, argv, "bomb.pt: holds a compressed entry")

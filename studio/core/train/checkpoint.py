@@ -38,12 +38,30 @@ def load_tensors(
         raise CheckpointError(f"{path}: no such {what}")
     data = path.read_bytes()
     check_archive(data, path)
+    _check_stored(data, path)
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # torch reports damage and refused pickles in many ways: one message
         raise CheckpointError(
             f"{path}: not a readable Torch Studio {what} ({first_line(exc, 160)})"
         ) from None
+
+
+def _check_stored(data: bytes, path: Path) -> None:
+    """torch.save stores every entry as it is, so a file unpacks to its own size; a compressed
+    entry (a 1 MB file holding a 1 GiB tensor) is refused before anything is unpacked."""
+    import zipfile
+
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return  # not a zip archive: torch.load says what it is not
+    for entry in entries:
+        if entry.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(
+                f"{path}: holds a compressed entry ({entry.filename[:60]}, "
+                f"{entry.file_size:,} bytes unpacked), which torch.save never writes: refused"
+            )
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -3,12 +3,16 @@ what an input must go through first (scaling, normalisation, the vocabulary).
 
 A run directory, a checkpoint (`.pt`) and a run's `model.safetensors` all load to the same
 `TrainedModel`. Every file is read with `weights_only=True` or safetensors: nothing executes.
+
+Where the data is comes from a project, never from the copy a model file carries: a file alone
+could name any file on the machine or any download. The run folder the file sits in (its
+project.json) or a project the user names (`--data PROJECT`) says it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +20,9 @@ import torch
 from torch import nn
 
 from studio.core.errors import CheckpointError, StudioError
-from studio.core.project.reading import parse_project, parse_project_text
-from studio.core.project.spec import Project
-from studio.core.runs.folder import find_weights
+from studio.core.project.reading import load_project, parse_project, parse_project_text
+from studio.core.project.spec import DataSpec, Project
+from studio.core.runs.folder import PROJECT, find_weights
 
 
 @dataclass
@@ -98,7 +102,8 @@ class TrainedModel:
     preprocessing: Preprocessing
     source: Path  # the file the weights came from
     run_dir: Path | None = None
-    base_dir: Path | None = None  # where the project's relative data paths start
+    base_dir: Path | None = None  # where the data's relative paths start
+    data: DataSpec | None = None  # the run folder's or the user's; None: a model file alone
 
     @property
     def name(self) -> str:
@@ -107,13 +112,12 @@ class TrainedModel:
     def load_data(self):
         """The run's dataset, prepared as in training (a table with the run's own column
         encoding, images as the run's pretrained weights wanted them)."""
-        from studio.core.data import load_project_data
-
-        return load_project_data(self.project, self.base_dir, table=self.preprocessing.encoding())
+        return _load_data(self.project, self.data, self.base_dir, self.source, self.preprocessing)
 
 
-def load_trained(path: str | Path) -> TrainedModel:
-    """A run directory, checkpoint or run's model.safetensors, rebuilt and loaded on the CPU."""
+def load_trained(path: str | Path, data: str | Path | None = None) -> TrainedModel:
+    """A run directory, checkpoint or run's model.safetensors, rebuilt and loaded on the CPU.
+    `data`: a project file whose data to use (else the run folder's own, if the file is in one)."""
     weights = find_weights(path)
     if weights.suffix == ".safetensors":
         project, state, extra = _read_safetensors(weights)
@@ -122,21 +126,43 @@ def load_trained(path: str | Path) -> TrainedModel:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise StudioError(f"{weights}: damaged (its weights are not a table of tensors)")
     run_dir = _run_dir_of(weights)
-    base_dir = (
-        Path(extra["base_dir"])
-        if isinstance(extra.get("base_dir"), str)
-        else _guess_base_dir(run_dir)
-    )
+    spec, base_dir = _own_data(run_dir, data, extra)
     if extra.get("preprocessing"):
         preprocessing = Preprocessing.from_json(extra["preprocessing"], weights)
     else:  # made before checkpoints carried it: the training data says it again
-        from studio.core.data import load_project_data
-
-        preprocessing = Preprocessing.from_dataset(load_project_data(project, base_dir))
+        preprocessing = Preprocessing.from_dataset(
+            _load_data(project, spec, base_dir, weights, None)
+        )
     if project.model.input_shape is None:
         project.model.input_shape = list(preprocessing.input_shape)
     model = rebuild(project, state, weights)
-    return TrainedModel(project, model, preprocessing, weights, run_dir, base_dir)
+    return TrainedModel(project, model, preprocessing, weights, run_dir, base_dir, spec)
+
+
+def _own_data(
+    run_dir: Path | None, project_file: str | Path | None, extra: dict
+) -> tuple[DataSpec | None, Path | None]:
+    """The data section to follow and where its relative paths start: the named project's (paths
+    beside it), else the run folder's project.json (paths where the run was trained from)."""
+    if project_file is not None:
+        return load_project(project_file).data, Path(project_file).resolve().parent
+    if run_dir is None:
+        return None, None
+    spec = load_project(run_dir / PROJECT).data
+    base = extra.get("base_dir")
+    return spec, Path(base) if isinstance(base, str) else _guess_base_dir(run_dir)
+
+
+def _load_data(project, spec, base_dir, source, preprocessing):
+    from studio.core.data import load_project_data
+
+    if spec is None:
+        raise StudioError(
+            f"{source}: outside its run folder, the data a model file names is not followed (it "
+            "could name any file or download); say which data with --data PROJECT.json"
+        )
+    table = preprocessing.encoding() if preprocessing is not None else None
+    return load_project_data(replace(project, data=spec), base_dir, table=table)
 
 
 def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str) -> nn.Module:
