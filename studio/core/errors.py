@@ -78,6 +78,13 @@ class TrainingFailed(StudioError):
     exit_code = EXIT_FAILED
 
 
+class RunWriteError(StudioError):
+    """A run's own file could not be written (the disk full, the folder gone read-only): the run
+    ends as failed, its last complete checkpoint kept."""
+
+    exit_code = EXIT_FAILED
+
+
 def first_line(exc: BaseException | str, limit: int = 300) -> str:
     """An exception's (or a message's) first non-empty line, at most `limit` long; an exception
     without a message gives its type's name."""

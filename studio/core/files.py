@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from studio.core.errors import RunWriteError, first_line
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:
@@ -37,3 +39,14 @@ def atomic_save(path: str | Path, write: Callable[[IO], None]) -> None:
     """Call `write(handle)` on a temporary binary file that then replaces `path`."""
     with atomic_writer(path, "wb") as handle:
         write(handle)
+
+
+@contextlib.contextmanager
+def written(path: str | Path, kept: str) -> Iterator[None]:
+    """Around a write of a run's own file: an OSError (the disk full, the folder gone read-only)
+    becomes one RunWriteError naming the file and what is kept."""
+    try:
+        yield
+    except OSError as exc:
+        why = exc.strerror or first_line(exc, 120)
+        raise RunWriteError(f"{path}: cannot be written ({why}); {kept}") from None

@@ -82,12 +82,17 @@ def test_runs_lists_each_run_with_its_result_and_what_varies(runs, capsys):
     assert [r["path"] for r in rows.values()][0] == str(made["stopped"])  # newest first
 
 
-def test_a_run_cut_short_is_running_while_it_grows_and_failed_once_it_stops(runs, capsys, tmp_path):
+def test_an_older_run_without_a_lock_is_running_while_it_grows_and_failed_once_it_stops(
+    runs, capsys, tmp_path
+):
+    """Run folders from before writer.lock (lock.py) are judged by their metrics growing."""
     folder, made = runs
     import shutil
 
     live = tmp_path / "runs" / made["slow"].name
     shutil.copytree(made["slow"], live)
+    (live / "writer.lock").unlink()
+    (live / "writer.json").unlink()
     lines = (live / "metrics.jsonl").read_text().splitlines()
     (live / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # no stop event yet
     assert rows_of(tmp_path / "runs", capsys)[str(live)]["status"] == "running"

@@ -235,8 +235,11 @@ def test_runs_tab_sorts_filters_compares_overlays_opens_and_follows_a_growing_ru
     shutil.copytree(made[0], live)
     lines = (live / "metrics.jsonl").read_text().splitlines()
     (live / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # still writing
-    qtbot.waitUntil(lambda: view.model.rowCount() == 4, timeout=10000)  # the next refresh
-    assert "1 running" in view.summary.text()
+    from studio.core.runs.lock import RunLock
+
+    with RunLock(live):  # as the process training it does
+        qtbot.waitUntil(lambda: view.model.rowCount() == 4, timeout=10000)  # the next refresh
+        assert "1 running" in view.summary.text()
 
 
 def test_sweep_tab_runs_a_sweep_and_shows_its_trials_the_best_and_the_objective(

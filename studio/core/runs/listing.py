@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.runs.folder import METRICS, PROJECT, find_weights
+from studio.core.runs.lock import is_written
 from studio.core.runs.metrics import read_metrics
 from studio.core.train.events import higher_is_better, show_metric
 
@@ -82,7 +83,8 @@ def read_run(folder: str | Path, now: float | None = None, project: dict | None 
     project = frozen_project(folder) if project is None else project
     events = read_metrics(folder, ("start", "epoch", "stop"))
     start = next((e for e in events if e["event"] == "start"), {})
-    stop = next((e for e in reversed(events) if e["event"] == "stop"), None)
+    latest = max((i for i, e in enumerate(events) if e["event"] == "start"), default=0)
+    stop = next((e for e in reversed(events[latest:]) if e["event"] == "stop"), None)  # resumed?
     try:
         grown = (folder / METRICS).stat().st_mtime
     except OSError:
@@ -94,7 +96,7 @@ def read_run(folder: str | Path, now: float | None = None, project: dict | None 
         name=str(project.get("name") or folder.name),
         project=project,
         started=began,
-        status=_status(stop, grown, time.time() if now is None else now),
+        status=_status(folder, stop, grown, time.time() if now is None else now),
         epochs=epochs,
         stop=stop,
         params=start.get("params"),
@@ -116,9 +118,14 @@ def _result(epochs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"metric": metric, "best": best, "final": values[-1]}
 
 
-def _status(stop: dict[str, Any] | None, grown: float, now: float) -> str:
+def _status(folder: Path, stop: dict[str, Any] | None, grown: float, now: float) -> str:
+    """From the stop event; without one, running while a process holds the run's lock (lock.py),
+    else it died. A folder without a lock (an older studio's) is running while its metrics grow."""
     if stop is None:
-        return "running" if now - grown < RUNNING_SECONDS else "failed"
+        written = is_written(folder)
+        if written is None:
+            return "running" if now - grown < RUNNING_SECONDS else "failed"
+        return "running" if written else "failed"
     reason = stop.get("reason")
     return "failed" if reason in _FAILED else "stopped" if reason in _STOPPED else "completed"
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+from studio.core.errors import RunWriteError
+from studio.core.files import written
 from studio.core.runs.folder import METRICS
 
 
@@ -36,11 +38,21 @@ class MetricsFile(Callback):
     """metrics.jsonl: one JSON object a line, flushed as it goes, appended on resume."""
 
     def __init__(self, run_dir: Path) -> None:
-        self._handle: IO[str] = open(Path(run_dir) / METRICS, "a", encoding="utf-8")  # noqa: SIM115
+        self.path = Path(run_dir) / METRICS
+        with written(self.path, "nothing was trained"):
+            self._handle: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._broken = False
 
     def on_event(self, event: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(event) + "\n")
-        self._handle.flush()
+        if self._broken:  # failed once (the run is ending for it): the rest is not recorded
+            return
+        try:
+            with written(self.path, "the last complete checkpoint is kept"):
+                self._handle.write(json.dumps(event) + "\n")
+                self._handle.flush()
+        except RunWriteError:
+            self._broken = True
+            raise
 
     def close(self) -> None:
         self._handle.close()

@@ -16,6 +16,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from studio import __version__
 from studio.core.data.batches import Batches
+from studio.core.files import written
 from studio.core.model.blocks import Backbone
 from studio.core.project.spec import Project
 from studio.core.train.checkpoint import save_checkpoint, save_weights
@@ -232,7 +233,8 @@ class Checkpointing:
         }
         for name in ("last.pt", "best.pt") if best else ("last.pt",):
             path = self.run_dir / "checkpoints" / name
-            save_checkpoint(path, state)
+            with written(path, f"the previous {name} is kept"):
+                save_checkpoint(path, state)
             trainer.emit(
                 CheckpointEvent(
                     event="checkpoint",
@@ -251,4 +253,6 @@ class Checkpointing:
             "preprocessing": json.dumps(self.preprocessing),
             "base_dir": self.base_dir,
         }
-        save_weights(self.run_dir / "model.safetensors", trainer.setup.raw_model, metadata)
+        path = self.run_dir / "model.safetensors"
+        with written(path, "checkpoints/last.pt is kept"):
+            save_weights(path, trainer.setup.raw_model, metadata)

@@ -7,6 +7,7 @@ events of docs/cli.md as plain dicts; a TrainControl pauses or stops it between 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -19,12 +20,19 @@ import torch
 from torch import nn
 
 from studio.core.data import Dataset, load_project_data
-from studio.core.errors import DataError, ProjectError, TrainingFailed, first_line
+from studio.core.errors import (
+    DataError,
+    ProjectError,
+    RunWriteError,
+    TrainingFailed,
+    first_line,
+)
 from studio.core.model.backbones import load_pretrained
 from studio.core.model.blocks import Backbone
 from studio.core.project.reading import parse_project
 from studio.core.project.spec import Project
 from studio.core.runs.folder import create_run_dir
+from studio.core.runs.lock import RunLock
 from studio.core.train import distributed
 from studio.core.train.callbacks import Callback, MetricsFile, TensorBoardLogger
 from studio.core.train.checkpoint import load_checkpoint
@@ -101,18 +109,22 @@ def fit(
     run_dir = None
     if world.is_main and write_run:
         run_dir = _run_dir(runs_dir, resume, project)
-    observers = _observers(run_dir, callbacks) if world.is_main else []
+    with RunLock(run_dir) if run_dir is not None else contextlib.nullcontext():
+        if run_dir is not None:
+            for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write cut short by a crash
+                stale.unlink(missing_ok=True)
+        observers = _observers(run_dir, callbacks) if world.is_main else []
 
-    def emit(event: dict[str, Any]) -> None:
-        for observer in observers:
-            observer.on_event(event)
+        def emit(event: dict[str, Any]) -> None:
+            for observer in observers:
+                observer.on_event(event)
 
-    trainer = Trainer(setup, control, spec.epochs, emit, report_seconds)
-    if resumed is not None:
-        trainer.load_state_dict(resumed)
-    for handler in _handlers(project, setup, run_dir, preprocessing, base):
-        handler.attach(trainer)
-    return _run(trainer, project, run_dir, observers, resumed is not None)
+        trainer = Trainer(setup, control, spec.epochs, emit, report_seconds)
+        if resumed is not None:
+            trainer.load_state_dict(resumed)
+        for handler in _handlers(project, setup, run_dir, preprocessing, base):
+            handler.attach(trainer)
+        return _run(trainer, project, run_dir, observers, resumed is not None)
 
 
 def prepare(
@@ -204,6 +216,8 @@ def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) 
         )
     except RuntimeError as exc:  # a kernel failure mid-run: reported, the last checkpoint kept
         reason, message = "error", first_line(exc)
+    except RunWriteError as exc:  # the disk full: the run failed, its last checkpoint whole
+        reason, message = "error", str(exc)
     progress = trainer.progress
     trainer.fire(Event.FINISHED, reason)
     stop = StopEvent(
@@ -265,10 +279,7 @@ def _monitor(project: Project, dataset: Dataset) -> str:
 
 def _run_dir(runs_dir, resume, project: Project) -> Path:
     if resume is not None:
-        run = Path(resume).resolve().parent.parent
-        for stale in (run / "checkpoints").glob(".*.tmp"):  # a write cut short by a crash
-            stale.unlink(missing_ok=True)
-        return run
+        return Path(resume).resolve().parent.parent
     return create_run_dir(Path(runs_dir or "runs"), project)
 
 

@@ -1,0 +1,88 @@
+"""A run folder has one writer (docs/project-format.md, "The run folder").
+
+The process training a run holds an operating-system lock on `<run>/writer.lock` for as long as it
+trains (py-filelock: `flock` on Unix, `LockFileEx` on Windows), and says who it is in
+`writer.json`. The system lets go of the lock however the process ends, kill -9 included, so:
+
+- a second writer (two resumes of one checkpoint) is refused in one line naming the first;
+- a run without a stop event whose lock nobody holds is not running: it died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.files import atomic_write_text
+
+LOCK = "writer.lock"
+WRITER = "writer.json"
+WAIT_SECONDS = 2.0  # for a lister's probe to let go (it holds the lock for microseconds)
+
+
+def _file_lock(folder: Path, timeout: float):
+    from filelock import FileLock
+
+    return FileLock(str(folder / LOCK), timeout=timeout, thread_local=False)
+
+
+class RunLock:
+    """`with RunLock(run_dir):` for as long as the run is written."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._lock = _file_lock(self.folder, WAIT_SECONDS)
+
+    def __enter__(self) -> RunLock:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StudioError(
+                f"{self.folder}: {describe_writer(self.folder)} is training this run: wait for it "
+                "to end or stop it (a run folder has one writer)"
+            ) from None
+        except OSError as exc:
+            raise StudioError(f"{self.folder}: cannot lock the run ({exc.strerror})") from None
+        writer = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        with contextlib.suppress(OSError):  # who holds it is for the refusal's message only
+            atomic_write_text(self.folder / WRITER, json.dumps(writer) + "\n")
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._lock.release()
+
+
+def is_written(folder: Path) -> bool | None:
+    """True while a live process trains the run, False when none does, None when the folder
+    has no lock (an older studio's run, or one that cannot be probed here: read-only)."""
+    from filelock import Timeout
+
+    if not (Path(folder) / LOCK).is_file():
+        return None
+    probe = _file_lock(Path(folder), 0)
+    try:
+        probe.acquire()
+    except Timeout:
+        return True
+    except OSError:
+        return None
+    probe.release()
+    return False
+
+
+def describe_writer(folder: Path) -> str:
+    """`process 1234 on gpu-box since 12:00:01`, or `another process` when it is not said."""
+    try:
+        writer = json.loads((Path(folder) / WRITER).read_text(encoding="utf-8"))
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(writer["since"])))
+        return f"process {int(writer['pid'])} on {str(writer['host'])[:60]} since {since}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
