@@ -45,7 +45,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
     from studio.core.runs.folder import default_runs_dir
-    from studio.core.runs.sweep import default_storage, load_sweep, masked, study_summary
+    from studio.core.runs.study import (
+        default_storage,
+        is_database,
+        masked,
+        set_aside_torn_tail,
+        study_summary,
+    )
+    from studio.core.runs.sweep import load_sweep
 
     if args.workers < 1:
         raise StudioError("--workers: expected 1 or more")
@@ -58,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             f"{sweep.direction} {sweep.metric}, {args.workers} worker(s), study in {masked(storage)}",
             flush=True,
         )
+    if not is_database(storage) and (said := set_aside_torn_tail(Path(storage))):
+        print(f"note: {said}", file=sys.stderr, flush=True)
     if args.stop_on_eof and (sys.stdin is None or sys.stdin.isatty()):
         raise StudioError("--stop-on-eof: standard input must be a pipe the caller closes to stop")
     control = _stop_control(args)
@@ -121,7 +130,7 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path, co
     """This process and N-1 worker processes share the study (this one already has torch
     loaded: one start-up less); trials are printed as any of them finishes one. A worker is
     stopped by closing its standard input, which works on every system."""
-    from studio.core.runs.sweep import finished_trials, open_study, trial_summary
+    from studio.core.runs.study import finished_trials, open_study, trial_summary
 
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     program, arguments = studio_command()
@@ -136,7 +145,11 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path, co
     def follow() -> None:
         while True:
             finished = done.is_set()
-            for trial in study.get_trials(deepcopy=False):
+            try:
+                trials = study.get_trials(deepcopy=False)
+            except Exception:  # noqa: BLE001  the storage gone: this process's own trials say it
+                return
+            for trial in trials:
                 if trial.state.is_finished() and trial.number not in shown:
                     shown.add(trial.number)
                     if printer is not None:
@@ -148,11 +161,16 @@ def _supervise(args: argparse.Namespace, sweep, storage: str, runs_dir: Path, co
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
     mine = argparse.Namespace(**{**vars(args), "worker_threads": threads, "json": True})
-    _work(mine, sweep, storage, runs_dir, control)  # quiet: the follower prints
-    _wait_for(workers, control)
+    try:
+        _work(mine, sweep, storage, runs_dir, control)  # quiet: the follower prints
+    except BaseException:
+        control.stop("stopped")  # the workers too, before the error is told
+        raise
+    finally:
+        _wait_for(workers, control)
+        done.set()
+        follower.join()
     interrupted = control.stop_requested
-    done.set()
-    follower.join()
     failed = [w.returncode for w in workers if w.returncode not in (0, EXIT_INTERRUPTED)]
     if failed and not interrupted:
         from studio.core.errors import TrainingFailed

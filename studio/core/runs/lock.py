@@ -26,24 +26,58 @@ WRITER = "writer.json"
 WAIT_SECONDS = 2.0  # for a lister's probe to let go (it holds the lock for microseconds)
 
 
-def _file_lock(folder: Path, timeout: float):
+def _file_lock(path: Path, timeout: float):
     from filelock import FileLock
 
-    return FileLock(str(folder / LOCK), timeout=timeout, thread_local=False)
+    return FileLock(str(path), timeout=timeout, thread_local=False)
 
 
-class RunLock:
+class Held:
+    """`with Held(path):` an OS lock on `path` for as long as the block runs (a sweep worker's
+    trials hold one too: study.py)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = _file_lock(self.path, WAIT_SECONDS)
+
+    def __enter__(self) -> Held:
+        self._lock.acquire()  # filelock.Timeout when another process holds it
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._lock.release()
+
+
+def is_held(path: Path) -> bool | None:
+    """True while a live process holds the lock on `path`, False when none does, None when
+    there is no such lock file here (or it cannot be probed: a read-only folder)."""
+    from filelock import Timeout
+
+    if not Path(path).is_file():
+        return None
+    probe = _file_lock(Path(path), 0)
+    try:
+        probe.acquire()
+    except Timeout:
+        return True
+    except OSError:
+        return None
+    probe.release()
+    return False
+
+
+class RunLock(Held):
     """`with RunLock(run_dir):` for as long as the run is written."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._lock = _file_lock(self.folder, WAIT_SECONDS)
+        super().__init__(self.folder / LOCK)
 
     def __enter__(self) -> RunLock:
         from filelock import Timeout
 
         try:
-            self._lock.acquire()
+            super().__enter__()
         except Timeout:
             raise StudioError(
                 f"{self.folder}: {describe_writer(self.folder)} is training this run: wait for it "
@@ -56,26 +90,10 @@ class RunLock:
             atomic_write_text(self.folder / WRITER, json.dumps(writer) + "\n")
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
-        self._lock.release()
-
 
 def is_written(folder: Path) -> bool | None:
-    """True while a live process trains the run, False when none does, None when the folder
-    has no lock (an older studio's run, or one that cannot be probed here: read-only)."""
-    from filelock import Timeout
-
-    if not (Path(folder) / LOCK).is_file():
-        return None
-    probe = _file_lock(Path(folder), 0)
-    try:
-        probe.acquire()
-    except Timeout:
-        return True
-    except OSError:
-        return None
-    probe.release()
-    return False
+    """Whether a live process trains the run (None: a folder without a lock, an older studio's)."""
+    return is_held(Path(folder) / LOCK)
 
 
 def describe_writer(folder: Path) -> str:

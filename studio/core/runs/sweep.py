@@ -6,9 +6,7 @@ first trial: a path the project lacks, or a value from the space the project rej
 error. Trials are counted in the study, so workers in several processes (or on several machines
 sharing a database) add up to the sweep's trials, and running the sweep again goes on with it.
 
-Storage: by default Optuna's journal file beside the runs (safe for several local processes,
-no server; SQLite is advised against for parallel workers); else any URL Optuna accepts,
-postgresql://... for many machines.
+Where the study is kept, and which of its trials are alive, is study.py's.
 """
 
 from __future__ import annotations
@@ -16,13 +14,23 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.core.errors import ProjectError, StudioError
+from studio.core.errors import ProjectError, StudioError, TrainingFailed, first_line
 from studio.core.project.json_fields import check_keys, json_integer, json_object, json_string
+from studio.core.runs.study import (
+    database_failure,
+    fail_dead_trials,
+    finished_trials,
+    is_database,
+    masked,
+    note_worker,
+    open_study,
+    trial_summary,
+    worker_lock,
+)
 from studio.core.train.events import EPOCH_METRICS, higher_is_better
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
@@ -48,6 +56,7 @@ class Sweep:
     direction: str  # maximize | minimize
     space: list[Dimension] = field(default_factory=list)
     pruner: str = "median"
+    heartbeat: int = 60  # seconds between a database worker's beats (study.py)
 
     @property
     def name(self) -> str:
@@ -72,10 +81,14 @@ def load_sweep(path: str | Path) -> Sweep:
         raise ProjectError("studio_sweep", 'not a sweep file (expected "studio_sweep": 1)', where)
     try:
         check_keys(
-            data, "", ("studio_sweep", "project", "space"), ("trials", "objective", "pruner")
+            data,
+            "",
+            ("studio_sweep", "project", "space"),
+            ("trials", "objective", "pruner", "heartbeat"),
         )
         project_file = (path.parent / json_string(data["project"], "project")).resolve()
         trials = json_integer(data.get("trials", 20), "trials", 1)
+        heartbeat = json_integer(data.get("heartbeat", 60), "heartbeat", 1)
         objective = json_object(data.get("objective", {}), "objective", "{metric, direction}")
         check_keys(objective, "objective", (), ("metric", "direction"))
     except ProjectError as exc:
@@ -89,7 +102,7 @@ def load_sweep(path: str | Path) -> Sweep:
     space = data.get("space")
     if not isinstance(space, dict) or not space:
         raise ProjectError("space", "expected at least one project field to search", where)
-    sweep = Sweep(path, project_file, project, trials, metric, direction, [], pruner)
+    sweep = Sweep(path, project_file, project, trials, metric, direction, [], pruner, heartbeat)
     for key, spec in space.items():
         sweep.space.append(_dimension(key, spec, project, where))
     _check_edges(sweep, where)
@@ -200,53 +213,6 @@ def _set(project: dict, path: str, value: Any) -> None:
 # ---------------------------------------------------------------------------- running
 
 
-def default_storage(sweep: Sweep, runs_dir: Path) -> str:
-    return str(Path(runs_dir) / f"{sweep.name}.optuna-journal.log")
-
-
-def masked(storage: str) -> str:
-    """A storage as it may be shown or printed: a database URL's password hidden."""
-    return re.sub(r"^([\w+.-]+://[^/:@]*:)[^@/]*@", r"\1***@", storage)
-
-
-def open_study(sweep: Sweep, storage: str):
-    """The sweep's study in `storage` (a journal file path, or a database URL), made or joined."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if "://" in storage:
-        backend: Any = storage
-    else:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        Path(storage).parent.mkdir(parents=True, exist_ok=True)
-        backend = JournalStorage(JournalFileBackend(storage))
-    pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-        if sweep.pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
-    return optuna.create_study(
-        study_name=sweep.name,
-        storage=backend,
-        direction=sweep.direction,
-        sampler=optuna.samplers.TPESampler(),
-        pruner=pruner,
-        load_if_exists=True,
-    )
-
-
-def finished_trials(study, running: bool = False) -> int:
-    """Trials that count towards the sweep's: finished (and, with `running`, started)."""
-    import optuna
-
-    states = [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
-    if running:
-        states.append(optuna.trial.TrialState.RUNNING)
-    return len(study.get_trials(deepcopy=False, states=tuple(states)))
-
-
 def run_trials(
     sweep: Sweep,
     storage: str,
@@ -254,15 +220,34 @@ def run_trials(
     on_trial=None,  # called with each finished trial's summary (a dict)
     control=None,  # a TrainControl: its stop ends the sweep after the trial that is running
 ) -> None:
-    """Run trials in this process until the study holds `sweep.trials` finished ones."""
+    """Run trials in this process until the study holds `sweep.trials` finished ones. A
+    database that stops answering is one TrainingFailed; the trial it cut short is failed and
+    retried by the next call (study.py)."""
+    try:
+        with worker_lock(runs_dir) as lock:
+            _run_trials(sweep, open_study(sweep, storage), runs_dir, on_trial, control, lock)
+        lock.path.unlink(missing_ok=True)  # every trial it ran is finished: nothing names it now
+    except StudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001  what a database driver raises when the server goes
+        if not is_database(storage):
+            raise
+        raise TrainingFailed(
+            f"the sweep's database {masked(storage)} stopped answering "
+            f"({first_line(database_failure(exc), 120)}); "
+            "run the sweep again once it is back: the trial cut short is run again"
+        ) from None
+
+
+def _run_trials(sweep: Sweep, study, runs_dir: Path, on_trial, control, lock) -> None:
     import optuna
 
     from studio.core.train.control import TrainControl
 
-    study = open_study(sweep, storage)
     stopping = control or TrainControl()
 
     def objective(trial: optuna.Trial) -> float:
+        note_worker(trial, lock)
         return _run_trial(sweep, trial, runs_dir, stopping)
 
     def told(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -272,7 +257,10 @@ def run_trials(
     failures = 0
     # one trial at a time, counting the ones other workers are running, so that workers in
     # several processes (or machines) add up to the sweep's trials
-    while not stopping.stop_requested and finished_trials(study, running=True) < sweep.trials:
+    while not stopping.stop_requested:
+        fail_dead_trials(study)
+        if finished_trials(study, running=True) >= sweep.trials:
+            break
         study.optimize(objective, n_trials=1, callbacks=[told], catch=(StudioError,))
         last = study.get_trials(deepcopy=False)[-1]
         if last.state == optuna.trial.TrialState.FAIL and not stopping.stop_requested:
@@ -315,8 +303,16 @@ def _pruning(sweep: Sweep, trial, control, stopping, best: list[float]):
                 return
             value = float(event[sweep.metric])
             best.append(value)
-            trial.report(value, event["epoch"])
-            if trial.should_prune():
+            try:
+                trial.report(value, event["epoch"])
+                prune = trial.should_prune()
+            except Exception as exc:  # noqa: BLE001  the study's storage failed (a database gone)
+                said = (
+                    f"the study could not be told epoch {event['epoch']} ({first_line(exc, 120)})"
+                )
+                control.stop("error", said, resumable=False)
+                return
+            if prune:
                 control.stop("pruned", f"pruned after epoch {event['epoch']}")
 
     return Pruning()
@@ -354,31 +350,3 @@ def _suggest(trial, dimension: Dimension) -> Any:
     if dimension.kind == "int":
         return trial.suggest_int(dimension.path, low, high, log=dimension.log)
     return trial.suggest_float(dimension.path, low, high, log=dimension.kind == "log_uniform")
-
-
-def trial_summary(trial) -> dict[str, Any]:
-    return {
-        "number": trial.number,
-        "state": trial.state.name.lower(),
-        "value": trial.value,
-        "params": trial.params,
-        "run": trial.user_attrs.get("run"),
-    }
-
-
-def study_summary(sweep: Sweep, storage: str) -> dict[str, Any]:
-    study = open_study(sweep, storage)
-    trials = [trial_summary(t) for t in study.get_trials(deepcopy=False)]
-    done = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
-    best = None
-    if done:
-        pick = max if sweep.direction == "maximize" else min
-        best = pick(done, key=lambda t: t["value"])
-    return {
-        "sweep": sweep.name,
-        "storage": masked(storage),
-        "metric": sweep.metric,
-        "direction": sweep.direction,
-        "trials": trials,
-        "best": best,
-    }

@@ -52,7 +52,8 @@ class SweepActions(QObject):
         """Load a sweep file into the Sweep tab (its study, if it has one, shows at once)."""
         from studio.core.errors import StudioError
         from studio.core.runs.folder import default_runs_dir
-        from studio.core.runs.sweep import default_storage, load_sweep
+        from studio.core.runs.study import default_storage
+        from studio.core.runs.sweep import load_sweep
 
         try:
             sweep = load_sweep(path)
@@ -65,7 +66,7 @@ class SweepActions(QObject):
         return True
 
     def read_study(self) -> None:
-        from studio.core.runs.sweep import study_summary
+        from studio.core.runs.study import study_summary
 
         view = self.view
         if view.sweep is None or self.tasks.busy("read sweep"):

@@ -120,7 +120,7 @@ class SweepView(QWidget):
     # ---------------------------------------------------------------- the sweep
 
     def load(self, sweep, storage: str, runs_dir: Path) -> None:
-        from studio.core.runs.sweep import masked
+        from studio.core.runs.study import masked
 
         self.sweep, self.storage, self.runs_dir = sweep, storage, runs_dir
         self.parameter.blockSignals(True)
