@@ -11,6 +11,7 @@ tokenised after the split, on the training rows only.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import warnings
 from collections import Counter
@@ -52,7 +53,9 @@ def load(options: dict, ctx: LoadContext) -> RawData:
     if blank.any():
         notes.append(f"{int(blank.sum())} row(s) without a {target} dropped")
         frame = frame[~blank].reset_index(drop=True)
-    y, classes, task = _target(codes[~blank.to_numpy()], stripped)
+    y, classes, task = _target(
+        codes[~blank.to_numpy()], stripped, f"{path}: column '{target}' (the target)"
+    )
     if task == "classification" and len(classes) < 2:
         raise DataError(
             f"{path}: column '{target}' (the target) holds one class ({classes[0][:40]}); a "
@@ -160,7 +163,30 @@ def read_table(
     return frame
 
 
-def _target(codes: np.ndarray, distinct: list[str]) -> tuple[torch.Tensor, list[str], str]:
+MAX_TARGET = 1e18  # float32 training squares the error: (1e19)² is past float32's 3.4e38
+
+
+def _check_values(y: torch.Tensor, what: str) -> None:
+    """Regression values the float32 loss can take: finite, and small enough to square."""
+    finite = torch.isfinite(y)
+    if not finite.all():
+        row = int((~finite).nonzero()[0])
+        raise DataError(
+            f"{what}: row {row + 1} holds {float(y[row]):g}; a regression needs finite numbers "
+            f"of at most {MAX_TARGET:g} (float32: larger ones overflow)"
+        )
+    largest = float(y.abs().max())
+    if largest > MAX_TARGET:
+        raise DataError(
+            f"{what}: values as large as {largest:.3g} make the squared error overflow in float32; "
+            f"scale the column (divide it by {10 ** math.floor(math.log10(largest) - 3):.0e}) "
+            "or take its logarithm"
+        )
+
+
+def _target(
+    codes: np.ndarray, distinct: list[str], what: str
+) -> tuple[torch.Tensor, list[str], str]:
     """Class indices and names, or regression values, from each row's index into the distinct
     target texts: numbers with a decimal point are values, whole numbers and words are classes."""
     used = {int(i): distinct[i] for i in np.unique(codes)}
@@ -171,9 +197,11 @@ def _target(codes: np.ndarray, distinct: list[str]) -> tuple[torch.Tensor, list[
     if numbers is not None and not all(
         numbers[i].is_integer() and "." not in v for i, v in used.items()
     ):
-        values = np.zeros(len(distinct), dtype=np.float32)
+        values = np.zeros(len(distinct), dtype=np.float64)  # float32 once checked: no overflow
         values[list(numbers)] = list(numbers.values())
-        return torch.from_numpy(values[codes]), [], "regression"
+        y = torch.from_numpy(values[codes])
+        _check_values(y, what)
+        return y.float(), [], "regression"
     names = {i: str(int(n)) for i, n in numbers.items()} if numbers is not None else used
     if numbers is not None:
         classes = [str(v) for v in sorted({int(n) for n in numbers.values()})]

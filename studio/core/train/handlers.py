@@ -40,13 +40,21 @@ class NonFiniteGuard:
 
     def check(self, trainer: Trainer, read: LossesRead) -> None:
         step = read.first_non_finite
-        if step is not None:
-            trainer.control.stop(
-                "non_finite_loss",
-                f"the loss became NaN or infinite at step {step}; the last checkpoint is from "
-                "before it (try a smaller learning rate or gradient clipping)",
-                resumable=False,
+        if step is None:
+            return
+        if step <= 1:  # before any update: the data or the model, not the learning rate
+            said = (
+                f"the loss was NaN or infinite at step {step}, before any update: the data or the "
+                "model gives it (an input or target too large for float32, a NaN in the data?)"
             )
+        else:
+            said = f"the loss became NaN or infinite at step {step}; " + (
+                "the last checkpoint is from before it"
+                if trainer.progress.epoch > 0
+                else "no checkpoint was written (it happened in the first epoch)"
+            )
+            said += " (try a smaller learning rate or gradient clipping)"
+        trainer.control.stop("non_finite_loss", said, resumable=False)
 
 
 class LRScheduling:

@@ -294,7 +294,14 @@ def _gradient_warning(
     layer: dict[str, Any], norm: float | None, rms: float | None, largest: float
 ) -> HealthWarning | None:
     """A warning when the gradient explodes, else when it is tiny beside the largest layer's."""
-    if norm is not None and (not math.isfinite(norm) or norm > EXPLODING):
+    if norm is not None and not math.isfinite(norm):
+        return _warning(
+            layer,
+            "exploding_gradient",
+            f"its gradient is {norm:.3g}: a NaN or infinite loss or input reached it (the stop "
+            "reason says which)",
+        )
+    if norm is not None and norm > EXPLODING:
         return _warning(
             layer,
             "exploding_gradient",
