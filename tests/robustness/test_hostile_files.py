@@ -294,3 +294,45 @@ def test_a_compressed_entry_in_a_checkpoint_is_refused_before_it_unpacks(
     assert bomb.stat().st_size < 2**20
     for argv in (["evaluate", str(bomb)], ["predict", str(bomb), "1,2"]):
         _one_line_refusal(capsys, argv, "bomb.pt: holds a compressed entry")
+
+
+def test_no_loader_follows_or_runs_what_a_shared_export_holds(digits_run, tmp_path, capsys):
+    """ONNX external data through a link to a private file; code in the strings of a sidecar
+    and a safetensors' metadata: refused or shown as text, never read out or run."""
+    import onnx
+    from PIL import Image
+
+    secret, marker = tmp_path / "shadow", tmp_path / "ran"
+    secret.write_text("root:SECRET-HASH\n")
+    image = tmp_path / "digit.png"
+    Image.new("L", (8, 8)).save(image)
+    out = tmp_path / "shared" / "m.onnx"
+    assert main(["export", str(digits_run), "-f", "onnx", "-o", str(out)]) == 0
+    capsys.readouterr()
+    model = onnx.load(str(out))
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="weights.bin")
+    (out.parent / "weights.bin").symlink_to(secret)  # inside the folder, pointing out of it
+    onnx.save(model, str(out))
+    err = _one_line_refusal(capsys, ["predict", str(out), str(image)], "through a link")
+    assert "SECRET" not in err
+    # code in every string a sidecar carries to the screen
+    payload = f"__import__('pathlib').Path({str(marker)!r}).touch()"
+    clean = tmp_path / "o.onnx"
+    assert main(["export", str(digits_run), "-f", "onnx", "-o", str(clean)]) == 0
+    capsys.readouterr()
+    sidecar = tmp_path / "o.onnx.json"
+    info = json.loads(sidecar.read_text())
+    info["preprocessing"]["classes"] = [f"{payload}#{i}" for i in range(10)]
+    info["project"]["name"] = payload
+    sidecar.write_text(json.dumps(info))
+    assert main(["predict", str(clean), str(image), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert said["top"][0]["class"].startswith(payload)  # shown as the text it is
+    # and in a safetensors' metadata, naming its data
+    evil = tmp_path / "t.safetensors"
+    _resealed(digits_run / "model.safetensors", evil, {"source": payload}, payload)
+    _one_line_refusal(capsys, ["evaluate", str(evil)], "unknown dataset")  # read as a name
+    assert not marker.exists()

@@ -111,6 +111,9 @@ def _program_runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tens
         if fmt == "onnx":
             import onnxruntime
 
+            from studio.core.use.export.file_kinds import check_onnx
+
+            check_onnx(path)  # its external data: files in its own folder, no links
             session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
             return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])

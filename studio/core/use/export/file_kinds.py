@@ -106,3 +106,27 @@ def _check_config(path: Path, name: str, data: bytes) -> None:
         raise StudioError(
             f"{path}: {name} marks {pickled[0]} as pickled, which loading would unpickle: refused"
         )
+
+
+def check_onnx(path: Path) -> None:
+    """An ONNX model's external data must be plain files in its own folder: onnxruntime refuses
+    paths that climb out, but follows a link that points anywhere (`weights.bin -> /etc/shadow`)."""
+    try:
+        import onnx
+    except ImportError:
+        return  # onnxruntime alone: it still refuses paths that climb out of the folder
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001  onnxruntime says what a damaged file is not
+        return
+    folder = path.resolve().parent
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        where = {entry.key: entry.value for entry in tensor.external_data}.get("location", "")
+        data = folder / where
+        if data.is_symlink() or not data.is_file() or folder not in data.resolve().parents:
+            raise StudioError(
+                f"{path}: its tensor {tensor.name[:60]!r} names data outside its folder or "
+                f"through a link ({where[:80]!r}): refused"
+            )
