@@ -43,6 +43,15 @@ def _wait_for_an_epoch(runs: Path, process: subprocess.Popen, seconds: float = 3
     raise AssertionError(f"no epoch in {seconds} s")
 
 
+def _wait_until_no_worker_lives(runs: Path, seconds: float = 120) -> None:
+    from studio.core.runs.lock import is_held
+
+    deadline = time.monotonic() + seconds
+    while any(is_held(lock) for lock in (runs / ".sweep-workers").glob("*.lock")):
+        assert time.monotonic() < deadline, "a sweep worker outlived its supervisor"
+        time.sleep(0.05)
+
+
 def _summary(capsys, *argv: str) -> dict:
     assert main(["sweep", *argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -56,19 +65,30 @@ def _long_trials(tmp_path: Path, trials: int = 2) -> Path:
     return path
 
 
-def test_a_trial_whose_worker_was_killed_is_failed_and_run_again(tmp_path, capsys):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_trial_whose_worker_was_killed_is_failed_and_run_again(tmp_path, capsys, workers):
     """kill -9 during trial 0 left it "running" for ever: counted as one of the sweep's, never
-    run, and the second call ended at once with exit 0."""
+    run, and the second call ended at once with exit 0. With --workers 2 the supervisor is
+    killed: its worker sees its standard input close and stops its own trial."""
     path = _long_trials(tmp_path)
-    first = _studio("sweep", str(path), "--json", stdout=subprocess.DEVNULL)
+    first = _studio(
+        "sweep", str(path), "--json", "--workers", str(workers), stdout=subprocess.DEVNULL
+    )
     _wait_for_an_epoch(tmp_path / "runs", first)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
+    _wait_until_no_worker_lives(tmp_path / "runs")  # the orphaned worker stops after its batch
     study = _summary(capsys, str(path))
     states = [t["state"] for t in study["trials"]]
-    assert states.count("complete") == 2 and states[0] == "fail", states
-    again = [t for t in study["trials"][1:] if t["params"] == study["trials"][0]["params"]]
-    assert again and again[0]["state"] == "complete"  # the killed trial, run again with its values
+    assert "running" not in states and states.count("complete") == 2, states
+    trials = study["trials"]
+    killed = [t for t in trials if t["state"] == "fail"]
+    run_again = [
+        k for k in killed
+        if any(t["params"] == k["params"] and t["number"] > k["number"] for t in trials)
+    ]  # fmt: skip
+    assert run_again, trials  # the killed trial, run again with its values
+    print(f"{workers} worker(s), killed: {states}")
 
 
 @pytest.mark.parametrize("tail", ['{"op_code": 4, "worker_id": "ab', "not json at all\n"])
