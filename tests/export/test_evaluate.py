@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from studio.cli.main import main
@@ -58,7 +59,8 @@ def test_regression_reports_mse_mae_and_r2(tmp_path, capsys):
     assert report["task"] == "regression" and "accuracy" not in report
     dataset = load_dataset(load_trained(run).project.data, 0, tmp_path)
     assert report["samples"] == len(dataset.val)
-    assert abs(report["mse"] - report["loss"]) < 1e-4  # MSELoss is the mean squared error
+    _, std = dataset.target_scale  # trained on standardised targets, scored in their own units
+    assert report["mse"] == pytest.approx(report["loss"] * std**2, rel=1e-4)
     assert report["mae"] >= 0 and report["r2"] <= 1
 
 

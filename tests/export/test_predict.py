@@ -79,11 +79,9 @@ def test_csv_rows_and_a_regression_value(tmp_path, capsys):
     trained = load_trained(run)
     dataset = load_dataset(trained.project.data, 0, tmp_path)
     with torch.no_grad():
-        expected = (
-            trained.model(dataset.prepare(torch.tensor([[0.5, 0.2], [1.0, 0.4]])))
-            .flatten()
-            .tolist()
-        )
+        standardised = trained.model(dataset.prepare(torch.tensor([[0.5, 0.2], [1.0, 0.4]])))
+    mean, std = dataset.target_scale  # the model learnt (y - mean) / std: answers are in y's units
+    expected = (standardised.flatten().double() * std + mean).tolist()
     assert [p["value"] for p in predictions] == pytest.approx(expected, abs=1e-5)
 
 

@@ -33,6 +33,7 @@ class LoadContext:
     progress: Callable[[str, int, int], None] | None = None  # (what, done, total)
     cancelled: Callable[[], bool] | None = None
     images: ImagePreparation | None = None  # image folders are decoded this way when set
+    task: str | None = None  # data.task: what the project says a target is (None: told)
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()

@@ -73,6 +73,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     table: TableEncoding | None = None  # table sources: each column's type and encoding
     resize: int | None = None  # images: shorter side resized to this, then centre-cropped
+    target_scale: tuple[float, float] | None = None  # a regression: y is (value - mean) / std
     _normalisation: Normalisation | None = field(default=None, repr=False)
 
     @property

@@ -25,21 +25,29 @@ def load_dataset(
     cancelled: Callable[[], bool] | None = None,
     table: TableEncoding | None = None,
     images: ImagePreparation | None = None,
+    target_scale: tuple[float, float] | None = None,
 ) -> Dataset:
     """Everything the trainer and the views need from `data`; a DataError names what is wrong.
 
     `table`: a trained run's column encoding, used as it is instead of being learnt again (what
     evaluation and export do, so the rows are encoded as the model saw them). `images`: what
     pretrained weights want (backbones.preparation): image folders are decoded at their size, and
-    images are normalised with their mean and std instead of the data's own."""
+    images are normalised with their mean and std instead of the data's own. A regression's
+    targets are standardised with the training split's mean and std (`target_scale`: a trained
+    run's, used as it is), so the loss is the same size whatever the target's units."""
     info = SOURCES.get(spec.source)
     if info is None:
         raise DataError(f"unknown data source '{spec.source}' (see `studio datasets`)")
     options = info.with_defaults(spec.options)
     context = LoadContext(
-        Path(base_dir) if base_dir else Path.cwd(), seed, progress, cancelled, images
+        Path(base_dir) if base_dir else Path.cwd(), seed, progress, cancelled, images, spec.task
     )
     raw = info.load(options, context)
+    if spec.task is not None and raw.task != spec.task:
+        raise DataError(
+            f"data.task: the {spec.source} source gives {raw.task} targets, not {spec.task} "
+            "(a CSV table can give either)"
+        )
     train_index, val_index = split_indices(raw.train.y, raw.task, spec.val_fraction, seed)
     vocabulary = encoding = None
     if raw.texts is not None:
@@ -49,6 +57,11 @@ def load_dataset(
     train, val = raw.train.subset(train_index), raw.train.subset(val_index)
     if len(train) == 0:
         raise DataError(f"{spec.source}: no training samples left after the validation split")
+    test = raw.test
+    if raw.task == "regression":
+        target_scale = target_scale or _target_scale(train.y)
+        train, val = _standardised(train, target_scale), _standardised(val, target_scale)
+        test = _standardised(test, target_scale) if test is not None else None
     mean, std = statistics(train, raw.kind, raw.scale)
     for slot in encoding.one_hot_slots() if encoding is not None else ():
         mean[slot], std[slot] = 0.0, 1.0  # one-hot features stay 0 and 1
@@ -58,7 +71,7 @@ def load_dataset(
         source=spec.source,
         train=train,
         val=val,
-        test=raw.test,
+        test=test,
         kind=raw.kind,
         task=raw.task,
         classes=raw.classes,
@@ -71,7 +84,19 @@ def load_dataset(
         notes=raw.notes + (encoding.notes if encoding is not None else []),
         table=encoding,
         resize=raw.resize,
+        target_scale=target_scale if raw.task == "regression" else None,
     )
+
+
+def _target_scale(y: torch.Tensor) -> tuple[float, float]:
+    values = y.double()
+    std = float(values.std()) if len(values) > 1 else 0.0
+    return float(values.mean()), std if std > 1e-12 else 1.0
+
+
+def _standardised(split: Split, scale: tuple[float, float]) -> Split:
+    mean, std = scale
+    return Split(split.x, ((split.y.double() - mean) / std).float())
 
 
 def load_project_data(
@@ -80,6 +105,7 @@ def load_project_data(
     progress: Callable[[str, int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     table: TableEncoding | None = None,
+    target_scale: tuple[float, float] | None = None,
 ) -> Dataset:
     """The data a project trains on: its `data`, with its seed, prepared for its first layer (a
     pretrained backbone wants its own image size and normalisation)."""
@@ -87,7 +113,9 @@ def load_project_data(
 
     images = preparation(project.model.layers)
     seed = project.training.seed
-    return load_dataset(project.data, seed, base_dir, progress, cancelled, table, images)
+    return load_dataset(
+        project.data, seed, base_dir, progress, cancelled, table, images, target_scale
+    )
 
 
 def split_indices(
@@ -139,7 +167,8 @@ def _encoded(
     raw: RawData, train_index: torch.Tensor, options: dict, source: str, known: TableEncoding | None
 ) -> tuple[RawData, TableEncoding]:
     """The table's columns typed on its training rows (or as `known` says), every row encoded."""
-    frame, overrides = raw.table, options["columns"] or {}
+    frame = raw.table
+    overrides = {k: v for k, v in (options["columns"] or {}).items() if k != raw.target}
     if known is not None:
         missing = [c.name for c in known.columns if c.type != "ignore" and c.name not in frame]
         if missing:

@@ -53,15 +53,11 @@ def load(options: dict, ctx: LoadContext) -> RawData:
     if blank.any():
         notes.append(f"{int(blank.sum())} row(s) without a {target} dropped")
         frame = frame[~blank].reset_index(drop=True)
+    wanted = _wanted_task(target, options["columns"] or {}, ctx.task, path)
     y, classes, task = _target(
-        codes[~blank.to_numpy()], stripped, f"{path}: column '{target}' (the target)"
+        codes[~blank.to_numpy()], stripped, f"{path}: column '{target}' (the target)", wanted
     )
-    if task == "classification" and len(classes) < 2:
-        raise DataError(
-            f"{path}: column '{target}' (the target) holds one class ({classes[0][:40]}); a "
-            "classifier needs at least two (or, for numbers, a regression: write them with a "
-            "decimal point)"
-        )
+    _say_task(task, wanted, classes, len(np.unique(codes)), stripped, notes, f"{path}", target)
     if text is not None:
         empty = torch.zeros((len(frame), 0), dtype=torch.long)
         texts = frame[text].fillna("").astype(str).tolist()
@@ -166,6 +162,14 @@ def read_table(
 MAX_TARGET = 1e18  # float32 training squares the error: (1e19)² is past float32's 3.4e38
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_values(y: torch.Tensor, what: str) -> None:
     """Regression values the float32 loss can take: finite, and small enough to square."""
     finite = torch.isfinite(y)
@@ -184,24 +188,65 @@ def _check_values(y: torch.Tensor, what: str) -> None:
         )
 
 
+MANY_CLASSES = 100  # more distinct whole numbers than this in a target: a value, not a class
+
+
+def _wanted_task(target: str, columns: dict, task: str | None, path: Path) -> str | None:
+    """The task the project asks for: data.task, or the target's kind in options.columns
+    ("number": a regression, "category": classes); None leaves it to the values."""
+    kind = columns.get(target)
+    said = {"number": "regression", "category": "classification", None: None}.get(kind, "ignore")
+    if said == "ignore":
+        raise DataError(f"{path}: options.columns: the target '{target}' cannot be {kind!r}")
+    if task is not None and said is not None and said != task:
+        raise DataError(
+            f"{path}: data.task says {task} but options.columns makes '{target}' a {kind}"
+        )
+    return task or said
+
+
+def _say_task(task, wanted, classes, distinct, texts, notes, path: str, target: str) -> None:
+    """A note when whole numbers were read as a regression; one class is no classifier."""
+    if wanted is None and task == "regression" and not any("." in t for t in texts):
+        notes.append(
+            f"{target}: {distinct} distinct whole numbers, read as a regression "
+            '(data.task "classification" makes them classes)'
+        )
+    if task == "classification" and len(classes) < 2:
+        raise DataError(
+            f"{path}: column '{target}' (the target) holds one class ({classes[0][:40]}); a "
+            'classifier needs at least two (or, for numbers, a regression: data.task "regression")'
+        )
+
+
 def _target(
-    codes: np.ndarray, distinct: list[str], what: str
+    codes: np.ndarray, distinct: list[str], what: str, wanted: str | None = None
 ) -> tuple[torch.Tensor, list[str], str]:
     """Class indices and names, or regression values, from each row's index into the distinct
-    target texts: numbers with a decimal point are values, whole numbers and words are classes."""
+    target texts. Unless `wanted` says, numbers with a decimal point are values, and so are
+    whole numbers with more than MANY_CLASSES distinct values; words and other whole numbers
+    are classes."""
     used = {int(i): distinct[i] for i in np.unique(codes)}
     try:
         numbers = {i: float(v) for i, v in used.items()}
     except ValueError:
         numbers = None
-    if numbers is not None and not all(
+    if wanted == "regression" and numbers is None:
+        word = next(v for v in used.values() if not _is_number(v))
+        raise DataError(f"{what}: holds words ({word[:40]!r}); a regression needs numbers")
+    whole = numbers is not None and all(
         numbers[i].is_integer() and "." not in v for i, v in used.items()
+    )
+    if numbers is not None and (
+        wanted == "regression" or (wanted is None and (not whole or len(used) > MANY_CLASSES))
     ):
         values = np.zeros(len(distinct), dtype=np.float64)  # float32 once checked: no overflow
         values[list(numbers)] = list(numbers.values())
         y = torch.from_numpy(values[codes])
         _check_values(y, what)
         return y.float(), [], "regression"
+    if numbers is not None and not whole:  # classes asked for: named by their text
+        numbers = None
     names = {i: str(int(n)) for i, n in numbers.items()} if numbers is not None else used
     if numbers is not None:
         classes = [str(v) for v in sorted({int(n) for n in numbers.values()})]

@@ -30,6 +30,7 @@ from studio.core.project.spec import (
     FORMAT_VERSION,
     MONITORS,
     PRECISIONS,
+    TASKS,
     Component,
     DataSpec,
     EarlyStopping,
@@ -108,9 +109,16 @@ def _data(value: Any) -> DataSpec:
         obj,
         "data",
         required=("source",),
-        optional=("options", "val_fraction", "batch_size", "augment"),
+        optional=("options", "val_fraction", "batch_size", "augment", "task"),
     )
     source = json_string(obj["source"], "data.source")
+    task = obj.get("task")
+    if task is not None and task not in TASKS:
+        raise ProjectError(
+            "data.task",
+            f"expected one of {', '.join(TASKS)} (or null: told from the data), "
+            f"got {show_value(task)}",
+        )
     from studio.core.catalogue.params import check_args
     from studio.core.data.catalogue import SOURCES
 
@@ -137,6 +145,7 @@ def _data(value: Any) -> DataSpec:
         augment=[
             _component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)
         ],
+        task=task,
     )
 
 

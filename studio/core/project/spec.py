@@ -18,6 +18,7 @@ from studio.core.train.events import EPOCH_METRICS
 
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "bf16", "fp16")
+TASKS = ("classification", "regression")  # data.task: what a sample's target is
 MONITORS = EPOCH_METRICS  # what early stopping and the best checkpoint can watch
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps|ddp)$")
 
@@ -65,15 +66,19 @@ class DataSpec:
     val_fraction: float = 0.2
     batch_size: int = 64
     augment: list[Component] = field(default_factory=list)
+    task: str | None = None  # one of TASKS; None: told from the data
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        said = {
             "source": self.source,
             "options": copy.deepcopy(self.options),
             "val_fraction": self.val_fraction,
             "batch_size": self.batch_size,
             "augment": [a.to_dict() for a in self.augment],
         }
+        if self.task is not None:
+            said["task"] = self.task
+        return said
 
 
 @dataclass

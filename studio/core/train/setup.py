@@ -95,10 +95,16 @@ class Targets:
             and output_shape in ([1], [])
         )
         if output_shape != [self.num_classes] and not binary_logit:
+            value = (
+                ', or, to predict the number itself, set data.task to "regression"'
+                if output_shape in ([1], [])
+                else ""
+            )
             raise ProjectError(
                 "model.layers",
                 f"the model gives {output_shape} per sample but the dataset has "
-                f"{self.num_classes} classes: set the last layer's out_features to {self.num_classes}",
+                f"{self.num_classes} classes: set the last layer's out_features to "
+                f"{self.num_classes}{value}",
             )
 
     def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -108,7 +108,8 @@ def evaluate(
         loss = float(loss_fn(*targets.for_loss(outputs, split.y)))
     result = Evaluation(split_name, len(split), dataset.task, loss, project.training.loss.type)
     if dataset.task == "regression":
-        _score_regression(result, outputs.reshape(-1).double(), split.y.double())
+        pre = trained.preprocessing  # in the target's own units
+        _score_regression(result, pre.values(outputs.reshape(-1)), pre.values(split.y.double()))
         return result
     probabilities = class_probabilities(outputs)
     predicted = probabilities.argmax(dim=1)

@@ -256,7 +256,7 @@ def predict_samples(
     if pre.task == "regression":
         return [
             Prediction(n, value=float(v))
-            for n, v in zip(names, outputs.reshape(len(names)).tolist(), strict=True)
+            for n, v in zip(names, pre.values(outputs.reshape(len(names))).tolist(), strict=True)
         ]
     probabilities = class_probabilities(outputs)
     best = probabilities.topk(min(top, probabilities.shape[1]), dim=1)

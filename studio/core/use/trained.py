@@ -39,6 +39,7 @@ class Preprocessing:
     vocabulary: list[str] | None = None
     table: dict[str, Any] | None = None  # a table's column encoding (TableEncoding.to_json)
     resize: int | None = None  # images: shorter side resized to this, then centre-cropped
+    target: list[float] | None = None  # a regression: [mean, std]; the model gives (y - mean) / std
 
     @classmethod
     def from_dataset(cls, dataset) -> Preprocessing:
@@ -53,6 +54,7 @@ class Preprocessing:
             vocabulary=dataset.vocabulary,
             table=dataset.table.to_json() if dataset.table is not None else None,
             resize=dataset.resize,
+            target=list(dataset.target_scale) if dataset.target_scale is not None else None,
         )
 
     @classmethod
@@ -69,6 +71,7 @@ class Preprocessing:
                 and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])
                 and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary))
                 and (made.table is None or made.encoding().width == made.input_shape[-1])
+                and (made.target is None or _is_scale(made.target))
             )
         except (AttributeError, TypeError, KeyError, ValueError):
             ok = False
@@ -86,6 +89,13 @@ class Preprocessing:
         from studio.core.data.table_encoding import TableEncoding
 
         return TableEncoding.from_json(self.table) if self.table is not None else None
+
+    def values(self, outputs: torch.Tensor) -> torch.Tensor:
+        """A regression's outputs in the target's own units (the model gives standardised ones)."""
+        if self.target is None:
+            return outputs
+        mean, std = self.target
+        return outputs.double() * std + mean
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Raw samples (pixels 0..scale, feature values, token ids) as the model's input: the
@@ -162,7 +172,19 @@ def _load_data(project, spec, base_dir, source, preprocessing):
             "could name any file or download); say which data with --data PROJECT.json"
         )
     table = preprocessing.encoding() if preprocessing is not None else None
-    return load_project_data(replace(project, data=spec), base_dir, table=table)
+    scale = None  # learnt from the data: a model being made
+    if preprocessing is not None:  # a trained model's own (one from before: its units as they are)
+        scale = preprocessing.target or (0.0, 1.0)
+    return load_project_data(replace(project, data=spec), base_dir, table=table, target_scale=scale)
+
+
+def _is_scale(target) -> bool:
+    return (
+        isinstance(target, list)
+        and len(target) == 2
+        and all(isinstance(v, (int, float)) for v in target)
+        and target[1] > 0
+    )
 
 
 def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str) -> nn.Module:

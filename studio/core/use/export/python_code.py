@@ -169,6 +169,7 @@ def _constants(project: Project, pre: Preprocessing, weights_name: str, sample_n
         f"INPUT_KIND = {pre.kind!r}",
         f"TASK = {pre.task!r}",
         f"CLASSES = {pre.classes!r}",
+        f"TARGET_MEAN, TARGET_STD = {(pre.target or [0.0, 1.0])!r}  # the model gives (y - mean) / std",
     ]
     if pre.kind != "tokens":
         lines += [
@@ -317,8 +318,8 @@ def predict(model, x, top=3):
     """For each sample of a prepared batch: [(class, probability), ...] best first, or the value."""
     with torch.no_grad():
         out = model(x)
-    if TASK == "regression":
-        return out.reshape(len(x)).tolist()
+    if TASK == "regression":  # in the target's own units
+        return (out.reshape(len(x)).double() * TARGET_STD + TARGET_MEAN).tolist()
     if out.shape[-1] == 1:
         p = torch.sigmoid(out.reshape(-1))
         probabilities = torch.stack([1 - p, p], dim=1)
