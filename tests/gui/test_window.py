@@ -510,6 +510,30 @@ def test_a_table_shows_its_column_types_and_a_type_can_be_changed(make_window, q
     assert "columns" not in window.document.project.data.options
 
 
+def test_the_task_is_shown_and_can_be_changed_in_the_data_panel(make_window, qtbot, tmp_path):
+    from tests.datafiles import write_csv
+
+    rows = [[i % 7, (i * 3) % 5, 100 + 37 * i] for i in range(300)]  # 300 whole-number prices
+    write_csv(tmp_path / "prices.csv", ["a", "b", "price"], rows)
+    project = minimal_project([{"type": "Linear", "args": {"out_features": 1}}])
+    project["data"] = {"source": "csv", "options": {"path": "prices.csv", "target": "price"}}
+    del project["model"]["input_shape"]
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(project))
+    window = make_window(path)
+    task, status = find(window, "dataTask"), find(window, "dataStatus")
+    qtbot.waitUntil(lambda: "regression" in status.text(), timeout=20000)
+    assert task.currentText() == "From the data (regression)"
+    task.setCurrentIndex(task.findData("classification"))
+    assert window.document.project.data.task == "classification"
+    qtbot.waitUntil(lambda: "300 classes" in status.text(), timeout=20000)  # the data, reloaded
+    assert task.itemText(0) == "From the data (classification)"
+    while window.document.undo_stack.canUndo():
+        window.document.undo_stack.undo()
+    assert window.document.project.data.task is None and task.currentData() is None
+    assert "task" not in window.document.project.data.to_dict()  # the file as it was
+
+
 def test_pretrained_models_from_the_palette_with_their_form_and_fine_tuning(
     make_window, qtbot, tmp_path
 ):

@@ -42,12 +42,7 @@ def load_dataset(
     context = LoadContext(
         Path(base_dir) if base_dir else Path.cwd(), seed, progress, cancelled, images, spec.task
     )
-    raw = info.load(options, context)
-    if spec.task is not None and raw.task != spec.task:
-        raise DataError(
-            f"data.task: the {spec.source} source gives {raw.task} targets, not {spec.task} "
-            "(a CSV table can give either)"
-        )
+    raw = _load_raw(info, options, context, spec)
     train_index, val_index = split_indices(raw.train.y, raw.task, spec.val_fraction, seed)
     vocabulary = encoding = None
     if raw.texts is not None:
@@ -60,13 +55,8 @@ def load_dataset(
     test = raw.test
     if raw.task == "regression":
         target_scale = target_scale or _target_scale(train.y)
-        train, val = _standardised(train, target_scale), _standardised(val, target_scale)
-        test = _standardised(test, target_scale) if test is not None else None
-    mean, std = statistics(train, raw.kind, raw.scale)
-    for slot in encoding.one_hot_slots() if encoding is not None else ():
-        mean[slot], std[slot] = 0.0, 1.0  # one-hot features stay 0 and 1
-    if images is not None and raw.kind == "image" and len(mean) == len(images.mean):
-        mean, std = list(images.mean), list(images.std)  # what the pretrained weights saw
+        train, val, test = (_standardised(s, target_scale) for s in (train, val, test))
+    mean, std = _input_statistics(train, raw, encoding, images)
     return Dataset(
         source=spec.source,
         train=train,
@@ -88,13 +78,35 @@ def load_dataset(
     )
 
 
+def _load_raw(info, options: dict, context: LoadContext, spec: DataSpec) -> RawData:
+    """The source's samples; a task it cannot give (data.task) is one DataError."""
+    raw = info.load(options, context)
+    if spec.task is not None and raw.task != spec.task:
+        raise DataError(
+            f"data.task: the {spec.source} source gives {raw.task} targets, not {spec.task} "
+            "(a CSV table can give either)"
+        )
+    return raw
+
+
+def _input_statistics(train: Split, raw: RawData, encoding, images) -> tuple[list, list]:
+    mean, std = statistics(train, raw.kind, raw.scale)
+    for slot in encoding.one_hot_slots() if encoding is not None else ():
+        mean[slot], std[slot] = 0.0, 1.0  # one-hot features stay 0 and 1
+    if images is not None and raw.kind == "image" and len(mean) == len(images.mean):
+        mean, std = list(images.mean), list(images.std)  # what the pretrained weights saw
+    return mean, std
+
+
 def _target_scale(y: torch.Tensor) -> tuple[float, float]:
     values = y.double()
     std = float(values.std()) if len(values) > 1 else 0.0
     return float(values.mean()), std if std > 1e-12 else 1.0
 
 
-def _standardised(split: Split, scale: tuple[float, float]) -> Split:
+def _standardised(split: Split | None, scale: tuple[float, float]) -> Split | None:
+    if split is None:
+        return None
     mean, std = scale
     return Split(split.x, ((split.y.double() - mean) / std).float())
 

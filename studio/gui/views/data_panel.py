@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -13,7 +12,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -24,12 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.project.spec import TASKS
 from studio.gui.views.column_table import ColumnTypesTable
-from studio.gui.views.images import sample_pixmap
+from studio.gui.views.data_preview import DataPreview
 from studio.gui.views.param_editors import CompactComboBox, ParamEditor
-
-PREVIEW_PER_CLASS = 6
-PREVIEW_CLASSES = 10
 
 
 class DataPanel(QWidget):
@@ -49,6 +45,9 @@ class DataPanel(QWidget):
     def _make_widgets(self) -> None:
         """The source and its options, split, batch size, augmentation, loading and the preview."""
         self.source = CompactComboBox(objectName="datasetPicker")
+        self.task = CompactComboBox(objectName="dataTask")  # data.task; None: told from the data
+        for label, task in (("From the data", None), *((t.title(), t) for t in TASKS)):
+            self.task.addItem(label, task)
         self.options = QWidget()
         self.options_form = QFormLayout(self.options)
         self.options_form.setContentsMargins(0, 0, 0, 0)
@@ -75,9 +74,7 @@ class DataPanel(QWidget):
         self.status = QLabel(objectName="dataStatus")
         self.columns = ColumnTypesTable()
         self.status.setWordWrap(True)
-        self.preview = QWidget(objectName="dataPreview")
-        self.preview_grid = QGridLayout(self.preview)
-        self.preview_grid.setSpacing(2)
+        self.preview = DataPreview()
         # made now, hidden until a dataset is shown: made on first use, it cost the GUI thread
         # ~30 ms just as the first dataset arrived, when a user may be pressing Train
         self.counts_plot = pg.PlotWidget(objectName="classCounts")
@@ -93,6 +90,7 @@ class DataPanel(QWidget):
         """The settings form on top, then loading, its status, the columns and the preview."""
         form = QFormLayout()
         form.addRow("Source", self.source)
+        form.addRow("Task", self.task)
         form.addRow(self.options)
         form.addRow("Validation share", self.val_fraction)
         form.addRow("Batch size", self.batch_size)
@@ -118,6 +116,7 @@ class DataPanel(QWidget):
     def _connect(self) -> None:
         """Edits go to the document as undoable commands; the buttons ask the window."""
         self.source.currentIndexChanged.connect(self._source_changed)
+        self.task.currentIndexChanged.connect(self._task_changed)
         self.val_fraction.valueChanged.connect(
             lambda v: self._edit(
                 "Set validation share", lambda d: setattr(d, "val_fraction", round(v, 4))
@@ -155,6 +154,7 @@ class DataPanel(QWidget):
         self._updating = True
         try:
             self.source.setCurrentIndex(max(0, self.source.findData(data.source)))
+            self.task.setCurrentIndex(max(0, self.task.findData(data.task)))
             self.val_fraction.setValue(data.val_fraction)
             self.batch_size.setValue(data.batch_size)
             row = self.augment.currentRow()
@@ -234,6 +234,13 @@ class DataPanel(QWidget):
 
         self._edit(f"Use {source}", change)
         self.loadRequested.emit()
+
+    def _task_changed(self, _index: int) -> None:
+        task = self.task.currentData()
+        if self._updating or task == self.document.project.data.task:
+            return
+        self._edit(f"Train {task or 'the task the data gives'}", lambda d: setattr(d, "task", task))
+        self.loadRequested.emit()  # the preview and the columns show what the data now becomes
 
     def _column_type_chosen(self, name: str, kind: str | None) -> None:
         def change(data) -> None:
@@ -337,6 +344,7 @@ class DataPanel(QWidget):
     def show_dataset(self, dataset) -> None:
         self.loading(False)
         info = dataset.describe()
+        self.task.setItemText(0, f"From the data ({dataset.task})")
         samples = info["samples"]
         notes = "".join(f"<br>{n}" for n in info["notes"])
         self.status.setText(
@@ -345,36 +353,11 @@ class DataPanel(QWidget):
             + (f" · test {samples['test']:,}" if samples["test"] else "")
             + notes
         )
-        while self.preview_grid.count():
-            self.preview_grid.takeAt(0).widget().deleteLater()
-        if dataset.kind == "image":
-            for row, (array, label) in enumerate(self._by_class(dataset)):
-                name = QLabel(label[:12])
-                name.setObjectName("previewLabel")
-                self.preview_grid.addWidget(name, row, 0)
-                for column, image in enumerate(array):
-                    cell = QLabel()
-                    cell.setPixmap(sample_pixmap(image, 40))
-                    cell.setToolTip(label)
-                    self.preview_grid.addWidget(cell, row, column + 1)
-        else:
-            for i, (sample, label) in enumerate(dataset.preview(per_class=2)[:8]):
-                text = (
-                    sample
-                    if isinstance(sample, str)
-                    else np.array2string(np.asarray(sample)[:12], precision=2)
-                )
-                self.preview_grid.addWidget(QLabel(f"{label}: {text}"), i, 0)
+        self.preview.show_dataset(dataset)
         self._show_counts(dataset)
         table = dataset.table
         overrides = self.document.project.data.options.get("columns") or {}
         self.columns.show_columns(table.describe() if table is not None else [], overrides)
-
-    def _by_class(self, dataset) -> list[tuple[list[np.ndarray], str]]:
-        rows: dict[str, list[np.ndarray]] = {}
-        for array, label in dataset.preview(per_class=PREVIEW_PER_CLASS):
-            rows.setdefault(label, []).append(array)
-        return [(images, label) for label, images in list(rows.items())[:PREVIEW_CLASSES]]
 
     def _show_counts(self, dataset) -> None:
         counts = dataset.class_counts
