@@ -139,11 +139,13 @@ def run_summary(args: argparse.Namespace) -> int:
         project, dataset = _project_dataset(args.project)
     report = infer_shapes(project.model).raise_error()
     table = dataset.table if dataset is not None else None
+    task = dataset.task if dataset is not None else project.data.task
     if args.json:
         extra = {"columns": table.describe(), "notes": table.notes} if table is not None else {}
-        print(json.dumps({**report.to_json(), **extra}, indent=2))
+        print(json.dumps({**report.to_json(), "task": task, **extra}, indent=2))
         return 0
-    print(f"{project.name}: one sample of shape {report.input_shape}")
+    said = f", {task}" if task else ""
+    print(f"{project.name}: one sample of shape {report.input_shape}{said}")
     if table is not None:
         print("\n".join(column_lines(table)))
     header = f"{'Layer':<34} {'Output shape':<18} {'Params':>12} {'FLOPs':>10}"

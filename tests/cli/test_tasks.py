@@ -62,6 +62,11 @@ def test_a_whole_number_price_is_a_regression_trained_and_answered_in_dollars(tm
     described = _json(capsys, "datasets", project)
     assert described["task"] == "regression" and described["classes"] == []
     assert any("distinct whole numbers, read as a regression" in n for n in described["notes"])
+    assert _json(capsys, "summary", project)["task"] == "regression"
+    assert main(["summary", project]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[0] == "diamonds: one sample of shape [8], regression"
+    )
     runs = tmp_path / "runs"
     assert main(["train", project, "--runs-dir", str(runs)]) == 0
     capsys.readouterr()
