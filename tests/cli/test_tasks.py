@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,24 @@ def test_a_task_the_data_cannot_give_is_one_line(tmp_path, capsys, data, said):
     assert main(["datasets", _project(tmp_path, **data)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err, err
+
+
+def test_a_run_keeps_the_task_it_trained_with(tmp_path, capsys):
+    """150 whole-number classes, trained as classes: its checkpoint says classification, so the
+    run evaluates as one even where its project file leaves the task to the data (as a run from
+    before data.task does), which would now read those numbers as a regression."""
+    rows = [[i % 7, (i * 3) % 5, i % 150] for i in range(900)]
+    write_csv(tmp_path / "diamonds.csv", ["carat", "depth", "price"], rows)
+    project = json.loads(Path(_project(tmp_path, task="classification")).read_text())
+    project["model"]["layers"][-1]["args"]["out_features"] = 150
+    project["training"] = {"epochs": 1, "loss": {"type": "CrossEntropyLoss"}}
+    path = tmp_path / "classes.json"
+    path.write_text(json.dumps(project))
+    assert main(["train", str(path), "--runs-dir", str(tmp_path / "runs")]) == 0
+    capsys.readouterr()
+    (run,) = (tmp_path / "runs").iterdir()
+    frozen = json.loads((run / "project.json").read_text())
+    del frozen["data"]["task"]
+    (run / "project.json").write_text(json.dumps(frozen))
+    report = _json(capsys, "evaluate", str(run))
+    assert report["task"] == "classification" and len(report["classes"]) == 150

@@ -66,8 +66,9 @@ def test_a_run_has_one_writer_and_a_killed_one_is_not_running(digits_run, tmp_pa
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE: Linux")
-def test_a_checkpoint_that_cannot_be_written_fails_the_run_in_one_line(
-    digits_run, tmp_path, capsys
+@pytest.mark.parametrize("full", ["at a checkpoint", "at a metrics line"])
+def test_a_run_file_that_cannot_be_written_fails_the_run_in_one_line(
+    digits_run, tmp_path, capsys, full
 ):
     """The disk full while checkpointing: once an OSError traceback and a run "running" for
     ever. The kernel refuses the write here through a file-size limit on the process (what a
@@ -77,9 +78,11 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_run_in_one_line(
     run = _copy_of(digits_run, tmp_path)
     checkpoint = run / "checkpoints" / "last.pt"
     before = load_checkpoint(checkpoint)["progress"]["epoch"]
-    limit = (
-        checkpoint.stat().st_size // 2
-    )  # more than the metrics will grow, less than a checkpoint
+    metrics = run / "metrics.jsonl"
+    if full == "at a checkpoint":  # more than the metrics will grow, less than a checkpoint
+        limit, failing = checkpoint.stat().st_size // 2, checkpoint
+    else:  # a metrics line after the start is past it
+        limit, failing = metrics.stat().st_size + 400, metrics  # the start line fits
 
     def small_files() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing
@@ -92,9 +95,11 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_run_in_one_line(
     _, err = train.communicate(timeout=300)
     assert train.returncode == 1, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert f"{checkpoint}: cannot be written (File too large); the previous last.pt is kept" in err
-    stop = read_metrics(run)[-1]
-    assert stop["event"] == "stop" and stop["reason"] == "error", stop
+    assert f"{failing}: cannot be written (File too large)" in err, err
+    if full == "at a checkpoint":
+        assert "the previous last.pt is kept" in err
+        stop = read_metrics(run)[-1]
+        assert stop["event"] == "stop" and stop["reason"] == "error", stop
     assert _status(capsys, run.parent) == "failed"
     assert load_checkpoint(checkpoint)["progress"]["epoch"] == before  # whole, and the last good
     assert not list((run / "checkpoints").glob(".*.tmp"))

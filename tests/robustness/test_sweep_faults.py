@@ -109,6 +109,19 @@ def test_a_torn_last_line_in_the_journal_is_set_aside(tmp_path, capsys, tail):
     assert _summary(capsys, str(path))["trials"][1]["state"] == "complete"  # reads whole again
 
 
+def test_a_file_that_is_no_journal_is_refused_never_cut(tmp_path, capsys):
+    """`--storage optuna.db` (an SQLite file given without sqlite:///) is not a journal whose
+    last line is torn: it is left whole and the command says what to write instead."""
+    path = write_sweep(tmp_path, trials=1)
+    database = tmp_path / "optuna.db"
+    database.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 40)
+    before = database.read_bytes()
+    assert main(["sweep", str(path), "--storage", str(database)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not an Optuna journal" in err and "sqlite:///" in err, err
+    assert database.read_bytes() == before and not list(tmp_path.glob("optuna.db.torn-*"))
+
+
 class _Server:
     """A PostgreSQL server of this test's own (so that it can be stopped and started again):
     initdb into a temporary folder, run as the `postgres` user when the tests run as root."""

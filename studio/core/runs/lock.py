@@ -60,7 +60,7 @@ def is_held(path: Path) -> bool | None:
         probe.acquire()
     except Timeout:
         return True
-    except OSError:
+    except (OSError, NotImplementedError):  # a file system without locks
         return None
     probe.release()
     return False
@@ -83,8 +83,9 @@ class RunLock(Held):
                 f"{self.folder}: {describe_writer(self.folder)} is training this run: wait for it "
                 "to end or stop it (a run folder has one writer)"
             ) from None
-        except OSError as exc:
-            raise StudioError(f"{self.folder}: cannot lock the run ({exc.strerror})") from None
+        except (OSError, NotImplementedError) as exc:
+            why = getattr(exc, "strerror", None) or "its file system has no locks"
+            raise StudioError(f"{self.folder}: cannot lock the run ({why})") from None
         writer = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         with contextlib.suppress(OSError):  # who holds it is for the refusal's message only
             atomic_write_text(self.folder / WRITER, json.dumps(writer) + "\n")
@@ -92,7 +93,15 @@ class RunLock(Held):
 
 
 def is_written(folder: Path) -> bool | None:
-    """Whether a live process trains the run (None: a folder without a lock, an older studio's)."""
+    """Whether a live process trains the run; None when this machine cannot tell: a folder
+    without a lock (an older studio's), or one another machine writes (a lock on a shared
+    folder may not hold across machines)."""
+    try:
+        host = json.loads((Path(folder) / WRITER).read_text(encoding="utf-8")).get("host")
+    except (OSError, ValueError, AttributeError):
+        host = None
+    if host is not None and host != socket.gethostname():
+        return None
     return is_held(Path(folder) / LOCK)
 
 

@@ -18,11 +18,13 @@ that line set aside in a `.torn-<time>` file beside it before anything reads it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -125,14 +127,22 @@ def _retry():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        return RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
+        queue = RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
+
+    def retry(study, trial) -> None:
+        again = copy.deepcopy(trial)  # not the dead worker's lock or run: the new one's, once run
+        again.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "run")}
+        queue(study, again)
+
+    return retry
 
 
 def set_aside_torn_tail(path: Path) -> str | None:
-    """Move a journal's cut-short or garbage last lines into `<journal>.torn-<time>`, under
-    the journal's own lock (Optuna writes whole lines under it); what was done, or None."""
-    if not path.is_file():
-        return None
+    """Move a journal's cut-short or garbage last line into `<journal>.torn-<time>`, under the
+    journal's own lock (Optuna writes whole lines under it); what was done, or None. A file
+    whose damage is more than its last line is refused, never cut (it may be no journal)."""
+    if not path.is_file() or _whole_lines(path.read_bytes()) == path.stat().st_size:
+        return None  # whole: no lock needed (a read-only folder still reads)
     from optuna.storages.journal import JournalFileSymlinkLock
 
     lock = JournalFileSymlinkLock(str(path))
@@ -142,6 +152,11 @@ def set_aside_torn_tail(path: Path) -> str | None:
         good = _whole_lines(data)
         if good == len(data):
             return None
+        if good == 0 or data.count(b"\n", good) > 1:
+            raise StudioError(
+                f"{path}: not an Optuna journal, or damaged beyond its last line: left as it is "
+                "(a database is given as a URL: sqlite:///file.db, postgresql://...)"
+            )
         aside = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
         aside.write_bytes(data[good:])
         os.truncate(path, good)
@@ -167,7 +182,8 @@ def worker_lock(runs_dir: Path) -> Held:
     """This process's lock as a sweep worker, named in every trial it runs (`note_worker`)."""
     folder = Path(runs_dir) / WORKERS
     folder.mkdir(parents=True, exist_ok=True)
-    return Held(folder / f"{socket.gethostname()}-{os.getpid()}.lock")
+    token = uuid.uuid4().hex[:8]  # a pid reused after a restart is another worker
+    return Held(folder / f"{socket.gethostname()}-{os.getpid()}-{token}.lock")
 
 
 def note_worker(trial, lock: Held) -> None:
@@ -191,8 +207,12 @@ def fail_dead_trials(study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker")
-        if not isinstance(worker, dict) or is_held(Path(str(worker.get("lock")))) is not False:
-            continue  # alive, or not to be told from here
+        if (
+            not isinstance(worker, dict)
+            or worker.get("host") != socket.gethostname()  # a lock on a shared folder may not
+            or is_held(Path(str(worker.get("lock")))) is not False  # hold across machines
+        ):
+            continue  # alive, or not to be told from here (a database's heartbeat can)
         reason = f"its worker (process {worker.get('pid')} on {worker.get('host')}) died"
         try:
             storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -55,7 +56,12 @@ class MetricsFile(Callback):
             raise
 
     def close(self) -> None:
-        self._handle.close()
+        try:
+            with written(self.path, "the last complete checkpoint is kept"):
+                self._handle.close()  # writes what a failed flush left in the buffer
+        except RunWriteError:
+            if not self._broken:
+                raise
 
 
 class TensorBoardLogger(Callback):
@@ -64,6 +70,7 @@ class TensorBoardLogger(Callback):
     def __init__(self, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        _quiet_writer_threads()
         self._writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
 
     @staticmethod
@@ -75,6 +82,12 @@ class TensorBoardLogger(Callback):
         return True
 
     def on_event(self, event: dict[str, Any]) -> None:
+        try:
+            self._log(event)
+        except OSError:  # its writer thread failed (a full disk): metrics.jsonl says it
+            return
+
+    def _log(self, event: dict[str, Any]) -> None:
         kind, step = event["event"], event.get("step", 0)
         if kind == "step":
             self._writer.add_scalar("loss/train_step", event["train_loss"], step)
@@ -117,4 +130,26 @@ class TensorBoardLogger(Callback):
         )
 
     def close(self) -> None:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError:  # a full disk: the run's own files said so, in one line
+            return
+
+
+def _quiet_writer_threads() -> None:
+    """TensorBoard writes from a thread of its own, which a full disk ends with a traceback on
+    stderr: the run's own files report the same failure in one line, so that one is not shown."""
+    previous = threading.excepthook
+    if getattr(previous, "studio_quiet", False):
+        return
+
+    def hook(args) -> None:
+        if (
+            isinstance(args.exc_value, OSError)
+            and type(args.thread).__name__ == "_AsyncWriterThread"
+        ):
+            return
+        previous(args)
+
+    hook.studio_quiet = True
+    threading.excepthook = hook

@@ -11,7 +11,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,8 @@ def fit(
         for callback in callbacks:
             callback.on_event(DownloadEvent(event="download", what=what, done=done, total=total))
 
-    setup, preprocessing = prepare(project, base_dir, world, downloading)
+    kept = resumed.get("preprocessing") if resumed is not None else None
+    setup, preprocessing = prepare(project, base_dir, world, downloading, kept)
     base = str(Path(base_dir or ".").resolve())
 
     run_dir = None
@@ -115,11 +116,7 @@ def fit(
                 stale.unlink(missing_ok=True)
         observers = _observers(run_dir, callbacks) if world.is_main else []
 
-        def emit(event: dict[str, Any]) -> None:
-            for observer in observers:
-                observer.on_event(event)
-
-        trainer = Trainer(setup, control, spec.epochs, emit, report_seconds)
+        trainer = Trainer(setup, control, spec.epochs, _emitter(observers), report_seconds)
         if resumed is not None:
             trainer.load_state_dict(resumed)
         for handler in _handlers(project, setup, run_dir, preprocessing, base):
@@ -132,10 +129,12 @@ def prepare(
     base_dir: str | Path | None = None,
     world: distributed.World | None = None,
     downloading: Callable[[str, int, int], None] | None = None,
+    kept: dict[str, Any] | None = None,
 ) -> tuple[Setup, dict[str, Any]]:
     """What a run trains with, ready for its first step (the data loaded, on the device where it
     fits; pretrained weights in place), and the preprocessing a trained model is saved with.
-    `studio check` and `studio lr-find` start from the same."""
+    `studio check` and `studio lr-find` start from the same. `kept`: a resumed checkpoint's
+    preprocessing, whose task and target scale the data keeps."""
     spec = project.training
     world = world or distributed.World()
     if world.distributed:
@@ -144,7 +143,7 @@ def prepare(
         device = resolve_device(spec.device)
     check_precision(device, spec.precision)
     _seed_everything(spec.seed)
-    dataset = load_project_data(project, base_dir)
+    dataset = _load_data(project, base_dir, kept)
     preprocessing = Preprocessing.from_dataset(dataset).to_json()
     if _fits(dataset, device):
         dataset = dataset.to(device)
@@ -152,6 +151,30 @@ def prepare(
     setup = make_setup(project, dataset, device, world)
     load_pretrained(setup.raw_model, Path(base_dir or ".").resolve(), downloading)
     return setup, preprocessing
+
+
+def _emitter(observers: list[Callback]) -> Callable[[dict[str, Any]], None]:
+    def emit(event: dict[str, Any]) -> None:
+        """Every observer hears every event; a run file that cannot be written (the disk
+        full) is raised once all have heard it."""
+        failed = None
+        for observer in observers:
+            try:
+                observer.on_event(event)
+            except RunWriteError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+    return emit
+
+
+def _load_data(project: Project, base_dir, kept: dict[str, Any] | None) -> Dataset:
+    if not isinstance(kept, dict):
+        return load_project_data(project, base_dir)
+    data = replace(project.data, task=project.data.task or kept.get("task"))
+    scale = kept.get("target") or (0.0, 1.0)  # from before standardised targets: as they were
+    return load_project_data(replace(project, data=data), base_dir, target_scale=scale)
 
 
 def _observers(run_dir: Path | None, callbacks: Iterable[Callback]) -> list[Callback]:
@@ -219,13 +242,17 @@ def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) 
     except RunWriteError as exc:  # the disk full: the run failed, its last checkpoint whole
         reason, message = "error", str(exc)
     progress = trainer.progress
-    trainer.fire(Event.FINISHED, reason)
+    try:
+        trainer.fire(Event.FINISHED, reason)  # model.safetensors when it completed
+    except RunWriteError as exc:
+        reason, message = "error", str(exc)
     stop = StopEvent(
         event="stop", reason=reason, message=message, epoch=progress.epoch, step=progress.step
     )
     if setup.world.distributed:
         stop["weights_in_sync"] = distributed.weights_in_sync(setup.world, setup.raw_model)
-    trainer.emit(stop)
+    with contextlib.suppress(RunWriteError):  # the stop line too; the run's lock says it ended
+        trainer.emit(stop)
     for observer in observers:
         observer.close()
     distributed.finish(setup.world)

@@ -86,7 +86,8 @@ class Targets:
                 raise ProjectError(
                     "model.layers",
                     f"the model gives {output_shape} per sample but a regression "
-                    "needs one value: end with a Linear layer with out_features 1",
+                    "needs one value: end with a Linear layer with out_features 1 (or, if the "
+                    'numbers are classes, set data.task to "classification")',
                 )
             return
         binary_logit = (

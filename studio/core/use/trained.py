@@ -22,7 +22,7 @@ from torch import nn
 from studio.core.errors import CheckpointError, StudioError
 from studio.core.project.reading import load_project, parse_project, parse_project_text
 from studio.core.project.spec import DataSpec, Project
-from studio.core.runs.folder import PROJECT, find_weights
+from studio.core.runs.folder import METRICS, PROJECT, find_weights
 
 
 @dataclass
@@ -159,7 +159,9 @@ def _own_data(
     if run_dir is None:
         return None, None
     spec = load_project(run_dir / PROJECT).data
-    base = extra.get("base_dir")
+    if not (run_dir / METRICS).is_file():  # a project's own folder: its paths start beside it
+        return spec, run_dir
+    base = extra.get("base_dir")  # a run: where it was trained from
     return spec, Path(base) if isinstance(base, str) else _guess_base_dir(run_dir)
 
 
@@ -172,9 +174,10 @@ def _load_data(project, spec, base_dir, source, preprocessing):
             "could name any file or download); say which data with --data PROJECT.json"
         )
     table = preprocessing.encoding() if preprocessing is not None else None
-    scale = None  # learnt from the data: a model being made
-    if preprocessing is not None:  # a trained model's own (one from before: its units as they are)
-        scale = preprocessing.target or (0.0, 1.0)
+    scale = (0.0, 1.0)  # a model from before targets were standardised: its units as they are
+    if preprocessing is not None:  # the model's own task and scale, whatever the data says now
+        spec = replace(spec, task=spec.task or preprocessing.task)
+        scale = preprocessing.target or scale
     return load_project_data(replace(project, data=spec), base_dir, table=table, target_scale=scale)
 
 
