@@ -152,7 +152,10 @@ def test_workers_on_two_machines_join_one_study_in_postgresql(postgres, tmp_path
 
     study = optuna.load_study(study_name=name, storage=postgres)
     finished = [t for t in study.trials if t.state.is_finished()]
-    assert len(finished) == 4 == len(ran)  # the two machines' trials add up to the sweep's
+    # the two machines' trials add up to the sweep's; two starting a trial at the same moment
+    # may run one more (docs/cli.md): never fewer, never one a machine does not report
+    assert 4 <= len(finished) <= 5 and len(finished) == len(ran), (finished, ran)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in finished)
     assert {Path(t.user_attrs["run"]).parent for t in finished} == {tmp_path / "runs"}
     password = postgres.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     said = [out for out, _ in outputs][0]

@@ -481,17 +481,22 @@ def test_closing_after_an_edit_is_silent(tmp_path):
     assert noise == []
 
 
+def _table_project(folder, name: str, target: str, out_features: int):
+    """A project over `<name>.csv` in `folder` (its input shape left to the table's columns)."""
+    project = minimal_project([{"type": "Linear", "args": {"out_features": out_features}}])
+    project["data"] = {"source": "csv", "options": {"path": f"{name}.csv", "target": target}}
+    del project["model"]["input_shape"]
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(project))
+    return path
+
+
 def test_a_table_shows_its_column_types_and_a_type_can_be_changed(make_window, qtbot, tmp_path):
     from studio.gui.views.column_table import ColumnTypesTable
     from tests.datafiles import write_penguins
 
     write_penguins(tmp_path / "penguins.csv")
-    project = minimal_project([{"type": "Linear", "args": {"out_features": 3}}])
-    project["data"] = {"source": "csv", "options": {"path": "penguins.csv", "target": "species"}}
-    del project["model"]["input_shape"]
-    path = tmp_path / "penguins.json"
-    path.write_text(json.dumps(project))
-    window = make_window(path)
+    window = make_window(_table_project(tmp_path, "penguins", "species", out_features=3))
     table = window.findChild(ColumnTypesTable, "columnTypes")
     qtbot.waitUntil(lambda: table.isVisible() and table.rowCount() == 8, timeout=20000)
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
@@ -515,12 +520,7 @@ def test_the_task_is_shown_and_can_be_changed_in_the_data_panel(make_window, qtb
 
     rows = [[i % 7, (i * 3) % 5, 100 + 37 * i] for i in range(300)]  # 300 whole-number prices
     write_csv(tmp_path / "prices.csv", ["a", "b", "price"], rows)
-    project = minimal_project([{"type": "Linear", "args": {"out_features": 1}}])
-    project["data"] = {"source": "csv", "options": {"path": "prices.csv", "target": "price"}}
-    del project["model"]["input_shape"]
-    path = tmp_path / "prices.json"
-    path.write_text(json.dumps(project))
-    window = make_window(path)
+    window = make_window(_table_project(tmp_path, "prices", "price", out_features=1))
     task, status = find(window, "dataTask"), find(window, "dataStatus")
     qtbot.waitUntil(lambda: "regression" in status.text(), timeout=20000)
     assert task.currentText() == "From the data (regression)"

@@ -9,6 +9,7 @@ when a file is read, not with this module: the window opens before torch loads.)
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from studio.core.project.spec import (
 )
 
 MAX_LAYERS = 10_000  # in a stack, nested ones included: more would take minutes to read
+MAX_SAMPLE_VALUES = 1 << 31  # in one input sample: more cannot even be allocated as a batch of 1
 MAX_NESTING = 64  # containers inside containers: far beyond any real model, far below the stack
 
 
@@ -161,6 +163,12 @@ def _model(value: Any) -> ModelSpec:
                 f"expected a list of positive integers, got {show_value(shape)}",
             )
         shape = list(items)
+        if math.prod(shape) > MAX_SAMPLE_VALUES:
+            raise ProjectError(
+                "model.input_shape",
+                f"{show_value(shape)} is {math.prod(shape):,} values a sample: at most "
+                f"{MAX_SAMPLE_VALUES:,} (a 4096x4096 RGB picture is 50 million)",
+            )
     count = _count_layers(obj["layers"])
     if count > MAX_LAYERS:
         raise ProjectError(
