@@ -195,9 +195,10 @@ def _wanted_task(target: str, columns: dict, task: str | None, path: Path) -> st
     """The task the project asks for: data.task, or the target's kind in options.columns
     ("number": a regression, "category": classes); None leaves it to the values."""
     kind = columns.get(target)
-    said = {"number": "regression", "category": "classification", None: None}.get(kind, "ignore")
-    if said == "ignore":
+    tasks = {"number": "regression", "category": "classification", None: None}
+    if kind not in tasks:
         raise DataError(f"{path}: options.columns: the target '{target}' cannot be {kind!r}")
+    said = tasks[kind]
     if task is not None and said is not None and said != task:
         raise DataError(
             f"{path}: data.task says {task} but options.columns makes '{target}' a {kind}"

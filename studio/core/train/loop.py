@@ -11,7 +11,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +172,7 @@ def _emitter(observers: list[Callback]) -> Callable[[dict[str, Any]], None]:
 def _load_data(project: Project, base_dir, kept: dict[str, Any] | None) -> Dataset:
     if not isinstance(kept, dict):
         return load_project_data(project, base_dir)
-    data = replace(project.data, task=project.data.task or kept.get("task"))
-    scale = kept.get("target") or (0.0, 1.0)  # from before standardised targets: as they were
-    return load_project_data(replace(project, data=data), base_dir, target_scale=scale)
+    return Preprocessing.from_json(kept).dataset_of(project, base_dir, table=False)
 
 
 def _observers(run_dir: Path | None, callbacks: Iterable[Callback]) -> list[Callback]:

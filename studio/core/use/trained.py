@@ -97,6 +97,19 @@ class Preprocessing:
         mean, std = self.target
         return outputs.double() * std + mean
 
+    def dataset_of(self, project: Project, base_dir, data: DataSpec | None = None, table=True):
+        """`project`'s data (or `data`) as this model saw it: its task and target scale,
+        whatever the data would say now, and (with `table`) its columns' encoding."""
+        from studio.core.data import load_project_data
+
+        data = data or project.data
+        return load_project_data(
+            replace(project, data=replace(data, task=data.task or self.task)),
+            base_dir,
+            table=self.encoding() if table else None,
+            target_scale=self.target or (0.0, 1.0),  # from before standardised targets: as is
+        )
+
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Raw samples (pixels 0..scale, feature values, token ids) as the model's input: the
         same Normalisation the training batches went through."""
@@ -173,12 +186,10 @@ def _load_data(project, spec, base_dir, source, preprocessing):
             f"{source}: outside its run folder, the data a model file names is not followed (it "
             "could name any file or download); say which data with --data PROJECT.json"
         )
-    table = preprocessing.encoding() if preprocessing is not None else None
-    scale = (0.0, 1.0)  # a model from before targets were standardised: its units as they are
-    if preprocessing is not None:  # the model's own task and scale, whatever the data says now
-        spec = replace(spec, task=spec.task or preprocessing.task)
-        scale = preprocessing.target or scale
-    return load_project_data(replace(project, data=spec), base_dir, table=table, target_scale=scale)
+    if preprocessing is not None:
+        return preprocessing.dataset_of(project, base_dir, spec)
+    # made before checkpoints carried their preparation: trained on the targets as they are
+    return load_project_data(replace(project, data=spec), base_dir, target_scale=(0.0, 1.0))
 
 
 def _is_scale(target) -> bool:
