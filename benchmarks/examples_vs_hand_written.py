@@ -27,9 +27,10 @@ from studio.core.data import load_project_data  # noqa: E402
 from studio.core.data.batches import build_augmentation  # noqa: E402
 from studio.core.model.build import build_model  # noqa: E402
 from studio.core.project.reading import parse_project  # noqa: E402
+from studio.core.tasks import make_task  # noqa: E402
 from studio.core.train.callbacks import History  # noqa: E402
 from studio.core.train.loop import fit  # noqa: E402
-from studio.core.train.setup import Targets, make_loss, make_optimizer  # noqa: E402
+from studio.core.train.setup import make_loss, make_optimizer  # noqa: E402
 from tests.datafiles import write_cifar10, write_mnist  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -57,8 +58,8 @@ def hand_written(project, dataset, device: torch.device, epochs: int) -> float:
     """Samples/s of a plain loop: the project's model, optimizer and loss, batches by indexing."""
     model = build_model(project.model, seed=0, device=device)
     optimizer = make_optimizer(project, model)
-    loss_fn = make_loss(project)
-    targets = Targets(dataset.task, project.training.loss.type, dataset.num_classes)
+    targets = make_task(dataset.task, project.training.loss.type, dataset.classes)
+    loss_fn = make_loss(project, targets)
     augment = build_augmentation(project.data.augment) if project.data.augment else None
     train = dataset.train.to(device)
     x = train.x if augment is not None else dataset.prepare(train.x)

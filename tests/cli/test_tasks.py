@@ -103,7 +103,8 @@ def test_the_task_can_be_said_and_a_mistake_names_both_ways_out(tmp_path, capsys
 @pytest.mark.parametrize(
     ("data", "said"),
     [
-        ({"task": "segmentation"}, "data.task: expected one of classification, regression"),
+        ({"task": "segmentation"}, "the csv source gives classification targets, not segmentation"),
+        ({"task": "detect"}, "data.task: expected one of classification, multilabel, regression"),
         (
             {"source": "digits", "options": {}, "task": "regression"},
             "data.task: the digits source gives classification targets, not regression",

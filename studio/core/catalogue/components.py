@@ -18,7 +18,7 @@ from studio.core.catalogue.params import Param, first_doc_line, read_params
 
 LOSSES = (
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
-    "SmoothL1Loss", "HuberLoss", "KLDivLoss",
+    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss",
 )  # fmt: skip
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam")
 SCHEDULERS = (
@@ -83,15 +83,22 @@ def _scheduler_params(name: str, cls: type) -> tuple[Param, ...]:
     return read_params(cls, overrides, skip=_SCHEDULER_SKIP)
 
 
+def _loss_class(name: str) -> type:
+    """torch.nn's losses, and the studio's own where torch has none (DiceLoss, segmentation)."""
+    from studio.core.tasks.segmentation import DiceLoss
+
+    return {"DiceLoss": DiceLoss}.get(name) or getattr(nn, name)
+
+
 @cache
 def losses() -> dict[str, ComponentInfo]:
     return {
         name: ComponentInfo(
             name,
             "loss",
-            first_doc_line(getattr(nn, name)),
-            read_params(getattr(nn, name), skip=_LOSS_SKIP),
-            getattr(nn, name),
+            first_doc_line(_loss_class(name)),
+            read_params(_loss_class(name), skip=_LOSS_SKIP),
+            _loss_class(name),
         )
         for name in LOSSES
     }

@@ -18,7 +18,12 @@ from studio.core.train.events import EPOCH_METRICS
 
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "bf16", "fp16")
-TASKS = ("classification", "regression")  # data.task: what a sample's target is
+TASKS = (
+    "classification",
+    "multilabel",
+    "regression",
+    "segmentation",
+)  # data.task: what a sample's target is
 MONITORS = EPOCH_METRICS  # what early stopping and the best checkpoint can watch
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps|ddp)$")
 

@@ -125,7 +125,7 @@ def _objective(objective: dict[str, Any], where: str) -> tuple[str, str]:
     if metric not in EPOCH_METRICS:
         raise ProjectError(
             "objective.metric",
-            f"expected val_loss, val_acc, train_loss or train_acc, got {metric!r}",
+            f"expected one of {', '.join(EPOCH_METRICS)}, got {metric!r}",
             where,
         )
     direction = objective.get("direction", "maximize" if higher_is_better(metric) else "minimize")

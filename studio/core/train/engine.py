@@ -78,7 +78,7 @@ class Trainer:
         if s.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with s.autocast():
-            output, target = s.targets.for_loss(s.model(x), y)
+            output, target = s.task.for_loss(s.model(x), y)
             loss = s.loss_fn(output, target)
         s.optimizer.zero_grad(set_to_none=True)
         if s.scaler is not None:
@@ -112,7 +112,6 @@ class Trainer:
         """The current epoch's remaining batches: their totals, or None when stopped part-way."""
         s, p, control = self.setup, self.progress, self.control
         epoch_generator = s.generator.get_state()  # the permutation this epoch draws
-        classify = s.targets.task == "classification"
         before_step = self._handlers.get(Event.ITERATION_STARTED, ())
         iteration_handlers = self._handlers.get(Event.ITERATION_COMPLETED, ())
         totals, window = replace(p.partial), StepWindow()
@@ -135,7 +134,7 @@ class Trainer:
                 loss, output = self.step(x, y)
             p.step += 1
             done += 1
-            window.add(loss, len(y), s.targets.predictions(output) if classify else None, y)
+            window.add(loss, len(y), s.task.hits(output, y))
             for handler in iteration_handlers:
                 handler(self)
             if control.paused:
@@ -184,12 +183,12 @@ class Trainer:
         return read
 
     def validate(self) -> dict[str, float] | None:
-        """Loss (and accuracy) on the validation split; None when stopped part-way."""
+        """Loss and the task's scores on the validation split; None when stopped part-way."""
         s = self.setup
         if s.val_batches is None:
             return {}
         loss_sum = torch.zeros((), device=s.device, dtype=torch.float64)
-        correct = torch.zeros((), device=s.device, dtype=torch.float64)
+        scores = s.task.scores()
         s.model.eval()
         try:
             with torch.no_grad():
@@ -197,16 +196,12 @@ class Trainer:
                     if self.control.stop_requested:
                         return None
                     with s.autocast():
-                        output, target = s.targets.for_loss(s.model(x), y)
+                        output, target = s.task.for_loss(s.model(x), y)
                         loss_sum += s.loss_fn(output, target).double() * len(y)
-                    if s.targets.task == "classification":
-                        correct += (s.targets.predictions(output) == y).sum()
+                    scores.add(output, y)
         finally:
             s.model.train()
-        out = {"val_loss": loss_sum.item() / s.val_count}
-        if s.targets.task == "classification":
-            out["val_acc"] = correct.item() / s.val_count
-        return out
+        return {"val_loss": loss_sum.item() / s.val_count, **scores.result(s.val_count)}
 
     def end_epoch(self, totals: Totals, validation: dict[str, float] | None) -> bool:
         """Report the epoch and let the handlers act on it; False when stopped in validation."""
@@ -219,8 +214,8 @@ class Trainer:
         metrics = EpochEvent(
             event="epoch", epoch=p.epoch, step=p.step, train_loss=loss_sum / max(1, count)
         )
-        if s.targets.task == "classification":
-            metrics["train_acc"] = correct / max(1, count)
+        if s.task.train_metric is not None:
+            metrics[s.task.train_metric] = correct / max(1, count)
         metrics.update(validation or {})
         seconds = totals.seconds
         metrics["lr"] = self.lr()

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 if TYPE_CHECKING:  # the annotations are never evaluated at run time (events are plain dicts)
     from typing_extensions import NotRequired
 
-EPOCH_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")  # what an `epoch` event measures
+# What an `epoch` event measures (each task reports its own: core/tasks), and can be monitored.
+EPOCH_METRICS = (
+    "val_loss", "val_acc", "train_loss", "train_acc", "val_miou", "val_pixel_acc", "val_f1",
+    "val_map",
+)  # fmt: skip
+_HIGHER = ("acc", "miou", "f1", "map", "r2")
 
 
 class StartEvent(TypedDict):
@@ -130,8 +135,8 @@ KINDS = (
 
 
 def higher_is_better(metric: str) -> bool:
-    """Accuracies are better high, losses low."""
-    return metric.endswith("acc")
+    """Accuracies, IoUs, F1 and mAP are better high, losses low."""
+    return metric.endswith(_HIGHER) or metric.startswith("val_iou_")
 
 
 def show_metric(metric: str | None, value: float) -> str:
@@ -151,7 +156,7 @@ def describe(event: dict[str, Any], epochs: int | None = None) -> str | None:
         )
     if kind == "epoch":
         parts = [f"epoch {event['epoch']}/{epochs or '?'}", f"loss {event['train_loss']:.4f}"]
-        for key in ("train_acc", "val_loss", "val_acc"):
+        for key in ("train_acc", "val_loss", "val_acc", "val_miou", "val_f1", "val_map"):
             if key in event:
                 value = event[key]
                 parts.append(

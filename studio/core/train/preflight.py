@@ -75,9 +75,11 @@ def _output_does_not_fit(project: Project, base_dir, message: str) -> list[Check
     dataset = load_project_data(project, base_dir)
     shape = _output_shape(build_model(project.model, seed=0), dataset, torch.device("cpu"))
     value = None
-    if dataset.task == "classification":
-        value = [int(dataset.train.y.min()), int(dataset.train.y.max())]
-    expected = [0, math.prod(shape) - 1] if dataset.task == "classification" else [1]
+    classes = dataset.task in ("classification", "segmentation")
+    if classes:
+        value = _label_range(dataset.train.y)
+    expected = [0, (shape[0] if dataset.task == "segmentation" else math.prod(shape)) - 1]
+    expected = expected if classes else [1]
     check = Check("labels", False, value, expected, message)
     return [check, _balance(dataset)]
 
@@ -112,13 +114,23 @@ def _finite_inputs(setup: Setup) -> Check:
     )
 
 
+def _label_range(y: torch.Tensor) -> list[int]:
+    """The lowest and highest class id among the targets (a mask's ignored 255 left out)."""
+    if y.dtype == torch.uint8:  # masks
+        y = y[y != 255]
+        if len(y) == 0:
+            return [0, 0]
+    return [int(y.min()), int(y.max())]
+
+
 def _labels(setup: Setup) -> Check:
-    targets, dataset = setup.targets, setup.dataset
-    if targets.task != "classification":
-        return Check("labels", True, None, None, "a regression: its targets are numbers")
-    y = dataset.train.y
-    low, high = int(y.min()), int(y.max())
-    size = targets.num_classes
+    task, dataset = setup.task, setup.dataset
+    if not task.class_targets:
+        return Check(
+            "labels", True, None, None, f"a {task.name} task: its targets are not class ids"
+        )
+    low, high = _label_range(dataset.train.y)
+    size = task.num_classes
     passed = low >= 0 and high < size
     message = (
         f"labels run from {low} to {high}, within the model's {size} outputs"
@@ -130,7 +142,13 @@ def _labels(setup: Setup) -> Check:
 
 def _balance(dataset) -> Check:
     if dataset.task != "classification":
-        return Check("class_balance", True, None, None, "a regression: no classes to balance")
+        return Check(
+            "class_balance",
+            True,
+            None,
+            None,
+            f"a {dataset.task} task: no sample classes to balance",
+        )
     counts = torch.tensor(dataset.class_counts)
     names = dataset.classes
     big, small = int(counts.argmax()), int(counts.argmin())
@@ -176,20 +194,21 @@ def _loss(setup: Setup, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float 
     model.eval()
     try:
         with torch.no_grad(), setup.autocast():
-            output, target = setup.targets.for_loss(model(x), y)
+            output, target = setup.task.for_loss(model(x), y)
             loss = float(setup.loss_fn(output, target))
     finally:
         model.train()
     accuracy = None
-    if setup.targets.task == "classification":
-        accuracy = float((setup.targets.predictions(output) == y).float().mean())
+    hits = setup.task.hits(output, y)
+    if hits is not None:
+        accuracy = float(hits) / max(1, len(y))
     return loss, accuracy
 
 
 def _expected_initial_loss(project: Project, setup: Setup) -> float | None:
     loss = project.training.loss
-    classes = setup.targets.num_classes
-    if setup.targets.task != "classification":
+    classes = setup.task.num_classes
+    if not setup.task.class_targets:
         return None
     if loss.type == "CrossEntropyLoss":
         return math.log(classes)  # uniform predictions over C classes (label smoothing or not)
@@ -210,7 +229,7 @@ def _initial_loss(project: Project, setup: Setup, batch) -> Check:
             None,
             f"{kind} at initialisation is {loss:.4g} (no expected value to compare with)",
         )
-    classes = setup.targets.num_classes
+    classes = setup.task.num_classes
     passed = math.isfinite(loss) and abs(loss - expected) <= INIT_TOLERANCE * expected
     chance = f"ln {classes} = {expected:.3f}" if kind == "CrossEntropyLoss" else "ln 2 = 0.693"
     if passed:
@@ -233,7 +252,7 @@ def _floor(project: Project, setup: Setup) -> float:
     """The lowest loss the batch can reach: above zero with label smoothing."""
     spec = project.training.loss
     smoothing = float(spec.args.get("label_smoothing", 0.0) or 0.0)
-    classes = setup.targets.num_classes
+    classes = setup.task.num_classes
     if spec.type != "CrossEntropyLoss" or smoothing <= 0:
         return 0.0
     right, wrong = 1 - smoothing + smoothing / classes, smoothing / classes

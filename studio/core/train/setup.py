@@ -19,18 +19,21 @@ from studio.core.errors import DataError, ProjectError
 from studio.core.model.blocks import Backbone
 from studio.core.model.build import build_model
 from studio.core.project.spec import Project
+from studio.core.tasks import Task, make_task
 from studio.core.train.distributed import World
 
 # Schedulers that move every batch; the others move every epoch.
 PER_BATCH = frozenset({"OneCycleLR", "CyclicLR"})
-_ONE_HOT_LOSSES = frozenset(
-    {"BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"}
-)
 
 
-def make_loss(project: Project) -> nn.Module:
+def make_loss(project: Project, task: Task | None = None) -> nn.Module:
+    """The project's loss, with what its task gives unless the project sets it (a segmentation's
+    ignore_index)."""
     spec = project.training.loss
-    return components.losses()[spec.type].factory(**call_args(spec.args))
+    args = {**(task.loss_args() if task is not None else {}), **spec.args}
+    info = components.losses()[spec.type]
+    args = {k: v for k, v in args.items() if k in spec.args or info.param(k) is not None}
+    return info.factory(**call_args(args))
 
 
 def make_optimizer(project: Project, model: nn.Module) -> torch.optim.Optimizer:
@@ -73,58 +76,6 @@ def make_scheduler(
 
 
 @dataclass
-class Targets:
-    """How one batch's targets meet the model's output, for the loss and for accuracy."""
-
-    task: str
-    loss_type: str
-    num_classes: int
-
-    def check_output(self, output_shape: list[int]) -> None:
-        if self.task == "regression":
-            if output_shape not in ([1], []):
-                raise ProjectError(
-                    "model.layers",
-                    f"the model gives {output_shape} per sample but a regression "
-                    "needs one value: end with a Linear layer with out_features 1 (or, if the "
-                    'numbers are classes, set data.task to "classification")',
-                )
-            return
-        binary_logit = (
-            self.loss_type in ("BCEWithLogitsLoss", "BCELoss")
-            and self.num_classes == 2
-            and output_shape in ([1], [])
-        )
-        if output_shape != [self.num_classes] and not binary_logit:
-            value = (
-                ', or, to predict the number itself, set data.task to "regression"'
-                if output_shape in ([1], [])
-                else ""
-            )
-            raise ProjectError(
-                "model.layers",
-                f"the model gives {output_shape} per sample but the dataset has "
-                f"{self.num_classes} classes: set the last layer's out_features to "
-                f"{self.num_classes}{value}",
-            )
-
-    def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.task == "regression":
-            return output.reshape(y.shape), y
-        if self.loss_type in _ONE_HOT_LOSSES:
-            if output.dim() == 1 or output.shape[-1] == 1:
-                return output.reshape(y.shape), y.to(output.dtype)
-            return output, nn.functional.one_hot(y, self.num_classes).to(output.dtype)
-        return output, y
-
-    def predictions(self, output: torch.Tensor) -> torch.Tensor:
-        """Predicted class per sample (a single logit means class 1 when positive)."""
-        if output.dim() == 1 or output.shape[-1] == 1:
-            return (output.reshape(-1) > 0).long()
-        return output.argmax(dim=-1)
-
-
-@dataclass
 class Setup:
     """What one run trains with (the model wrapped for DDP where it runs under torchrun)."""
 
@@ -134,7 +85,7 @@ class Setup:
     dataset: Dataset
     model: nn.Module
     raw_model: nn.Module  # the model itself, unwrapped: what checkpoints hold
-    targets: Targets
+    task: Task
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any  # an LRScheduler, ReduceLROnPlateau, or None
@@ -175,6 +126,16 @@ def _check_vocabulary(project: Project, dataset: Dataset) -> None:
         )
 
 
+def _check_monitor(project: Project, task: Task) -> None:
+    stopping = project.training.early_stopping
+    reported = ("val_loss", "train_loss", *task.metrics)
+    if stopping is not None and stopping.monitor not in reported:
+        raise ProjectError(
+            "training.early_stopping.monitor",
+            f"a {task.name} task reports {', '.join(reported)}, not {stopping.monitor}",
+        )
+
+
 def make_setup(project: Project, dataset: Dataset, device: torch.device, world: World) -> Setup:
     """Build and check everything a run needs; user mistakes raise here, before the first step."""
     spec, data = project.training, project.data
@@ -183,8 +144,9 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
     if spec.fine_tune is not None:  # the head learns first, on a frozen backbone
         for backbone in (m for m in model.modules() if isinstance(m, Backbone)):
             backbone.set_frozen(True)
-    targets = Targets(dataset.task, spec.loss.type, dataset.num_classes)
-    targets.check_output(_output_shape(model, dataset, device))
+    task = make_task(dataset.task, spec.loss.type, dataset.classes)
+    task.check_output(_output_shape(model, dataset, device), list(dataset.train.y.shape[1:]))
+    _check_monitor(project, task)
     optimizer = make_optimizer(project, model)
     generator = make_generator(spec.seed, device)
     train_batches = Batches(
@@ -219,8 +181,8 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
         dataset=dataset,
         model=wrapped,
         raw_model=model,
-        targets=targets,
-        loss_fn=make_loss(project),
+        task=task,
+        loss_fn=make_loss(project, task),
         optimizer=optimizer,
         scheduler=make_scheduler(project, optimizer, len(train_batches), spec.epochs),
         per_batch_scheduler=spec.scheduler is not None and spec.scheduler.type in PER_BATCH,

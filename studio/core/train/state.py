@@ -81,17 +81,13 @@ class StepWindow:
     def __init__(self) -> None:
         self.losses: list[torch.Tensor] = []
         self.sizes: list[int] = []
-        self.predictions: list[torch.Tensor] = []  # classification only
-        self.targets: list[torch.Tensor] = []
+        self.hits: list[torch.Tensor] = []  # the task's training metric, summed a batch
 
-    def add(
-        self, loss: torch.Tensor, size: int, predictions: torch.Tensor | None, y: torch.Tensor
-    ) -> None:
+    def add(self, loss: torch.Tensor, size: int, hits: torch.Tensor | None) -> None:
         self.losses.append(loss)
         self.sizes.append(size)
-        if predictions is not None:
-            self.predictions.append(predictions)
-            self.targets.append(y)
+        if hits is not None:
+            self.hits.append(hits)
 
     def read(self, last_step: int) -> LossesRead | None:
         """Everything since the last read (the last step being `last_step`), or None if nothing."""
@@ -99,10 +95,8 @@ class StepWindow:
             return None
         losses = torch.stack(self.losses).double().cpu()
         sizes = torch.tensor(self.sizes, dtype=torch.float64)
-        correct = 0.0
-        if self.predictions:
-            correct = float((torch.cat(self.predictions) == torch.cat(self.targets)).sum())
+        correct = float(torch.stack(self.hits).sum()) if self.hits else 0.0
         totals = Totals(float((losses * sizes).sum()), correct, float(sizes.sum()))
         read = LossesRead(last_step - len(self.losses) + 1, losses, totals)
-        self.losses, self.sizes, self.predictions, self.targets = [], [], [], []
+        self.losses, self.sizes, self.hits = [], [], []
         return read

@@ -1,9 +1,11 @@
-"""How good a trained model is on data it did not train on: loss, accuracy, per-class precision,
-recall and F1, the confusion matrix and the worst-classified samples; MSE, MAE and R² for a
-regression. The test split where the source has one, else the validation split."""
+"""How good a trained model is on data it did not train on: the loss, and what its task scores
+(core/tasks: accuracy, per-class precision, recall and F1, the confusion matrix and the
+worst-classified samples; MSE, MAE and R² for a regression; mIoU, per-class IoU and Dice and the
+worst images for a segmentation). The test split where the source has one, else validation."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +16,8 @@ from torch import nn
 from studio.core.data import Dataset
 from studio.core.errors import StudioError
 from studio.core.use.trained import TrainedModel
+
+OUTPUT_BUDGET = 1 << 22  # input values a batch: a segmentation's scores are many times that
 
 
 @dataclass
@@ -50,6 +54,11 @@ class Evaluation:
     mse: float | None = None
     mae: float | None = None
     r2: float | None = None
+    targets: list[dict[str, Any]] = field(default_factory=list)  # several regression targets
+    miou: float | None = None  # segmentation
+    pixel_acc: float | None = None
+    class_iou: list[dict[str, Any]] = field(default_factory=list)  # class, iou, dice, pixels
+    extra: dict[str, Any] = field(default_factory=dict)  # a task's further scores, in its JSON
 
     @property
     def macro_f1(self) -> float | None:
@@ -63,22 +72,9 @@ class Evaluation:
             "loss": self.loss,
             "loss_name": self.loss_name,
         }
-        if self.task == "classification":
-            out.update(
-                {
-                    "accuracy": self.accuracy,
-                    "macro_f1": self.macro_f1,
-                    "classes": self.classes,
-                    "per_class": [vars(c) for c in self.per_class],
-                    "confusion_matrix": self.confusion,
-                    "worst": [
-                        {k: v for k, v in vars(w).items() if k not in ("view", "why")}
-                        for w in self.worst
-                    ],
-                }
-            )
-        else:
-            out.update({"mse": self.mse, "mae": self.mae, "r2": self.r2})
+        from studio.core.tasks import make_task
+
+        out.update(make_task(self.task, self.loss_name, self.classes).evaluation_json(self))
         return out
 
 
@@ -90,7 +86,8 @@ def evaluate(
     cancelled: Callable[[], bool] | None = None,
 ) -> Evaluation:
     """Run the model over the evaluation split (on the CPU, in batches) and score it."""
-    from studio.core.train.setup import Targets, make_loss
+    from studio.core.tasks import make_task
+    from studio.core.train.setup import make_loss
 
     project = trained.project
     if dataset is None:
@@ -101,20 +98,22 @@ def evaluate(
         raise StudioError(
             f"{dataset.source}: no samples to evaluate on (set data.val_fraction above 0)"
         )
-    outputs = predict_outputs(trained.model, dataset, split.x, batch_size, cancelled)
-    targets = Targets(dataset.task, project.training.loss.type, dataset.num_classes)
-    loss_fn = make_loss(project)
-    with torch.no_grad():
-        loss = float(loss_fn(*targets.for_loss(outputs, split.y)))
-    result = Evaluation(split_name, len(split), dataset.task, loss, project.training.loss.type)
-    if dataset.task == "regression":
-        pre = trained.preprocessing  # in the target's own units
-        _score_regression(result, pre.values(outputs.reshape(-1)), pre.values(split.y.double()))
-        return result
-    probabilities = class_probabilities(outputs)
-    predicted = probabilities.argmax(dim=1)
-    _score_classes(result, dataset.classes, predicted, split.y)
-    result.worst = _worst(dataset, split, probabilities, predicted, worst)
+    task = make_task(dataset.task, project.training.loss.type, dataset.classes)
+    loss_fn = make_loss(project, task)
+    loss_sum = 0.0
+
+    def scored(output: torch.Tensor, start: int) -> torch.Tensor:
+        nonlocal loss_sum
+        y = split.y[start : start + len(output)]
+        loss_sum += float(loss_fn(*task.for_loss(output, y))) * len(output)
+        return task.kept(output)
+
+    outputs = predict_outputs(trained.model, dataset, split.x, batch_size, cancelled, scored)
+    result = Evaluation(
+        split_name, len(split), dataset.task, loss_sum / len(split), project.training.loss.type
+    )
+    result.classes = list(dataset.classes)
+    task.evaluate(result, outputs, split, dataset, trained.preprocessing, worst)
     return result
 
 
@@ -124,24 +123,22 @@ def predict_outputs(
     x: torch.Tensor,
     batch_size: int = 512,
     cancelled: Callable[[], bool] | None = None,
+    each: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """The model's raw outputs for raw samples `x`, prepared as in training (no augmentation)."""
+    """The model's raw outputs for raw samples `x`, prepared as in training (no augmentation);
+    `each(output, start)` sees every batch's and gives what is kept of it (a mask for a
+    segmentation, not its scores)."""
     model.eval()
     parts = []
+    per_sample = max(1, math.prod(dataset.input_shape))
+    batch_size = max(1, min(batch_size, OUTPUT_BUDGET // per_sample))  # large images: fewer
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             if cancelled is not None and cancelled():
                 raise StudioError("evaluation cancelled")
-            parts.append(model(dataset.prepare(x[start : start + batch_size])).float())
+            output = model(dataset.prepare(x[start : start + batch_size])).float()
+            parts.append(each(output, start) if each is not None else output)
     return torch.cat(parts)
-
-
-def class_probabilities(outputs: torch.Tensor) -> torch.Tensor:
-    """(batch, classes) probabilities: softmax of the logits; one logit means [1 - p, p]."""
-    if outputs.dim() == 1 or outputs.shape[-1] == 1:
-        p = torch.sigmoid(outputs.reshape(-1))
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(outputs.reshape(len(outputs), -1), dim=1)
 
 
 def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, classes: int) -> torch.Tensor:
@@ -149,7 +146,7 @@ def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, classes: int) 
     return torch.bincount(index, minlength=classes * classes).reshape(classes, classes)
 
 
-def _score_classes(
+def score_classes(
     result: Evaluation, classes: list[str], predicted: torch.Tensor, true: torch.Tensor
 ) -> None:
     matrix = confusion_matrix(true, predicted, len(classes))
@@ -169,15 +166,7 @@ def _score_classes(
     ]
 
 
-def _score_regression(result: Evaluation, predicted: torch.Tensor, true: torch.Tensor) -> None:
-    error = predicted - true
-    result.mse = float((error**2).mean())
-    result.mae = float(error.abs().mean())
-    variance = float(((true - true.mean()) ** 2).sum())
-    result.r2 = 1.0 - float((error**2).sum()) / variance if variance > 0 else 0.0
-
-
-def _worst(
+def worst_samples(
     dataset: Dataset, split, probabilities: torch.Tensor, predicted: torch.Tensor, count: int
 ) -> list[WorstSample]:
     """Misclassified samples, the most confidently wrong first."""

@@ -26,14 +26,42 @@ class Prediction:
     input: str
     top: list[tuple[str, float]] | None = None  # classification: (class, probability), best first
     value: float | None = None  # regression
+    values: dict[str, float] | None = None  # a regression of several targets: each one's value
+    labels: list[tuple[str, float]] | None = None  # multi-label: those above the threshold
+    scores: list[tuple[str, float]] | None = None  # multi-label: every label's probability
+    mask: Any = None  # segmentation: the class id of each pixel (an array; not in the JSON)
+    mask_file: str | None = None  # segmentation: the mask PNG written, and its overlay
+    overlay_file: str | None = None
+    areas: list[tuple[str, int]] | None = None  # segmentation: (class, pixels), largest first
 
     def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"input": self.input}
         if self.top is not None:
-            return {
-                "input": self.input,
-                "top": [{"class": c, "probability": p} for c, p in self.top],
-            }
-        return {"input": self.input, "value": self.value}
+            out["top"] = [{"class": c, "probability": p} for c, p in self.top]
+        elif self.labels is not None:
+            out["labels"] = [{"label": c, "probability": p} for c, p in self.labels]
+            out["scores"] = [{"label": c, "probability": p} for c, p in self.scores or []]
+        elif self.areas is not None:
+            out.update({"mask": self.mask_file, "overlay": self.overlay_file})
+            out["classes"] = [{"class": c, "pixels": n} for c, n in self.areas]
+        elif self.values is not None:
+            out["values"] = self.values
+        else:
+            out["value"] = self.value
+        return out
+
+    def line(self) -> str:
+        """What a person reads: `cat 97.0%, dog 2.1%`, a value, the labels, the classes' areas."""
+        if self.top is not None:
+            return ", ".join(f"{c} {p:.1%}" for c, p in self.top)
+        if self.labels is not None:
+            return ", ".join(f"{c} {p:.1%}" for c, p in self.labels) or "no label"
+        if self.areas is not None:
+            total = max(1, sum(n for _, n in self.areas))
+            return ", ".join(f"{c} {n / total:.1%}" for c, n in self.areas)
+        if self.values is not None:
+            return ", ".join(f"{k} {v:.6g}" for k, v in self.values.items())
+        return f"{self.value:.6g}"
 
 
 @dataclass
@@ -247,28 +275,15 @@ def predict(predictor: Predictor, items: list[str], top: int = 3) -> list[Predic
 
 
 def predict_samples(
-    predictor: Predictor, names: list[str], raw: torch.Tensor, top: int = 3
+    predictor: Predictor, names: list[str], raw: torch.Tensor, top: int = 3, threshold=None
 ) -> list[Prediction]:
-    from studio.core.use.evaluate import class_probabilities
+    """The task's answer for each raw sample (`threshold`: a multi-label's, else the run's)."""
+    from studio.core.tasks import make_task
 
     pre = predictor.preprocessing
     outputs = predictor.run(pre.normalise(raw))
-    if pre.task == "regression":
-        return [
-            Prediction(n, value=float(v))
-            for n, v in zip(names, pre.values(outputs.reshape(len(names))).tolist(), strict=True)
-        ]
-    probabilities = class_probabilities(outputs)
-    best = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
-    classes = pre.classes or [str(i) for i in range(probabilities.shape[1])]
-    if len(classes) != probabilities.shape[1]:  # a file whose metadata was made elsewhere
-        raise StudioError(
-            f"{predictor.name}: the model gives {probabilities.shape[1]} scores but its file names "
-            f"{len(classes)} classes: the metadata does not belong to these weights"
-        )
-    return [
-        Prediction(
-            n, top=[(classes[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist(), strict=True)]
-        )
-        for n, ps, ids in zip(names, best.values, best.indices, strict=True)
-    ]
+    task = make_task(pre.task, "", pre.classes or [])
+    try:
+        return task.predict(pre, names, outputs, top, threshold)
+    except ValueError as exc:  # the outputs do not fit the file's metadata (made elsewhere)
+        raise StudioError(f"{predictor.name}: {exc}") from None

@@ -21,7 +21,7 @@ from torch import nn
 
 from studio.core.errors import CheckpointError, StudioError
 from studio.core.project.reading import load_project, parse_project, parse_project_text
-from studio.core.project.spec import DataSpec, Project
+from studio.core.project.spec import TASKS, DataSpec, Project
 from studio.core.runs.folder import METRICS, PROJECT, find_weights
 
 
@@ -30,7 +30,7 @@ class Preprocessing:
     """How raw input becomes the model's input, and what its outputs mean."""
 
     kind: str  # image | features | tokens
-    task: str  # classification | regression
+    task: str  # one of spec.TASKS: classification | multilabel | regression | segmentation
     input_shape: list[int]
     classes: list[str] = field(default_factory=list)
     mean: list[float] = field(default_factory=list)
@@ -40,6 +40,7 @@ class Preprocessing:
     table: dict[str, Any] | None = None  # a table's column encoding (TableEncoding.to_json)
     resize: int | None = None  # images: shorter side resized to this, then centre-cropped
     target: list[float] | None = None  # a regression: [mean, std]; the model gives (y - mean) / std
+    targets: list[str] | None = None  # a regression of several target columns: their names
 
     @classmethod
     def from_dataset(cls, dataset) -> Preprocessing:
@@ -65,7 +66,7 @@ class Preprocessing:
             made = cls(**{k: v for k, v in data.items() if k in names})
             ok = (
                 made.kind in ("image", "features", "tokens")
-                and made.task in ("classification", "regression")
+                and made.task in TASKS
                 and all(isinstance(n, int) and n > 0 for n in made.input_shape)
                 and all(isinstance(c, str) for c in made.classes)
                 and all(isinstance(v, (int, float)) for v in [*made.mean, *made.std, made.scale])

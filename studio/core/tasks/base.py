@@ -1,0 +1,71 @@
+"""The seam every task fills: output checks, targets for the loss, scores while training and the
+metrics of validation. Evaluation and prediction are in the task's own module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class Scores:
+    """Sums over the batches of a validation pass, kept on the device; `result` reads them once."""
+
+    def add(self, output: torch.Tensor, y: torch.Tensor) -> None:
+        """One batch: the model's output (as `Task.for_loss` gave it) and its targets."""
+
+    def result(self, count: int) -> dict[str, float]:
+        """The validation metrics (`val_*`) over `count` samples."""
+        return {}
+
+
+class Task:
+    name = ""
+    class_targets = False  # targets are class ids (one a sample, or one a pixel)
+    train_metric: str | None = None  # the `train_*` metric `hits` sums (train_acc), if any
+    metrics: tuple[str, ...] = ()  # the epoch metrics it reports beside the losses
+
+    def __init__(self, loss_type: str, classes: list[str]) -> None:
+        self.loss_type, self.classes = loss_type, classes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def check_output(self, output_shape: list[int], target_shape: list[int]) -> None:
+        """A ProjectError naming the fix when the model's output per sample cannot meet its target."""
+
+    def loss_args(self) -> dict[str, Any]:
+        """Arguments the task gives the loss unless the project sets them (ignore_index)."""
+        return {}
+
+    def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return output, y
+
+    def hits(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """This batch's sum of the training metric (correct samples), on the device; None if none."""
+        return None
+
+    def scores(self) -> Scores:
+        return Scores()
+
+    def kept(self, output: torch.Tensor) -> torch.Tensor:
+        """What evaluation keeps of a batch's output for `evaluate` (all of it, by default)."""
+        return output
+
+    def evaluate(
+        self, result: Any, outputs: torch.Tensor, split: Any, dataset: Any, pre: Any, worst: int
+    ) -> None:
+        """Fill the Evaluation `result` from the model's outputs over the evaluated `split`
+        (`pre`: the run's Preprocessing, for a target's own units)."""
+
+    def predict(
+        self, pre: Any, names: list[str], outputs: torch.Tensor, top: int, threshold: float | None
+    ) -> list[Any]:
+        """A `Prediction` (use/predict.py) for each named sample from the model's outputs; a
+        ValueError when they do not fit what the model's file says (its classes)."""
+        raise NotImplementedError
+
+    def evaluation_json(self, result: Any) -> dict[str, Any]:
+        """The task's part of `studio evaluate --json`."""
+        return {}
