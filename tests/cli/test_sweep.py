@@ -219,7 +219,10 @@ def test_a_stop_ends_the_trial_cleanly_and_the_next_call_goes_on(how, tmp_path):
     [
         ({"trials": 0}, "trials: expected an integer of at least 1, got 0"),
         ({"trails": 3}, "trails: unknown key (expected studio_sweep, project, space"),
-        ({"objective": {"metric": "accuracy"}}, "objective.metric: expected one of val_loss, val_acc"),
+        (
+            {"objective": {"metric": "accuracy"}},
+            "objective.metric: expected one of val_loss, val_acc",
+        ),
         ({"pruner": "hyperband"}, "pruner: expected one of median, none"),
     ],
 )

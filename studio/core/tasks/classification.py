@@ -102,7 +102,12 @@ class Classification(Task):
                 f"{len(classes)} classes: the metadata does not belong to these weights"
             )
         return [
-            Prediction(n, top=[(classes[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist(), strict=True)])
+            Prediction(
+                n,
+                top=[
+                    (classes[i], float(p)) for p, i in zip(ps.tolist(), ids.tolist(), strict=True)
+                ],
+            )
             for n, ps, ids in zip(names, best.values, best.indices, strict=True)
         ]
 

@@ -54,7 +54,10 @@ class Regression(Task):
         values = pre.values(outputs.reshape(len(names), -1).double())  # the targets' own units
         columns = pre.targets or []
         if values.shape[1] == 1 and len(columns) <= 1:
-            return [Prediction(n, value=float(v)) for n, v in zip(names, values[:, 0].tolist(), strict=True)]
+            return [
+                Prediction(n, value=float(v))
+                for n, v in zip(names, values[:, 0].tolist(), strict=True)
+            ]
         if len(columns) != values.shape[1]:
             raise ValueError(
                 f"the model gives {values.shape[1]} values but its file names "
