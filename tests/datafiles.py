@@ -127,7 +127,10 @@ def write_penguins(path: Path, rows: int = 344, seed: int = 0) -> Path:
 
 def write_example_data(root: Path) -> Path:
     """What the projects in examples/ read, small, beside a project saved in `root`:
-    MNIST and CIFAR-10 under data/, and reviews.csv."""
+    MNIST and CIFAR-10 under data/, reviews.csv, and images/ with masks/ and classes.txt."""
+    from tests.segmentation_files import write_mask_folders
+
+    write_mask_folders(root, count=24, size=32)
     write_mnist(root / "data", n_train=64, n_test=16)
     write_cifar10(root / "data", per_batch=16, n_test=16)
     words = ["great", "fun", "fine", "dull", "boring", "bad", "film", "story", "acting"]

@@ -142,9 +142,11 @@ def run_summary(args: argparse.Namespace) -> int:
     task = dataset.task if dataset is not None else project.data.task
     if args.json:
         extra = {"columns": table.describe(), "notes": table.notes} if table is not None else {}
+        extra.update(_said_targets(dataset))
         print(json.dumps({**report.to_json(), "task": task, **extra}, indent=2))
         return 0
     said = f", {task}" if task else ""
+    said += "".join(f" ({k}: {', '.join(v)})" for k, v in _said_targets(dataset).items())
     print(f"{project.name}: one sample of shape {report.input_shape}{said}")
     if table is not None:
         print("\n".join(column_lines(table)))
@@ -160,17 +162,46 @@ def run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _said_targets(dataset) -> dict[str, list[str]]:
+    """What a summary names beyond the task: a multi-label task's labels, a regression's targets."""
+    if dataset is not None and dataset.task == "multilabel":
+        return {"labels": list(dataset.classes)}
+    if dataset is not None and dataset.targets:
+        return {"targets": list(dataset.targets)}
+    return {}
+
+
 def dataset_lines(dataset: Any) -> list[str]:
     info = dataset.describe()
     samples = info["samples"]
-    what = f"{len(info['classes'])} classes" if info["task"] == "classification" else "regression"
+    what = dataset.what
     split = f"train {samples['train']:,}, validation {samples['val']:,}"
     split += f", test {samples['test']:,}" if samples["test"] else ""
     lines = [f"{info['source']}: {what}, samples of shape {info['input_shape']}; {split}"]
     if dataset.table is not None:
         lines += column_lines(dataset.table)
+    if info.get("pixel_counts"):
+        total = max(1, sum(info["pixel_counts"].values()))
+        shares = ", ".join(f"{c} {n / total:.1%}" for c, n in info["pixel_counts"].items())
+        lines.append(f"pixels of the training masks: {shares}")
+    lines += _target_lines(info)
     lines += [f"note: {note}" for note in info["notes"]]
     return lines
+
+
+def _target_lines(info: dict) -> list[str]:
+    """A multi-label task's labels with how many training samples have each; a regression's
+    target columns."""
+    if info["task"] == "multilabel":
+        counts = zip(info["classes"], info["class_counts"], strict=False)
+        return [
+            "labels (training samples with each): " + ", ".join(f"{c} {n:,}" for c, n in counts)
+        ]
+    if info.get("targets"):
+        return [
+            f"targets: {', '.join(info['targets'])} (a regression of {len(info['targets'])} values)"
+        ]
+    return []
 
 
 def column_lines(table: Any) -> list[str]:

@@ -14,7 +14,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "source", metavar="RUN_OR_CKPT", help="a run directory or a checkpoint (.pt)"
     )
-    evaluate.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    _threshold_argument(evaluate)
     _data_argument(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -49,7 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "inputs", metavar="INPUT", nargs="+", help="image files, a CSV file, or texts / text files"
     )
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    _threshold_argument(predict)
     predict.add_argument(
         "--explain",
         nargs="?",
@@ -58,7 +58,34 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="why each prediction was made: saliency overlays as PNGs in DIR (default "
         "./explanations), or a table row's strongest features",
     )
+    predict.add_argument(
+        "--out",
+        metavar="DIR",
+        default=".",
+        help="a segmentation's masks and overlays go here, as NAME_mask.png and NAME_overlay.png "
+        "(default: the current folder)",
+    )
     predict.set_defaults(run=run_predict)
+
+
+def _threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """--threshold, and --json (both commands that take one print JSON)."""
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="a multi-label model: predict a label at this probability (default: the run's "
+        "data.threshold, 0.5 unless set)",
+    )
+
+
+def _checked_threshold(value: float | None) -> float | None:
+    from studio.core.errors import StudioError
+
+    if value is not None and not 0 < value < 1:
+        raise StudioError(f"--threshold: expected a probability between 0 and 1, got {value:g}")
+    return value
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +101,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from studio.core.use.evaluate import evaluate
     from studio.core.use.trained import load_trained
 
+    threshold = _checked_threshold(args.threshold)
     trained = load_trained(args.source, args.data)
-    result = evaluate(trained)
+    result = evaluate(trained, threshold=threshold)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
@@ -85,7 +113,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     if result.task == "regression":
         print(f"MSE {result.mse:.4g}   MAE {result.mae:.4g}   R² {result.r2:.4f}")
-        return 0
+        return _print_targets(result.targets)
+    if result.task == "multilabel":
+        return _print_labels(result.extra)
+    if result.task == "segmentation":
+        return _print_masks(result)
     print(f"accuracy {result.accuracy:.2%}   macro F1 {result.macro_f1:.4f}\n")
     width = max(8, *(len(c.name) for c in result.per_class)) + 2
     print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
@@ -99,6 +131,46 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(" " * width + "".join(f"{s:>{cell}}" for s in short))
     for name, row in zip(short, result.confusion, strict=True):
         print(f"{name:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
+    return 0
+
+
+def _print_targets(targets: list[dict]) -> int:
+    """A regression of several targets: a row each."""
+    if targets:
+        width = max(8, *(len(t["target"]) for t in targets)) + 2
+        print(f"\n{'target':<{width}}{'MSE':>12}{'MAE':>12}{'R²':>10}")
+        for t in targets:
+            print(f"{t['target']:<{width}}{t['mse']:>12.4g}{t['mae']:>12.4g}{t['r2']:>10.4f}")
+    return 0
+
+
+def _print_labels(extra: dict) -> int:
+    """A multi-label evaluation: the averages, then a row a label."""
+    print(
+        f"threshold {extra['threshold']:g}   micro F1 {extra['micro_f1']:.4f}   macro F1 "
+        f"{extra['macro_f1']:.4f}   mAP {extra['map']:.4f}   exact match {extra['exact_match']:.2%}\n"
+    )
+    rows = extra["per_label"]
+    width = max(8, *(len(r["label"]) for r in rows)) + 2
+    print(f"{'label':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'AP':>10}{'support':>10}")
+    for r in rows:
+        ap = "-" if r["ap"] is None else f"{r['ap']:.3f}"
+        print(
+            f"{r['label']:<{width}}{r['precision']:>10.3f}{r['recall']:>10.3f}{r['f1']:>10.3f}"
+            f"{ap:>10}{r['support']:>10,}"
+        )
+    return 0
+
+
+def _print_masks(result) -> int:
+    print(f"mIoU {result.miou:.4f}   pixel accuracy {result.pixel_acc:.2%}\n")
+    width = max(8, *(len(c["class"]) for c in result.class_iou)) + 2
+    print(f"{'class':<{width}}{'IoU':>10}{'Dice':>10}{'pixels':>14}")
+    for c in result.class_iou:
+        print(f"{c['class']:<{width}}{c['iou']:>10.3f}{c['dice']:>10.3f}{c['pixels']:>14,}")
+    if result.worst:
+        shown = ", ".join(f"#{w.index} (mIoU {w.miou:.2f})" for w in result.worst[:5])
+        print(f"\nworst images: {shown}")
     return 0
 
 
@@ -128,9 +200,16 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise StudioError("--top: expected a positive number")
+    threshold = _checked_threshold(args.threshold)
     predictor = open_predictor(args.model)
+    if args.explain:
+        _check_explainable(predictor)
     names, raw = read_inputs(args.inputs, predictor)
-    predictions = predict_samples(predictor, names, raw, args.top)
+    predictions = predict_samples(predictor, names, raw, args.top, threshold)
+    if predictor.preprocessing.task == "segmentation":  # masks are files: the mask and overlay
+        from studio.core.use.segmentation import write_mask_files
+
+        write_mask_files(predictions, args.inputs, Path(args.out), predictor.preprocessing.classes)
     why = _explain(predictor, names, raw, Path(args.explain)) if args.explain else None
     if args.json:
         rows = [p.to_json() for p in predictions]
@@ -139,26 +218,35 @@ def run_predict(args: argparse.Namespace) -> int:
         print(json.dumps({"predictions": rows}, indent=2))
         return 0
     for i, p in enumerate(predictions):
-        if p.top is None:
-            print(f"{p.input}: {p.value:.6g}")
-        else:
-            print(f"{p.input}: " + ", ".join(f"{c} {prob:.1%}" for c, prob in p.top))
+        print(f"{p.input}: {p.line()}")
+        if p.mask_file:
+            print(f"  mask {p.mask_file}, overlay {p.overlay_file}")
         if why is not None:
             print(f"  why ({why[i]['method']}, for {why[i]['target']!r}): {_why_text(why[i])}")
     return 0
 
 
-def _explain(predictor, names: list[str], raw, folder: Path) -> list[dict]:
-    """Each input's explanation as JSON; an image's overlay written to `folder` as a PNG."""
-    from studio.core.data.dataset import image_view
+def _check_explainable(predictor) -> None:
+    """--explain's refusals, before anything is predicted or written."""
     from studio.core.errors import StudioError
-    from studio.core.use.explain import explain, save_overlay
 
+    if predictor.preprocessing.task not in ("classification", "regression"):
+        raise StudioError(
+            f"--explain explains a class or a value; a {predictor.preprocessing.task} model's "
+            "answer is not one (a segmentation's overlay shows what it found where)"
+        )
     if predictor.model is None:
         raise StudioError(
             "--explain needs the model's weights (a run, checkpoint, safetensors, state_dict or "
             "python export), not an ONNX or torch.export program"
         )
+
+
+def _explain(predictor, names: list[str], raw, folder: Path) -> list[dict]:
+    """Each input's explanation as JSON; an image's overlay written to `folder` as a PNG."""
+    from studio.core.data.dataset import image_view
+    from studio.core.use.explain import explain, save_overlay
+
     explanations = explain(predictor.model, predictor.preprocessing, raw)
     out = []
     for index, (name, explanation, sample) in enumerate(zip(names, explanations, raw, strict=True)):

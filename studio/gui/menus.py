@@ -19,6 +19,7 @@ TEMPLATE_TITLES = {
     "cifar-resnet.json": "Small ResNet for CIFAR-10",
     "text-lstm.json": "LSTM text classifier",
     "finetune-images.json": "Fine-tune a pretrained model on my images",
+    "segment-unet.json": "Segment my images (U-Net)",
 }
 
 

@@ -40,6 +40,10 @@ SAMPLES: dict[str, tuple[dict, list[int]]] = {
     "LazyLinear": ({"out_features": 3}, [6]),
     "Branch": ({}, [6]),
     "Backbone": ({"name": "mobilenet_v3_small", "weights": None}, [3, 32, 32]),
+    "Segmenter": (
+        {"name": "lraspp_mobilenet_v3_large", "num_classes": 3, "weights": None},
+        [3, 32, 32],
+    ),
 }
 
 
@@ -96,6 +100,7 @@ EXPECTED_CATEGORIES = {
     "LazyBatchNorm3d": "Lazy Modules",
     "Branch": "Containers",
     "Backbone": "Pretrained Models",
+    "Segmenter": "Pretrained Models",
 }
 
 

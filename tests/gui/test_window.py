@@ -559,9 +559,16 @@ def test_pretrained_models_from_the_palette_with_their_form_and_fine_tuning(
     palette.filter.setText("mobilenet_v3")
     shown = [i.data(0, Qt.ItemDataRole.UserRole) for i in palette.items() if not i.isHidden()]
     assert (
-        shown == ["Backbone:mobilenet_v3_large", "Backbone:mobilenet_v3_small"]
+        shown
+        == [
+            "Backbone:mobilenet_v3_large",
+            "Backbone:mobilenet_v3_small",
+            "Segmenter:deeplabv3_mobilenet_v3_large",  # torchvision's segmentation models too
+            "Segmenter:lraspp_mobilenet_v3_large",
+        ]
         and group.isExpanded()
     )
+    assert "mIoU 57.9" in entries["Segmenter:lraspp_mobilenet_v3_large"].text(0)
     window.layer_actions.add_at("Backbone:mobilenet_v3_small", 0)
     # the weights want 224x224 crops: the photos are loaded again that way, the head takes [1024]
     qtbot.waitUntil(

@@ -70,7 +70,14 @@ def test_every_example_stack_reports_the_health_of_each_layer(example, tmp_path,
             assert 0 <= layer["dead_fraction"] <= layer["zero_fraction"] <= 1
         else:
             assert layer["zero_fraction"] is None
-        if layer["type"] in ("Conv2d", "Linear", "LSTM", "Embedding", "BatchNorm2d"):
+        if layer["type"] in (
+            "Conv2d",
+            "ConvTranspose2d",
+            "Linear",
+            "LSTM",
+            "Embedding",
+            "BatchNorm2d",
+        ):
             assert layer["grad_norm"] > 0 and layer["update_ratio"] > 0, layer
         else:
             assert layer["grad_norm"] is None and layer["update_ratio"] is None

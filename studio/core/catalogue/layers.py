@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from studio.core.catalogue.params import Param, first_doc_line, read_params
-from studio.core.model import blocks
+from studio.core.model import blocks, segmenters
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "Convolution Layers": (
@@ -61,7 +61,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "LazyBatchNorm3d",
     ),
     "Containers": ("Sequential", "Residual", "Branch"),
-    "Pretrained Models": ("Backbone",),
+    "Pretrained Models": ("Backbone", "Segmenter"),
 }  # fmt: skip
 
 CONTAINERS = {"Sequential": "layers", "Residual": "layers", "Branch": "branches"}
@@ -77,6 +77,7 @@ _STUDIO_CLASSES: dict[str, type] = {
     "Residual": blocks.Residual,
     "Branch": blocks.Branch,
     "Backbone": blocks.Backbone,
+    "Segmenter": segmenters.Segmenter,
 }
 
 # Arguments that restate the incoming shape: how each is read from it.
@@ -168,6 +169,7 @@ _RANKS: dict[str, tuple[int, ...]] = {
     "SequenceMean": (2,),
     "EmbeddingBag": (1,),
     "Backbone": (3,),
+    "Segmenter": (3,),
 }
 _SPATIAL = re.compile(r"^(?P<family>.*?)(?P<d>[123])d$")
 _TOKEN_LAYERS = {"Embedding", "EmbeddingBag"}
@@ -271,6 +273,13 @@ def _entry(name: str, category: str) -> LayerInfo:
             Param("name", "choice", "resnet18", choices=backbones.names()),
             Param("weights", "str", "DEFAULT", nullable=True),
             Param("frozen", "bool", True),
+        )
+    elif name == "Segmenter":
+        params = (
+            Param("name", "choice", "lraspp_mobilenet_v3_large", choices=segmenters.names()),
+            Param("num_classes", "int", 21, minimum=1, maximum=254),
+            Param("weights", "str", "DEFAULT", nullable=True),
+            Param("frozen_backbone", "bool", False),
         )
     elif name in _DECLARED:
         params = _DECLARED[name]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("int", "float", "bool", "str", "choice", "ints", "floats", "shape", "mapping")
+KINDS = ("int", "float", "bool", "str", "names", "choice", "ints", "floats", "shape", "mapping")
 SKIPPED = frozenset({"self", "device", "dtype", "_weight", "_freeze", "_random_samples", "params"})
 
 
@@ -34,7 +34,7 @@ REQUIRED: Any = _Required()
 class Param:
     """One constructor argument: what values it takes and what it defaults to.
 
-    kind: int, float, bool, str, choice (one of `choices`), ints / floats (a number or a list of
+    kind: int, float, bool, str, names (a string or a list of them), choice (one of `choices`), ints / floats (a number or a list of
     `arity` numbers; arity None means any length), shape (a list of ints), mapping (an object of
     names to one of `choices`: a table's column types). For `ints`, `choices`
     lists the strings also accepted (Conv2d's padding "same"). `inferred` names what fills it
@@ -63,6 +63,7 @@ class Param:
             "float": "a number",
             "bool": "true or false",
             "str": "a string",
+            "names": "a string or a list of strings",
             "shape": "a list of integers",
         }.get(self.kind)
         if self.kind == "choice":
@@ -91,6 +92,10 @@ class Param:
             "float": lambda v: _is_number(v) and _within(v, self.minimum, self.maximum),
             "bool": lambda v: isinstance(v, bool),
             "str": lambda v: isinstance(v, str),
+            "names": lambda v: (
+                isinstance(v, str)
+                or (isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v))
+            ),
             "choice": lambda v: v in self.choices,
             "ints": lambda v: (
                 (isinstance(v, str) and v in self.choices)

@@ -85,7 +85,10 @@ class Batches:
                     xb.to(self.device, non_blocking=True),
                     yb.to(self.device, non_blocking=True),
                 )
-            yield (xb if ready else self.dataset.prepare(xb, self.augment)), yb
+            if self.augment is not None and self.dataset.targets_move:
+                yield self.dataset.prepare_pair(xb, yb, self.augment)
+            else:
+                yield (xb if ready else self.dataset.prepare(xb, self.augment)), yb
 
     def _streamed_epoch(self, skip: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Files decoded by DataLoader workers, then prepared on the device like any batch."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.catalogue.params import Param, with_defaults
-from studio.core.data import bundled, folder, synthetic, tabular, vision
+from studio.core.data import bundled, folder, segmentation, synthetic, tabular, vision
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData
 from studio.core.data.table_encoding import TYPES
@@ -27,6 +27,14 @@ class SourceInfo:
     description: str
     options: tuple[Param, ...]
     load: Callable[[dict[str, Any], LoadContext], RawData]
+    when: tuple[tuple[str, str, str], ...] = ()  # (option, other option, value): used only then
+
+    def used(self, name: str, options: dict[str, Any]) -> bool:
+        """Whether option `name` is used with these options (a VOC root only for format voc)."""
+        values = self.with_defaults(options)
+        return all(
+            values.get(other) == value for option, other, value in self.when if option == name
+        )
 
     @property
     def offline(self) -> bool:
@@ -85,17 +93,33 @@ SOURCES: dict[str, SourceInfo] = {
     },
     "image_folder": SourceInfo(
         "image_folder", "Image folder", "folder",
-        "a folder with one sub-folder of images per class (torchvision ImageFolder layout)",
+        "a folder with one sub-folder of images per class (torchvision ImageFolder layout), or "
+        "images with a labels CSV (several labels an image: a multi-label task)",
         (Param("path", "str"),
-         Param("size", "ints", None, arity=2, nullable=True, minimum=1, maximum=MAX_SIDE)),
+         Param("size", "ints", None, arity=2, nullable=True, minimum=1, maximum=MAX_SIDE),
+         Param("labels", "str", None, nullable=True)),
         folder.load,
+    ),
+    "segmentation": SourceInfo(
+        "segmentation", "Images and masks", "folder",
+        "images with a mask each (a PNG of class ids, 255: ignore), matched by file name; or the "
+        "Pascal VOC layout (format voc)",
+        (Param("images", "str", None, nullable=True), Param("masks", "str", None, nullable=True),
+         Param("classes", "names", None, nullable=True),
+         Param("format", "choice", "folder", choices=("folder", "voc")),
+         Param("root", "str", "data"),
+         Param("year", "choice", "2012", choices=segmentation.VOC_YEARS),
+         Param("size", "ints", None, arity=2, nullable=True, minimum=1, maximum=MAX_SIDE)),
+        segmentation.load,
+        when=(("images", "format", "folder"), ("masks", "format", "folder"),
+              ("classes", "format", "folder"), ("root", "format", "voc"), ("year", "format", "voc")),
     ),
     "csv": SourceInfo(
         "csv", "CSV table", "file",
         "a CSV or TSV table: feature columns of numbers and categories (blanks filled) and a "
         "target column, or a text column for sequence models",
         (
-            Param("path", "str"), Param("target", "str", None, nullable=True),
+            Param("path", "str"), Param("target", "names", None, nullable=True),
             Param("columns", "mapping", None, choices=TYPES, nullable=True),
             Param("missing", "choice", "impute", choices=("impute", "drop")),
             Param("text", "str", None, nullable=True),

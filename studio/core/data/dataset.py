@@ -52,6 +52,7 @@ class RawData:
     notes: list[str] = field(default_factory=list)
     table: Any = None  # a table source's feature columns (pandas), encoded after the split
     target: str | None = None  # a table source's target column
+    targets: list[str] | None = None  # a table's list of target columns (options.target)
     resize: int | None = None  # images: shorter side resized to this before the centre crop
 
 
@@ -73,7 +74,9 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     table: TableEncoding | None = None  # table sources: each column's type and encoding
     resize: int | None = None  # images: shorter side resized to this, then centre-cropped
-    target_scale: tuple[float, float] | None = None  # a regression: y is (value - mean) / std
+    # a regression: y is (value - mean) / std; several targets: ([mean, ...], [std, ...])
+    target_scale: tuple[Any, Any] | None = None
+    targets: list[str] | None = None  # a regression's target columns, when a list names them
     _normalisation: Normalisation | None = field(default=None, repr=False)
 
     @property
@@ -82,7 +85,9 @@ class Dataset:
 
     @property
     def class_counts(self) -> list[int]:
-        """Samples per class in the training split."""
+        """Samples per class in the training split (a multi-label task: samples with each label)."""
+        if self.task == "multilabel":
+            return [int(n) for n in self.train.y.cpu().sum(dim=0).round().tolist()]
         if self.task != "classification":
             return []
         return torch.bincount(self.train.y.cpu(), minlength=self.num_classes).tolist()
@@ -110,6 +115,29 @@ class Dataset:
         """A raw batch as the model's input: scaled, augmented (training batches only) and
         normalised; token ids pass as they are."""
         return self.normalisation(x, augment)
+
+    @property
+    def what(self) -> str:
+        """The task in words: `10 classes`, `regression`, `3 labels`, `segmentation into 3
+        classes (background, square, disc)`."""
+        n = self.num_classes
+        if self.task == "segmentation":
+            names = ", ".join(self.classes[:8]) + (", ..." if n > 8 else "")
+            return f"segmentation into {n} classes ({names})"
+        return {"classification": f"{n} classes", "multilabel": f"{n} labels"}.get(
+            self.task, self.task
+        )
+
+    @property
+    def targets_move(self) -> bool:
+        """Targets that are drawn on the image (a segmentation's masks): augmented with it."""
+        return self.task == "segmentation"
+
+    def prepare_pair(
+        self, x: torch.Tensor, y: torch.Tensor, augment
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A raw batch and targets that move with it, augmented together and normalised."""
+        return self.normalisation.pair(x, y, augment)
 
     def map_features(self, module, autocast=contextlib.nullcontext, batch: int = 128) -> Dataset:
         """The same samples as `module`'s outputs (a frozen backbone's features, computed once in
@@ -154,8 +182,13 @@ class Dataset:
 
     def preview(self, per_class: int = 4) -> list[tuple[Any, str]]:
         """The first samples of each class as (array or text, label) for a preview grid."""
+        if self.task == "segmentation":
+            return self._mask_preview(per_class * 4)
         y = self.train.y.cpu()
         out: list[tuple[Any, str]] = []
+        if self.task == "multilabel":  # each sample with its labels
+            return [(self.sample_view(self.train.x[i].cpu()), self.labels_of(y[i]))
+                    for i in range(min(per_class * 4, len(y)))]  # fmt: skip
         groups = range(self.num_classes) if self.task == "classification" else [None]
         for c in groups:
             index = (
@@ -164,9 +197,26 @@ class Dataset:
                 else torch.arange(min(per_class * 4, len(y)))
             )
             for i in index.tolist():
-                label = self.classes[c] if c is not None else f"{float(y[i]):.3g}"
+                value = ", ".join(f"{v:.3g}" for v in y[i].reshape(-1).tolist())  # one or several
+                label = self.classes[c] if c is not None else value
                 out.append((self.sample_view(self.train.x[i].cpu()), label))
         return out
+
+    def _mask_preview(self, count: int) -> list[tuple[Any, str]]:
+        """The first images with their masks blended in, labelled with the classes they show."""
+        from studio.core.data.segmentation import blend, present
+
+        out = []
+        for i in range(min(count, len(self.train))):
+            mask = self.train.y[i].cpu()
+            view = blend(image_view(self.train.x[i].cpu(), self.scale), mask.numpy())
+            out.append((view, ", ".join(present(mask, self.classes)) or "(ignored)"))
+        return out
+
+    def labels_of(self, row: torch.Tensor) -> str:
+        """A multi-label target row's labels, joined by ", " ("(none)" for none)."""
+        names = [c for c, v in zip(self.classes, row.tolist(), strict=True) if v >= 0.5]
+        return ", ".join(names) or "(none)"
 
     def sample_view(self, x: torch.Tensor) -> Any:
         if self.kind == "image":
@@ -194,7 +244,21 @@ class Dataset:
             "skipped_files": self.skipped,
             "notes": self.notes,
             "columns": self.table.describe() if self.table is not None else None,
+            **({"targets": self.targets} if self.targets else {}),
+            **({"pixel_counts": self.pixel_counts} if self.task == "segmentation" else {}),
         }
+
+    @property
+    def pixel_counts(self) -> dict[str, int]:
+        """A segmentation's training pixels of each class, and those ignored (255); {} for the
+        other tasks."""
+        if self.task != "segmentation":
+            return {}
+        counts = torch.bincount(self.train.y.flatten().long().cpu(), minlength=256)
+        out = {name: int(counts[i]) for i, name in enumerate(self.classes)}
+        if counts[255]:
+            out["(ignored)"] = int(counts[255])
+        return out
 
 
 def image_view(x: torch.Tensor, scale: float) -> np.ndarray:

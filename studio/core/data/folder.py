@@ -1,4 +1,5 @@
-"""A folder of class sub-folders (torchvision's ImageFolder layout), decoded once into uint8 tensors.
+"""A folder of class sub-folders (torchvision's ImageFolder layout), or of images a labels CSV
+names (several labels an image: folder_labels.py), decoded once into uint8 tensors.
 
 Files that are not images (by extension) are skipped and counted; an image file that cannot be
 decoded is a DataError naming it. Images are resized to `size`, or to the first image's size.
@@ -73,6 +74,10 @@ def scan(root: Path) -> tuple[list[tuple[Path, int]], list[str], int, int]:
 
 def load(options: dict, ctx: LoadContext) -> RawData:
     root = ctx.resolve(options["path"])
+    if options.get("labels"):
+        return _labelled(
+            root, ctx.resolve(options["labels"]), _Sizing.of(options["size"], ctx), ctx
+        )
     samples, classes, skipped, looped = scan(root)
     sizing = _Sizing.of(options["size"], ctx)
     streamed = _streamed(samples, classes, sizing)
@@ -86,6 +91,20 @@ def load(options: dict, ctx: LoadContext) -> RawData:
         raw.notes.append(f"skipped {skipped} file(s) that are not images")
     if looped:
         raw.notes.append(f"skipped {looped} folder(s) reached a second time through a link")
+    return raw
+
+
+def _labelled(root: Path, labels_file: Path, sizing: _Sizing, ctx: LoadContext) -> RawData:
+    """The images a labels CSV names, flat in `root`, with their labels (folder_labels.py)."""
+    from studio.core.data.folder_labels import read_labels
+
+    files, y, labels = read_labels(labels_file, root, IMAGE_SUFFIXES)
+    samples = [(path, 0) for path in files]
+    raw = _streamed(samples, labels, sizing)
+    if raw is None:
+        key = {"sizing": sizing.__dict__, "files": file_stamp(files), "labels": True}
+        raw = cached("image_folder", key, lambda: _decode(samples, labels, sizing, ctx))
+    raw.train, raw.task = Split(raw.train.x, y), "multilabel"
     return raw
 
 

@@ -25,7 +25,7 @@ def load_dataset(
     cancelled: Callable[[], bool] | None = None,
     table: TableEncoding | None = None,
     images: ImagePreparation | None = None,
-    target_scale: tuple[float, float] | None = None,
+    target_scale: tuple | None = None,
 ) -> Dataset:
     """Everything the trainer and the views need from `data`; a DataError names what is wrong.
 
@@ -33,8 +33,8 @@ def load_dataset(
     evaluation and export do, so the rows are encoded as the model saw them). `images`: what
     pretrained weights want (backbones.preparation): image folders are decoded at their size, and
     images are normalised with their mean and std instead of the data's own. A regression's
-    targets are standardised with the training split's mean and std (`target_scale`: a trained
-    run's, used as it is), so the loss is the same size whatever the target's units."""
+    targets are standardised with the training split's mean and std, each column its own (a
+    trained run's `target_scale`, as it is): the loss is the same size whatever their units."""
     info = SOURCES.get(spec.source)
     if info is None:
         raise DataError(f"unknown data source '{spec.source}' (see `studio datasets`)")
@@ -75,6 +75,7 @@ def load_dataset(
         table=encoding,
         resize=raw.resize,
         target_scale=target_scale if raw.task == "regression" else None,
+        targets=raw.targets if raw.task == "regression" else None,
     )
 
 
@@ -98,16 +99,19 @@ def _input_statistics(train: Split, raw: RawData, encoding, images) -> tuple[lis
     return mean, std
 
 
-def _target_scale(y: torch.Tensor) -> tuple[float, float]:
+def _target_scale(y: torch.Tensor) -> tuple:
+    """The training targets' mean and std: two numbers, or two lists (one value a column) when
+    y has several columns (a regression of several outputs)."""
     values = y.double()
-    std = float(values.std()) if len(values) > 1 else 0.0
-    return float(values.mean()), std if std > 1e-12 else 1.0
+    std = values.std(dim=0) if len(values) > 1 else torch.zeros_like(values[0])
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return values.mean(dim=0).tolist(), std.tolist()
 
 
-def _standardised(split: Split | None, scale: tuple[float, float]) -> Split | None:
+def _standardised(split: Split | None, scale: tuple) -> Split | None:
     if split is None:
         return None
-    mean, std = scale
+    mean, std = (torch.tensor(v, dtype=torch.float64) for v in scale)
     return Split(split.x, ((split.y.double() - mean) / std).float())
 
 
@@ -117,7 +121,7 @@ def load_project_data(
     progress: Callable[[str, int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     table: TableEncoding | None = None,
-    target_scale: tuple[float, float] | None = None,
+    target_scale: tuple | None = None,
 ) -> Dataset:
     """The data a project trains on: its `data`, with its seed, prepared for its first layer (a
     pretrained backbone wants its own image size and normalisation)."""
@@ -180,7 +184,8 @@ def _encoded(
 ) -> tuple[RawData, TableEncoding]:
     """The table's columns typed on its training rows (or as `known` says), every row encoded."""
     frame = raw.table
-    overrides = {k: v for k, v in (options["columns"] or {}).items() if k != raw.target}
+    targets = raw.targets or [raw.target]
+    overrides = {k: v for k, v in (options["columns"] or {}).items() if k not in targets}
     if known is not None:
         missing = [c.name for c in known.columns if c.type != "ignore" and c.name not in frame]
         if missing:

@@ -34,6 +34,22 @@ class Normalisation:
                 x = torch.cat([augment(group) for group in x.split(AUGMENT_GROUP)])
         return (x - mean).div_(std)
 
+    def pair(self, x: torch.Tensor, y: torch.Tensor, augment) -> tuple[torch.Tensor, torch.Tensor]:
+        """A raw image batch and its masks augmented together (transforms.v2 moves a
+        `tv_tensors.Mask` with its image, nearest neighbour, and leaves its colours alone), then
+        the images normalised."""
+        from torchvision import tv_tensors
+
+        mean, std = self._on(x.device, x.dim())
+        images, masks = [], []
+        for group_x, group_y in zip(
+            (x.float() / self.scale).split(AUGMENT_GROUP), y.split(AUGMENT_GROUP), strict=True
+        ):
+            image, mask = augment(tv_tensors.Image(group_x), tv_tensors.Mask(group_y))
+            images.append(image.as_subclass(torch.Tensor))
+            masks.append(mask.as_subclass(torch.Tensor))
+        return (torch.cat(images) - mean).div_(std), torch.cat(masks)
+
     def _on(self, device: torch.device, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._stats:
             shape = (1, -1, *([1] * (dims - 2)))

@@ -44,19 +44,19 @@ def read_picture(path: Path, size: tuple[int, int], grey: bool, resize: int | No
     (Pillow's draft); a picture larger than Pillow decodes safely, or one that is no picture,
     is one DataError naming the file, and memory stays bounded by one picture at a time."""
     mode = "L" if grey else "RGB"
-    with _opened(path) as image:
+    with opened_picture(path) as image:
         image.draft(mode, (size[1], size[0]) if resize is None else (resize, resize))
         return fit_image(image.convert(mode), size, resize)
 
 
 def picture_header(path: Path) -> tuple[str, tuple[int, int]]:
     """An image file's mode and (width, height), from its header alone: nothing decoded."""
-    with _opened(path) as image:
+    with opened_picture(path) as image:
         return image.mode, image.size
 
 
 @contextlib.contextmanager
-def _opened(path: Path):
+def opened_picture(path: Path):
     from PIL import Image, UnidentifiedImageError
 
     try:

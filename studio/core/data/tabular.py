@@ -3,7 +3,8 @@ models.
 
 The file is read with pandas (the delimiter detected, a UTF-8 BOM dropped, quoted fields kept
 whole, blanks and NA as missing cells). A text or integer target is a classification (class names
-kept, sorted); a float target is a regression; a row without a target is dropped. Feature columns
+kept, sorted); a float target is a regression; a row without a target is dropped. Cells of labels
+separated by `;` and lists of target columns are table_targets.py's. Feature columns
 are typed and encoded after the split, on the training rows (table_encoding.py); a text column is
 tokenised after the split, on the training rows only.
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from studio.core.data import table_targets
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData, Split
 from studio.core.data.table_encoding import DELIMITERS, MISSING_TEXT
@@ -37,36 +39,29 @@ def load(options: dict, ctx: LoadContext) -> RawData:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     header, delimiter = read_header(path)
-    target = options["target"] or header[-1]
-    if target not in header:
-        raise DataError(f"{path}: no column '{target}' (columns: {', '.join(header)})")
+    targets = table_targets.target_columns(options["target"], header, path)
     text = options["text"]
     if text is not None and text not in header:
         raise DataError(f"{path}: no text column '{text}' (columns: {', '.join(header)})")
-    frame = read_table(path, delimiter, text=(text,) if text else (), categories=(target,))
-    notes = []
-    codes, distinct = pd.factorize(frame[target])
-    stripped = [str(v).strip() for v in distinct]
-    blank = pd.Series(np.array([v == "" for v in stripped] + [True])[codes])
-    if blank.all():
-        raise DataError(f"{path}: column '{target}' (the target) has no values")
-    if blank.any():
-        notes.append(f"{int(blank.sum())} row(s) without a {target} dropped")
-        frame = frame[~blank].reset_index(drop=True)
-    wanted = _wanted_task(target, options["columns"] or {}, ctx.task, path)
-    y, classes, task = _target(
-        codes[~blank.to_numpy()], stripped, f"{path}: column '{target}' (the target)", wanted
-    )
-    _say_task(task, wanted, classes, len(np.unique(codes)), stripped, notes, f"{path}", target)
+    listed = not isinstance(options["target"], str) and options["target"] is not None
+    words = (text,) if text else ()
+    if listed:  # several target columns (table_targets.py)
+        frame = read_table(path, delimiter, text=words)
+        frame, y, classes, task, notes = table_targets.several_targets(
+            frame, targets, ctx.task, path
+        )
+    else:
+        frame = read_table(path, delimiter, text=words, categories=(targets[0],))
+        frame, y, classes, task, notes = _one_target(frame, targets[0], options, ctx, path)
     if text is not None:
         empty = torch.zeros((len(frame), 0), dtype=torch.long)
         texts = frame[text].fillna("").astype(str).tolist()
         return RawData(
             Split(empty, y), None, "tokens", classes, task, 1.0, texts=texts, notes=notes
         )
-    features = frame.drop(columns=[target])
+    features = frame.drop(columns=targets)
     if features.columns.empty:
-        raise DataError(f"{path}: no feature columns besides the target '{target}'")
+        raise DataError(f"{path}: no feature columns besides the target '{', '.join(targets)}'")
     if options["missing"] == "drop":
         ignored = {n for n, kind in (options["columns"] or {}).items() if kind == "ignore"}
         kept = features.drop(columns=[c for c in features.columns if c in ignored])
@@ -86,8 +81,33 @@ def load(options: dict, ctx: LoadContext) -> RawData:
         1.0,
         notes=notes,
         table=features,
-        target=target,
+        target=", ".join(targets),
+        targets=targets if listed else None,
     )
+
+
+def _one_target(frame: pd.DataFrame, target: str, options: dict, ctx: LoadContext, path: Path):
+    """The rows kept, y, the classes, the task and notes of a single target column: classes,
+    values, or labels separated by `;` (table_targets.py)."""
+    notes = []
+    codes, distinct = pd.factorize(frame[target])
+    stripped = [str(v).strip() for v in distinct]
+    if table_targets.is_label_cells(stripped, ctx.task):  # "cat;dog": blank is no label
+        y, labels = table_targets.label_sets(codes, stripped)
+        table_targets.check_labels(y, labels, path, target)
+        return frame, y, labels, "multilabel", notes
+    blank = pd.Series(np.array([v == "" for v in stripped] + [True])[codes])
+    if blank.all():
+        raise DataError(f"{path}: column '{target}' (the target) has no values")
+    if blank.any():
+        notes.append(f"{int(blank.sum())} row(s) without a {target} dropped")
+        frame = frame[~blank].reset_index(drop=True)
+    wanted = _wanted_task(target, options["columns"] or {}, ctx.task, path)
+    y, classes, task = _target(
+        codes[~blank.to_numpy()], stripped, f"{path}: column '{target}' (the target)", wanted
+    )
+    _say_task(task, wanted, classes, len(np.unique(codes)), stripped, notes, f"{path}", target)
+    return frame, y, classes, task, notes
 
 
 def read_header(path: Path) -> tuple[list[str], str]:

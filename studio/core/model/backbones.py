@@ -91,6 +91,16 @@ def preparation(layers: list) -> ImagePreparation | None:
     )
 
 
+def check_pretrained(kind: str, path: str, shape: list[int], args: dict[str, Any]) -> None:
+    """A pretrained layer's arguments and input (a Backbone's, a Segmenter's), before it is built."""
+    if kind == "Segmenter":
+        from studio.core.model import segmenters
+
+        segmenters.check_layer(path, shape, args)
+    else:
+        check_layer(path, shape, args)
+
+
 def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
     """A Backbone's arguments and its input, before it is built: one clear error on its row."""
     name, weights = args.get("name"), args.get("weights")
@@ -157,12 +167,15 @@ def _min_size(name: str) -> tuple[int, int]:
 def load_pretrained(
     model: nn.Module, base_dir: Path, progress: Progress | None = None
 ) -> list[str]:
-    """Load every Backbone's weights into `model`; returns what was loaded, in words."""
+    """Load every Backbone's and Segmenter's weights into `model`; what was loaded, in words."""
     from studio.core.model.blocks import Backbone
+    from studio.core.model.segmenters import Segmenter, load_weights
 
     loaded = []
     for module in model.modules():
-        if isinstance(module, Backbone) and module.weights is not None:
+        if isinstance(module, Segmenter) and module.weights is not None:
+            loaded.append(load_weights(module, base_dir, progress))
+        elif isinstance(module, Backbone) and module.weights is not None:
             state = pretrained_state(module.name, module.weights, base_dir, progress)
             _load_into(module, state)
             loaded.append(f"{module.name} weights {module.weights}")

@@ -195,10 +195,10 @@ class _Walker:
         _check_input(info, path, x)
         args = with_defaults(info.params, spec.args)
         _check_dims(info, path, shape, args)
-        if info.type == "Backbone":
-            from studio.core.model.backbones import check_layer
+        if info.category == "Pretrained Models":
+            from studio.core.model.backbones import check_pretrained
 
-            check_layer(path, shape, args)
+            check_pretrained(info.type, path, shape, args)
         for param in info.params:
             if param.inferred in ("channels", "features", "trailing"):
                 value = _infer(param.inferred, shape)

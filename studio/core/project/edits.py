@@ -36,10 +36,11 @@ LAYER_STARTS = {
 
 def new_layer(layer_type: str) -> LayerSpec:
     """A palette layer with its required arguments at sensible starting values. "Backbone:<model>"
-    is a pretrained torchvision model (the palette's Pretrained models)."""
+    is a pretrained torchvision model, "Segmenter:<model>" a segmentation one (the palette's
+    Pretrained models)."""
     kind, _, model = layer_type.partition(":")
-    if kind == "Backbone" and model:
-        return LayerSpec("Backbone", args={"name": model})
+    if kind in ("Backbone", "Segmenter") and model:
+        return LayerSpec(kind, args={"name": model})
     info = catalogue.get(layer_type)
     if info is None:
         raise KeyError(layer_type)

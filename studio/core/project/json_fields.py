@@ -46,6 +46,16 @@ def json_number(value: Any, path: str, minimum: float) -> float:
     return value
 
 
+def json_probability(value: Any, path: str) -> float:
+    """A number above 0 and below 1 (a multi-label task's threshold)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+    if not ok:
+        raise ProjectError(
+            path, f"expected a probability above 0 and below 1, got {show_value(value)}"
+        )
+    return value
+
+
 def check_keys(
     obj: dict[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
 ) -> None:

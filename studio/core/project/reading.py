@@ -24,6 +24,7 @@ from studio.core.project.json_fields import (
     json_integer,
     json_number,
     json_object,
+    json_probability,
     json_string,
 )
 from studio.core.project.spec import (
@@ -111,7 +112,7 @@ def _data(value: Any) -> DataSpec:
         obj,
         "data",
         required=("source",),
-        optional=("options", "val_fraction", "batch_size", "augment", "task"),
+        optional=("options", "val_fraction", "batch_size", "augment", "task", "threshold"),
     )
     source = json_string(obj["source"], "data.source")
     task = obj.get("task")
@@ -148,6 +149,7 @@ def _data(value: Any) -> DataSpec:
             _component(a, f"data.augment[{i}]", "augmentation") for i, a in enumerate(augment)
         ],
         task=task,
+        threshold=json_probability(obj.get("threshold", 0.5), "data.threshold"),
     )
 
 

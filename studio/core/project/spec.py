@@ -72,6 +72,7 @@ class DataSpec:
     batch_size: int = 64
     augment: list[Component] = field(default_factory=list)
     task: str | None = None  # one of TASKS; None: told from the data
+    threshold: float = 0.5  # a multi-label task: a label is predicted at this probability
 
     def to_dict(self) -> dict[str, Any]:
         said = {
@@ -83,6 +84,8 @@ class DataSpec:
         }
         if self.task is not None:
             said["task"] = self.task
+        if self.threshold != 0.5:
+            said["threshold"] = self.threshold
         return said
 
 

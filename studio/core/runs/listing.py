@@ -19,7 +19,9 @@ from studio.core.train.events import higher_is_better, show_metric
 RUNNING_SECONDS = 120  # a run whose metrics grew this recently, without a stop, is running
 _FAILED = ("error", "non_finite_loss")
 _STOPPED = ("stopped", "pruned")
-MEASURED_BY = ("val_acc", "val_loss", "train_acc", "train_loss")  # a run's result, first found
+MEASURED_BY = (  # a run's result, the first found: its task's validation score, else a loss
+    "val_acc", "val_miou", "val_f1", "val_loss", "train_acc", "train_loss",
+)  # fmt: skip
 
 
 @dataclass

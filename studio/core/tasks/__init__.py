@@ -10,8 +10,11 @@ from __future__ import annotations
 from studio.core.tasks.base import Scores, Task
 
 
-def make_task(name: str, loss_type: str, classes: list[str]) -> Task:
-    """The task `name` (a dataset's `task`) for a loss and the data's classes."""
+def make_task(
+    name: str, loss_type: str, classes: list[str], threshold: float | None = None
+) -> Task:
+    """The task `name` (a dataset's `task`) for a loss and the data's classes (`threshold`: the
+    probability a multi-label task predicts a label at, data.threshold; None: 0.5)."""
     from studio.core.tasks import classification, multilabel, regression, segmentation
 
     kinds: dict[str, type[Task]] = {
@@ -20,7 +23,10 @@ def make_task(name: str, loss_type: str, classes: list[str]) -> Task:
         "regression": regression.Regression,
         "segmentation": segmentation.Segmentation,
     }
-    return kinds[name](loss_type, list(classes))
+    task = kinds[name](loss_type, list(classes))
+    if threshold is not None:
+        task.threshold = threshold
+    return task
 
 
 __all__ = ["Scores", "Task", "make_task"]

@@ -24,6 +24,7 @@ class Task:
     class_targets = False  # targets are class ids (one a sample, or one a pixel)
     train_metric: str | None = None  # the `train_*` metric `hits` sums (train_acc), if any
     metrics: tuple[str, ...] = ()  # the epoch metrics it reports beside the losses
+    threshold = 0.5  # a multi-label task's: a label is predicted at this probability
 
     def __init__(self, loss_type: str, classes: list[str]) -> None:
         self.loss_type, self.classes = loss_type, classes

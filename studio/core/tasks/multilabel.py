@@ -11,7 +11,7 @@ import torch
 from studio.core.errors import ProjectError
 from studio.core.tasks.base import Scores, Task
 
-THRESHOLD = 0.5  # a label is predicted when its probability is at least this
+THRESHOLD = 0.5  # a label is predicted when its probability is at least this (data.threshold)
 LOSSES = ("BCEWithLogitsLoss", "MultiLabelSoftMarginLoss")
 
 
@@ -49,7 +49,8 @@ def mean_ap(ap: torch.Tensor) -> float:
 
 
 class _LabelScores(Scores):
-    def __init__(self) -> None:
+    def __init__(self, threshold: float = THRESHOLD) -> None:
+        self.threshold = threshold
         self.probabilities: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
 
@@ -61,7 +62,7 @@ class _LabelScores(Scores):
         if not self.probabilities:
             return {}
         probabilities, y = torch.cat(self.probabilities).cpu(), torch.cat(self.targets).cpu()
-        scores = label_scores(label_counts(probabilities, y, THRESHOLD))
+        scores = label_scores(label_counts(probabilities, y, self.threshold))
         return {
             "val_f1": float(scores["f1"].mean()),
             "val_map": mean_ap(average_precision(probabilities, y)),
@@ -91,7 +92,33 @@ class MultiLabel(Task):
         return output, y.to(output.dtype)
 
     def scores(self) -> Scores:
-        return _LabelScores()
+        return _LabelScores(self.threshold)
+
+    def evaluate(self, result, outputs, split, dataset, pre, worst: int) -> None:
+        probabilities, y = torch.sigmoid(outputs.float()), split.y.float()
+        counts = label_counts(probabilities, y, self.threshold)
+        scores = label_scores(counts)
+        ap = average_precision(probabilities, y)
+        tp, fp, fn = (float(v) for v in counts.sum(dim=0))
+        exact = ((probabilities >= self.threshold) == (y >= 0.5)).all(dim=1).double().mean()
+        result.extra = {
+            "threshold": self.threshold,
+            "micro_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+            "macro_f1": float(scores["f1"].mean()) if len(self.classes) else 0.0,
+            "map": mean_ap(ap),
+            "exact_match": float(exact),
+            "per_label": [
+                {
+                    "label": label,
+                    "precision": float(scores["precision"][i]),
+                    "recall": float(scores["recall"][i]),
+                    "f1": float(scores["f1"][i]),
+                    "ap": None if torch.isnan(ap[i]) else float(ap[i]),  # no positive sample
+                    "support": int(counts[i, 0] + counts[i, 2]),
+                }
+                for i, label in enumerate(self.classes)
+            ],
+        }
 
     def predict(self, pre, names, outputs, top, threshold):
         from studio.core.use.predict import Prediction
@@ -101,7 +128,8 @@ class MultiLabel(Task):
                 f"the model gives {outputs.shape[1]} scores but its file names "
                 f"{len(self.classes)} labels: the metadata does not belong to these weights"
             )
-        cut = THRESHOLD if threshold is None else threshold
+        cut = threshold if threshold is not None else getattr(pre, "threshold", None)
+        cut = self.threshold if cut is None else cut
         out = []
         for name, row in zip(names, torch.sigmoid(outputs.float()).tolist(), strict=True):
             scores = sorted(zip(self.classes, row, strict=True), key=lambda s: -s[1])

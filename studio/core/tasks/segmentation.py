@@ -130,6 +130,21 @@ class Segmentation(Task):
 
         score_masks(result, outputs, split, dataset, worst)
 
+    def predict(self, pre, names, outputs, top, threshold):
+        from studio.core.use.predict import Prediction
+        from studio.core.use.segmentation import areas
+
+        if outputs.dim() != 4 or outputs.shape[1] != len(self.classes):
+            raise ValueError(
+                f"the model gives {list(outputs.shape[1:])} per sample but its file names "
+                f"{len(self.classes)} classes: the metadata does not belong to these weights"
+            )
+        masks = outputs.argmax(dim=1).to(torch.uint8).numpy()
+        return [
+            Prediction(name, mask=mask, areas=areas(mask, self.classes))
+            for name, mask in zip(names, masks, strict=True)
+        ]
+
     def evaluation_json(self, result) -> dict[str, Any]:
         return {
             "miou": result.miou,

@@ -33,6 +33,7 @@ class StartEvent(TypedDict):
     steps_per_epoch: int
     epochs: int
     resumed_at_epoch: int | None
+    weights: NotRequired[list[str]]  # pretrained weights loaded, in words (a new run only)
 
 
 class StepEvent(TypedDict):
@@ -153,6 +154,7 @@ def describe(event: dict[str, Any], epochs: int | None = None) -> str | None:
         return (
             f"training {event['project']} on {event['device']}: {event['params']:,} parameters, "
             f"{event['steps_per_epoch']} steps an epoch"
+            + "".join(f"; {w}" for w in event.get("weights", ()))
         )
     if kind == "epoch":
         parts = [f"epoch {event['epoch']}/{epochs or '?'}", f"loss {event['train_loss']:.4f}"]

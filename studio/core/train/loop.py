@@ -144,12 +144,14 @@ def prepare(
     check_precision(device, spec.precision)
     _seed_everything(spec.seed)
     dataset = _load_data(project, base_dir, kept)
-    preprocessing = Preprocessing.from_dataset(dataset).to_json()
+    preprocessing = Preprocessing.from_dataset(dataset, project.data.threshold).to_json()
     if _fits(dataset, device):
         dataset = dataset.to(device)
     _reconcile_input_shape(project, dataset)
     setup = make_setup(project, dataset, device, world)
-    load_pretrained(setup.raw_model, Path(base_dir or ".").resolve(), downloading)
+    setup.weights_loaded = load_pretrained(
+        setup.raw_model, Path(base_dir or ".").resolve(), downloading
+    )
     return setup, preprocessing
 
 
@@ -224,6 +226,7 @@ def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) 
             steps_per_epoch=len(setup.train_batches),
             epochs=epochs,
             resumed_at_epoch=progress.epoch if resumed else None,
+            **({"weights": setup.weights_loaded} if setup.weights_loaded and not resumed else {}),
         )
     )
     try:

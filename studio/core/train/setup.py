@@ -5,7 +5,7 @@ targets meet outputs. `make_setup` checks it all before the first step."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -96,6 +96,7 @@ class Setup:
     val_batches: Batches | None
     grad_clip: float | None
     channels_last: bool = False  # image batches in channels-last order (CUDA convolutions)
+    weights_loaded: list[str] = field(default_factory=list)  # pretrained weights, in words
 
     @property
     def val_count(self) -> int:
@@ -144,7 +145,7 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
     if spec.fine_tune is not None:  # the head learns first, on a frozen backbone
         for backbone in (m for m in model.modules() if isinstance(m, Backbone)):
             backbone.set_frozen(True)
-    task = make_task(dataset.task, spec.loss.type, dataset.classes)
+    task = make_task(dataset.task, spec.loss.type, dataset.classes, data.threshold)
     task.check_output(_output_shape(model, dataset, device), list(dataset.train.y.shape[1:]))
     _check_monitor(project, task)
     optimizer = make_optimizer(project, model)

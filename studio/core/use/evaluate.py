@@ -84,8 +84,10 @@ def evaluate(
     worst: int = 16,
     batch_size: int = 512,
     cancelled: Callable[[], bool] | None = None,
+    threshold: float | None = None,
 ) -> Evaluation:
-    """Run the model over the evaluation split (on the CPU, in batches) and score it."""
+    """Run the model over the evaluation split (on the CPU, in batches) and score it
+    (`threshold`: a multi-label task's, instead of the run's data.threshold)."""
     from studio.core.tasks import make_task
     from studio.core.train.setup import make_loss
 
@@ -98,7 +100,9 @@ def evaluate(
         raise StudioError(
             f"{dataset.source}: no samples to evaluate on (set data.val_fraction above 0)"
         )
-    task = make_task(dataset.task, project.training.loss.type, dataset.classes)
+    if threshold is None:
+        threshold = trained.preprocessing.threshold or project.data.threshold
+    task = make_task(dataset.task, project.training.loss.type, dataset.classes, threshold)
     loss_fn = make_loss(project, task)
     loss_sum = 0.0
 

@@ -278,8 +278,8 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
 
 def explain_worst(trained, dataset, evaluation) -> None:
     """Explain each worst-classified sample's wrong answer (what the model saw in it), in place:
-    `WorstSample.why`."""
-    if not evaluation.worst:
+    `WorstSample.why`. Classifications only: other tasks' worst samples show their own answers."""
+    if evaluation.task != "classification" or not evaluation.worst:
         return
     _, split = dataset.to("cpu").eval_split()
     raw = split.x[[w.index for w in evaluation.worst]]

@@ -282,7 +282,7 @@ def predict_samples(
 
     pre = predictor.preprocessing
     outputs = predictor.run(pre.normalise(raw))
-    task = make_task(pre.task, "", pre.classes or [])
+    task = make_task(pre.task, "", pre.classes or [], pre.threshold)
     try:
         return task.predict(pre, names, outputs, top, threshold)
     except ValueError as exc:  # the outputs do not fit the file's metadata (made elsewhere)

@@ -39,11 +39,14 @@ class Preprocessing:
     vocabulary: list[str] | None = None
     table: dict[str, Any] | None = None  # a table's column encoding (TableEncoding.to_json)
     resize: int | None = None  # images: shorter side resized to this, then centre-cropped
-    target: list[float] | None = None  # a regression: [mean, std]; the model gives (y - mean) / std
+    # a regression: [mean, std], the model gives (y - mean) / std; several target columns:
+    # [[mean, ...], [std, ...]], one a column
+    target: list[Any] | None = None
     targets: list[str] | None = None  # a regression of several target columns: their names
+    threshold: float | None = None  # a multi-label task: a label is predicted at this probability
 
     @classmethod
-    def from_dataset(cls, dataset) -> Preprocessing:
+    def from_dataset(cls, dataset, threshold: float | None = None) -> Preprocessing:
         return cls(
             kind=dataset.kind,
             task=dataset.task,
@@ -56,6 +59,8 @@ class Preprocessing:
             table=dataset.table.to_json() if dataset.table is not None else None,
             resize=dataset.resize,
             target=list(dataset.target_scale) if dataset.target_scale is not None else None,
+            targets=list(dataset.targets) if dataset.targets else None,
+            threshold=threshold if dataset.task == "multilabel" else None,
         )
 
     @classmethod
@@ -73,6 +78,8 @@ class Preprocessing:
                 and (made.vocabulary is None or all(isinstance(w, str) for w in made.vocabulary))
                 and (made.table is None or made.encoding().width == made.input_shape[-1])
                 and (made.target is None or _is_scale(made.target))
+                and (made.targets is None or all(isinstance(t, str) for t in made.targets))
+                and (made.threshold is None or 0 < made.threshold < 1)
             )
         except (AttributeError, TypeError, KeyError, ValueError):
             ok = False
@@ -92,10 +99,11 @@ class Preprocessing:
         return TableEncoding.from_json(self.table) if self.table is not None else None
 
     def values(self, outputs: torch.Tensor) -> torch.Tensor:
-        """A regression's outputs in the target's own units (the model gives standardised ones)."""
+        """A regression's outputs in the targets' own units (the model gives standardised ones;
+        several targets: [samples, targets], each column its own scale)."""
         if self.target is None:
             return outputs
-        mean, std = self.target
+        mean, std = (torch.tensor(v, dtype=torch.float64) for v in self.target)
         return outputs.double() * std + mean
 
     def dataset_of(self, project: Project, base_dir, data: DataSpec | None = None, table=True):
@@ -194,12 +202,19 @@ def _load_data(project, spec, base_dir, source, preprocessing):
 
 
 def _is_scale(target) -> bool:
-    return (
-        isinstance(target, list)
-        and len(target) == 2
-        and all(isinstance(v, (int, float)) for v in target)
-        and target[1] > 0
-    )
+    """[mean, std] numbers, or [[mean, ...], [std, ...]] lists as long as each other (one value
+    a target column), every std above 0."""
+    if not isinstance(target, list) or len(target) != 2:
+        return False
+    if all(isinstance(v, list) for v in target):
+        means, stds = target
+        numbers = [*means, *stds]
+        return (
+            len(means) == len(stds) > 0
+            and all(isinstance(v, (int, float)) for v in numbers)
+            and all(s > 0 for s in stds)
+        )
+    return all(isinstance(v, (int, float)) for v in target) and target[1] > 0
 
 
 def rebuild(project: Project, state: dict[str, torch.Tensor], source: Path | str) -> nn.Module:

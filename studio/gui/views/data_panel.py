@@ -3,6 +3,7 @@ augmentation, and a preview of samples with their labels and the class counts.""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pyqtgraph as pg
@@ -26,6 +27,11 @@ from studio.core.project.spec import TASKS
 from studio.gui.views.column_table import ColumnTypesTable
 from studio.gui.views.data_preview import DataPreview
 from studio.gui.views.param_editors import CompactComboBox, ParamEditor
+
+# Options picked with a Browse button: a folder (True), a file (False), or a folder for folder
+# sources and a file for the others (None).
+BROWSED = {"path": None, "images": True, "masks": True, "root": True, "classes": False,
+           "labels": False}  # fmt: skip
 
 
 class DataPanel(QWidget):
@@ -182,6 +188,7 @@ class DataPanel(QWidget):
                 value = data.options.get(name, editor.param.default)
                 if editor.value() != value and not editor.has_focus():
                     editor.set_value(value)
+            self._show_used(SOURCES[data.source], data.options)
             return
         self._options_source = data.source
         self.option_editors = {}
@@ -195,30 +202,34 @@ class DataPanel(QWidget):
             editor.committed.connect(self._option_changed)
             self.option_editors[param.name] = editor
             row: QWidget = editor
-            if param.name == "path":
+            if param.name in BROWSED:
                 row = QWidget()
                 line = QHBoxLayout(row)
                 line.setContentsMargins(0, 0, 0, 0)
                 browse = QPushButton("Browse…")
-                browse.clicked.connect(
-                    lambda _=False, e=editor, folder=info.kind == "folder": self._browse(e, folder)
-                )
+                folder = BROWSED[param.name] or info.kind == "folder"
+                browse.clicked.connect(lambda _=False, e=editor, f=folder: self._browse(e, f))
                 line.addWidget(editor, 1)
                 line.addWidget(browse)
             self.options_form.addRow(param.name, row)
+        self._show_used(info, data.options)
+
+    def _show_used(self, info, options: dict) -> None:
+        """Only the options these settings use (a VOC root only for format voc)."""
+        for name, editor in self.option_editors.items():
+            row = editor.parentWidget() if editor.parentWidget() is not self.options else editor
+            self.options_form.setRowVisible(row, info.used(name, options))
 
     def _browse(self, editor: ParamEditor, folder: bool) -> None:
         start = str(self.document.base_dir)
         chosen = (
-            QFileDialog.getExistingDirectory(self, "Image folder", start)
+            QFileDialog.getExistingDirectory(self, editor.param.name, start)
             if folder
-            else QFileDialog.getOpenFileName(
-                self, "CSV file", start, "CSV files (*.csv);;All files (*)"
-            )[0]
+            else QFileDialog.getOpenFileName(self, editor.param.name, start, "All files (*)")[0]
         )
         if chosen:
             editor.set_value(chosen)
-            self._option_changed("path", chosen)
+            self._option_changed(editor.param.name, chosen)
 
     def _edit(self, text: str, change) -> None:
         if not self._updating:
@@ -348,7 +359,7 @@ class DataPanel(QWidget):
         samples = info["samples"]
         notes = "".join(f"<br>{n}" for n in info["notes"])
         self.status.setText(
-            f"<b>{dataset.num_classes or 'regression'} {'classes' if dataset.num_classes else ''}</b> · "
+            f"<b>{html.escape(dataset.what)}</b> · "
             f"sample shape {dataset.input_shape} · train {samples['train']:,} · validation {samples['val']:,}"
             + (f" · test {samples['test']:,}" if samples["test"] else "")
             + notes
@@ -360,7 +371,7 @@ class DataPanel(QWidget):
         self.columns.show_columns(table.describe() if table is not None else [], overrides)
 
     def _show_counts(self, dataset) -> None:
-        counts = dataset.class_counts
+        counts = dataset.class_counts or list(dataset.pixel_counts.values())[: dataset.num_classes]
         self.counts_plot.clear()
         self.counts_plot.setVisible(bool(counts))
         if counts:

@@ -1,5 +1,5 @@
-"""The Data panel's preview: a row of pictures a class for images, a few samples as text for
-tables, texts and sequences."""
+"""The Data panel's preview: a row of pictures a class for images (their masks blended in for a
+segmentation), a few samples as text for tables, texts and sequences."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ class DataPreview(QWidget):
         while self.grid.count():
             self.grid.takeAt(0).widget().deleteLater()
         if dataset.kind == "image":
-            for row, (array, label) in enumerate(_by_class(dataset)):
-                name = QLabel(label[:12])
+            for row, (title, samples) in enumerate(_rows(dataset)):
+                name = QLabel(title[:12])
                 name.setObjectName("previewLabel")
                 self.grid.addWidget(name, row, 0)
-                for column, image in enumerate(array):
+                for column, (image, label) in enumerate(samples):
                     cell = QLabel()
                     cell.setPixmap(sample_pixmap(image, 40))
                     cell.setToolTip(label)
@@ -41,8 +41,17 @@ class DataPreview(QWidget):
             self.grid.addWidget(QLabel(f"{label}: {text}"), i, 0)
 
 
-def _by_class(dataset) -> list[tuple[list[np.ndarray], str]]:
-    rows: dict[str, list[np.ndarray]] = {}
-    for array, label in dataset.preview(per_class=PREVIEW_PER_CLASS):
-        rows.setdefault(label, []).append(array)
-    return [(images, label) for label, images in list(rows.items())[:PREVIEW_CLASSES]]
+def _rows(dataset) -> list[tuple[str, list[tuple[np.ndarray, str]]]]:
+    """Rows of (picture, its label) under a title: a class a row for a classification; for
+    other tasks (images with their masks blended in, several labels) rows of samples in order."""
+    samples = dataset.preview(per_class=PREVIEW_PER_CLASS)
+    if dataset.task != "classification":
+        title = "with masks" if dataset.task == "segmentation" else ""
+        chunks = [
+            samples[i : i + PREVIEW_PER_CLASS] for i in range(0, len(samples), PREVIEW_PER_CLASS)
+        ]
+        return [(title if i == 0 else "", chunk) for i, chunk in enumerate(chunks[:4])]
+    rows: dict[str, list[tuple[np.ndarray, str]]] = {}
+    for array, label in samples:
+        rows.setdefault(label, []).append((array, label))
+    return list(rows.items())[:PREVIEW_CLASSES]

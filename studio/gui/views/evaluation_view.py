@@ -25,6 +25,24 @@ from studio.gui.views.images import sample_pixmap, why_pixmap, why_text
 from studio.gui.views.param_editors import CompactComboBox
 
 MAX_LABELLED_CLASSES = 20  # counts are written in the cells up to this many classes
+# The per-class table's columns, with what each means: for classes of samples, and of pixels.
+CLASS_COLUMNS = (
+    ("Class", ""),
+    ("Prec.", "precision: of the samples called this class, the share that are"),
+    ("Recall", "recall: of the samples of this class, the share found"),
+    ("F1", "F1: precision and recall together"),
+    ("N", "support: samples of this class in the split"),
+)
+WORST_TITLES = (
+    "Worst-classified samples (true → predicted)",
+    "Worst images (image · true mask · predicted mask)",
+)
+PIXEL_COLUMNS = (
+    ("Class", ""),
+    ("IoU", "intersection over union: pixels both true and predicted, over those either is"),
+    ("Dice", "Dice: twice the overlap, over the true and predicted pixels together"),
+    ("Pixels", "pixels of this class in the split's true masks"),
+)
 
 
 class EvaluationView(QWidget):
@@ -78,23 +96,19 @@ class EvaluationView(QWidget):
         """The per-class table: precision, recall, F1 and support, each header saying what it is."""
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("perClassTable")
-        self.table.setHorizontalHeaderLabels(["Class", "Prec.", "Recall", "F1", "N"])
-        for column, tip in enumerate(
-            (
-                "",
-                "precision: of the samples called this class, the share that are",
-                "recall: of the samples of this class, the share found",
-                "F1: precision and recall together",
-                "support: samples of this class in the split",
-            )
-        ):
-            self.table.horizontalHeaderItem(column).setToolTip(tip)
+        self._columns(CLASS_COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMinimumWidth(220)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+
+    def _columns(self, columns) -> None:
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels([name for name, _ in columns])
+        for column, (_, tip) in enumerate(columns):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
 
     def _make_worst_samples(self) -> QWidget:
         """The worst-classified samples as icons under a title, in a box of their own."""
@@ -112,7 +126,8 @@ class EvaluationView(QWidget):
         worst_box = QWidget()
         worst_layout = QVBoxLayout(worst_box)
         worst_layout.setContentsMargins(0, 0, 0, 0)
-        worst_layout.addWidget(QLabel("Worst-classified samples (true → predicted)"))
+        self.worst_title = QLabel(WORST_TITLES[0])
+        worst_layout.addWidget(self.worst_title)
         worst_layout.addWidget(self.worst)
         return worst_box
 
@@ -155,6 +170,19 @@ class EvaluationView(QWidget):
     def show_result(self, result) -> None:
         self.result = result
         head = f"{result.split} split, {result.samples:,} samples · {result.loss_name} {result.loss:.4f}"
+        self._columns(PIXEL_COLUMNS if result.task == "segmentation" else CLASS_COLUMNS)
+        self.worst_title.setText(WORST_TITLES[result.task == "segmentation"])
+        if result.task == "segmentation":
+            self.summary.setText(
+                f"{head} · mIoU {result.miou:.3f} · pixel accuracy {result.pixel_acc:.2%}"
+            )
+            self._show_matrix(result.confusion, result.classes)
+            self._show_rows(
+                [c["class"], f"{c['iou']:.3f}", f"{c['dice']:.3f}", f"{c['pixels']:,}"]
+                for c in result.class_iou
+            )
+            self._show_worst_masks(result.worst)
+            return
         if result.task == "regression":
             self.summary.setText(
                 f"{head} · MSE {result.mse:.4g} · MAE {result.mae:.4g} · R² {result.r2:.4f}"
@@ -201,15 +229,15 @@ class EvaluationView(QWidget):
         self.matrix_plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
 
     def _show_table(self, per_class) -> None:
-        self.table.setRowCount(len(per_class))
-        for row, score in enumerate(per_class):
-            values = [
-                score.name,
-                f"{score.precision:.3f}",
-                f"{score.recall:.3f}",
-                f"{score.f1:.3f}",
-                f"{score.support:,}",
-            ]
+        self._show_rows(
+            [s.name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", f"{s.support:,}"]
+            for s in per_class
+        )
+
+    def _show_rows(self, rows) -> None:
+        rows = list(rows)
+        self.table.setRowCount(len(rows))
+        for row, values in enumerate(rows):
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if column:
@@ -240,3 +268,30 @@ class EvaluationView(QWidget):
                 item.setToolTip(sample.view)
                 item.setText(f"{sample.view[:24]}…\n{text}")
             self.worst.addItem(item)
+
+    def _show_worst_masks(self, worst) -> None:
+        """Each worst image beside its true and predicted masks (each class in its colour), with
+        its mIoU."""
+        from studio.core.data.segmentation import palette
+
+        colours = palette()
+        self.worst.clear()
+        self.worst.setIconSize(QSize(240, 80))
+        self.worst.setGridSize(QSize(252, 112))
+        for image in worst:
+            strip = np.concatenate(
+                [_rgb(image.view), colours[image.true_mask], colours[image.mask]], axis=1
+            )
+            item = QListWidgetItem(f"#{image.index} · mIoU {image.miou:.2f}")
+            item.setToolTip(
+                f"image {image.index} of the split: mIoU {image.miou:.3f}, pixel accuracy "
+                f"{image.pixel_acc:.1%}; left the image, then its true mask, then the prediction"
+            )
+            pixmap = sample_pixmap(strip, 80, 240)
+            if pixmap is not None:
+                item.setIcon(QIcon(pixmap))
+            self.worst.addItem(item)
+
+
+def _rgb(view: np.ndarray) -> np.ndarray:
+    return np.repeat(view[..., None], 3, axis=2) if view.ndim == 2 else view

@@ -8,8 +8,9 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QTableWidgetItem
 
 
-def sample_pixmap(view, size: int) -> QPixmap | None:
-    """A uint8 image (H, W) or (H, W, 3) scaled to `size` with hard pixel edges; None otherwise."""
+def sample_pixmap(view, size: int, box_width: int | None = None) -> QPixmap | None:
+    """A uint8 image (H, W) or (H, W, 3) scaled to fit `size` x `size` (or `box_width` x `size`)
+    with hard pixel edges; None otherwise."""
     if not isinstance(view, np.ndarray) or view.dtype != np.uint8 or view.ndim not in (2, 3):
         return None
     array = np.ascontiguousarray(view)
@@ -19,7 +20,10 @@ def sample_pixmap(view, size: int) -> QPixmap | None:
     else:
         image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy()).scaled(
-        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+        box_width or size,
+        size,
+        Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.FastTransformation,
     )
 
 

@@ -128,4 +128,26 @@ def _pretrained_items() -> list[QTreeWidgetItem]:
             "layers after it are the new head.",
         )
         items.append(item)
+    return items + _segmenter_items()
+
+
+def _segmenter_items() -> list[QTreeWidgetItem]:
+    """A palette entry per torchvision segmentation model: its name, size and COCO mIoU."""
+    from torchvision import models
+
+    from studio.core.model.segmenters import names
+
+    items = []
+    for name in names():
+        meta = models.get_model_weights(name).DEFAULT.meta
+        miou = meta.get("_metrics", {}).get("COCO-val2017-VOC-labels", {}).get("miou")
+        item = QTreeWidgetItem([f"{name}  {meta['num_params'] / 1e6:.1f}M · mIoU {miou}"])
+        item.setData(0, Qt.ItemDataRole.UserRole, f"Segmenter:{name}")
+        item.setToolTip(
+            0,
+            f"<b>{name}</b> (torchvision), a segmentation model pretrained on COCO's VOC classes: "
+            f"{meta['num_params']:,} parameters, mIoU {miou}%. Added as a Segmenter: it gives a "
+            "score per class at every pixel (set num_classes to your classes).",
+        )
+        items.append(item)
     return items

@@ -159,6 +159,8 @@ class ParamEditor(QWidget):
             for box, v in zip(w, values, strict=False):
                 if isinstance(v, int):
                     box.setValue(v)
+        elif self.param.kind == "names" and isinstance(value, list):
+            w[0].setText(", ".join(value))
         else:
             w[0].setText(
                 value
@@ -184,6 +186,9 @@ class ParamEditor(QWidget):
         text = w[0].text()
         if self.param.kind == "str":
             return text
+        if self.param.kind == "names":  # "a, b": a list; "a": the one name
+            parts = [part.strip() for part in text.split(",") if part.strip()]
+            return parts[0] if len(parts) == 1 else (parts or None)
         if self.param.kind == "shape":
             parsed = _parse_numbers(text)
             return [parsed] if isinstance(parsed, int) else parsed

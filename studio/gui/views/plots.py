@@ -22,6 +22,13 @@ OVERLAY = ["#b48ead", "#88c0d0", "#d08770", "#a3be8c"]
 # so three at once held the event loop for ~40 ms; the loss curve, watched most, comes round twice.
 ROTATION = ("loss", "accuracy", "loss", "lr")
 SYMBOLS_UP_TO = 60
+# The second plot shows the task's scores: its two curves' metrics, its title and their names,
+# the first of these an epoch reports (classification, segmentation, multi-label).
+SCORE_PLOTS = (
+    ("train_acc", "val_acc", "Accuracy", ("train", "validation")),
+    ("val_pixel_acc", "val_miou", "mIoU", ("pixel accuracy", "mIoU")),
+    ("val_map", "val_f1", "F1 and mAP", ("mAP", "F1")),
+)
 
 
 class _TimedPlotWidget(pg.PlotWidget):
@@ -171,6 +178,8 @@ class TrainingPlots(QWidget):
         self.epochs: list[dict[str, Any]] = []
         self.lrs: list[tuple[float, float]] = []
         self._ema = 0.0
+        self.score: tuple | None = None
+        self._show_scores_of({})  # accuracy until an epoch says otherwise
         self._stale = set(ROTATION)
         self._turn = -1
 
@@ -183,10 +192,26 @@ class TrainingPlots(QWidget):
         if kind == "step":
             self._add_step(event["step"], event["train_loss"], event["lr"])
         elif kind == "epoch":
+            if not self.epochs:
+                self._show_scores_of(event)
             self.epochs.append(event)
             if not self.steps or self.steps[-1] < event["step"]:  # no step event in between
                 self._add_step(event["step"], event["train_loss"], event["lr"])
         self._stale.update(("loss", "lr") if kind == "step" else ROTATION)
+
+    def _show_scores_of(self, epoch: dict[str, Any]) -> None:
+        """Title and name the score plot's curves for the task this epoch's metrics come from."""
+        score = next((p for p in SCORE_PLOTS if p[0] in epoch or p[1] in epoch), SCORE_PLOTS[0])
+        if score == self.score:
+            return
+        self.score = score
+        self.accuracy_plot.setTitle(score[2], color="#d8dee9", size="10pt")
+        self.accuracy_plot.setLabel("left", score[2].lower())
+        legend = self.accuracy_plot.getPlotItem().legend
+        for curve, name in zip((self.train_acc, self.val_acc), score[3], strict=True):
+            curve.opts["name"] = name
+            legend.removeItem(curve)
+            legend.addItem(curve, name)
 
     def _add_step(self, step: int, loss: float, lr: float) -> None:
         self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
@@ -244,16 +269,17 @@ class TrainingPlots(QWidget):
         )
 
     def _draw_accuracy(self) -> None:
-        with_acc = [e for e in self.epochs if "train_acc" in e]
-        self._mark_points(self.train_acc, len(with_acc))
-        self._mark_points(self.val_acc, len(with_acc))
-        self.train_acc.setData([e["epoch"] for e in with_acc], [e["train_acc"] for e in with_acc])
-        val_acc = [e for e in self.epochs if "val_acc" in e]
-        self.val_acc.setData([e["epoch"] for e in val_acc], [e["val_acc"] for e in val_acc])
+        first, second = self.score[:2]
+        with_first = [e for e in self.epochs if first in e]
+        with_second = [e for e in self.epochs if second in e]
+        self._mark_points(self.train_acc, len(with_first))
+        self._mark_points(self.val_acc, len(with_second))
+        self.train_acc.setData([e["epoch"] for e in with_first], [e[first] for e in with_first])
+        self.val_acc.setData([e["epoch"] for e in with_second], [e[second] for e in with_second])
         _fit(
             self.accuracy_plot,
             [e["epoch"] for e in self.epochs],
-            [e["train_acc"] for e in with_acc] + [e["val_acc"] for e in val_acc],
+            [e[first] for e in with_first] + [e[second] for e in with_second],
         )
 
     def _draw_lr(self) -> None:
@@ -282,10 +308,11 @@ class TrainingPlots(QWidget):
                     name=f"{label} val",
                 )
                 self.overlays.append((item, self.loss_plot))
-            if epochs and "val_acc" in epochs[0]:
+            score = self.score[1]
+            if epochs and score in epochs[0]:
                 item = self.accuracy_plot.plot(
                     [e["epoch"] for e in epochs],
-                    [e["val_acc"] for e in epochs],
+                    [e[score] for e in epochs],
                     pen=pen,
                     name=f"{label} val",
                 )
@@ -304,6 +331,7 @@ class TrainingPlots(QWidget):
             "train_acc",
             "val_loss",
             "val_acc",
+            *(m for p in SCORE_PLOTS[1:] for m in p[:2] if any(m in e for e in self.epochs)),
             "lr",
             "samples_per_second",
         ]

@@ -34,6 +34,7 @@ _NEEDS = {
     "TransformerEncoder": ("TransformerEncoder",), "SequenceLast": ("SequenceLast",),
     "SequenceMean": ("SequenceMean",), "Residual": ("Residual",),
     "Branch": ("MERGES", "merge_outputs", "Branch"), "Backbone": ("Backbone",),
+    "Segmenter": ("Segmenter",),
 }  # fmt: skip
 
 
@@ -86,6 +87,13 @@ def _layer_lines(
             lines.append(
                 f"{pad}Backbone(torchvision.models.{name}(weights=None), classifier={where!r}),{comment}"
             )
+        elif spec.type == "Segmenter":
+            name = spec.args.get("name", "lraspp_mobilenet_v3_large")
+            classes = spec.args.get("num_classes", 21)
+            lines.append(
+                f"{pad}Segmenter(torchvision.models.segmentation.{name}(weights=None, "
+                f"weights_backbone=None, num_classes={classes!r})),{comment}"
+            )
         elif spec.type == "Branch":
             lines.append(f"{pad}Branch([{comment}")
             for group in children(spec, path):
@@ -134,17 +142,24 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
+_OUTPUTS = {
+    "classification": "one score per class (CLASSES)",
+    "multilabel": "one logit per label (CLASSES): a label is present when its sigmoid >= THRESHOLD",
+    "segmentation": "a score per class (CLASSES) at every pixel: [batch, classes, height, width]",
+}
+
+
 def _header(project: Project, preprocessing: Preprocessing) -> str:
     shape = preprocessing.input_shape
     what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[
         preprocessing.kind
     ]
-    backbone = any(layer.type == "Backbone" for layer in project.model.layers)
+    backbone = any(layer.type in ("Backbone", "Segmenter") for layer in project.model.layers)
     needs = "torch and torchvision" if backbone else "only torch"
     return f'''"""A model trained in Torch Studio {__version__} (its project: PROJECT), written as plain PyTorch.
 
 Input: a batch of {what}, shape [batch, {", ".join(map(str, shape))}], prepared by `preprocess`.
-Output: {"one score per class (CLASSES)" if preprocessing.task == "classification" else "one value per sample"}.
+Output: {_OUTPUTS.get(preprocessing.task, "one value per sample")}.
 Run this file with its weights (WEIGHTS_FILE) beside it to print predictions for a sample batch.
 Needs {needs} (torch {torch.__version__.split("+")[0]} made it).
 """
@@ -170,6 +185,8 @@ def _constants(project: Project, pre: Preprocessing, weights_name: str, sample_n
         f"TASK = {pre.task!r}",
         f"CLASSES = {pre.classes!r}",
         f"TARGET_MEAN, TARGET_STD = {(pre.target or [0.0, 1.0])!r}  # the model gives (y - mean) / std",
+        f"TARGETS = {(pre.targets or [])!r}  # a regression of several targets: their names",
+        f"THRESHOLD = {(pre.threshold or 0.5)!r}  # a multi-label task: a label at this probability",
     ]
     if pre.kind != "tokens":
         lines += [
@@ -252,11 +269,25 @@ class Backbone(nn.Module):
         return self.model(x)'''
 
 
+_SEGMENTER = '''import torchvision
+
+
+class Segmenter(nn.Module):
+    """A torchvision segmentation model: a score per class at every pixel (its "out")."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]'''
+
+
 def _blocks_source(names: list[str]) -> str:
     parts = []
     for name in names:
-        if name == "Backbone":
-            parts.append(_BACKBONE)
+        if name in ("Backbone", "Segmenter"):
+            parts.append(_BACKBONE if name == "Backbone" else _SEGMENTER)
             continue
         obj = getattr(blocks, name)
         if isinstance(obj, tuple):
@@ -315,11 +346,24 @@ def preprocess(raw):
 
 
 def predict(model, x, top=3):
-    """For each sample of a prepared batch: [(class, probability), ...] best first, or the value."""
+    """For each sample of a prepared batch: [(class, probability), ...] best first, the value (a
+    dict of each target's for several), or a multi-label task's [(label, probability), ...]."""
     with torch.no_grad():
         out = model(x)
-    if TASK == "regression":  # in the target's own units
-        return (out.reshape(len(x)).double() * TARGET_STD + TARGET_MEAN).tolist()
+    if TASK == "regression":  # in the targets' own units, each its own scale
+        std, mean = torch.tensor(TARGET_STD).double(), torch.tensor(TARGET_MEAN).double()
+        values = out.reshape(len(x), -1).double() * std + mean
+        if TARGETS:
+            return [dict(zip(TARGETS, row)) for row in values.tolist()]
+        return values[:, 0].tolist()
+    if TASK == "multilabel":  # the labels at or above the threshold, likeliest first
+        rows = torch.sigmoid(out.float()).tolist()
+        return [sorted([(c, p) for c, p in zip(CLASSES, row) if p >= THRESHOLD], key=lambda s: -s[1])
+                for row in rows]
+    if TASK == "segmentation":  # the class id of every pixel, and the share of each class
+        masks = out.argmax(dim=1)
+        return [(mask, {CLASSES[i]: round(float((mask == i).float().mean()), 4)
+                        for i in mask.unique().tolist()}) for mask in masks]
     if out.shape[-1] == 1:
         p = torch.sigmoid(out.reshape(-1))
         probabilities = torch.stack([1 - p, p], dim=1)
@@ -347,5 +391,5 @@ if __name__ == "__main__":
             print(json.dumps(model(x).tolist()))
     else:
         for n, answer in enumerate(predict(model, x)):
-            print(f"sample {n}: {answer}")
+            print(f"sample {n}: {answer[1] if TASK == 'segmentation' else answer}")
 '''

@@ -1,0 +1,125 @@
+"""torchvision's semantic segmentation models as one layer: a `Segmenter` takes colour images
+[3, H, W] and gives a score per class at every pixel [num_classes, H, W].
+
+Its weights load when training starts, as a Backbone's do (backbones.py): a torchvision weights
+name through torch's hub cache, or a state dict file beside the project. COCO-trained weights
+(21 VOC classes) fit a model of any class count: the final classifying convolution is left
+untrained when its size differs. Shape inference never loads or downloads anything.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.errors import LayerError, WeightsError
+from studio.core.model.backbones import WEIGHT_FILES, Progress, pretrained_state
+
+
+@cache
+def names() -> tuple[str, ...]:
+    from torchvision import models
+
+    return tuple(models.list_models(module=models.segmentation))
+
+
+@cache
+def weights_names(name: str) -> tuple[str, ...]:
+    from torchvision import models
+
+    members = models.get_model_weights(name).__members__
+    return ("DEFAULT", *(member for member in members if member != "DEFAULT"))
+
+
+class Segmenter(nn.Module):
+    """A torchvision segmentation model (FCN, DeepLabV3, LR-ASPP) for `num_classes` classes,
+    without its auxiliary head; frozen_backbone keeps its feature extractor as loaded."""
+
+    def __init__(
+        self,
+        name: str = "lraspp_mobilenet_v3_large",
+        num_classes: int = 21,
+        weights: str | None = "DEFAULT",
+        frozen_backbone: bool = False,
+    ) -> None:
+        super().__init__()
+        from torchvision import models
+
+        self.name, self.weights = name, weights  # weights are loaded by the studio, not here
+        self.model = models.get_model(
+            name, weights=None, weights_backbone=None, num_classes=num_classes
+        )
+        self.frozen_backbone = frozen_backbone
+        for parameter in self.model.backbone.parameters():
+            parameter.requires_grad_(not frozen_backbone)
+
+    def train(self, mode: bool = True) -> Segmenter:
+        super().train(mode)
+        if self.frozen_backbone:  # its normalisation keeps the loaded statistics
+            self.model.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)["out"]
+
+
+def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
+    """A Segmenter's arguments and its input, before it is built: one clear error on its row."""
+    name, weights = args.get("name"), args.get("weights")
+    if name not in names():
+        raise LayerError(
+            path, "Segmenter", shape, f"has no model '{name}'", f"one of {', '.join(names())}"
+        )
+    known = weights_names(name)
+    if weights is not None and weights not in known and not str(weights).endswith(WEIGHT_FILES):
+        raise LayerError(
+            path,
+            "Segmenter",
+            shape,
+            f"weights '{weights}' are neither {name}'s ({', '.join(known)}) nor a "
+            f"{'/'.join(WEIGHT_FILES)} file",
+            'weights: "DEFAULT", null (untrained), or a state dict file beside the project',
+        )
+    if len(shape) != 3 or shape[0] != 3 or min(shape[1:]) < 32:
+        raise LayerError(
+            path,
+            "Segmenter",
+            shape,
+            f"{name} takes colour images [3, height, width] of at least 32x32",
+            "use colour images (a segmentation source decodes them so), or a U-Net stack",
+        )
+
+
+def load_weights(segmenter: Segmenter, base_dir: Path, progress: Progress | None = None) -> str:
+    """Load a Segmenter's weights; what was loaded, in words."""
+    state = pretrained_state(segmenter.name, str(segmenter.weights), base_dir, progress)
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    own = segmenter.model.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise WeightsError(
+            f"these weights do not fit {segmenter.name} (missing: {', '.join(missing[:3])})"
+        )
+    resized = [k for k in own if state[k].shape != own[k].shape]
+    if any(not _classifying(k) for k in resized):
+        wrong = [k for k in resized if not _classifying(k)][:3]
+        raise WeightsError(f"these weights do not fit {segmenter.name} (wrong shape: {wrong})")
+    segmenter.model.load_state_dict({k: state[k] for k in own if k not in resized}, strict=False)
+    fresh = f", its last layer untrained for {len(resized) and _classes(own, resized)} classes"
+    return f"{segmenter.name} weights {segmenter.weights}{fresh if resized else ''}"
+
+
+def _classifying(key: str) -> bool:
+    """The final convolution that gives one score a class (FCN/DeepLab's classifier.4, LR-ASPP's
+    low and high classifiers)."""
+    return key.startswith(
+        ("classifier.4.", "classifier.low_classifier.", "classifier.high_classifier.")
+    )
+
+
+def _classes(own: dict[str, torch.Tensor], resized: list[str]) -> int:
+    return int(own[resized[0]].shape[0])
