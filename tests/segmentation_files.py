@@ -10,9 +10,12 @@ import numpy as np
 CLASSES = ["background", "square", "disc"]
 
 
-def scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+def scene(
+    rng: np.random.Generator, size: int, contrast: float = 1.0, noise: float = 12.0
+) -> tuple[np.ndarray, np.ndarray]:
     """A noisy picture with a red square and a blue disc somewhere, and its mask of class ids
-    (0 background, 1 square, 2 disc; 255 on a one-pixel ring round the disc: to ignore)."""
+    (0 background, 1 square, 2 disc; 255 on a one-pixel ring round the disc: to ignore).
+    `contrast` below 1 brings the shapes' colours towards the background's (a harder scene)."""
     image = rng.integers(40, 90, (size, size, 3)).astype(np.float64)
     mask = np.zeros((size, size), dtype=np.uint8)
     yy, xx = np.mgrid[:size, :size]
@@ -23,8 +26,13 @@ def scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     cy, cx = rng.uniform(radius, size - radius, 2)
     distance = np.hypot(yy - cy, xx - cx)
     disc, ring = distance < radius, (distance >= radius) & (distance < radius + 1)
-    image[square] = (200, 40, 40) + rng.normal(0, 12, (int(square.sum()), 3))
-    image[disc] = (40, 60, 210) + rng.normal(0, 12, (int(disc.sum()), 3))
+    grey = np.array([65.0, 65.0, 65.0])
+    red, blue = (
+        grey + contrast * (np.array([200, 40, 40]) - grey),
+        grey + contrast * (np.array([40, 60, 210]) - grey),
+    )
+    image[square] = red + rng.normal(0, noise, (int(square.sum()), 3))
+    image[disc] = blue + rng.normal(0, noise, (int(disc.sum()), 3))
     mask[square], mask[disc], mask[ring & ~square] = 1, 2, 255
     return image.clip(0, 255).astype(np.uint8), mask
 
@@ -41,16 +49,17 @@ def save_mask(mask: np.ndarray, path: Path) -> None:
 
 
 def write_mask_folders(
-    root: Path, count: int = 40, size: int = 32, seed: int = 0, suffix: str = ".png"
+    root: Path, count: int = 40, size: int = 32, seed: int = 0, suffix: str = ".png", **scenes
 ) -> dict:
-    """root/images/NNN.png (or .jpg), root/masks/NNN.png, root/classes.txt; the data options."""
+    """root/images/NNN.png (or .jpg), root/masks/NNN.png, root/classes.txt; the data options.
+    `scenes`: `scene`'s contrast and noise."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        image, mask = scene(rng, size)
+        image, mask = scene(rng, size, **scenes)
         Image.fromarray(image).save(root / "images" / f"{i:03d}{suffix}")
         save_mask(mask, root / "masks" / f"{i:03d}.png")
     (root / "classes.txt").write_text("\n".join(CLASSES) + "\n")

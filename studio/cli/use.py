@@ -229,8 +229,9 @@ def run_predict(args: argparse.Namespace) -> int:
 def _check_explainable(predictor) -> None:
     """--explain's refusals, before anything is predicted or written."""
     from studio.core.errors import StudioError
+    from studio.core.use.explain import explainable
 
-    if predictor.preprocessing.task not in ("classification", "regression"):
+    if not explainable(predictor.preprocessing):
         raise StudioError(
             f"--explain explains a class or a value; a {predictor.preprocessing.task} model's "
             "answer is not one (a segmentation's overlay shows what it found where)"

@@ -103,7 +103,7 @@ def test_a_table_of_label_sets_trains_evaluates_and_predicts(tmp_path, capsys):
     assert "micro F1" in said and "exact match" in said and "\nb " in said, said
     write_csv(tmp_path / "new.csv", ["x1", "x2", "x3", "x4"], [[0.9, 0.6, 0.5, 0.9]])
     (row,) = _json(capsys, "predict", str(run), str(tmp_path / "new.csv"))["predictions"]
-    assert [s["label"] for s in row["labels"]] == ["a", "b", "c"] or len(row["labels"]) == 3
+    assert {s["label"] for s in row["labels"]} == set(LABELS)  # a, b and c all hold
     assert len(row["scores"]) == 3
     (high,) = _json(
         capsys, "predict", str(run), str(tmp_path / "new.csv"), "--threshold", "0.999999"

@@ -324,3 +324,27 @@ def test_a_sweep_maximises_val_miou_and_runs_stop_early_and_diff_on_it(tmp_path,
         )
     difference = _json(capsys, "diff", a, b)
     assert "val_miou" in json.dumps(difference), difference
+
+
+def test_a_one_bit_mask_is_ids_0_and_1_and_a_rotation_brings_in_ignored_pixels(tmp_path):
+    from studio.core.data import load_dataset
+    from studio.core.data.batches import Batches
+    from studio.core.project.reading import parse_project
+
+    folder = tmp_path / "set"
+    for name in ("a", "b", "c"):
+        _write_pair(folder, name)
+        mask = np.zeros((32, 32), dtype=bool)
+        mask[8:24, 8:24] = True
+        Image.fromarray(mask).convert("1").save(folder / "masks" / f"{name}.png")
+    options = {"images": str(folder / "images"), "masks": str(folder / "masks"),
+               "classes": ["background", "thing"]}  # fmt: skip
+    rotate = [{"type": "RandomRotation", "args": {"degrees": [45, 45]}}]
+    spec = json.loads(Path(_project(tmp_path, {"options": options, "augment": rotate})).read_text())
+    project = parse_project(spec)
+    dataset = load_dataset(project.data, base_dir=tmp_path)
+    n = len(dataset.train)  # the training split's masks
+    assert dataset.pixel_counts == {"background": n * (1024 - 256), "thing": n * 256}
+    _, y = next(iter(Batches(dataset, dataset.train, 8, augment=project.data.augment)))
+    assert (y[:, 0, 0] == 255).all()  # a rotated corner is no pixel of the background class
+    assert set(torch.unique(y).tolist()) == {0, 1, 255}

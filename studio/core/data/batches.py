@@ -16,6 +16,17 @@ from studio.core.data.dataset import Dataset, Split
 from studio.core.project.spec import Component
 
 PREPARED_LIMIT = 1 << 30  # bytes: a split this small is normalised once, not every batch
+OUTPUT_BUDGET = 1 << 22  # input values in a batch without gradients: a segmentation's scores
+# (classes x height x width a sample) are many times that
+
+
+def inference_batch(dataset: Dataset, wanted: int, least: int = 1) -> int:
+    """How many samples a validation or evaluation batch takes: `wanted`, fewer for large images
+    (their outputs, a score per class at every pixel, would not fit), at least `least`."""
+    per_sample = 1
+    for size in dataset.input_shape:
+        per_sample *= size
+    return max(least, min(wanted, OUTPUT_BUDGET // max(1, per_sample)))
 
 
 class Batches:
@@ -37,7 +48,7 @@ class Batches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
-        self.augment = build_augmentation(augment) if augment else None
+        self.augment = build_augmentation(augment, dataset.targets_move) if augment else None
         self.rank, self.world = shard
         self.device = device or dataset.device  # where batches go, when the data stays elsewhere
         self.prepared: torch.Tensor | None = None
@@ -109,8 +120,11 @@ class Batches:
             yield self.dataset.prepare(xb.to(device, non_blocking=True), self.augment), yb
 
 
-def build_augmentation(augment: list[Component]):
-    """torchvision.transforms.v2 objects from the project's `data.augment`, via the catalogue."""
+def build_augmentation(augment: list[Component], masks: bool = False):
+    """torchvision.transforms.v2 objects from the project's `data.augment`, via the catalogue.
+    With `masks`, what a rotation, warp or padding brings in is 255 in a mask (ignored), never
+    the background class."""
+    from torchvision import tv_tensors
     from torchvision.transforms import v2
 
     from studio.core.catalogue.components import augmentations
@@ -119,7 +133,10 @@ def build_augmentation(augment: list[Component]):
     steps = []
     for item in augment:
         args = call_args(item.args)
-        steps.append(catalogue[item.type].factory(**args))
+        info = catalogue[item.type]
+        if masks and info.param("fill") is not None:
+            args["fill"] = {tv_tensors.Mask: 255, "others": args.get("fill", 0.0)}
+        steps.append(info.factory(**args))
     return v2.Compose(steps)
 
 

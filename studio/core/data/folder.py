@@ -104,7 +104,8 @@ def _labelled(root: Path, labels_file: Path, sizing: _Sizing, ctx: LoadContext) 
     if raw is None:
         key = {"sizing": sizing.__dict__, "files": file_stamp(files), "labels": True}
         raw = cached("image_folder", key, lambda: _decode(samples, labels, sizing, ctx))
-    raw.train, raw.task = Split(raw.train.x, y), "multilabel"
+    # the cache holds pixels only: the labels are the CSV's as it is now
+    raw.train, raw.task, raw.classes = Split(raw.train.x, y), "multilabel", list(labels)
     return raw
 
 

@@ -150,7 +150,10 @@ def read_mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
                 f"{path}: a {image.mode} mask holds colours, not class ids: save it as a palette "
                 "or greyscale PNG whose values are the class ids"
             )
-        mask = image if image.mode in ("P", "L") else image.convert("L")
+        if image.mode == "1":  # one bit a pixel: ids 0 and 1 (convert("L") would make 1 255)
+            mask = image.point(lambda v: 1 if v else 0, "L")
+        else:
+            mask = image if image.mode in ("P", "L") else image.convert("L")
         if size is not None and mask.size != (size[1], size[0]):
             mask = mask.resize((size[1], size[0]), Image.NEAREST)
         return np.asarray(mask, dtype=np.uint8)

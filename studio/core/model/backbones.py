@@ -76,16 +76,24 @@ def infos() -> dict[str, BackboneInfo]:
 
 
 def preparation(layers: list) -> ImagePreparation | None:
-    """The preparation a stack's first layer asks for: a Backbone with weights, else None."""
+    """The preparation a stack's first layer asks for: a Backbone's or a Segmenter's with weights
+    (a Segmenter's images keep the segmentation source's size: only its mean and std count),
+    else None."""
     first = layers[0] if layers else None
-    if first is None or first.type != "Backbone" or first.args.get("weights", "DEFAULT") is None:
+    if (
+        first is None
+        or first.type not in ("Backbone", "Segmenter")
+        or first.args.get("weights", "DEFAULT") is None
+    ):
         return None
     from torchvision import models
 
-    transforms = models.get_model_weights(first.args.get("name", "resnet18")).DEFAULT.transforms()
+    default = "resnet18" if first.type == "Backbone" else "lraspp_mobilenet_v3_large"
+    transforms = models.get_model_weights(first.args.get("name", default)).DEFAULT.transforms()
+    size = int(transforms.resize_size[0])
     return ImagePreparation(
-        int(transforms.resize_size[0]),
-        int(transforms.crop_size[0]),
+        size,
+        int(getattr(transforms, "crop_size", [size])[0]),
         tuple(float(v) for v in transforms.mean),
         tuple(float(v) for v in transforms.std),
     )

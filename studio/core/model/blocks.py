@@ -142,6 +142,10 @@ class Backbone(nn.Module):
             self.model.eval()
         return self
 
+    def tuned_parameters(self):
+        """What fine-tuning trains at the lower learning rate: all of it."""
+        return self.parameters()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 

@@ -53,13 +53,23 @@ class Segmenter(nn.Module):
         self.model = models.get_model(
             name, weights=None, weights_backbone=None, num_classes=num_classes
         )
-        self.frozen_backbone = frozen_backbone
+        self.frozen = False
+        self.set_frozen(frozen_backbone)
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Freeze (or free) the feature extractor; the segmentation head always trains."""
+        self.frozen = frozen
         for parameter in self.model.backbone.parameters():
-            parameter.requires_grad_(not frozen_backbone)
+            parameter.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def tuned_parameters(self):
+        """What fine-tuning trains at the lower learning rate: the feature extractor."""
+        return self.model.backbone.parameters()
 
     def train(self, mode: bool = True) -> Segmenter:
         super().train(mode)
-        if self.frozen_backbone:  # its normalisation keeps the loaded statistics
+        if self.frozen:  # its normalisation keeps the loaded statistics
             self.model.backbone.eval()
         return self
 
@@ -123,3 +133,11 @@ def _classifying(key: str) -> bool:
 
 def _classes(own: dict[str, torch.Tensor], resized: list[str]) -> int:
     return int(own[resized[0]].shape[0])
+
+
+def pretrained_parts(model: nn.Module) -> list[nn.Module]:
+    """The Backbones and Segmenters of a model: what fine-tuning freezes first, then trains at a
+    lower learning rate (their `set_frozen`, `tuned_parameters`)."""
+    from studio.core.model.blocks import Backbone
+
+    return [m for m in model.modules() if isinstance(m, (Backbone, Segmenter))]

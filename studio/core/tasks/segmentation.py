@@ -15,6 +15,7 @@ from studio.core.errors import ProjectError
 from studio.core.tasks.base import Scores, Task
 
 IGNORE = 255  # a mask value that no class has: not trained on, not scored
+LOSSES = ("CrossEntropyLoss", "DiceLoss", "NLLLoss")  # the losses of class ids a pixel
 
 
 def pixel_confusion(predicted: torch.Tensor, true: torch.Tensor, classes: int) -> torch.Tensor:
@@ -47,9 +48,14 @@ def mean_iou(scores: dict[str, torch.Tensor]) -> float:
     return float(scores["iou"][occurs].mean()) if bool(occurs.any()) else 0.0
 
 
-def metric_name(class_name: str) -> str:
-    """`val_iou_<class>`: the class name in lower case, anything but letters and digits as `_`."""
-    return "val_iou_" + (re.sub(r"[^0-9a-z]+", "_", class_name.lower()).strip("_") or "class")
+def metric_names(classes: list[str]) -> list[str]:
+    """`val_iou_<class>` for each class: its name in lower case, anything but letters and digits
+    as `_`; a name that comes out the same as an earlier one gets its class id added."""
+    names: list[str] = []
+    for index, name in enumerate(classes):
+        key = "val_iou_" + (re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "class")
+        names.append(f"{key}_{index}" if key in names else key)
+    return names
 
 
 class DiceLoss(nn.Module):
@@ -87,8 +93,11 @@ class _PixelScores(Scores):
             return {}
         scores = class_scores(self.matrix.cpu())
         out = {"val_miou": mean_iou(scores), "val_pixel_acc": float(scores["pixel_acc"])}
-        for name, iou in zip(self.classes, scores["iou"].tolist(), strict=True):
-            out[metric_name(name)] = iou
+        for name, iou, occurs in zip(
+            metric_names(self.classes), scores["iou"].tolist(), scores["occurs"], strict=True
+        ):
+            if occurs:  # a class neither in the masks nor predicted has no IoU
+                out[name] = iou
         return out
 
 
@@ -98,11 +107,20 @@ class Segmentation(Task):
     class_targets = True
 
     def check_output(self, output_shape: list[int], target_shape: list[int]) -> None:
+        if self.loss_type not in LOSSES:
+            raise ProjectError(
+                "training.loss.type",
+                f"a segmentation scores a class at every pixel: {self.loss_type} does not take "
+                f"class ids; use {', '.join(LOSSES)}",
+            )
         wanted = [self.num_classes, *target_shape]
         if output_shape == wanted:
             return
         size = " x ".join(map(str, target_shape))
-        fix = f"end with a Conv2d with out_channels {self.num_classes}"
+        fix = (
+            f"end with a Conv2d with out_channels {self.num_classes} (a Segmenter: its "
+            f"num_classes {self.num_classes})"
+        )
         if output_shape[1:] != target_shape:
             fix += f" at {size} (Upsample or ConvTranspose2d bring a smaller map back up)"
         raise ProjectError(

@@ -17,7 +17,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from studio import __version__
 from studio.core.data.batches import Batches
 from studio.core.files import written
-from studio.core.model.blocks import Backbone
+from studio.core.model.segmenters import pretrained_parts
 from studio.core.project.spec import Project
 from studio.core.train.checkpoint import save_checkpoint, save_weights
 from studio.core.train.engine import EpochEnd, Event, Trainer
@@ -133,7 +133,7 @@ class FineTuning:
         trainer.on(Event.EPOCH_COMPLETED, self.check)
 
     def check(self, trainer: Trainer, *_: Any) -> None:
-        backbones = [m for m in trainer.setup.raw_model.modules() if isinstance(m, Backbone)]
+        backbones = pretrained_parts(trainer.setup.raw_model)
         if trainer.progress.epoch < self.frozen_epochs or not any(b.frozen for b in backbones):
             return
         for backbone in backbones:

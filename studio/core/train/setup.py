@@ -14,10 +14,10 @@ from torch import nn
 from studio.core.catalogue import components
 from studio.core.catalogue.params import call_args
 from studio.core.data import Dataset
-from studio.core.data.batches import Batches, make_generator
+from studio.core.data.batches import Batches, inference_batch, make_generator
 from studio.core.errors import DataError, ProjectError
-from studio.core.model.blocks import Backbone
 from studio.core.model.build import build_model
+from studio.core.model.segmenters import pretrained_parts
 from studio.core.project.spec import Project
 from studio.core.tasks import Task, make_task
 from studio.core.train.distributed import World
@@ -41,7 +41,7 @@ def make_optimizer(project: Project, model: nn.Module) -> torch.optim.Optimizer:
     fine-tuned gets a group of its own at its lower learning rate."""
     spec, fine_tune = project.training.optimizer, project.training.fine_tune
     info = components.optimizers()[spec.type]
-    backbone = {id(p) for m in model.modules() if isinstance(m, Backbone) for p in m.parameters()}
+    backbone = {id(p) for m in pretrained_parts(model) for p in m.tuned_parameters()}
     if fine_tune is None:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     else:
@@ -143,7 +143,7 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
     _check_vocabulary(project, dataset)
     model = build_model(project.model, seed=spec.seed, device=device)
     if spec.fine_tune is not None:  # the head learns first, on a frozen backbone
-        for backbone in (m for m in model.modules() if isinstance(m, Backbone)):
+        for backbone in pretrained_parts(model):
             backbone.set_frozen(True)
     task = make_task(dataset.task, spec.loss.type, dataset.classes, data.threshold)
     task.check_output(_output_shape(model, dataset, device), list(dataset.train.y.shape[1:]))
@@ -162,7 +162,7 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
     )
     val = dataset.val
     val_batches = (
-        Batches(dataset, val, max(256, data.batch_size), device=device)
+        Batches(dataset, val, inference_batch(dataset, 256, data.batch_size), device=device)
         if val is not None and len(val)
         else None
     )

@@ -5,7 +5,6 @@ worst images for a segmentation). The test split where the source has one, else 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +13,9 @@ import torch
 from torch import nn
 
 from studio.core.data import Dataset
+from studio.core.data.batches import inference_batch
 from studio.core.errors import StudioError
 from studio.core.use.trained import TrainedModel
-
-OUTPUT_BUDGET = 1 << 22  # input values a batch: a segmentation's scores are many times that
 
 
 @dataclass
@@ -134,8 +132,7 @@ def predict_outputs(
     segmentation, not its scores)."""
     model.eval()
     parts = []
-    per_sample = max(1, math.prod(dataset.input_shape))
-    batch_size = max(1, min(batch_size, OUTPUT_BUDGET // per_sample))  # large images: fewer
+    batch_size = inference_batch(dataset, batch_size)  # large images: fewer
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             if cancelled is not None and cancelled():

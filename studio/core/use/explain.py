@@ -276,6 +276,13 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
     return path
 
 
+def explainable(preprocessing) -> bool:
+    """Whether explanations apply: a class, or one value (not masks, label sets, several values)."""
+    return preprocessing.task == "classification" or (
+        preprocessing.task == "regression" and len(preprocessing.targets or []) <= 1
+    )
+
+
 def explain_worst(trained, dataset, evaluation) -> None:
     """Explain each worst-classified sample's wrong answer (what the model saw in it), in place:
     `WorstSample.why`. Classifications only: other tasks' worst samples show their own answers."""

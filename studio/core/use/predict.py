@@ -55,7 +55,8 @@ class Prediction:
         if self.top is not None:
             return ", ".join(f"{c} {p:.1%}" for c, p in self.top)
         if self.labels is not None:
-            return ", ".join(f"{c} {p:.1%}" for c, p in self.labels) or "no label"
+            best = ", ".join(f"{c} {p:.1%}" for c, p in (self.scores or [])[:2])
+            return ", ".join(f"{c} {p:.1%}" for c, p in self.labels) or f"no label (best: {best})"
         if self.areas is not None:
             total = max(1, sum(n for _, n in self.areas))
             return ", ".join(f"{c} {n / total:.1%}" for c, n in self.areas)

@@ -101,16 +101,15 @@ def write_mask_files(
     if len(images) != len(predictions):
         raise StudioError("a segmentation model predicts image files: give pictures only")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path, prediction in zip(images, predictions, strict=True):
+    stems = [path.stem for path in images]
+    for index, (path, prediction) in enumerate(zip(images, predictions, strict=True)):
         with opened_picture(path) as picture:
             original = picture.convert("RGB")
+        stem = path.stem if stems.count(path.stem) == 1 else f"{path.stem}-{index}"  # a.png twice
         mask = Image.fromarray(np.asarray(prediction.mask, dtype=np.uint8), mode="P")
         mask = mask.resize(original.size, Image.NEAREST)
         mask.putpalette(palette().flatten().tolist())
-        mask_file, overlay_file = (
-            out_dir / f"{path.stem}_mask.png",
-            out_dir / f"{path.stem}_overlay.png",
-        )
+        mask_file, overlay_file = out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"
         mask.save(mask_file)
         ids = np.asarray(mask, dtype=np.uint8)
         Image.fromarray(blend(np.asarray(original), ids)).save(overlay_file)

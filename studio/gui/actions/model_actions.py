@@ -157,7 +157,7 @@ class ModelActions(QObject):
         run = runs[0].path
 
         def work(_task):
-            from studio.core.use.explain import explain
+            from studio.core.use.explain import explain, explainable
             from studio.core.use.predict import open_predictor, predict_samples, read_inputs
 
             predictor = open_predictor(run)
@@ -165,7 +165,7 @@ class ModelActions(QObject):
             pre = predictor.preprocessing
             reasons = (
                 explain(predictor.model, pre, raw)
-                if predictor.model is not None and pre.task in EXPLAINED
+                if predictor.model is not None and explainable(pre)
                 else [None] * len(names)
             )
             return run, predict_samples(predictor, names, raw, top=3), _views(pre, raw), reasons
@@ -187,9 +187,6 @@ class ModelActions(QObject):
         )
         self.prediction_dialog.open()
         self.message.emit(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)
-
-
-EXPLAINED = ("classification", "regression")  # tasks whose answers explain.py explains
 
 
 def _views(preprocessing, raw) -> list:

@@ -33,6 +33,20 @@ CLASS_COLUMNS = (
     ("F1", "F1: precision and recall together"),
     ("N", "support: samples of this class in the split"),
 )
+LABEL_COLUMNS = (
+    ("Label", ""),
+    ("Prec.", "precision: of the samples given this label, the share that have it"),
+    ("Recall", "recall: of the samples with this label, the share given it"),
+    ("F1", "F1: precision and recall together, at the threshold"),
+    ("AP", "average precision: precision over every threshold (torchmetrics')"),
+    ("N", "support: samples with this label in the split"),
+)
+TARGET_COLUMNS = (
+    ("Target", ""),
+    ("MSE", "mean squared error, in the target's own units (squared)"),
+    ("MAE", "mean absolute error, in the target's own units"),
+    ("R²", "the share of the target's variance the model explains (1 is perfect)"),
+)
 WORST_TITLES = (
     "Worst-classified samples (true → predicted)",
     "Worst images (image · true mask · predicted mask)",
@@ -43,6 +57,7 @@ PIXEL_COLUMNS = (
     ("Dice", "Dice: twice the overlap, over the true and predicted pixels together"),
     ("Pixels", "pixels of this class in the split's true masks"),
 )
+COLUMNS = {"segmentation": PIXEL_COLUMNS, "multilabel": LABEL_COLUMNS, "regression": TARGET_COLUMNS}
 
 
 class EvaluationView(QWidget):
@@ -170,33 +185,67 @@ class EvaluationView(QWidget):
     def show_result(self, result) -> None:
         self.result = result
         head = f"{result.split} split, {result.samples:,} samples · {result.loss_name} {result.loss:.4f}"
-        self._columns(PIXEL_COLUMNS if result.task == "segmentation" else CLASS_COLUMNS)
+        self._columns(COLUMNS.get(result.task, CLASS_COLUMNS))
         self.worst_title.setText(WORST_TITLES[result.task == "segmentation"])
-        if result.task == "segmentation":
-            self.summary.setText(
-                f"{head} · mIoU {result.miou:.3f} · pixel accuracy {result.pixel_acc:.2%}"
-            )
-            self._show_matrix(result.confusion, result.classes)
-            self._show_rows(
-                [c["class"], f"{c['iou']:.3f}", f"{c['dice']:.3f}", f"{c['pixels']:,}"]
-                for c in result.class_iou
-            )
-            self._show_worst_masks(result.worst)
-            return
-        if result.task == "regression":
-            self.summary.setText(
-                f"{head} · MSE {result.mse:.4g} · MAE {result.mae:.4g} · R² {result.r2:.4f}"
-            )
-            self._show_matrix([], [])
-            self.table.setRowCount(0)
-            self.worst.clear()
-            return
+        self._show_matrix([], [])
+        self.table.setRowCount(0)
+        self.worst.clear()
+        {
+            "segmentation": self._show_masks,
+            "multilabel": self._show_labels,
+            "regression": self._show_values,
+        }.get(result.task, self._show_classes)(result, head)
+
+    def _show_classes(self, result, head: str) -> None:
         self.summary.setText(
             f"{head} · accuracy {result.accuracy:.2%} · macro F1 {result.macro_f1:.3f}"
         )
         self._show_matrix(result.confusion, result.classes)
         self._show_table(result.per_class)
         self._show_worst(result.worst)
+
+    def _show_masks(self, result, head: str) -> None:
+        self.summary.setText(
+            f"{head} · mIoU {result.miou:.3f} · pixel accuracy {result.pixel_acc:.2%}"
+        )
+        self._show_matrix(result.confusion, result.classes)
+        self._show_rows(
+            [c["class"], f"{c['iou']:.3f}", f"{c['dice']:.3f}", f"{c['pixels']:,}"]
+            for c in result.class_iou
+        )
+        self._show_worst_masks(result.worst)
+
+    def _show_labels(self, result, head: str) -> None:
+        """A multi-label task: its averages, then a row a label (no matrix: labels are not one
+        choice among others)."""
+        extra = result.extra
+        self.summary.setText(
+            f"{head} · at threshold {extra['threshold']:g}: micro F1 {extra['micro_f1']:.3f} · "
+            f"macro F1 {extra['macro_f1']:.3f} · mAP {extra['map']:.3f} · "
+            f"exact match {extra['exact_match']:.1%}"
+        )
+        self._show_rows(
+            [
+                row["label"],
+                f"{row['precision']:.3f}",
+                f"{row['recall']:.3f}",
+                f"{row['f1']:.3f}",
+                "–" if row["ap"] is None else f"{row['ap']:.3f}",
+                f"{row['support']:,}",
+            ]
+            for row in extra["per_label"]
+        )
+
+    def _show_values(self, result, head: str) -> None:
+        """A regression: its scores in the target's units, a row a target when there are several."""
+        self.summary.setText(
+            f"{head} · MSE {result.mse:.4g} · MAE {result.mae:.4g} · R² {result.r2:.4f}"
+            + (" (means over the targets)" if result.targets else "")
+        )
+        self._show_rows(
+            [t["target"], f"{t['mse']:.4g}", f"{t['mae']:.4g}", f"{t['r2']:.4f}"]
+            for t in result.targets
+        )
 
     def _show_matrix(self, confusion: list[list[int]], classes: list[str]) -> None:
         for label in self._cell_labels:

@@ -260,8 +260,9 @@ def _run_script(path: Path) -> Any:
         with torch.no_grad():
             return model(torch.load(path.with_name(f"{path.stem}_sample.pt"), weights_only=True))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    outputs = path.with_name(f".{path.stem}_outputs.pt")  # a tensor file: a mask's scores are many
     done = subprocess.run(
-        [sys.executable, "-I", path.name, "--json"],
+        [sys.executable, "-I", path.name, "--outputs", outputs.name],
         cwd=path.parent,
         env=env,
         capture_output=True,
@@ -271,7 +272,12 @@ def _run_script(path: Path) -> Any:
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise ExportError(f"the generated script failed when run: {tail[0][:300]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        return torch.load(outputs, weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise ExportError(f"the generated script wrote no outputs ({exc})") from None
+    finally:
+        outputs.unlink(missing_ok=True)
 
 
 WRITERS = {

@@ -386,7 +386,10 @@ if __name__ == "__main__":
         x = torch.randint(0, max(2, len(VOCABULARY or [])), (4, *INPUT_SHAPE))
     else:
         x = torch.randn(4, *INPUT_SHAPE)
-    if "--json" in sys.argv:  # raw outputs, for checking against the studio
+    if "--outputs" in sys.argv:  # raw outputs into a tensor file, for checking against the studio
+        with torch.no_grad():
+            torch.save(model(x), sys.argv[sys.argv.index("--outputs") + 1])
+    elif "--json" in sys.argv:  # raw outputs as JSON
         with torch.no_grad():
             print(json.dumps(model(x).tolist()))
     else:
