@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from studio.core.data.table_targets import SEPARATOR
+from studio.core.data.table_targets import label_sets
 from studio.core.errors import DataError
 
 
@@ -71,15 +72,11 @@ def _image(root: Path, name: str, labels_file: Path, row: int, suffixes) -> Path
 
 
 def _sets(rows: list[list[str]]) -> tuple[list[str], torch.Tensor]:
-    """Labels separated by `;` in the second column."""
-    found = [
-        {p.strip() for p in (r[1] if len(r) > 1 else "").split(SEPARATOR)} - {""} for r in rows
-    ]
-    labels = sorted(set().union(*found))
-    index = {label: i for i, label in enumerate(labels)}
-    y = torch.zeros((len(rows), len(labels)))
-    for i, names in enumerate(found):
-        y[i, [index[n] for n in names]] = 1.0
+    """Labels separated by `;` in the second column, read as a table's label cells are."""
+    cells = [r[1] if len(r) > 1 else "" for r in rows]
+    distinct = sorted(set(cells))
+    where = {cell: i for i, cell in enumerate(distinct)}
+    y, labels = label_sets(np.array([where[c] for c in cells], dtype=np.int64), distinct)
     return labels, y
 
 

@@ -109,6 +109,19 @@ def check_pretrained(kind: str, path: str, shape: list[int], args: dict[str, Any
         check_layer(path, shape, args)
 
 
+def check_weights(path: str, kind: str, shape, name: str, weights, known: tuple[str, ...]) -> None:
+    """A pretrained layer's weights: one of its model's torchvision names, a file, or None."""
+    if weights is not None and weights not in known and not str(weights).endswith(WEIGHT_FILES):
+        raise LayerError(
+            path,
+            kind,
+            shape,
+            f"weights '{weights}' are neither {name}'s ({', '.join(known)}) nor a "
+            f"{'/'.join(WEIGHT_FILES)} file",
+            'weights: "DEFAULT", null (untrained), or a state dict file beside the project',
+        )
+
+
 def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
     """A Backbone's arguments and its input, before it is built: one clear error on its row."""
     name, weights = args.get("name"), args.get("weights")
@@ -120,16 +133,7 @@ def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
             f"has no model '{name}'",
             "pick one from the palette's Pretrained models",
         )
-    known = infos()[name].weights
-    if weights is not None and weights not in known and not str(weights).endswith(WEIGHT_FILES):
-        raise LayerError(
-            path,
-            "Backbone",
-            shape,
-            f"weights '{weights}' are neither {name}'s ({', '.join(known)}) nor a "
-            f"{'/'.join(WEIGHT_FILES)} file",
-            'weights: "DEFAULT", null (untrained), or a state dict file beside the project',
-        )
+    check_weights(path, "Backbone", shape, name, weights, infos()[name].weights)
     if len(shape) != 3 or shape[0] != 3:
         raise LayerError(
             path,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import LayerError, WeightsError
-from studio.core.model.backbones import WEIGHT_FILES, Progress, pretrained_state
+from studio.core.model.backbones import Progress, check_weights, pretrained_state
 
 
 @cache
@@ -84,16 +84,7 @@ def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
         raise LayerError(
             path, "Segmenter", shape, f"has no model '{name}'", f"one of {', '.join(names())}"
         )
-    known = weights_names(name)
-    if weights is not None and weights not in known and not str(weights).endswith(WEIGHT_FILES):
-        raise LayerError(
-            path,
-            "Segmenter",
-            shape,
-            f"weights '{weights}' are neither {name}'s ({', '.join(known)}) nor a "
-            f"{'/'.join(WEIGHT_FILES)} file",
-            'weights: "DEFAULT", null (untrained), or a state dict file beside the project',
-        )
+    check_weights(path, "Segmenter", shape, name, weights, weights_names(name))
     if len(shape) != 3 or shape[0] != 3 or min(shape[1:]) < 32:
         raise LayerError(
             path,
