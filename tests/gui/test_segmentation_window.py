@@ -53,6 +53,11 @@ def test_a_segmentation_project_is_previewed_trained_plotted_evaluated_and_predi
     window = make_window(_unet_project(tmp_path))
     status = find(window, "dataStatus")
     qtbot.waitUntil(lambda: "segmentation into 3 classes" in status.text(), timeout=30000)
+    monitor = find(window, "monitorCombo")  # early stopping offers what the task reports
+    assert [monitor.itemText(i) for i in range(monitor.count())] == [
+        "val_loss", "train_loss", "val_miou", "val_pixel_acc",
+    ]  # fmt: skip
+    assert monitor.currentText() == "val_miou"  # the template's
     preview = find(window, "dataPreview")
     pictures = [c for c in preview.findChildren(QLabel) if c.pixmap() and not c.pixmap().isNull()]
     assert len(pictures) >= 6  # images with their masks blended in

@@ -171,6 +171,18 @@ class TrainingPanel(QWidget):
         self._updating = False
         self.show_project()
 
+    def show_task(self, dataset) -> None:
+        """Offer the metrics the loaded data's task reports (a segmentation's val_miou, ...)."""
+        from studio.core.tasks import make_task
+
+        metrics = ["val_loss", "train_loss", *make_task(dataset.task, "", dataset.classes).metrics]
+        current = self.monitor.currentText()
+        self.monitor.blockSignals(True)
+        self.monitor.clear()
+        self.monitor.addItems(metrics + ([current] if current not in metrics else []))
+        self.monitor.setCurrentText(current)
+        self.monitor.blockSignals(False)
+
     def show_project(self) -> None:
         t = self.document.project.training
         self._updating = True
