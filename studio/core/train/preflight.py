@@ -70,16 +70,16 @@ def _output_does_not_fit(project: Project, base_dir, message: str) -> list[Check
     """The labels check failed before anything could train: the data checks alone."""
     from studio.core.data import load_project_data
     from studio.core.model.build import build_model
+    from studio.core.tasks import make_task
     from studio.core.train.setup import _output_shape
 
     dataset = load_project_data(project, base_dir)
     shape = _output_shape(build_model(project.model, seed=0), dataset, torch.device("cpu"))
-    value = None
-    classes = dataset.task in ("classification", "segmentation")
-    if classes:
+    if make_task(dataset.task, "", dataset.classes).class_targets:  # ids against the outputs
         value = _label_range(dataset.train.y)
-    expected = [0, (shape[0] if dataset.task == "segmentation" else math.prod(shape)) - 1]
-    expected = expected if classes else [1]
+        expected = [0, (shape[0] if dataset.task == "segmentation" else math.prod(shape)) - 1]
+    else:  # the output a sample against the target a sample: a value, or one a label or column
+        value, expected = shape, list(dataset.train.y.shape[1:]) or [1]
     check = Check("labels", False, value, expected, message)
     return [check, _balance(dataset)]
 

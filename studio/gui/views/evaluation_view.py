@@ -69,8 +69,8 @@ class EvaluationView(QWidget):
         header = self._make_header()
         self._make_confusion_matrix()
         self._make_class_table()
-        worst_box = self._make_worst_samples()
-        self._lay_out(header, worst_box)
+        self.worst_box = self._make_worst_samples()
+        self._lay_out(header, self.worst_box)
         self.result = None
 
     def _make_header(self) -> QHBoxLayout:
@@ -190,6 +190,9 @@ class EvaluationView(QWidget):
         self._show_matrix([], [])
         self.table.setRowCount(0)
         self.worst.clear()
+        pictured = result.task in ("classification", "segmentation")  # a matrix, worst samples
+        self.matrix_plot.setVisible(pictured)
+        self.worst_box.setVisible(pictured)
         {
             "segmentation": self._show_masks,
             "multilabel": self._show_labels,

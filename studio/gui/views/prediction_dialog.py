@@ -44,6 +44,7 @@ class PredictionDialog(QDialog):
             answer.setTextAlignment(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
             table.setItem(row, 1, answer)
             table.setItem(row, 2, _mask_item(prediction, view) or why_item(reasons[row], view, 48))
+        table.setColumnHidden(2, not masks and all(r is None for r in reasons))  # nothing to say
         table.resizeColumnToContents(0)
         table.resizeColumnToContents(1)
         self.table = table

@@ -353,7 +353,7 @@ def predict(model, x, top=3):
     if TASK == "regression":  # in the targets' own units, each its own scale
         std, mean = torch.tensor(TARGET_STD).double(), torch.tensor(TARGET_MEAN).double()
         values = out.reshape(len(x), -1).double() * std + mean
-        if TARGETS:
+        if len(TARGETS) > 1:
             return [dict(zip(TARGETS, row)) for row in values.tolist()]
         return values[:, 0].tolist()
     if TASK == "multilabel":  # the labels at or above the threshold, likeliest first
