@@ -348,3 +348,19 @@ def test_a_one_bit_mask_is_ids_0_and_1_and_a_rotation_brings_in_ignored_pixels(t
     _, y = next(iter(Batches(dataset, dataset.train, 8, augment=project.data.augment)))
     assert (y[:, 0, 0] == 255).all()  # a rotated corner is no pixel of the background class
     assert set(torch.unique(y).tolist()) == {0, 1, 255}
+
+
+def test_a_set_past_the_memory_limit_is_one_line_with_the_size_that_fits(
+    tmp_path, capsys, monkeypatch
+):
+    options = write_mask_folders(tmp_path / "shapes", count=12, size=32)
+    monkeypatch.setenv("STUDIO_MEMORY_LIMIT", str(12 * 4 * 16 * 16))  # room for 16x16 pictures
+    assert main(["datasets", _project(tmp_path, {"options": options})]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set options.size to at most [16, 16]" in err, err
+    options["size"] = [16, 16]
+    assert _json(capsys, "datasets", _project(tmp_path, {"options": options}))["input_shape"] == [
+        3,
+        16,
+        16,
+    ]
