@@ -116,3 +116,20 @@ def answer_next_box(button: QMessageBox.StandardButton, name: str | None = None)
 
     QTimer.singleShot(20, click)
     return seen
+
+
+def drop_files(window, paths) -> None:
+    """Drop files on the window as a file manager would (what predicts them)."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 from studio.core.project.reading import load_project
 from studio.core.train.loop import fit
 from tests.conftest import TEMPLATES
+from tests.gui.conftest import drop_files
 
 DIGITS = next(p for p in TEMPLATES if p.name == "digits-mlp.json")
 
@@ -107,21 +107,11 @@ def test_dropping_images_on_the_window_predicts_them(trained_window, qtbot, tmp_
     images = np.load(Path(__file__).resolve().parents[2] / "resources" / "data" / "digits.npz")[
         "images"
     ]
-    urls = []
+    paths = []
     for i in range(3):
-        path = tmp_path / f"digit{i}.png"
-        Image.fromarray((images[i].astype(float) * 255 / 16).astype(np.uint8)).save(path)
-        urls.append(QUrl.fromLocalFile(str(path)))
-    mime = QMimeData()
-    mime.setUrls(urls)
-    event = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.dropEvent(event)
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray((images[i].astype(float) * 255 / 16).astype(np.uint8)).save(paths[-1])
+    drop_files(window, paths)
     qtbot.waitUntil(lambda: window.model_actions.prediction_dialog is not None, timeout=30000)
     dialog = window.model_actions.prediction_dialog
     table = dialog.table

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
+from tests.gui.conftest import drop_files
 from tests.segmentation_files import CLASSES, scene, write_mask_folders
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,19 +32,6 @@ def _unet_project(folder: Path) -> Path:
     path = folder / "unet.json"
     path.write_text(json.dumps(project))
     return path
-
-
-def _drop(window, paths: list[Path]) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.dropEvent(event)
 
 
 def test_a_segmentation_project_is_previewed_trained_plotted_evaluated_and_predicted(
@@ -91,7 +78,7 @@ def test_a_segmentation_project_is_previewed_trained_plotted_evaluated_and_predi
 
     image, _ = scene(np.random.default_rng(3), 32)
     Image.fromarray(image).save(tmp_path / "photo.png")
-    _drop(window, [tmp_path / "photo.png"])
+    drop_files(window, [tmp_path / "photo.png"])
     qtbot.waitUntil(lambda: window.model_actions.prediction_dialog is not None, timeout=30000)
     table = window.model_actions.prediction_dialog.table
     answer = table.item(0, 1).text()

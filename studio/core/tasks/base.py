@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from studio.core.errors import ProjectError
+
 
 class Scores:
     """Sums over the batches of a validation pass, kept on the device; `result` reads them once."""
@@ -17,6 +19,15 @@ class Scores:
     def result(self, count: int) -> dict[str, float]:
         """The validation metrics (`val_*`) over `count` samples."""
         return {}
+
+
+def wrong_width(output_shape: list[int], count: int, what: str, then: str = "") -> ProjectError:
+    """The one-line error of a model whose last layer gives the wrong number of outputs."""
+    return ProjectError(
+        "model.layers",
+        f"the model gives {output_shape} per sample but the data has {count} {what}: set the "
+        f"last layer's out_features to {count}{then}",
+    )
 
 
 class Task:

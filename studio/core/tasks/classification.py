@@ -7,8 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core.errors import ProjectError
-from studio.core.tasks.base import Scores, Task
+from studio.core.tasks.base import Scores, Task, wrong_width
 
 # Losses that want one-hot (or 0/1) float targets rather than class ids.
 ONE_HOT_LOSSES = frozenset(
@@ -62,12 +61,7 @@ class Classification(Task):
                 if output_shape in ([1], [])
                 else ""
             )
-            raise ProjectError(
-                "model.layers",
-                f"the model gives {output_shape} per sample but the dataset has "
-                f"{self.num_classes} classes: set the last layer's out_features to "
-                f"{self.num_classes}{value}",
-            )
+            raise wrong_width(output_shape, self.num_classes, "classes", value)
 
     def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.loss_type in ONE_HOT_LOSSES:

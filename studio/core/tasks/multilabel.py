@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from studio.core.errors import ProjectError
-from studio.core.tasks.base import Scores, Task
+from studio.core.tasks.base import Scores, Task, wrong_width
 
 THRESHOLD = 0.5  # a label is predicted when its probability is at least this (data.threshold)
 LOSSES = ("BCEWithLogitsLoss", "MultiLabelSoftMarginLoss")
@@ -81,12 +81,7 @@ class MultiLabel(Task):
                 "labels as one choice; use BCEWithLogitsLoss",
             )
         if output_shape != [self.num_classes]:
-            raise ProjectError(
-                "model.layers",
-                f"the model gives {output_shape} per sample but the data has "
-                f"{self.num_classes} labels: set the last layer's out_features to "
-                f"{self.num_classes} (one logit a label)",
-            )
+            raise wrong_width(output_shape, self.num_classes, "labels", " (one logit a label)")
 
     def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return output, y.to(output.dtype)
