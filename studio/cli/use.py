@@ -233,8 +233,8 @@ def _check_explainable(predictor) -> None:
 
     if not explainable(predictor.preprocessing):
         raise StudioError(
-            f"--explain explains a class or a value; a {predictor.preprocessing.task} model's "
-            "answer is not one (a segmentation's overlay shows what it found where)"
+            "--explain explains a class, a value or a label; a segmentation model's masks are "
+            "their own explanation (the overlay shows what it found where)"
         )
     if predictor.model is None:
         raise StudioError(

@@ -105,6 +105,11 @@ def test_a_table_of_label_sets_trains_evaluates_and_predicts(tmp_path, capsys):
     (row,) = _json(capsys, "predict", str(run), str(tmp_path / "new.csv"))["predictions"]
     assert {s["label"] for s in row["labels"]} == set(LABELS)  # a, b and c all hold
     assert len(row["scores"]) == 3
+    argv = ["predict", str(run), str(tmp_path / "new.csv"), "--explain", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    (why,) = json.loads(capsys.readouterr().out)["predictions"]
+    assert why["explanation"]["target"] == row["scores"][0]["label"]  # the likeliest label's
+    assert why["explanation"]["features"][0]["feature"] in ("x1", "x2", "x3", "x4")
     (high,) = _json(
         capsys, "predict", str(run), str(tmp_path / "new.csv"), "--threshold", "0.999999"
     )["predictions"]

@@ -120,7 +120,7 @@ def test_masks_train_per_pixel_and_are_scored_evaluated_and_predicted(tmp_path, 
         str(tmp_path),
     ]
     assert main(["predict", *explained]) == 2
-    assert "--explain explains a class or a value" in capsys.readouterr().err
+    assert "--explain explains a class, a value or a label" in capsys.readouterr().err
 
 
 def test_masks_move_with_their_images_under_augmentation(tmp_path):

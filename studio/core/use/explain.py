@@ -46,7 +46,8 @@ def explain(
     model: nn.Module, pre: Preprocessing, raw: torch.Tensor, targets: list[int] | None = None
 ) -> list[Explanation]:
     """An explanation for each raw sample (as `read_inputs` gives them) of the class in `targets`
-    (by default the predicted one; the value, for a regression)."""
+    (by default the predicted one; the value, for a regression, the first target's of several;
+    a multi-label task's likeliest label, whose logit is explained)."""
     model = model.eval()
     x = pre.normalise(raw)
     x = x if pre.kind == "tokens" else x.float()
@@ -117,7 +118,7 @@ def _columns(output: torch.Tensor, targets: list[int]) -> tuple[torch.Tensor, li
 
 def _target_name(pre: Preprocessing, target: int) -> str:
     if pre.task == "regression":
-        return "value"
+        return pre.targets[target] if pre.targets else "value"
     return pre.classes[target] if target < len(pre.classes) else str(target)
 
 
@@ -277,10 +278,9 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
 
 
 def explainable(preprocessing) -> bool:
-    """Whether explanations apply: a class, or one value (not masks, label sets, several values)."""
-    return preprocessing.task == "classification" or (
-        preprocessing.task == "regression" and len(preprocessing.targets or []) <= 1
-    )
+    """Whether explanations apply: a class, a value (several targets: the first), the likeliest
+    of a multi-label task's labels; not a segmentation's masks (their overlay is the answer)."""
+    return preprocessing.task in ("classification", "regression", "multilabel")
 
 
 def explain_worst(trained, dataset, evaluation) -> None:
