@@ -85,3 +85,22 @@ def test_a_segmentation_project_is_previewed_trained_plotted_evaluated_and_predi
     assert "%" in answer and any(name in answer for name in CLASSES), answer
     assert not table.item(0, 2).icon().isNull()  # the predicted mask over the photo
     window.model_actions.prediction_dialog.close()
+
+
+def test_a_segmentation_model_from_the_palette_with_its_weights_choice(
+    make_window, qtbot, tmp_path
+):
+    from PySide6.QtWidgets import QComboBox
+
+    window = make_window(_unet_project(tmp_path))
+    qtbot.waitUntil(lambda: "segmentation" in find(window, "dataStatus").text(), timeout=30000)
+    window.layer_actions.add_at("Segmenter:lraspp_mobilenet_v3_large", 0)
+    layer = window.document.project.model.layers[0]
+    assert layer.type == "Segmenter" and layer.args == {"name": "lraspp_mobilenet_v3_large"}
+    window.select_layer("0")
+    choice = find(window, "backboneWeights").findChild(QComboBox, "backboneWeightsChoice")
+    items = [choice.itemText(i) for i in range(choice.count())]
+    assert items[0] == "DEFAULT" and "COCO_WITH_VOC_LABELS_V1" in items
+    choice.setCurrentIndex(choice.findText("none (untrained)"))
+    choice.activated.emit(choice.currentIndex())
+    assert window.document.project.model.layers[0].args["weights"] is None

@@ -134,14 +134,14 @@ def duplicate(model: ModelSpec, path: str) -> str:
 
 def set_arg(model: ModelSpec, path: str, name: str, value: Any) -> None:
     """Set one argument; None (auto, or torch's default) removes it from the file, except for a
-    Backbone's weights, where None is a choice of its own: untrained."""
+    Backbone's or Segmenter's weights, where None is a choice of its own: untrained."""
     layer = get(model, path)
     info = catalogue.get(layer.type)
     if name == "merge" and info is not None and info.container == "branches":
         layer.merge = value or "concat"
         return
     param = info.param(name) if info else None
-    if value is None and layer.type == "Backbone" and name == "weights":
+    if value is None and layer.type in ("Backbone", "Segmenter") and name == "weights":
         layer.args[name] = None
     elif value is None or (
         param is not None and not param.inferred and value == param.default and not param.required

@@ -84,14 +84,20 @@ class LayerForm(QScrollArea):
 
     @staticmethod
     def _editor(layer, param, value, inferred):
-        """The editor of one argument; a Backbone's weights and frozen switch have their own
-        (and the names tests and scripts find them by)."""
+        """The editor of one argument; a Backbone's (and a Segmenter's) weights and a Backbone's
+        frozen switch have their own (and the names tests and scripts find them by)."""
         if layer.type == "Backbone" and param.name == "weights":
             from studio.core.model.backbones import infos
             from studio.gui.views.weights_editor import WeightsEditor
 
             model = infos().get(layer.args.get("name", "resnet18"))
             return WeightsEditor(param, value, model.weights if model else ("DEFAULT",))
+        if layer.type == "Segmenter" and param.name == "weights":
+            from studio.core.model.segmenters import names, weights_names
+            from studio.gui.views.weights_editor import WeightsEditor
+
+            name = layer.args.get("name", "lraspp_mobilenet_v3_large")
+            return WeightsEditor(param, value, weights_names(name) if name in names() else ())
         editor = ParamEditor(param, value, inferred)
         if layer.type == "Backbone" and param.name == "frozen":
             editor.setObjectName("backboneFrozen")

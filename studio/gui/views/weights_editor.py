@@ -1,4 +1,4 @@
-"""The Backbone form's weights choice: the model's torchvision weights, none (untrained), or a
+"""A pretrained layer's weights choice (Backbone, Segmenter): the model's torchvision weights, none (untrained), or a
 state dict file. Behaves as a ParamEditor (value, set_value, committed) for the layer form."""
 
 from __future__ import annotations
