@@ -22,6 +22,11 @@ def predictions(output: torch.Tensor) -> torch.Tensor:
     return output.argmax(dim=-1)
 
 
+def correct(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """How many samples of a batch are classified right, on the device."""
+    return (predictions(output) == y).sum()
+
+
 def class_probabilities(outputs: torch.Tensor) -> torch.Tensor:
     """(batch, classes) probabilities: softmax of the logits; one logit means [1 - p, p]."""
     if outputs.dim() == 1 or outputs.shape[-1] == 1:
@@ -35,7 +40,7 @@ class _Correct(Scores):
         self.correct: torch.Tensor | None = None
 
     def add(self, output: torch.Tensor, y: torch.Tensor) -> None:
-        hits = (predictions(output) == y).sum()
+        hits = correct(output, y)
         self.correct = hits if self.correct is None else self.correct + hits
 
     def result(self, count: int) -> dict[str, float]:
@@ -71,7 +76,7 @@ class Classification(Task):
         return output, y
 
     def hits(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (predictions(output) == y).sum()
+        return correct(output, y)
 
     def scores(self) -> Scores:
         return _Correct()

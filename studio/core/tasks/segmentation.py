@@ -157,7 +157,7 @@ class Segmentation(Task):
                 f"the model gives {list(outputs.shape[1:])} per sample but its file names "
                 f"{len(self.classes)} classes: the metadata does not belong to these weights"
             )
-        masks = outputs.argmax(dim=1).to(torch.uint8).numpy()
+        masks = self.kept(outputs).numpy()
         return [
             Prediction(name, mask=mask, areas=areas(mask, self.classes))
             for name, mask in zip(names, masks, strict=True)
