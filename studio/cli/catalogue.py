@@ -156,6 +156,11 @@ def run_summary(args: argparse.Namespace) -> int:
     for row in report.rows:
         label = f"{'  ' * row.depth}{row.path:<6} {row.type}"
         print(f"{label:<34} {str(row.output_shape):<18} {row.params:>12,} {si(row.flops):>10}")
+        for part in row.parts:  # a Detector's own modules
+            frozen = part["params"] - part["trainable"]
+            note = f"  ({frozen:,} frozen)" if frozen else ""
+            label = f"{'  ' * (row.depth + 1)}  {part['name']} {part['type']}"
+            print(f"{label:<53} {part['params']:>12,}{note}")
     print("-" * len(header))
     print(f"Total params: {report.total_params:,} (trainable {report.trainable_params:,})")
     print(f"FLOPs per sample: {si(report.total_flops)}    Output: {report.output_shape}")
@@ -190,13 +195,21 @@ def dataset_lines(dataset: Any) -> list[str]:
 
 
 def _target_lines(info: dict) -> list[str]:
-    """A multi-label task's labels with how many training samples have each; a regression's
-    target columns."""
+    """A multi-label task's labels with how many training samples have each; a detection's
+    images and boxes (of each class) in each split; a regression's target columns."""
     if info["task"] == "multilabel":
         counts = zip(info["classes"], info["class_counts"], strict=False)
         return [
             "labels (training samples with each): " + ", ".join(f"{c} {n:,}" for c, n in counts)
         ]
+    if info["task"] == "detection":
+        lines = []
+        for split, images in info["images"].items():
+            per_class = ", ".join(f"{c} {n:,}" for c, n in info["boxes_per_class"][split].items())
+            lines.append(
+                f"{split}: {images:,} images, {info['boxes'][split]:,} boxes ({per_class})"
+            )
+        return lines
     if info.get("targets"):
         return [
             f"targets: {', '.join(info['targets'])} (a regression of {len(info['targets'])} values)"

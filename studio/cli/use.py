@@ -62,8 +62,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--out",
         metavar="DIR",
         default=".",
-        help="a segmentation's masks and overlays go here, as NAME_mask.png and NAME_overlay.png "
-        "(default: the current folder)",
+        help="a segmentation's masks and overlays go here, as NAME_mask.png and NAME_overlay.png; "
+        "a detector's photos with their boxes drawn, as NAME_boxes.png (default: the current "
+        "folder)",
     )
     predict.set_defaults(run=run_predict)
 
@@ -75,7 +76,8 @@ def _threshold_argument(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         metavar="P",
-        help="a multi-label model: predict a label at this probability (default: the run's "
+        help="a multi-label model: predict a label at this probability; a detector: a box at "
+        "this score (default: the run's "
         "data.threshold, 0.5 unless set)",
     )
 
@@ -118,6 +120,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return _print_labels(result.extra)
     if result.task == "segmentation":
         return _print_masks(result)
+    if result.task == "detection":
+        return _print_boxes(result.extra)
     print(f"accuracy {result.accuracy:.2%}   macro F1 {result.macro_f1:.4f}\n")
     width = max(8, *(len(c.name) for c in result.per_class)) + 2
     print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
@@ -174,6 +178,21 @@ def _print_masks(result) -> int:
     return 0
 
 
+def _print_boxes(extra: dict) -> int:
+    print(f"mAP {extra['map']:.4f}   mAP50 {extra['map50']:.4f}   mAP75 {extra['map75']:.4f}\n")
+    rows = extra["per_class"]
+    width = max(8, *(len(r["class"]) for r in rows)) + 2
+    print(f"{'class':<{width}}{'AP':>10}{'recall':>10}{'boxes':>10}")
+    for r in rows:
+        print(f"{r['class']:<{width}}{r['ap']:>10.3f}{r['recall']:>10.3f}{r['boxes']:>10,}")
+    if extra["worst"]:
+        shown = ", ".join(
+            f"#{w['index']} ({w['missed']} missed, {w['false']} false)" for w in extra["worst"][:5]
+        )
+        print(f"\nworst images at score {extra['threshold']:g}: {shown}")
+    return 0
+
+
 def run_export(args: argparse.Namespace) -> int:
     from studio.core.use.export import export_model
     from studio.core.use.trained import load_trained
@@ -210,6 +229,11 @@ def run_predict(args: argparse.Namespace) -> int:
         from studio.core.use.segmentation import write_mask_files
 
         write_mask_files(predictions, args.inputs, Path(args.out), predictor.preprocessing.classes)
+    elif predictor.preprocessing.task == "detection":  # boxes in each photo's own pixels
+        from studio.core.use.detection import place_boxes
+
+        pre = predictor.preprocessing
+        place_boxes(predictions, args.inputs, pre.input_shape, Path(args.out), pre.classes)
     why = _explain(predictor, names, raw, Path(args.explain)) if args.explain else None
     if args.json:
         rows = [p.to_json() for p in predictions]
@@ -221,6 +245,8 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"{p.input}: {p.line()}")
         if p.mask_file:
             print(f"  mask {p.mask_file}, overlay {p.overlay_file}")
+        elif p.overlay_file:
+            print(f"  boxes drawn: {p.overlay_file}")
         if why is not None:
             print(f"  why ({why[i]['method']}, for {why[i]['target']!r}): {_why_text(why[i])}")
     return 0

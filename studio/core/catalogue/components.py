@@ -18,7 +18,7 @@ from studio.core.catalogue.params import Param, first_doc_line, read_params
 
 LOSSES = (
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
-    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss",
+    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "DetectionLoss",
 )  # fmt: skip
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam")
 SCHEDULERS = (
@@ -84,10 +84,12 @@ def _scheduler_params(name: str, cls: type) -> tuple[Param, ...]:
 
 
 def _loss_class(name: str) -> type:
-    """torch.nn's losses, and the studio's own where torch has none (DiceLoss, segmentation)."""
+    """torch.nn's losses, and the studio's own where torch has none (DiceLoss, segmentation;
+    DetectionLoss, the sum of a detector's own losses)."""
+    from studio.core.tasks.detection import DetectionLoss
     from studio.core.tasks.segmentation import DiceLoss
 
-    return {"DiceLoss": DiceLoss}.get(name) or getattr(nn, name)
+    return {"DiceLoss": DiceLoss, "DetectionLoss": DetectionLoss}.get(name) or getattr(nn, name)
 
 
 @cache

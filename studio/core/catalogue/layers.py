@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from studio.core.catalogue.params import Param, first_doc_line, read_params
-from studio.core.model import blocks, segmenters
+from studio.core.model import blocks, detectors, segmenters
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "Convolution Layers": (
@@ -61,7 +61,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "LazyBatchNorm3d",
     ),
     "Containers": ("Sequential", "Residual", "Branch"),
-    "Pretrained Models": ("Backbone", "Segmenter"),
+    "Pretrained Models": ("Backbone", "Segmenter", "Detector"),
 }  # fmt: skip
 
 CONTAINERS = {"Sequential": "layers", "Residual": "layers", "Branch": "branches"}
@@ -78,6 +78,7 @@ _STUDIO_CLASSES: dict[str, type] = {
     "Branch": blocks.Branch,
     "Backbone": blocks.Backbone,
     "Segmenter": segmenters.Segmenter,
+    "Detector": detectors.Detector,
 }
 
 # Arguments that restate the incoming shape: how each is read from it.
@@ -170,6 +171,7 @@ _RANKS: dict[str, tuple[int, ...]] = {
     "EmbeddingBag": (1,),
     "Backbone": (3,),
     "Segmenter": (3,),
+    "Detector": (3,),
 }
 _SPATIAL = re.compile(r"^(?P<family>.*?)(?P<d>[123])d$")
 _TOKEN_LAYERS = {"Embedding", "EmbeddingBag"}
@@ -266,21 +268,8 @@ def _entry(name: str, category: str) -> LayerInfo:
         overrides[param_name] = (
             {**base, **change} if isinstance(base, dict) and isinstance(change, dict) else change
         )
-    if name == "Backbone":
-        from studio.core.model import backbones
-
-        params = (
-            Param("name", "choice", "resnet18", choices=backbones.names()),
-            Param("weights", "str", "DEFAULT", nullable=True),
-            Param("frozen", "bool", True),
-        )
-    elif name == "Segmenter":
-        params = (
-            Param("name", "choice", "lraspp_mobilenet_v3_large", choices=segmenters.names()),
-            Param("num_classes", "int", 21, minimum=1, maximum=254),
-            Param("weights", "str", "DEFAULT", nullable=True),
-            Param("frozen_backbone", "bool", False),
-        )
+    if name in ("Backbone", "Segmenter", "Detector"):
+        params = _pretrained_params(name)
     elif name in _DECLARED:
         params = _DECLARED[name]
     elif name == "TransformerEncoder":
@@ -298,6 +287,34 @@ def _entry(name: str, category: str) -> LayerInfo:
         ranks=_ranks_for(name),
         takes_tokens=name in _TOKEN_LAYERS,
         preserves_shape=name in _SHAPE_PRESERVING,
+    )
+
+
+def _pretrained_params(name: str) -> tuple[Param, ...]:
+    """A pretrained layer's arguments: its torchvision model's name, and what else it takes."""
+    if name == "Backbone":
+        from studio.core.model import backbones
+
+        return (
+            Param("name", "choice", "resnet18", choices=backbones.names()),
+            Param("weights", "str", "DEFAULT", nullable=True),
+            Param("frozen", "bool", True),
+        )
+    if name == "Segmenter":
+        return (
+            Param("name", "choice", "lraspp_mobilenet_v3_large", choices=segmenters.names()),
+            Param("num_classes", "int", 21, minimum=1, maximum=254),
+            Param("weights", "str", "DEFAULT", nullable=True),
+            Param("frozen_backbone", "bool", False),
+        )
+    return (
+        Param("name", "choice", "fasterrcnn_mobilenet_v3_large_fpn", choices=detectors.names()),
+        Param("num_classes", "int", 2, minimum=1, maximum=10000),
+        Param("weights", "str", None, nullable=True),
+        Param("weights_backbone", "str", "DEFAULT", nullable=True),
+        Param("trainable_backbone_layers", "int", None, nullable=True, minimum=0, maximum=6),
+        Param("frozen_backbone", "bool", False),
+        Param("detections", "int", 100, minimum=1, maximum=1000),
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.catalogue.params import Param, with_defaults
-from studio.core.data import bundled, folder, segmentation, synthetic, tabular, vision
+from studio.core.data import bundled, detection, folder, segmentation, synthetic, tabular, vision
 from studio.core.data.context import LoadContext
 from studio.core.data.dataset import RawData
 from studio.core.data.table_encoding import TYPES
@@ -27,14 +27,14 @@ class SourceInfo:
     description: str
     options: tuple[Param, ...]
     load: Callable[[dict[str, Any], LoadContext], RawData]
-    when: tuple[tuple[str, str, str], ...] = ()  # (option, other option, value): used only then
+    # (option, other option, value): used only then (one of them, where an option has several)
+    when: tuple[tuple[str, str, str], ...] = ()
 
     def used(self, name: str, options: dict[str, Any]) -> bool:
         """Whether option `name` is used with these options (a VOC root only for format voc)."""
         values = self.with_defaults(options)
-        return all(
-            values.get(other) == value for option, other, value in self.when if option == name
-        )
+        wanted = [(other, value) for option, other, value in self.when if option == name]
+        return not wanted or any(values.get(other) == value for other, value in wanted)
 
     @property
     def offline(self) -> bool:
@@ -113,6 +113,23 @@ SOURCES: dict[str, SourceInfo] = {
         segmentation.load,
         when=(("images", "format", "folder"), ("masks", "format", "folder"),
               ("classes", "format", "folder"), ("root", "format", "voc"), ("year", "format", "voc")),
+    ),
+    "detection": SourceInfo(
+        "detection", "Images and boxes", "folder",
+        "images with boxes around their objects: a COCO instances JSON, YOLO text labels "
+        "(format yolo) or the Pascal VOC layout (format voc)",
+        (Param("format", "choice", "coco", choices=("coco", "yolo", "voc")),
+         Param("images", "str", None, nullable=True),
+         Param("annotations", "str", None, nullable=True),
+         Param("labels", "str", None, nullable=True),
+         Param("classes", "names", None, nullable=True),
+         Param("root", "str", "data"),
+         Param("year", "choice", "2012", choices=segmentation.VOC_YEARS),
+         Param("size", "ints", None, arity=2, nullable=True, minimum=32, maximum=MAX_SIDE)),
+        detection.load,
+        when=(("images", "format", "coco"), ("images", "format", "yolo"),
+              ("annotations", "format", "coco"), ("labels", "format", "yolo"),
+              ("classes", "format", "yolo"), ("root", "format", "voc"), ("year", "format", "voc")),
     ),
     "csv": SourceInfo(
         "csv", "CSV table", "file",

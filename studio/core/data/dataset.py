@@ -85,9 +85,14 @@ class Dataset:
 
     @property
     def class_counts(self) -> list[int]:
-        """Samples per class in the training split (a multi-label task: samples with each label)."""
+        """Samples per class in the training split (a multi-label task: samples with each label;
+        a detection: boxes of each class)."""
         if self.task == "multilabel":
             return [int(n) for n in self.train.y.cpu().sum(dim=0).round().tolist()]
+        if self.task == "detection":  # boxes of each class
+            from studio.core.data.detection import box_counts
+
+            return box_counts(self.train.y.cpu(), self.num_classes)
         if self.task != "classification":
             return []
         return torch.bincount(self.train.y.cpu(), minlength=self.num_classes).tolist()
@@ -124,19 +129,25 @@ class Dataset:
         if self.task == "segmentation":
             names = ", ".join(self.classes[:8]) + (", ..." if n > 8 else "")
             return f"segmentation into {n} classes ({names})"
+        if self.task == "detection":
+            names = ", ".join(self.classes[:8]) + (", ..." if n > 8 else "")
+            return f"detection of {n} classes ({names})"
         return {"classification": f"{n} classes", "multilabel": f"{n} labels"}.get(
             self.task, self.task
         )
 
     @property
     def targets_move(self) -> bool:
-        """Targets that are drawn on the image (a segmentation's masks): augmented with it."""
-        return self.task == "segmentation"
+        """Targets that are drawn on the image (a segmentation's masks, a detection's boxes):
+        augmented with it."""
+        return self.task in ("segmentation", "detection")
 
     def prepare_pair(
         self, x: torch.Tensor, y: torch.Tensor, augment
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A raw batch and targets that move with it, augmented together and normalised."""
+        if self.task == "detection":
+            return self.normalisation.boxes(x, y, augment)
         return self.normalisation.pair(x, y, augment)
 
     def map_features(self, module, autocast=contextlib.nullcontext, batch: int = 128) -> Dataset:
@@ -184,6 +195,8 @@ class Dataset:
         """The first samples of each class as (array or text, label) for a preview grid."""
         if self.task == "segmentation":
             return self._mask_preview(per_class * 4)
+        if self.task == "detection":
+            return self._box_preview(per_class * 4)
         y = self.train.y.cpu()
         out: list[tuple[Any, str]] = []
         if self.task == "multilabel":  # each sample with its labels
@@ -211,6 +224,18 @@ class Dataset:
             mask = self.train.y[i].cpu()
             view = blend(image_view(self.train.x[i].cpu(), self.scale), mask.numpy())
             out.append((view, ", ".join(present(mask, self.classes)) or "(ignored)"))
+        return out
+
+    def _box_preview(self, count: int) -> list[tuple[Any, str]]:
+        """The first images with their boxes drawn, labelled with what they show."""
+        from studio.core.data.detection import draw_boxes, summary, true_boxes
+
+        out = []
+        for i in range(min(count, len(self.train))):
+            rows = self.train.y[i].cpu()
+            view = draw_boxes(image_view(self.train.x[i].cpu(), self.scale),
+                              true_boxes(rows, self.classes))  # fmt: skip
+            out.append((view, summary(rows, self.classes)))
         return out
 
     def labels_of(self, row: torch.Tensor) -> str:
@@ -246,7 +271,22 @@ class Dataset:
             "columns": self.table.describe() if self.table is not None else None,
             **({"targets": self.targets} if self.targets else {}),
             **({"pixel_counts": self.pixel_counts} if self.task == "segmentation" else {}),
+            **(self.box_counts() if self.task == "detection" else {}),
         }
+
+    def box_counts(self) -> dict[str, Any]:
+        """A detection's images, boxes and boxes of each class in each split (`studio datasets`)."""
+        from studio.core.data.detection import box_counts
+
+        out: dict[str, Any] = {"images": {}, "boxes": {}, "boxes_per_class": {}}
+        for name in ("train", "val", "test"):
+            split = self.split(name)
+            if split is None:
+                continue
+            counts = box_counts(split.y.cpu(), self.num_classes)
+            out["images"][name], out["boxes"][name] = len(split), sum(counts)
+            out["boxes_per_class"][name] = dict(zip(self.classes, counts, strict=True))
+        return out
 
     @property
     def pixel_counts(self) -> dict[str, int]:

@@ -91,6 +91,8 @@ def _load_raw(info, options: dict, context: LoadContext, spec: DataSpec) -> RawD
 
 
 def _input_statistics(train: Split, raw: RawData, encoding, images) -> tuple[list, list]:
+    if raw.task == "detection":  # a detector normalises its images itself (torchvision's)
+        return [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     mean, std = statistics(train, raw.kind, raw.scale)
     for slot in encoding.one_hot_slots() if encoding is not None else ():
         mean[slot], std[slot] = 0.0, 1.0  # one-hot features stay 0 and 1

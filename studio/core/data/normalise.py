@@ -50,6 +50,33 @@ class Normalisation:
             masks.append(mask.as_subclass(torch.Tensor))
         return (torch.cat(images) - mean).div_(std), torch.cat(masks)
 
+    def boxes(self, x: torch.Tensor, y: torch.Tensor, augment) -> tuple[torch.Tensor, torch.Tensor]:
+        """A raw image batch and its padded box rows (tasks/detection.py) augmented together:
+        transforms.v2 moves `tv_tensors.BoundingBoxes` with the images, and
+        SanitizeBoundingBoxes drops the boxes a crop or rotation left too small or outside."""
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+
+        mean, std = self._on(x.device, x.dim())
+        sanitise = v2.SanitizeBoundingBoxes(labels_getter=lambda inputs: inputs[1]["labels"])
+        images, rows = [], torch.full_like(y, -1.0)
+        rows[..., :4] = 0
+        for i, (image, boxes) in enumerate(zip(x.float() / self.scale, y, strict=True)):
+            real = boxes[:, 4] >= 0
+            canvas = tuple(image.shape[-2:])
+            target = {
+                "boxes": tv_tensors.BoundingBoxes(
+                    boxes[real, :4], format="XYXY", canvas_size=canvas
+                ),
+                "labels": boxes[real, 4],
+            }
+            image, target = sanitise(*augment(tv_tensors.Image(image), target))
+            images.append(image.as_subclass(torch.Tensor))
+            kept = len(target["labels"])
+            rows[i, :kept, :4] = target["boxes"].as_subclass(torch.Tensor)
+            rows[i, :kept, 4] = target["labels"]
+        return (torch.stack(images) - mean).div_(std), rows
+
     def _on(self, device: torch.device, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._stats:
             shape = (1, -1, *([1] * (dims - 2)))

@@ -105,6 +105,10 @@ def check_pretrained(kind: str, path: str, shape: list[int], args: dict[str, Any
         from studio.core.model import segmenters
 
         segmenters.check_layer(path, shape, args)
+    elif kind == "Detector":
+        from studio.core.model import detectors
+
+        detectors.check_layer(path, shape, args)
     else:
         check_layer(path, shape, args)
 
@@ -179,13 +183,16 @@ def _min_size(name: str) -> tuple[int, int]:
 def load_pretrained(
     model: nn.Module, base_dir: Path, progress: Progress | None = None
 ) -> list[str]:
-    """Load every Backbone's and Segmenter's weights into `model`; what was loaded, in words."""
+    """Load every Backbone's, Segmenter's and Detector's weights into `model`; what was loaded, in words."""
+    from studio.core.model import detectors
     from studio.core.model.blocks import Backbone
     from studio.core.model.segmenters import Segmenter, load_weights
 
     loaded = []
     for module in model.modules():
-        if isinstance(module, Segmenter) and module.weights is not None:
+        if isinstance(module, detectors.Detector) and (module.weights or module.weights_backbone):
+            loaded.append(detectors.load_weights(module, base_dir, progress))
+        elif isinstance(module, Segmenter) and module.weights is not None:
             loaded.append(load_weights(module, base_dir, progress))
         elif isinstance(module, Backbone) and module.weights is not None:
             state = pretrained_state(module.name, module.weights, base_dir, progress)

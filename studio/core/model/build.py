@@ -37,6 +37,7 @@ class LayerRow:
     trainable: int = 0
     flops: int = 0
     inferred: dict[str, Any] = field(default_factory=dict)
+    parts: list[dict[str, Any]] = field(default_factory=list)  # a Detector's: name, type, params
 
 
 def build_model(
@@ -151,6 +152,7 @@ class _Walker:
         row.flops = int(self.flops - flops_before)
         row.params = sum(p.numel() for p in module.parameters())
         row.trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        row.parts = module.parts() if hasattr(module, "parts") else []  # a Detector's modules
         return module, y
 
     def _container(
@@ -328,10 +330,8 @@ def _rank_problem(info: catalogue.LayerInfo, shape: list[int]) -> tuple[str, str
 
 
 def _insert(layer_type: str, args: dict) -> dict:
-    return {
-        "kind": "insert_before",
-        "layer": {"type": layer_type, "args": args} if args else {"type": layer_type},
-    }
+    layer = {"type": layer_type, "args": args} if args else {"type": layer_type}
+    return {"kind": "insert_before", "layer": layer}
 
 
 def _check_given(

@@ -127,8 +127,9 @@ def _classes(own: dict[str, torch.Tensor], resized: list[str]) -> int:
 
 
 def pretrained_parts(model: nn.Module) -> list[nn.Module]:
-    """The Backbones and Segmenters of a model: what fine-tuning freezes first, then trains at a
+    """The Backbones, Segmenters and Detectors of a model: what fine-tuning freezes first, then trains at a
     lower learning rate (their `set_frozen`, `tuned_parameters`)."""
     from studio.core.model.blocks import Backbone
+    from studio.core.model.detectors import Detector
 
-    return [m for m in model.modules() if isinstance(m, (Backbone, Segmenter))]
+    return [m for m in model.modules() if isinstance(m, (Backbone, Segmenter, Detector))]

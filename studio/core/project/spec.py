@@ -23,6 +23,7 @@ TASKS = (
     "multilabel",
     "regression",
     "segmentation",
+    "detection",
 )  # data.task: what a sample's target is
 MONITORS = EPOCH_METRICS  # what early stopping and the best checkpoint can watch
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps|ddp)$")
@@ -72,7 +73,7 @@ class DataSpec:
     batch_size: int = 64
     augment: list[Component] = field(default_factory=list)
     task: str | None = None  # one of TASKS; None: told from the data
-    threshold: float = 0.5  # a multi-label task: a label is predicted at this probability
+    threshold: float = 0.5  # a label (multi-label) or a box (detection) is predicted at this score
 
     def to_dict(self) -> dict[str, Any]:
         said = {

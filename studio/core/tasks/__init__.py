@@ -2,7 +2,7 @@
 the loss, what is scored while training and in evaluation, what a prediction says. One module a
 task; the loop, evaluation and prediction ask the task, never branch on its name.
 
-A new task (detection next) is a new module with a `Task` subclass, named in `make_task` below and in
+A new task is a new module with a `Task` subclass, named in `make_task` below and in
 `spec.TASKS`."""
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ def make_task(
     name: str, loss_type: str, classes: list[str], threshold: float | None = None
 ) -> Task:
     """The task `name` (a dataset's `task`) for a loss and the data's classes (`threshold`: the
-    probability a multi-label task predicts a label at, data.threshold; None: 0.5)."""
-    from studio.core.tasks import classification, multilabel, regression, segmentation
+    score a multi-label task predicts a label at, a detection a box at, data.threshold; None: 0.5)."""
+    from studio.core.tasks import classification, detection, multilabel, regression, segmentation
 
     kinds: dict[str, type[Task]] = {
         "classification": classification.Classification,
         "multilabel": multilabel.MultiLabel,
         "regression": regression.Regression,
         "segmentation": segmentation.Segmentation,
+        "detection": detection.Detection,
     }
     task = kinds[name](loss_type, list(classes))
     if threshold is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from studio.core.errors import ProjectError
 
@@ -53,6 +54,16 @@ class Task:
 
     def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return output, y
+
+    def train_output(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[Any, Any]:
+        """What the loss of a training step takes: the model's output and the target (a
+        detector, given the boxes, gives its own losses)."""
+        return self.for_loss(model(x), y)
+
+    def loss_of(self, model: nn.Module, loss_fn, x: torch.Tensor, output, target) -> torch.Tensor:
+        """The loss of a batch the model is not trained on (validation, evaluation): `output`
+        and `target` as `for_loss` gave them (a detector computes its losses from x again)."""
+        return loss_fn(output, target)
 
     def hits(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         """This batch's sum of the training metric (correct samples), on the device; None if none."""

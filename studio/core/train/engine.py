@@ -78,7 +78,7 @@ class Trainer:
         if s.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with s.autocast():
-            output, target = s.task.for_loss(s.model(x), y)
+            output, target = s.task.train_output(s.model, x, y)
             loss = s.loss_fn(output, target)
         s.optimizer.zero_grad(set_to_none=True)
         if s.scaler is not None:
@@ -93,7 +93,7 @@ class Trainer:
             if s.grad_clip:
                 nn.utils.clip_grad_norm_(s.model.parameters(), s.grad_clip)
             s.optimizer.step()
-        return loss.detach(), output.detach()
+        return loss.detach(), output.detach() if isinstance(output, torch.Tensor) else output
 
     # ------------------------------------------------------------------ the run
 
@@ -197,7 +197,8 @@ class Trainer:
                         return None
                     with s.autocast():
                         output, target = s.task.for_loss(s.model(x), y)
-                        loss_sum += s.loss_fn(output, target).double() * len(y)
+                        loss = s.task.loss_of(s.model, s.loss_fn, x, output, target)
+                        loss_sum += loss.double() * len(y)
                     scores.add(output, y)
         finally:
             s.model.train()
@@ -217,6 +218,8 @@ class Trainer:
         if s.task.train_metric is not None:
             metrics[s.task.train_metric] = correct / max(1, count)
         metrics.update(validation or {})
+        if hasattr(s.loss_fn, "parts"):  # a detector's losses, each (loss_classifier, ...)
+            metrics.update(s.loss_fn.parts())
         seconds = totals.seconds
         metrics["lr"] = self.lr()
         metrics["epoch_seconds"] = seconds

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the annotations are never evaluated at run time (events are
 # What an `epoch` event measures (each task reports its own: core/tasks), and can be monitored.
 EPOCH_METRICS = (
     "val_loss", "val_acc", "train_loss", "train_acc", "val_miou", "val_pixel_acc", "val_f1",
-    "val_map",
+    "val_map", "val_map50",
 )  # fmt: skip
 _HIGHER = ("acc", "miou", "f1", "map", "r2")
 

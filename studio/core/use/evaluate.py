@@ -104,10 +104,11 @@ def evaluate(
     loss_fn = make_loss(project, task)
     loss_sum = 0.0
 
-    def scored(output: torch.Tensor, start: int) -> torch.Tensor:
+    def scored(output: torch.Tensor, start: int, x: torch.Tensor) -> torch.Tensor:
         nonlocal loss_sum
         y = split.y[start : start + len(output)]
-        loss_sum += float(loss_fn(*task.for_loss(output, y))) * len(output)
+        loss = task.loss_of(trained.model, loss_fn, x, *task.for_loss(output, y))
+        loss_sum += float(loss) * len(output)
         return task.kept(output)
 
     outputs = predict_outputs(trained.model, dataset, split.x, batch_size, cancelled, scored)
@@ -125,10 +126,10 @@ def predict_outputs(
     x: torch.Tensor,
     batch_size: int = 512,
     cancelled: Callable[[], bool] | None = None,
-    each: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+    each: Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The model's raw outputs for raw samples `x`, prepared as in training (no augmentation);
-    `each(output, start)` sees every batch's and gives what is kept of it (a mask for a
+    `each(output, start, input)` sees every batch's and gives what is kept of it (a mask for a
     segmentation, not its scores)."""
     model.eval()
     parts = []
@@ -137,8 +138,9 @@ def predict_outputs(
         for start in range(0, len(x), batch_size):
             if cancelled is not None and cancelled():
                 raise StudioError("evaluation cancelled")
-            output = model(dataset.prepare(x[start : start + batch_size])).float()
-            parts.append(each(output, start) if each is not None else output)
+            prepared = dataset.prepare(x[start : start + batch_size])
+            output = model(prepared).float()
+            parts.append(each(output, start, prepared) if each is not None else output)
     return torch.cat(parts)
 
 

@@ -33,6 +33,7 @@ class Prediction:
     mask_file: str | None = None  # segmentation: the mask PNG written, and its overlay
     overlay_file: str | None = None
     areas: list[tuple[str, int]] | None = None  # segmentation: (class, pixels), largest first
+    boxes: list[tuple[str, float, list[float]]] | None = None  # detection: (class, score, box)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"input": self.input}
@@ -41,6 +42,9 @@ class Prediction:
         elif self.labels is not None:
             out["labels"] = [{"label": c, "probability": p} for c, p in self.labels]
             out["scores"] = [{"label": c, "probability": p} for c, p in self.scores or []]
+        elif self.boxes is not None:
+            out["boxes"] = [{"class": c, "score": s, "box": b} for c, s, b in self.boxes]
+            out["overlay"] = self.overlay_file
         elif self.areas is not None:
             out.update({"mask": self.mask_file, "overlay": self.overlay_file})
             out["classes"] = [{"class": c, "pixels": n} for c, n in self.areas]
@@ -57,6 +61,11 @@ class Prediction:
         if self.labels is not None:
             best = ", ".join(f"{c} {p:.1%}" for c, p in (self.scores or [])[:2])
             return ", ".join(f"{c} {p:.1%}" for c, p in self.labels) or f"no label (best: {best})"
+        if self.boxes is not None:
+            found = ", ".join(
+                f"{c} {s:.0%} at ({', '.join(f'{v:.0f}' for v in b)})" for c, s, b in self.boxes
+            )
+            return found or "no boxes"
         if self.areas is not None:
             total = max(1, sum(n for _, n in self.areas))
             return ", ".join(f"{c} {n / total:.1%}" for c, n in self.areas)

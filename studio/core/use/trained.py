@@ -60,7 +60,7 @@ class Preprocessing:
             resize=dataset.resize,
             target=list(dataset.target_scale) if dataset.target_scale is not None else None,
             targets=list(dataset.targets) if dataset.targets else None,
-            threshold=threshold if dataset.task == "multilabel" else None,
+            threshold=threshold if dataset.task in ("multilabel", "detection") else None,
         )
 
     @classmethod

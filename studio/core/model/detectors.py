@@ -1,0 +1,292 @@
+"""torchvision's object detection models as one layer: a `Detector` takes colour images
+[3, H, W] (pixels scaled to 0..1; the model normalises them itself) and gives, per image, its
+`detections` best boxes as rows of (x0, y0, x1, y1, score, class), padded with class -1.
+
+While training it is given the batch's boxes (`given`) and returns torchvision's loss dict
+(loss_classifier, loss_box_reg, ...), which the detection task sums. Class ids are the data's
+(0 to classes - 1); the background class torchvision's models keep at 0 is added and removed here.
+
+Weights load when training starts, as a Backbone's do: `weights_backbone` (the backbone's
+ImageNet weights, the torchvision default) or `weights` (a whole COCO-trained model, its box
+predictor re-headed to the data's classes), from torch's hub cache or a file. The architecture is
+torchvision's own for either (frozen batch norm, trainable_backbone_layers), built without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import typing
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.errors import LayerError, WeightsError
+from studio.core.model.backbones import Progress, check_weights, pretrained_state
+
+FAMILIES = ("fasterrcnn_", "retinanet_", "fcos_", "ssd300_", "ssdlite320_")  # boxes only
+
+
+@cache
+def names() -> tuple[str, ...]:
+    from torchvision import models
+
+    return tuple(n for n in models.list_models(module=models.detection) if n.startswith(FAMILIES))
+
+
+@cache
+def weights_names(name: str) -> tuple[str, ...]:
+    from torchvision import models
+
+    members = models.get_model_weights(name).__members__
+    return ("DEFAULT", *(member for member in members if member != "DEFAULT"))
+
+
+@cache
+def backbone_of(name: str) -> tuple[str, tuple[str, ...]]:
+    """The classification model a detection model's backbone is (resnet50, mobilenet_v3_large,
+    vgg16) and the names of its weights."""
+    from torchvision import models
+
+    hint = typing.get_type_hints(models.get_model_builder(name))["weights_backbone"]
+    enum = next(a for a in typing.get_args(hint) if a is not type(None))
+    classifier = next(
+        n for n in models.list_models(module=models) if models.get_model_weights(n) is enum
+    )
+    default = inspect.signature(models.get_model_builder(name)).parameters["weights_backbone"]
+    first = default.default.name if default.default is not None else "DEFAULT"
+    return classifier, (first, *(m for m in enum.__members__ if m != first))
+
+
+@contextlib.contextmanager
+def _backbone_state(state: dict[str, torch.Tensor] | None):
+    """While torchvision builds a detection model with backbone weights, the weights it reads are
+    `state` (the studio's, from its cache or a file), or a fresh classifier's (the architecture
+    only: nothing read, nothing downloaded)."""
+    from torchvision import models
+    from torchvision.models._api import WeightsEnum
+
+    def get_state_dict(self, *args, **kwargs):
+        if state is not None:
+            return state
+        classifier = next(
+            n
+            for n in models.list_models(module=models)
+            if models.get_model_weights(n) is type(self)
+        )
+        return models.get_model(classifier, weights=None).state_dict()
+
+    original = WeightsEnum.get_state_dict
+    WeightsEnum.get_state_dict = get_state_dict
+    try:
+        yield
+    finally:
+        WeightsEnum.get_state_dict = original
+
+
+class Detector(nn.Module):
+    """A torchvision detection model (Faster R-CNN, RetinaNet, FCOS, SSD) for `num_classes`
+    classes of boxes; frozen_backbone keeps its feature extractor as loaded."""
+
+    def __init__(
+        self,
+        name: str = "fasterrcnn_mobilenet_v3_large_fpn",
+        num_classes: int = 2,
+        weights: str | None = None,
+        weights_backbone: str | None = "DEFAULT",
+        trainable_backbone_layers: int | None = None,
+        frozen_backbone: bool = False,
+        detections: int = 100,
+    ) -> None:
+        super().__init__()
+        self.name, self.weights, self.weights_backbone = name, weights, weights_backbone
+        self.detections, self.num_classes = detections, num_classes
+        self.targets: list[dict[str, torch.Tensor]] | None = None  # set by `given`
+        self.model = build(name, num_classes, weights, weights_backbone, trainable_backbone_layers,
+                           detections)  # fmt: skip
+        self._trainable = [p.requires_grad for p in self.model.backbone.parameters()]
+        self.frozen = False
+        self.set_frozen(frozen_backbone)
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Freeze (or free) the feature extractor; the rest of the detector always trains, and
+        the backbone's first layers stay as torchvision leaves them (trainable_backbone_layers)."""
+        for parameter, trainable in zip(
+            self.model.backbone.parameters(), self._trainable, strict=True
+        ):
+            parameter.requires_grad_(trainable and not frozen)
+        self.frozen = frozen
+
+    def tuned_parameters(self):
+        """What fine-tuning trains at the lower learning rate: the feature extractor."""
+        return (p for p, t in zip(self.model.backbone.parameters(), self._trainable, strict=True)
+                if t)  # fmt: skip
+
+    def parts(self) -> list[dict[str, Any]]:
+        """Its modules (backbone, proposal network, box heads...) with their parameters, trainable
+        and frozen: what `studio summary` shows under its row."""
+        return [
+            {
+                "name": name,
+                "type": type(module).__name__,
+                "params": sum(p.numel() for p in module.parameters()),
+                "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+            }
+            for name, module in self.model.named_children()
+            if any(True for _ in module.parameters())
+        ]
+
+    @contextlib.contextmanager
+    def given(self, targets: list[dict[str, torch.Tensor]]):
+        """The boxes of the batch the next forward passes train on (it returns the losses)."""
+        self.targets = targets
+        try:
+            yield
+        finally:
+            self.targets = None
+
+    def forward(self, x: torch.Tensor):
+        if x.is_meta:  # shape inference: what it gives, without running it
+            return x.new_zeros((x.shape[0], self.detections, 6))
+        transform = self.model.transform
+        if getattr(transform, "fixed_size", None) is None:  # images as they come: no resizing
+            transform.min_size, transform.max_size = (min(x.shape[-2:]),), max(x.shape[-2:])
+        images = list(x)
+        if self.targets is not None:
+            targets = [{"boxes": t["boxes"], "labels": t["labels"] + 1} for t in self.targets]
+            if self.training:
+                return self.model(images, targets)
+            return self._losses_in_eval(images, targets)
+        if self.training:  # no boxes to learn from (a check of the model): detect instead
+            with _mode(self.model, False):
+                return padded(self.model(images), self.detections)
+        return padded(self.model(images), self.detections)
+
+    def _losses_in_eval(self, images, targets) -> dict[str, torch.Tensor]:
+        """The training losses of a validation batch: the model in training mode, its batch
+        norms still using their statistics (nothing learnt from validation)."""
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        with _mode(self.model, True):
+            for norm in norms:
+                norm.eval()
+            return self.model(images, targets)
+
+
+@contextlib.contextmanager
+def _mode(model: nn.Module, training: bool):
+    was = model.training
+    model.train(training)
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+def build(name, num_classes, weights, weights_backbone, trainable_layers, detections) -> nn.Module:
+    """The torchvision model with pretrained weights' architecture where weights are asked for
+    (the weights themselves load later: `load_weights`)."""
+    from torchvision import models
+
+    pretrained = weights is not None or weights_backbone is not None
+    per_image = "box_detections_per_img" if name.startswith("fasterrcnn") else "detections_per_img"
+    kwargs: dict[str, Any] = {per_image: detections, "num_classes": num_classes + 1}
+    if pretrained and trainable_layers is not None:
+        kwargs["trainable_backbone_layers"] = trainable_layers
+    with _backbone_state(None) if pretrained else contextlib.nullcontext():
+        return models.get_model(
+            name, weights=None, weights_backbone="DEFAULT" if pretrained else None, **kwargs
+        )
+
+
+def padded(detections: list[dict[str, torch.Tensor]], rows: int) -> torch.Tensor:
+    """torchvision's detections as one tensor [N, rows, 6]: x0, y0, x1, y1, score, class (the
+    data's ids; -1 in the rows no box fills)."""
+    out = []
+    for found in detections:
+        boxes, scores, labels = found["boxes"], found["scores"], found["labels"]
+        keep = min(rows, len(scores))
+        row = torch.zeros((rows, 6), dtype=boxes.dtype, device=boxes.device)
+        row[:, 5] = -1
+        row[:keep, :4], row[:keep, 4] = boxes[:keep], scores[:keep]
+        row[:keep, 5] = (labels[:keep] - 1).to(boxes.dtype)
+        out.append(row)
+    return torch.stack(out)
+
+
+def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
+    """A Detector's arguments and its input, before it is built: one clear error on its row."""
+    name = args.get("name")
+    if name not in names():
+        raise LayerError(
+            path, "Detector", shape, f"has no model '{name}'", f"one of {', '.join(names())}"
+        )
+    check_weights(path, "Detector", shape, name, args.get("weights"), weights_names(name))
+    classifier, known = backbone_of(name)
+    check_weights(path, "Detector", shape, classifier, args.get("weights_backbone"), known)
+    if len(shape) != 3 or shape[0] != 3 or min(shape[1:]) < 32:
+        raise LayerError(
+            path,
+            "Detector",
+            shape,
+            f"{name} takes colour images [3, height, width] of at least 32x32",
+            "use a detection source (it decodes colour images at options.size)",
+        )
+
+
+def load_weights(detector: Detector, base_dir: Path, progress: Progress | None = None) -> str:
+    """Load a Detector's weights (a whole model's, else its backbone's); what, in words."""
+    if detector.weights is not None:
+        return _load_whole(detector, base_dir, progress)
+    classifier, _ = backbone_of(detector.name)
+    state = pretrained_state(classifier, str(detector.weights_backbone), base_dir, progress)
+    try:
+        with _backbone_state(state):
+            fresh = build(detector.name, detector.num_classes, None, "DEFAULT", None, 1)
+    except RuntimeError as exc:  # load_state_dict: keys or shapes that do not fit
+        raise WeightsError(
+            f"these weights do not fit {classifier}, {detector.name}'s backbone "
+            f"({str(exc).splitlines()[0][:160]})"
+        ) from None
+    backbone = {k: v for k, v in fresh.state_dict().items() if k.startswith("backbone.")}
+    detector.model.load_state_dict(backbone, strict=False)
+    return f"{detector.name} backbone {classifier} weights {detector.weights_backbone}"
+
+
+def _load_whole(detector: Detector, base_dir: Path, progress: Progress | None) -> str:
+    state = pretrained_state(detector.name, str(detector.weights), base_dir, progress)
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    own = detector.model.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise WeightsError(
+            f"these weights do not fit {detector.name} (missing: {', '.join(missing[:3])})"
+        )
+    resized = [k for k in own if state[k].shape != own[k].shape]
+    if any(not _predicting(k) for k in resized):
+        wrong = [k for k in resized if not _predicting(k)][:3]
+        raise WeightsError(f"these weights do not fit {detector.name} (wrong shape: {wrong})")
+    detector.model.load_state_dict({k: state[k] for k in own if k not in resized}, strict=False)
+    fresh = f", its class predictor untrained for {detector.num_classes} classes"
+    return f"{detector.name} weights {detector.weights}{fresh if resized else ''}"
+
+
+def _predicting(key: str) -> bool:
+    """The layers whose size is the number of classes: re-headed, left untrained."""
+    return any(
+        part in key
+        for part in ("box_predictor.", "classification_head.cls_logits", "head.classification_head")
+    )
+
+
+def inner_modules(name: str) -> tuple[tuple[str, str, int], ...]:
+    """A detector's parts (name, class, parameters): its backbone, proposal and box heads."""
+    with torch.device("meta"):
+        model = build(name, 2, None, None, None, 1)
+    return tuple(
+        (child, type(module).__name__, sum(p.numel() for p in module.parameters()))
+        for child, module in model.named_children()
+        if any(True for _ in module.parameters())
+    )
