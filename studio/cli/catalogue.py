@@ -205,10 +205,11 @@ def _target_lines(info: dict) -> list[str]:
     if info["task"] == "detection":
         lines = []
         for split, images in info["images"].items():
-            per_class = ", ".join(f"{c} {n:,}" for c, n in info["boxes_per_class"][split].items())
-            lines.append(
-                f"{split}: {images:,} images, {info['boxes'][split]:,} boxes ({per_class})"
-            )
+            counts = info["boxes_per_class"][split].items()  # the classes with boxes in it
+            per_class = ", ".join(f"{c} {n:,}" for c, n in counts if n) or "background only"
+            if images:
+                boxes = info["boxes"][split]
+                lines.append(f"{split}: {images:,} images, {boxes:,} boxes ({per_class})")
         return lines
     if info.get("targets"):
         return [

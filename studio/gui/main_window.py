@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         training.datasetProgress.connect(views.data_panel.report_progress)
         training.datasetLoaded.connect(views.data_panel.show_dataset)
         training.datasetLoaded.connect(views.training_panel.show_task)
+        training.datasetLoaded.connect(views.plots.show_task)
         training.datasetFailed.connect(views.data_panel.show_error)
         training.datasetNotReady.connect(views.data_panel.status.setText)
         for view in (views.plots, views.health, views.training_panel):

@@ -20,6 +20,7 @@ TEMPLATE_TITLES = {
     "text-lstm.json": "LSTM text classifier",
     "finetune-images.json": "Fine-tune a pretrained model on my images",
     "segment-unet.json": "Segment my images (U-Net)",
+    "detect-objects.json": "Detect objects in my images",
 }
 
 

@@ -565,6 +565,9 @@ def test_pretrained_models_from_the_palette_with_their_form_and_fine_tuning(
             "Backbone:mobilenet_v3_small",
             "Segmenter:deeplabv3_mobilenet_v3_large",  # torchvision's segmentation models too
             "Segmenter:lraspp_mobilenet_v3_large",
+            "Detector:fasterrcnn_mobilenet_v3_large_320_fpn",  # and its detection models
+            "Detector:fasterrcnn_mobilenet_v3_large_fpn",
+            "Detector:ssdlite320_mobilenet_v3_large",
         ]
         and group.isExpanded()
     )

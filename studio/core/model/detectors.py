@@ -62,7 +62,7 @@ def backbone_of(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 @contextlib.contextmanager
-def _backbone_state(state: dict[str, torch.Tensor] | None):
+def backbone_architecture(state: dict[str, torch.Tensor] | None = None):
     """While torchvision builds a detection model with backbone weights, the weights it reads are
     `state` (the studio's, from its cache or a file), or a fresh classifier's (the architecture
     only: nothing read, nothing downloaded)."""
@@ -151,9 +151,7 @@ class Detector(nn.Module):
     def forward(self, x: torch.Tensor):
         if x.is_meta:  # shape inference: what it gives, without running it
             return x.new_zeros((x.shape[0], self.detections, 6))
-        transform = self.model.transform
-        if getattr(transform, "fixed_size", None) is None:  # images as they come: no resizing
-            transform.min_size, transform.max_size = (min(x.shape[-2:]),), max(x.shape[-2:])
+        fit_transform(self.model.transform, x)
         images = list(x)
         if self.targets is not None:
             targets = [{"boxes": t["boxes"], "labels": t["labels"] + 1} for t in self.targets]
@@ -175,6 +173,13 @@ class Detector(nn.Module):
             return self.model(images, targets)
 
 
+def fit_transform(transform: nn.Module, x: torch.Tensor) -> None:
+    """Let the model take the images at their own size (torchvision's transform would resize
+    them to 800 pixels); SSD's fixed size stays."""
+    if getattr(transform, "fixed_size", None) is None:
+        transform.min_size, transform.max_size = (min(x.shape[-2:]),), max(x.shape[-2:])
+
+
 @contextlib.contextmanager
 def _mode(model: nn.Module, training: bool):
     was = model.training
@@ -185,9 +190,11 @@ def _mode(model: nn.Module, training: bool):
         model.train(was)
 
 
-def build(name, num_classes, weights, weights_backbone, trainable_layers, detections) -> nn.Module:
+def build(
+    name, num_classes, weights, weights_backbone, trainable_layers, detections, state=None
+) -> nn.Module:
     """The torchvision model with pretrained weights' architecture where weights are asked for
-    (the weights themselves load later: `load_weights`)."""
+    (the weights themselves load later: `load_weights`; `state`: the backbone's, read now)."""
     from torchvision import models
 
     pretrained = weights is not None or weights_backbone is not None
@@ -195,7 +202,7 @@ def build(name, num_classes, weights, weights_backbone, trainable_layers, detect
     kwargs: dict[str, Any] = {per_image: detections, "num_classes": num_classes + 1}
     if pretrained and trainable_layers is not None:
         kwargs["trainable_backbone_layers"] = trainable_layers
-    with _backbone_state(None) if pretrained else contextlib.nullcontext():
+    with backbone_architecture(state) if pretrained else contextlib.nullcontext():
         return models.get_model(
             name, weights=None, weights_backbone="DEFAULT" if pretrained else None, **kwargs
         )
@@ -240,11 +247,12 @@ def load_weights(detector: Detector, base_dir: Path, progress: Progress | None =
     """Load a Detector's weights (a whole model's, else its backbone's); what, in words."""
     if detector.weights is not None:
         return _load_whole(detector, base_dir, progress)
-    classifier, _ = backbone_of(detector.name)
-    state = pretrained_state(classifier, str(detector.weights_backbone), base_dir, progress)
+    classifier, known = backbone_of(detector.name)
+    weights = str(detector.weights_backbone)
+    weights = known[0] if weights == "DEFAULT" else weights  # what torchvision's builder takes
+    state = pretrained_state(classifier, weights, base_dir, progress)
     try:
-        with _backbone_state(state):
-            fresh = build(detector.name, detector.num_classes, None, "DEFAULT", None, 1)
+        fresh = build(detector.name, detector.num_classes, None, "DEFAULT", None, 1, state)
     except RuntimeError as exc:  # load_state_dict: keys or shapes that do not fit
         raise WeightsError(
             f"these weights do not fit {classifier}, {detector.name}'s backbone "
@@ -252,7 +260,7 @@ def load_weights(detector: Detector, base_dir: Path, progress: Progress | None =
         ) from None
     backbone = {k: v for k, v in fresh.state_dict().items() if k.startswith("backbone.")}
     detector.model.load_state_dict(backbone, strict=False)
-    return f"{detector.name} backbone {classifier} weights {detector.weights_backbone}"
+    return f"{detector.name} backbone {classifier} weights {weights}"
 
 
 def _load_whole(detector: Detector, base_dir: Path, progress: Progress | None) -> str:

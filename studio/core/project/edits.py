@@ -36,10 +36,10 @@ LAYER_STARTS = {
 
 def new_layer(layer_type: str) -> LayerSpec:
     """A palette layer with its required arguments at sensible starting values. "Backbone:<model>"
-    is a pretrained torchvision model, "Segmenter:<model>" a segmentation one (the palette's
-    Pretrained models)."""
+    is a pretrained torchvision model, "Segmenter:<model>" a segmentation one, "Detector:<model>"
+    a detection one (the palette's Pretrained models)."""
     kind, _, model = layer_type.partition(":")
-    if kind in ("Backbone", "Segmenter") and model:
+    if kind in ("Backbone", "Segmenter", "Detector") and model:
         return LayerSpec(kind, args={"name": model})
     info = catalogue.get(layer_type)
     if info is None:
@@ -134,14 +134,18 @@ def duplicate(model: ModelSpec, path: str) -> str:
 
 def set_arg(model: ModelSpec, path: str, name: str, value: Any) -> None:
     """Set one argument; None (auto, or torch's default) removes it from the file, except for a
-    Backbone's or Segmenter's weights, where None is a choice of its own: untrained."""
+    Backbone's or Segmenter's weights and a Detector's weights_backbone, where None is a choice
+    of its own: untrained."""
     layer = get(model, path)
     info = catalogue.get(layer.type)
     if name == "merge" and info is not None and info.container == "branches":
         layer.merge = value or "concat"
         return
     param = info.param(name) if info else None
-    if value is None and layer.type in ("Backbone", "Segmenter") and name == "weights":
+    untrained = (layer.type in ("Backbone", "Segmenter") and name == "weights") or (
+        layer.type == "Detector" and name == "weights_backbone"
+    )
+    if value is None and untrained:
         layer.args[name] = None
     elif value is None or (
         param is not None and not param.inferred and value == param.default and not param.required

@@ -37,6 +37,7 @@ class Task:
     train_metric: str | None = None  # the `train_*` metric `hits` sums (train_acc), if any
     metrics: tuple[str, ...] = ()  # the epoch metrics it reports beside the losses
     threshold = 0.5  # a multi-label task's: a label is predicted at this probability
+    overfit_share = 0.1  # `studio check`: memorising one batch brings the loss to this share
 
     def __init__(self, loss_type: str, classes: list[str]) -> None:
         self.loss_type, self.classes = loss_type, classes
@@ -51,6 +52,11 @@ class Task:
     def loss_args(self) -> dict[str, Any]:
         """Arguments the task gives the loss unless the project sets them (ignore_index)."""
         return {}
+
+    def class_ids(self, y: torch.Tensor) -> torch.Tensor:
+        """The class ids among targets (class_targets tasks): the targets themselves, or a
+        detection's boxes' classes."""
+        return y
 
     def for_loss(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return output, y

@@ -104,6 +104,9 @@ class Detection(Task):
     name = "detection"
     metrics = ("val_map", "val_map50")
     class_targets = True
+    # a detector's losses score proposals it samples afresh each step, and it takes seconds a
+    # step on a CPU: half its starting loss on one batch, in the check's time, shows it learns
+    overfit_share = 0.5
 
     def __init__(self, loss_type: str, classes: list[str]) -> None:
         super().__init__(loss_type, classes)
@@ -122,6 +125,10 @@ class Detection(Task):
                 f"the model gives {output_shape} per image but detection needs boxes: end the "
                 f"stack with a Detector (num_classes {self.num_classes})",
             )
+
+    def class_ids(self, y: torch.Tensor) -> torch.Tensor:
+        labels = y[..., 4]
+        return labels[labels >= 0].long()
 
     def _detector(self, model: nn.Module):
         key = id(model)

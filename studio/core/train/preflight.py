@@ -76,7 +76,9 @@ def _output_does_not_fit(project: Project, base_dir, message: str) -> list[Check
     dataset = load_project_data(project, base_dir)
     shape = _output_shape(build_model(project.model, seed=0), dataset, torch.device("cpu"))
     if make_task(dataset.task, "", dataset.classes).class_targets:  # ids against the outputs
-        value = _label_range(dataset.train.y)
+        value = _label_range(
+            make_task(dataset.task, "", dataset.classes).class_ids(dataset.train.y)
+        )
         expected = [0, (shape[0] if dataset.task == "segmentation" else math.prod(shape)) - 1]
     else:  # the output a sample against the target a sample: a value, or one a label or column
         value, expected = shape, list(dataset.train.y.shape[1:]) or [1]
@@ -129,7 +131,7 @@ def _labels(setup: Setup) -> Check:
         return Check(
             "labels", True, None, None, f"a {task.name} task: its targets are not class ids"
         )
-    low, high = _label_range(dataset.train.y)
+    low, high = _label_range(task.class_ids(dataset.train.y))
     size = task.num_classes
     passed = low >= 0 and high < size
     message = (
@@ -195,7 +197,7 @@ def _loss(setup: Setup, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float 
     try:
         with torch.no_grad(), setup.autocast():
             output, target = setup.task.for_loss(model(x), y)
-            loss = float(setup.loss_fn(output, target))
+            loss = float(setup.task.loss_of(model, setup.loss_fn, x, output, target))
     finally:
         model.train()
     accuracy = None
@@ -293,7 +295,7 @@ def _overfit_one_batch(project: Project, setup: Setup, batch) -> tuple[Check, in
     x, y = batch
     start, _ = _loss(setup, x, y)
     floor = _floor(project, setup)
-    target = floor + 0.1 * max(0.0, start - floor)
+    target = floor + setup.task.overfit_share * max(0.0, start - floor)
 
     def memorised(loss: float, accuracy: float | None) -> bool:
         return loss <= target

@@ -168,7 +168,8 @@ class ModelActions(QObject):
                 if predictor.model is not None and explainable(pre)
                 else [None] * len(names)
             )
-            return run, predict_samples(predictor, names, raw, top=3), _views(pre, raw), reasons
+            predictions = predict_samples(predictor, names, raw, top=3)
+            return run, predictions, _views(pre, raw), reasons, list(pre.classes or [])
 
         self.message.emit(f"Predicting {len(paths)} file(s) with {run.name}…", 0)
         self.tasks.run(
@@ -181,9 +182,9 @@ class ModelActions(QObject):
     def _predicted(self, outcome) -> None:
         from studio.gui.views.prediction_dialog import PredictionDialog
 
-        run, predictions, views, reasons = outcome
+        run, predictions, views, reasons, classes = outcome
         self.prediction_dialog = PredictionDialog(
-            run, predictions, views, reasons, self.parent_widget
+            run, predictions, views, reasons, self.parent_widget, classes=classes
         )
         self.prediction_dialog.open()
         self.message.emit(f"Predicted {len(predictions)} input(s) with {run.name}", 5000)

@@ -3,7 +3,6 @@ augmentation, and a preview of samples with their labels and the class counts.""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import pyqtgraph as pg
@@ -25,13 +24,14 @@ from PySide6.QtWidgets import (
 
 from studio.core.project.spec import TASKS
 from studio.gui.views.column_table import ColumnTypesTable
-from studio.gui.views.data_preview import DataPreview
+from studio.gui.views.data_preview import COUNTED, DataPreview, describe
 from studio.gui.views.param_editors import CompactComboBox, ParamEditor
 
 # Options picked with a Browse button: a folder (True), a file (False), or a folder for folder
-# sources and a file for the others (None).
+# sources and a file for the others (None); a source's own where it differs (YOLO's labels folder).
 BROWSED = {"path": None, "images": True, "masks": True, "root": True, "classes": False,
-           "labels": False}  # fmt: skip
+           "labels": False, "annotations": False}  # fmt: skip
+BROWSED_IN = {"detection": {"labels": True}}
 
 
 class DataPanel(QWidget):
@@ -83,7 +83,8 @@ class DataPanel(QWidget):
         self.preview = DataPreview()
         # made now, hidden until a dataset is shown: made on first use, it cost the GUI thread
         # ~30 ms just as the first dataset arrived, when a user may be pressing Train
-        self.counts_plot = pg.PlotWidget(objectName="classCounts")
+        self.counts_plot = pg.PlotWidget()
+        self.counts_plot.setObjectName("classCounts")  # pyqtgraph gives objectName= to its item
         self.counts_plot.setMaximumHeight(140)
         self.counts_plot.setMinimumHeight(120)  # squeezed any lower, its axis labels overlap
         self.counts_plot.setMouseEnabled(False, False)
@@ -207,7 +208,8 @@ class DataPanel(QWidget):
                 line = QHBoxLayout(row)
                 line.setContentsMargins(0, 0, 0, 0)
                 browse = QPushButton("Browse…")
-                folder = BROWSED[param.name] or info.kind == "folder"
+                folder = BROWSED_IN.get(info.id, {}).get(param.name, BROWSED[param.name])
+                folder = folder or (folder is None and info.kind == "folder")
                 browse.clicked.connect(lambda _=False, e=editor, f=folder: self._browse(e, f))
                 line.addWidget(editor, 1)
                 line.addWidget(browse)
@@ -354,16 +356,8 @@ class DataPanel(QWidget):
 
     def show_dataset(self, dataset) -> None:
         self.loading(False)
-        info = dataset.describe()
         self.task.setItemText(0, f"From the data ({dataset.task})")
-        samples = info["samples"]
-        notes = "".join(f"<br>{n}" for n in info["notes"])
-        self.status.setText(
-            f"<b>{html.escape(dataset.what)}</b> · "
-            f"sample shape {dataset.input_shape} · train {samples['train']:,} · validation {samples['val']:,}"
-            + (f" · test {samples['test']:,}" if samples["test"] else "")
-            + notes
-        )
+        self.status.setText(describe(dataset))
         self.preview.show_dataset(dataset)
         self._show_counts(dataset)
         table = dataset.table
@@ -374,11 +368,25 @@ class DataPanel(QWidget):
         counts = dataset.class_counts or list(dataset.pixel_counts.values())[: dataset.num_classes]
         self.counts_plot.clear()
         self.counts_plot.setVisible(bool(counts))
+        self.counts_plot.setTitle(f"Training {COUNTED.get(dataset.task, 'samples')} per class",
+                                  size="9pt")  # fmt: skip
         if counts:
             bars = pg.BarGraphItem(
-                x=list(range(len(counts))), height=counts, width=0.7, brush="#4f9dff"
+                x=list(range(len(counts))),
+                height=counts,
+                width=0.7,
+                brushes=_brushes(dataset, len(counts)),
             )
             self.counts_plot.addItem(bars)
             axis = self.counts_plot.getAxis("bottom")
             step = max(1, len(counts) // 10)
             axis.setTicks([[(i, dataset.classes[i][:8]) for i in range(0, len(counts), step)]])
+
+
+def _brushes(dataset, count: int) -> list:
+    """The bars' colours: a detection's classes in their boxes' colours, else all blue."""
+    if dataset.task != "detection":
+        return ["#4f9dff"] * count
+    from studio.core.data.detection import colour
+
+    return [pg.mkBrush(*colour(i)) for i in range(count)]

@@ -1,5 +1,6 @@
 """The Evaluation tab: pick a run, evaluate it in the background, and see where it goes wrong:
-the confusion matrix as a heat map, precision / recall / F1 per class, the worst-classified samples."""
+the confusion matrix as a heat map, precision / recall / F1 per class, the worst-classified samples
+(each task its own: a detection's are in box_results.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.views import box_results
 from studio.gui.views.images import sample_pixmap, why_pixmap, why_text
 from studio.gui.views.param_editors import CompactComboBox
 
@@ -47,17 +49,23 @@ TARGET_COLUMNS = (
     ("MAE", "mean absolute error, in the target's own units"),
     ("R²", "the share of the target's variance the model explains (1 is perfect)"),
 )
-WORST_TITLES = (
-    "Worst-classified samples (true → predicted)",
-    "Worst images (image · true mask · predicted mask)",
-)
+WORST_TITLE = "Worst-classified samples (true → predicted)"
+WORST_TITLES = {
+    "segmentation": "Worst images (image · true mask · predicted mask)",
+    "detection": box_results.WORST_TITLE,
+}
 PIXEL_COLUMNS = (
     ("Class", ""),
     ("IoU", "intersection over union: pixels both true and predicted, over those either is"),
     ("Dice", "Dice: twice the overlap, over the true and predicted pixels together"),
     ("Pixels", "pixels of this class in the split's true masks"),
 )
-COLUMNS = {"segmentation": PIXEL_COLUMNS, "multilabel": LABEL_COLUMNS, "regression": TARGET_COLUMNS}
+COLUMNS = {
+    "segmentation": PIXEL_COLUMNS,
+    "multilabel": LABEL_COLUMNS,
+    "regression": TARGET_COLUMNS,
+    "detection": box_results.BOX_COLUMNS,
+}
 
 
 class EvaluationView(QWidget):
@@ -72,6 +80,7 @@ class EvaluationView(QWidget):
         self.worst_box = self._make_worst_samples()
         self._lay_out(header, self.worst_box)
         self.result = None
+        self.larger = None  # the last worst image opened larger (a detection's)
 
     def _make_header(self) -> QHBoxLayout:
         """The run picker and Evaluate button in a row, and the summary line under them."""
@@ -141,8 +150,15 @@ class EvaluationView(QWidget):
         worst_box = QWidget()
         worst_layout = QVBoxLayout(worst_box)
         worst_layout.setContentsMargins(0, 0, 0, 0)
-        self.worst_title = QLabel(WORST_TITLES[0])
-        worst_layout.addWidget(self.worst_title)
+        self.worst_title = QLabel(WORST_TITLE)
+        self.threshold = box_results.ScoreThreshold()  # a detection's: which boxes are drawn
+        self.threshold.changed.connect(self._redraw_boxes)
+        self.threshold.hide()
+        self.worst.itemDoubleClicked.connect(self._show_larger)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.worst_title)
+        title_row.addWidget(self.threshold, 1)
+        worst_layout.addLayout(title_row)
         worst_layout.addWidget(self.worst)
         return worst_box
 
@@ -186,17 +202,19 @@ class EvaluationView(QWidget):
         self.result = result
         head = f"{result.split} split, {result.samples:,} samples · {result.loss_name} {result.loss:.4f}"
         self._columns(COLUMNS.get(result.task, CLASS_COLUMNS))
-        self.worst_title.setText(WORST_TITLES[result.task == "segmentation"])
+        self.worst_title.setText(WORST_TITLES.get(result.task, WORST_TITLE))
+        self.worst_title.setToolTip(box_results.WORST_TIP if result.task == "detection" else "")
         self._show_matrix([], [])
         self.table.setRowCount(0)
         self.worst.clear()
-        pictured = result.task in ("classification", "segmentation")  # a matrix, worst samples
-        self.matrix_plot.setVisible(pictured)
-        self.worst_box.setVisible(pictured)
+        self.matrix_plot.setVisible(result.task in ("classification", "segmentation"))
+        self.worst_box.setVisible(result.task in ("classification", "segmentation", "detection"))
+        self.threshold.setVisible(result.task == "detection")
         {
             "segmentation": self._show_masks,
             "multilabel": self._show_labels,
             "regression": self._show_values,
+            "detection": self._show_boxes,
         }.get(result.task, self._show_classes)(result, head)
 
     def _show_classes(self, result, head: str) -> None:
@@ -217,6 +235,27 @@ class EvaluationView(QWidget):
             for c in result.class_iou
         )
         self._show_worst_masks(result.worst)
+
+    def _show_boxes(self, result, head: str) -> None:
+        """A detection: its mAPs, a row a class, and the worst images with their boxes drawn at
+        the evaluation's threshold (the slider then redraws them at its own)."""
+        self.summary.setText(box_results.summary(result, head))
+        self._show_rows(box_results.class_rows(result))
+        self.threshold.set_score(result.extra["threshold"])
+        self._redraw_boxes(self.threshold.score())
+
+    def _redraw_boxes(self, threshold: float) -> None:
+        if self.result is not None and self.result.task == "detection":
+            box_results.show_worst_boxes(
+                self.worst, self.result.worst, self.result.classes, threshold
+            )
+
+    def _show_larger(self, item: QListWidgetItem) -> None:
+        if self.result is not None and self.result.task == "detection":
+            image = self.result.worst[self.worst.row(item)]
+            self.larger = box_results.show_larger(
+                self, image, self.result.classes, self.threshold.score()
+            )
 
     def _show_labels(self, result, head: str) -> None:
         """A multi-label task: its averages, then a row a label (no matrix: labels are not one

@@ -1,4 +1,5 @@
-"""Dataset samples as pictures: the preview grid, the worst-classified samples, predictions."""
+"""Dataset samples as pictures: the preview grid, the worst-classified samples, predictions, and
+images with boxes drawn at the size they are shown."""
 
 from __future__ import annotations
 
@@ -61,3 +62,29 @@ def why_item(why, view, size: int) -> QTableWidgetItem:
         item.setText(why_text(why))
     item.setToolTip(f"{why.method}, for {why.target!r}")
     return item
+
+
+def boxes_picture(view: np.ndarray, solid, dashed=(), height: int = 160) -> np.ndarray:
+    """`view` (H, W) or (H, W, 3) uint8 resized to `height` pixels tall, its boxes drawn at that
+    size by the core's `draw_boxes` (lines and captions as thick at any picture size): `dashed`
+    (true boxes) under `solid` (predicted ones), each (class id, [x0, y0, x1, y1] in the view's
+    pixels, caption)."""
+    from PIL import Image
+
+    from studio.core.data.detection import draw_boxes
+
+    rows, columns = view.shape[:2]
+    width = max(1, round(columns * height / rows))
+    sx, sy = width / columns, height / rows
+    enlarged = height >= rows  # small pictures keep hard pixel edges, large ones are smoothed
+    resample = Image.Resampling.NEAREST if enlarged else Image.Resampling.LANCZOS
+    picture = np.asarray(
+        Image.fromarray(np.ascontiguousarray(view)).resize((width, height), resample)
+    )
+
+    def scaled(boxes):
+        return [(c, [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy], text) for c, b, text in boxes]
+
+    if dashed:
+        picture = draw_boxes(picture, scaled(dashed), dashed=True)
+    return draw_boxes(picture, scaled(solid))  # colour, with or without boxes

@@ -7,6 +7,16 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QVBoxLayout, QWi
 
 from studio.gui.views.param_editors import ParamEditor
 
+PRETRAINED = ("Backbone", "Segmenter", "Detector")  # their form changes with the model chosen
+# The weights arguments with a weights choice: its objectName, and what None is called if not
+# "none (untrained)" (a Detector without whole-model weights has its backbone's).
+WEIGHTS = {
+    ("Backbone", "weights"): ("backboneWeights", {}),
+    ("Segmenter", "weights"): ("backboneWeights", {}),
+    ("Detector", "weights"): ("backboneWeights", {"untrained": "none (backbone only)"}),
+    ("Detector", "weights_backbone"): ("detectorBackboneWeights", {}),
+}
+
 
 class LayerForm(QScrollArea):
     """`argumentChanged(path, name, value)` for valid edits; None means auto or default."""
@@ -43,7 +53,7 @@ class LayerForm(QScrollArea):
             self._show_message("Select a layer to edit its arguments.")
             return
         info = layers.get(layer.type)
-        kind = f"{layer.type}:{layer.args.get('name')}" if layer.type == "Backbone" else layer.type
+        kind = f"{layer.type}:{layer.args.get('name')}" if layer.type in PRETRAINED else layer.type
         if path == self._shown and self.editors and self._shown_type == kind:
             for name, editor in self.editors.items():  # same layer: update in place, keep focus
                 value = (
@@ -55,6 +65,7 @@ class LayerForm(QScrollArea):
                 )
                 if editor.value() != value and not editor.has_focus():
                     editor.set_value(value)
+            _show_whole_model(layer, self.editors)
             return
         self._shown, self._shown_type = path, kind
         body = QWidget()
@@ -80,24 +91,21 @@ class LayerForm(QScrollArea):
             form.addRow(label, editor)
         if not info.params:
             form.addRow(QLabel("This layer has no arguments."))
+        _show_whole_model(layer, self.editors)
         self.setWidget(body)
 
     @staticmethod
     def _editor(layer, param, value, inferred):
-        """The editor of one argument; a Backbone's (and a Segmenter's) weights and a Backbone's
-        frozen switch have their own (and the names tests and scripts find them by)."""
-        if layer.type == "Backbone" and param.name == "weights":
-            from studio.core.model.backbones import infos
+        """The editor of one argument; a pretrained layer's weights (a Detector's two) and a
+        Backbone's frozen switch have their own (and the names tests and scripts find them by)."""
+        if (layer.type, param.name) in WEIGHTS:
             from studio.gui.views.weights_editor import WeightsEditor
 
-            model = infos().get(layer.args.get("name", "resnet18"))
-            return WeightsEditor(param, value, model.weights if model else ("DEFAULT",))
-        if layer.type == "Segmenter" and param.name == "weights":
-            from studio.core.model.segmenters import names, weights_names
-            from studio.gui.views.weights_editor import WeightsEditor
-
-            name = layer.args.get("name", "lraspp_mobilenet_v3_large")
-            return WeightsEditor(param, value, weights_names(name) if name in names() else ())
+            name, untrained = WEIGHTS[layer.type, param.name]
+            choices = _weights_choices(
+                layer.type, param.name, layer.args.get("name", param.default)
+            )
+            return WeightsEditor(param, value, choices, name=name, **untrained)
         editor = ParamEditor(param, value, inferred)
         if layer.type == "Backbone" and param.name == "frozen":
             editor.setObjectName("backboneFrozen")
@@ -106,3 +114,32 @@ class LayerForm(QScrollArea):
     def _committed(self, name: str, value: object) -> None:
         if self._path is not None:
             self.argumentChanged.emit(self._path, name, value)
+
+
+def _weights_choices(layer_type: str, param: str, model: str) -> tuple[str, ...]:
+    """The torchvision weights a pretrained layer's model offers for `param`."""
+    if layer_type == "Backbone":
+        from studio.core.model.backbones import infos
+
+        info = infos().get(model)
+        return info.weights if info else ("DEFAULT",)
+    from studio.core.model import detectors, segmenters
+
+    family = segmenters if layer_type == "Segmenter" else detectors
+    if model not in family.names():
+        return ()
+    if param == "weights_backbone":
+        return detectors.backbone_of(model)[1]
+    return family.weights_names(model)
+
+
+def _show_whole_model(layer, editors: dict) -> None:
+    """A Detector given a whole model's weights loads its backbone's with them: its
+    weights_backbone is unused then, and says so."""
+    editor = editors.get("weights_backbone")
+    if layer.type != "Detector" or editor is None:
+        return
+    whole = layer.args.get("weights") is not None
+    editor.set_unused(
+        "unused: the whole model's weights (weights) hold the backbone's" if whole else None
+    )

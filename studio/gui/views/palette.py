@@ -128,7 +128,7 @@ def _pretrained_items() -> list[QTreeWidgetItem]:
             "layers after it are the new head.",
         )
         items.append(item)
-    return items + _segmenter_items()
+    return items + _segmenter_items() + _detector_items()
 
 
 def _segmenter_items() -> list[QTreeWidgetItem]:
@@ -148,6 +148,31 @@ def _segmenter_items() -> list[QTreeWidgetItem]:
             f"<b>{name}</b> (torchvision), a segmentation model pretrained on COCO's VOC classes: "
             f"{meta['num_params']:,} parameters, mIoU {miou}%. Added as a Segmenter: it gives a "
             "score per class at every pixel (set num_classes to your classes).",
+        )
+        items.append(item)
+    return items
+
+
+def _detector_items() -> list[QTreeWidgetItem]:
+    """A palette entry per torchvision detection model: its name, size and COCO box mAP."""
+    from torchvision import models
+
+    from studio.core.model.detectors import backbone_of, names
+
+    items = []
+    for name in names():
+        meta = models.get_model_weights(name).DEFAULT.meta
+        box_map = meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map")
+        score = f" · box mAP {box_map}" if box_map is not None else ""
+        item = QTreeWidgetItem([f"{name}  {meta['num_params'] / 1e6:.1f}M{score}"])
+        item.setData(0, Qt.ItemDataRole.UserRole, f"Detector:{name}")
+        trained = f", COCO box mAP {box_map}" if box_map is not None else ""
+        item.setToolTip(
+            0,
+            f"<b>{name}</b> (torchvision), an object detection model: {meta['num_params']:,} "
+            f"parameters{trained}; its backbone is {backbone_of(name)[0]} (ImageNet weights by "
+            "default, or the whole model's COCO weights). Added as a Detector: it gives each "
+            "image's boxes with a class and a score (set num_classes to your classes).",
         )
         items.append(item)
     return items

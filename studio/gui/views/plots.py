@@ -22,12 +22,14 @@ OVERLAY = ["#b48ead", "#88c0d0", "#d08770", "#a3be8c"]
 # so three at once held the event loop for ~40 ms; the loss curve, watched most, comes round twice.
 ROTATION = ("loss", "accuracy", "loss", "lr")
 SYMBOLS_UP_TO = 60
-# The second plot shows the task's scores: its two curves' metrics, its title and their names,
-# the first of these an epoch reports (classification, segmentation, multi-label).
+# The second plot shows the task's scores: its two curves' metrics, its title and their names;
+# the one whose metrics an epoch reports most of (classification, segmentation, multi-label,
+# detection: a multi-label task and a detection both report val_map).
 SCORE_PLOTS = (
     ("train_acc", "val_acc", "Accuracy", ("train", "validation")),
     ("val_pixel_acc", "val_miou", "mIoU", ("pixel accuracy", "mIoU")),
     ("val_map", "val_f1", "F1 and mAP", ("mAP", "F1")),
+    ("val_map50", "val_map", "mAP", ("mAP50", "mAP")),
 )
 
 
@@ -95,6 +97,7 @@ class TrainingPlots(QWidget):
         self._lay_out()
         self._connect()
         self.overlays: list[Any] = []
+        self._task_metrics: dict[str, float] = {}  # the loaded data's task's, until an epoch's
         self.clear()
         self._timer = QTimer(self)
         self._timer.setInterval(100)
@@ -179,9 +182,19 @@ class TrainingPlots(QWidget):
         self.lrs: list[tuple[float, float]] = []
         self._ema = 0.0
         self.score: tuple | None = None
-        self._show_scores_of({})  # accuracy until an epoch says otherwise
+        self._show_scores_of(self._task_metrics)  # the loaded data's, until an epoch says
         self._stale = set(ROTATION)
         self._turn = -1
+
+    def show_task(self, dataset) -> None:
+        """Title the score plot for the loaded data's task (a detection's mAP) before its first
+        epoch reports them."""
+        from studio.core.tasks import make_task
+
+        task = make_task(dataset.task, "", dataset.classes)
+        self._task_metrics = dict.fromkeys(task.metrics, 0.0)
+        if not self.epochs:
+            self._show_scores_of(self._task_metrics)
 
     def add_events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -201,12 +214,15 @@ class TrainingPlots(QWidget):
 
     def _show_scores_of(self, epoch: dict[str, Any]) -> None:
         """Title and name the score plot's curves for the task this epoch's metrics come from."""
-        score = next((p for p in SCORE_PLOTS if p[0] in epoch or p[1] in epoch), SCORE_PLOTS[0])
+        score = max(SCORE_PLOTS, key=lambda p: (p[0] in epoch) + (p[1] in epoch))  # ties: first
         if score == self.score:
             return
         self.score = score
         self.accuracy_plot.setTitle(score[2], color="#d8dee9", size="10pt")
-        self.accuracy_plot.setLabel("left", score[2].lower())
+        title = score[2]  # "accuracy" on its axis; acronyms (mAP, mIoU) as they are written
+        self.accuracy_plot.setLabel(
+            "left", title if title[1:] != title[1:].lower() else title.lower()
+        )
         legend = self.accuracy_plot.getPlotItem().legend
         for curve, name in zip((self.train_acc, self.val_acc), score[3], strict=True):
             curve.opts["name"] = name
@@ -331,7 +347,10 @@ class TrainingPlots(QWidget):
             "train_acc",
             "val_loss",
             "val_acc",
-            *(m for p in SCORE_PLOTS[1:] for m in p[:2] if any(m in e for e in self.epochs)),
+            *dict.fromkeys(
+                m for p in SCORE_PLOTS[1:] for m in p[:2] if any(m in e for e in self.epochs)
+            ),
+            *sorted({k for e in self.epochs for k in e if k.startswith("loss_")}),  # a detector's
             "lr",
             "samples_per_second",
         ]

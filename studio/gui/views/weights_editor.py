@@ -1,5 +1,6 @@
-"""A pretrained layer's weights choice (Backbone, Segmenter): the model's torchvision weights, none (untrained), or a
-state dict file. Behaves as a ParamEditor (value, set_value, committed) for the layer form."""
+"""A pretrained layer's weights choice (a Backbone's, a Segmenter's, a Detector's two): the
+model's torchvision weights, none (untrained), or a state dict file. Behaves as a ParamEditor
+(value, set_value, committed) for the layer form."""
 
 from __future__ import annotations
 
@@ -18,18 +19,25 @@ class WeightsEditor(QWidget):
     committed = Signal(str, object)
 
     def __init__(
-        self, param: Param, value: Any, choices: tuple[str, ...], parent: QWidget | None = None
+        self,
+        param: Param,
+        value: Any,
+        choices: tuple[str, ...],
+        parent: QWidget | None = None,
+        name: str = "backboneWeights",
+        untrained: str = UNTRAINED,
     ):
         super().__init__(parent)
-        self.param = param
-        self.setObjectName("backboneWeights")
-        self.combo = CompactComboBox(objectName="backboneWeightsChoice")
+        self.param, self.untrained = param, untrained  # `untrained`: what None is called
+        self.setObjectName(name)
+        self.combo = CompactComboBox(objectName=f"{name}Choice")
         self.combo.setEditable(True)  # a file name may be typed
-        self.combo.addItems([*choices, UNTRAINED])
-        self.combo.setToolTip(
+        self.combo.addItems([*choices, untrained])
+        self._tip = (
             "torchvision's weights (downloaded once into torch's cache), none, or a .pth / .pt / "
             ".safetensors state dict file (a path beside the project)"
         )
+        self.combo.setToolTip(self._tip)
         browse = QPushButton("File…")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -42,17 +50,23 @@ class WeightsEditor(QWidget):
 
     def value(self) -> str | None:
         text = self.combo.currentText().strip()
-        return None if text in ("", UNTRAINED) else text
+        return None if text in ("", self.untrained) else text
 
     def set_value(self, value: Any) -> None:
         self.combo.blockSignals(True)
-        text = UNTRAINED if value is None else str(value)
+        text = self.untrained if value is None else str(value)
         index = self.combo.findText(text)
         if index >= 0:
             self.combo.setCurrentIndex(index)
+            self.combo.lineEdit().setCursorPosition(0)  # a long choice shows how it starts
         else:
-            self.combo.setEditText(text)
+            self.combo.setEditText(text)  # a file: its name, at the end, shows
         self.combo.blockSignals(False)
+
+    def set_unused(self, reason: str | None) -> None:
+        """Greyed out, saying why (other weights hold these), or back in use (None)."""
+        self.setEnabled(reason is None)
+        self.combo.setToolTip(reason or self._tip)
 
     def has_focus(self) -> bool:
         return self.combo.hasFocus() or self.combo.lineEdit().hasFocus()

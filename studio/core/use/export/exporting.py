@@ -70,6 +70,19 @@ def default_output(trained: TrainedModel, fmt: str, quantize: str | None = None)
     return folder / export_file_name(trained.name, fmt, quantize)
 
 
+def _check_carried(trained: TrainedModel, fmt: str) -> None:
+    """A format that cannot hold this model says so, in one line, before anything is traced."""
+    from studio.core.model.detectors import Detector
+
+    detector = next((m for m in trained.model.modules() if isinstance(m, Detector)), None)
+    if detector is not None and fmt in ("onnx", "pt2"):
+        raise ExportError(
+            f"{fmt} cannot carry a Detector ({detector.name}): how many boxes it proposes and "
+            "keeps depends on each image, shapes torch.export cannot trace; export state_dict, "
+            "safetensors or python (torchvision's own model, with these weights)"
+        )
+
+
 def export_model(
     trained: TrainedModel,
     fmt: str,
@@ -79,6 +92,7 @@ def export_model(
 ) -> ExportResult:
     """Write, reload and check one export; raises ExportError (nothing written) when it fails."""
     _check_request(fmt, quantize)
+    _check_carried(trained, fmt)
     path = _export_path(trained, fmt, output, quantize)
     sample, sample_note, dataset = _sample_batch(trained, dataset)
     staging = _staging_folder(path)

@@ -25,6 +25,7 @@ from studio.core.model import blocks
 from studio.core.model.build import LayerRow, walk_model
 from studio.core.model.walk import children
 from studio.core.project.spec import LayerSpec, Project
+from studio.core.use.export.pretrained_code import PRETRAINED, pretrained_call, pretrained_source
 from studio.core.use.trained import Preprocessing
 
 _INDENT = "    "
@@ -34,7 +35,7 @@ _NEEDS = {
     "TransformerEncoder": ("TransformerEncoder",), "SequenceLast": ("SequenceLast",),
     "SequenceMean": ("SequenceMean",), "Residual": ("Residual",),
     "Branch": ("MERGES", "merge_outputs", "Branch"), "Backbone": ("Backbone",),
-    "Segmenter": ("Segmenter",),
+    "Segmenter": ("Segmenter",), "Detector": ("Detector",),
 }  # fmt: skip
 
 
@@ -81,19 +82,8 @@ def _layer_lines(
             for group in children(spec, path):
                 lines += _layer_lines(group.layers, group.prefix, rows, used, depth + 1)
             lines.append(f"{pad}),")
-        elif spec.type == "Backbone":
-            name = spec.args.get("name", "resnet18")
-            where = _classifier_of(name)
-            lines.append(
-                f"{pad}Backbone(torchvision.models.{name}(weights=None), classifier={where!r}),{comment}"
-            )
-        elif spec.type == "Segmenter":
-            name = spec.args.get("name", "lraspp_mobilenet_v3_large")
-            classes = spec.args.get("num_classes", 21)
-            lines.append(
-                f"{pad}Segmenter(torchvision.models.segmentation.{name}(weights=None, "
-                f"weights_backbone=None, num_classes={classes!r})),{comment}"
-            )
+        elif spec.type in PRETRAINED:
+            lines.append(f"{pad}{pretrained_call(spec)},{comment}")
         elif spec.type == "Branch":
             lines.append(f"{pad}Branch([{comment}")
             for group in children(spec, path):
@@ -146,6 +136,8 @@ _OUTPUTS = {
     "classification": "one score per class (CLASSES)",
     "multilabel": "one logit per label (CLASSES): a label is present when its sigmoid >= THRESHOLD",
     "segmentation": "a score per class (CLASSES) at every pixel: [batch, classes, height, width]",
+    "detection": "each image's boxes as rows of x0, y0, x1, y1 (pixels), score, class (CLASSES; "
+    "-1: no box)",
 }
 
 
@@ -154,7 +146,7 @@ def _header(project: Project, preprocessing: Preprocessing) -> str:
     what = {"image": "images", "features": "feature vectors", "tokens": "token ids"}[
         preprocessing.kind
     ]
-    backbone = any(layer.type in ("Backbone", "Segmenter") for layer in project.model.layers)
+    backbone = any(layer.type in PRETRAINED for layer in project.model.layers)
     needs = "torch and torchvision" if backbone else "only torch"
     return f'''"""A model trained in Torch Studio {__version__} (its project: PROJECT), written as plain PyTorch.
 
@@ -186,7 +178,7 @@ def _constants(project: Project, pre: Preprocessing, weights_name: str, sample_n
         f"CLASSES = {pre.classes!r}",
         f"TARGET_MEAN, TARGET_STD = {(pre.target or [0.0, 1.0])!r}  # the model gives (y - mean) / std",
         f"TARGETS = {(pre.targets or [])!r}  # a regression of several targets: their names",
-        f"THRESHOLD = {(pre.threshold or 0.5)!r}  # a multi-label task: a label at this probability",
+        f"THRESHOLD = {(pre.threshold or 0.5)!r}  # a label (multi-label), a box (detection) at this score",
     ]
     if pre.kind != "tokens":
         lines += [
@@ -242,52 +234,11 @@ def encode_rows(rows):
     return torch.tensor([encode_row(COLUMNS, row) for row in rows], dtype=torch.float32)"""
 
 
-def _classifier_of(name: str) -> str:
-    import torch
-    from torchvision import models
-
-    from studio.core.model.blocks import classifier_path
-
-    with torch.device("meta"):
-        return classifier_path(models.get_model(name, weights=None))
-
-
-_BACKBONE = '''import torchvision
-
-
-class Backbone(nn.Module):
-    """A torchvision model with its final classifier replaced: it gives the pooled features, and
-    the layers after it are the head trained in Torch Studio."""
-
-    def __init__(self, model, classifier):
-        super().__init__()
-        self.model = model
-        parent, _, name = classifier.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, name, nn.Identity())
-
-    def forward(self, x):
-        return self.model(x)'''
-
-
-_SEGMENTER = '''import torchvision
-
-
-class Segmenter(nn.Module):
-    """A torchvision segmentation model: a score per class at every pixel (its "out")."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x)["out"]'''
-
-
 def _blocks_source(names: list[str]) -> str:
     parts = []
     for name in names:
-        if name in ("Backbone", "Segmenter"):
-            parts.append(_BACKBONE if name == "Backbone" else _SEGMENTER)
+        if name in PRETRAINED:
+            parts.append(pretrained_source(name))
             continue
         obj = getattr(blocks, name)
         if isinstance(obj, tuple):
@@ -347,7 +298,8 @@ def preprocess(raw):
 
 def predict(model, x, top=3):
     """For each sample of a prepared batch: [(class, probability), ...] best first, the value (a
-    dict of each target's for several), or a multi-label task's [(label, probability), ...]."""
+    dict of each target's for several), a multi-label task's [(label, probability), ...], or a
+    detector's boxes."""
     with torch.no_grad():
         out = model(x)
     if TASK == "regression":  # in the targets' own units, each its own scale
@@ -360,6 +312,9 @@ def predict(model, x, top=3):
         rows = torch.sigmoid(out.float()).tolist()
         return [sorted([(c, p) for c, p in zip(CLASSES, row) if p >= THRESHOLD], key=lambda s: -s[1])
                 for row in rows]
+    if TASK == "detection":  # each image's boxes at THRESHOLD: (class, score, [x0, y0, x1, y1])
+        return [[(CLASSES[int(r[5])], float(r[4]), [float(v) for v in r[:4]])
+                 for r in rows.tolist() if r[5] >= 0 and r[4] >= THRESHOLD] for rows in out]
     if TASK == "segmentation":  # the class id of every pixel, and the share of each class
         masks = out.argmax(dim=1)
         return [(mask, {CLASSES[i]: round(float((mask == i).float().mean()), 4)
