@@ -16,6 +16,7 @@ from studio.cli.main import main
 from studio.core.runs.metrics import read_metrics
 from tests.detection_files import CLASSES, write_coco, write_voc, write_yolo
 
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "fasterrcnn_mobilenet_v3_large_320_fpn"  # the lightest: seconds an epoch on tiny sets
 
 
@@ -138,9 +139,10 @@ def test_predict_gives_boxes_in_the_photos_own_pixels_and_draws_them(boxes_run, 
         x0, y0, x1, y1 = box["box"]
         assert 0 <= x0 < x1 <= 192.01 and 0 <= y0 < y1 <= 128.01, box
         assert box["score"] >= 0.01 and box["class"] in CLASSES
-    none = _json(capsys, "predict", str(run), str(photo), "--threshold", "0.999999")
+    strict = ("--threshold", "0.999999", "--out", str(out))
+    none = _json(capsys, "predict", str(run), str(photo), *strict)
     assert none["predictions"][0]["boxes"] == []
-    assert main(["predict", str(run), str(photo), "--threshold", "0.999999"]) == 0
+    assert main(["predict", str(run), str(photo), *strict]) == 0
     assert "photo.png: no boxes" in capsys.readouterr().out
 
 
@@ -210,6 +212,8 @@ def test_boxes_move_with_their_images_under_augmentation(tmp_path):
         ([{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": 2}}], "DetectionLoss",
          "detection needs boxes: end the stack with a Detector"),
         (None, "CrossEntropyLoss", "a detection model computes its own losses"),
+        ([{"type": "Detector", "args": {"name": MODEL, "num_classes": 1, "weights_backbone": None}}],
+         "DetectionLoss", "the data has 2 classes (square, disc) but the Detector has num_classes 1"),
     ],
 )  # fmt: skip
 def test_a_model_or_loss_that_cannot_detect_is_one_line(tmp_path, capsys, layers, loss, said):
@@ -273,3 +277,18 @@ def test_check_runs_on_a_detector_and_early_stopping_watches_map(tmp_path, capsy
     assert main(["train", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert "a detection task reports val_loss, train_loss, val_map, val_map50" in err, err
+
+
+def test_the_template_trains_on_a_coco_set(tmp_path, capsys):
+    template = json.loads((ROOT / "resources" / "templates" / "detect-objects.json").read_text())
+    assert template["training"]["loss"]["type"] == "DetectionLoss"
+    assert template["model"]["layers"][0]["type"] == "Detector"
+    template["data"]["options"] = write_coco(tmp_path / "coco", count=8, size=64, seed=8)
+    template["data"]["options"]["size"] = [64, 64]
+    template["model"].pop("input_shape", None)
+    template["model"]["layers"][0]["args"]["weights_backbone"] = None  # offline: untrained
+    template["training"].update(epochs=1, device="cpu")
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    run = _train(capsys, str(path), tmp_path / "runs")
+    assert any("val_map50" in e for e in read_metrics(run) if e["event"] == "epoch")

@@ -49,6 +49,10 @@ class Task:
     def check_output(self, output_shape: list[int], target_shape: list[int]) -> None:
         """A ProjectError naming the fix when the model's output per sample cannot meet its target."""
 
+    def check_model(self, model: nn.Module) -> None:
+        """A ProjectError naming the fix when the model cannot learn these targets for a reason
+        its output's shape does not show (a Detector sized for other classes)."""
+
     def loss_args(self) -> dict[str, Any]:
         """Arguments the task gives the loss unless the project sets them (ignore_index)."""
         return {}

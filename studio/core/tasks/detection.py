@@ -126,6 +126,16 @@ class Detection(Task):
                 f"stack with a Detector (num_classes {self.num_classes})",
             )
 
+    def check_model(self, model: nn.Module) -> None:
+        detector = self._detector(model)
+        if detector.num_classes != self.num_classes:
+            raise ProjectError(
+                "model.layers",
+                f"the data has {self.num_classes} classes ({', '.join(self.classes[:6])}"
+                f"{', ...' if self.num_classes > 6 else ''}) but the Detector has num_classes "
+                f"{detector.num_classes}: set its num_classes to {self.num_classes}",
+            )
+
     def class_ids(self, y: torch.Tensor) -> torch.Tensor:
         labels = y[..., 4]
         return labels[labels >= 0].long()

@@ -158,7 +158,15 @@ def describe(event: dict[str, Any], epochs: int | None = None) -> str | None:
         )
     if kind == "epoch":
         parts = [f"epoch {event['epoch']}/{epochs or '?'}", f"loss {event['train_loss']:.4f}"]
-        for key in ("train_acc", "val_loss", "val_acc", "val_miou", "val_f1", "val_map"):
+        for key in (
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "val_miou",
+            "val_f1",
+            "val_map",
+            "val_map50",
+        ):
             if key in event:
                 value = event[key]
                 parts.append(

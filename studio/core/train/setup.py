@@ -147,6 +147,7 @@ def make_setup(project: Project, dataset: Dataset, device: torch.device, world: 
             backbone.set_frozen(True)
     task = make_task(dataset.task, spec.loss.type, dataset.classes, data.threshold)
     task.check_output(_output_shape(model, dataset, device), list(dataset.train.y.shape[1:]))
+    task.check_model(model)
     _check_monitor(project, task)
     optimizer = make_optimizer(project, model)
     generator = make_generator(spec.seed, device)
