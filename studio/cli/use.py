@@ -259,8 +259,8 @@ def _check_explainable(predictor) -> None:
 
     if not explainable(predictor.preprocessing):
         raise StudioError(
-            "--explain explains a class, a value or a label; a segmentation model's masks are "
-            "their own explanation (the overlay shows what it found where)"
+            "--explain explains a class, a value or a label; a segmentation model's masks and a "
+            "detector's boxes are their own explanation (the overlay shows what it found where)"
         )
     if predictor.model is None:
         raise StudioError(

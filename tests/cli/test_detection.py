@@ -144,6 +144,9 @@ def test_predict_gives_boxes_in_the_photos_own_pixels_and_draws_them(boxes_run, 
     assert none["predictions"][0]["boxes"] == []
     assert main(["predict", str(run), str(photo), *strict]) == 0
     assert "photo.png: no boxes" in capsys.readouterr().out
+    assert main(["predict", str(run), str(photo), "--explain", str(tmp_path / "why")]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a detector's boxes are their own explanation" in err, err
 
 
 @pytest.mark.parametrize("fmt", ["state_dict", "safetensors", "python"])

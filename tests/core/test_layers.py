@@ -44,6 +44,14 @@ SAMPLES: dict[str, tuple[dict, list[int]]] = {
         {"name": "lraspp_mobilenet_v3_large", "num_classes": 3, "weights": None},
         [3, 32, 32],
     ),
+    "Detector": (
+        {
+            "name": "fasterrcnn_mobilenet_v3_large_320_fpn",
+            "num_classes": 2,
+            "weights_backbone": None,
+        },
+        [3, 64, 64],
+    ),
 }
 
 
@@ -101,6 +109,7 @@ EXPECTED_CATEGORIES = {
     "Branch": "Containers",
     "Backbone": "Pretrained Models",
     "Segmenter": "Pretrained Models",
+    "Detector": "Pretrained Models",
 }
 
 

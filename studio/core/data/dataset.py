@@ -227,16 +227,13 @@ class Dataset:
         return out
 
     def _box_preview(self, count: int) -> list[tuple[Any, str]]:
-        """The first images with their boxes drawn, labelled with what they show."""
-        from studio.core.data.detection import draw_boxes, summary, true_boxes
+        """The first images, labelled with the boxes they hold (`square x2, disc`); a viewer
+        draws the boxes (`true_boxes`) at the size it shows the image."""
+        from studio.core.data.detection import summary
 
-        out = []
-        for i in range(min(count, len(self.train))):
-            rows = self.train.y[i].cpu()
-            view = draw_boxes(image_view(self.train.x[i].cpu(), self.scale),
-                              true_boxes(rows, self.classes))  # fmt: skip
-            out.append((view, summary(rows, self.classes)))
-        return out
+        return [(image_view(self.train.x[i].cpu(), self.scale),
+                 summary(self.train.y[i].cpu(), self.classes))
+                for i in range(min(count, len(self.train)))]  # fmt: skip
 
     def labels_of(self, row: torch.Tensor) -> str:
         """A multi-label target row's labels, joined by ", " ("(none)" for none)."""

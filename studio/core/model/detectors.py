@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 import typing
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,7 @@ from studio.core.errors import LayerError, WeightsError
 from studio.core.model.backbones import Progress, check_weights, pretrained_state
 
 FAMILIES = ("fasterrcnn_", "retinanet_", "fcos_", "ssd300_", "ssdlite320_")  # boxes only
+_PATCH = threading.RLock()  # one build at a time stands in for torchvision's weights reading
 
 
 @cache
@@ -79,17 +81,19 @@ def backbone_architecture(state: dict[str, torch.Tensor] | None = None):
         )
         return models.get_model(classifier, weights=None).state_dict()
 
-    original = WeightsEnum.get_state_dict
-    WeightsEnum.get_state_dict = get_state_dict
-    try:
-        yield
-    finally:
-        WeightsEnum.get_state_dict = original
+    with _PATCH:  # the GUI builds models on its thread while a run builds one on another
+        original = WeightsEnum.get_state_dict
+        WeightsEnum.get_state_dict = get_state_dict
+        try:
+            yield
+        finally:
+            WeightsEnum.get_state_dict = original
 
 
 class Detector(nn.Module):
     """A torchvision detection model (Faster R-CNN, RetinaNet, FCOS, SSD) for `num_classes`
-    classes of boxes; frozen_backbone keeps its feature extractor as loaded."""
+    classes of boxes; frozen_backbone keeps what its weights filled (the classifier's layers of
+    its backbone; a COCO model's whole backbone) as loaded."""
 
     def __init__(
         self,
@@ -107,23 +111,42 @@ class Detector(nn.Module):
         self.targets: list[dict[str, torch.Tensor]] | None = None  # set by `given`
         self.model = build(name, num_classes, weights, weights_backbone, trainable_backbone_layers,
                            detections)  # fmt: skip
-        self._trainable = [p.requires_grad for p in self.model.backbone.parameters()]
+        self._trainable = [p.requires_grad for p in self._extractor().parameters()]
         self.frozen = False
         self.set_frozen(frozen_backbone)
 
+    def _extractor(self) -> nn.Module:
+        """What pretrained weights fill: a COCO model's whole backbone, else the classifier's
+        part of it (not the FPN or SSD's extra layers, which start untrained)."""
+        backbone = self.model.backbone
+        if self.weights is not None:
+            return backbone
+        for part in ("body", "features"):
+            if isinstance(getattr(backbone, part, None), nn.Module):
+                return getattr(backbone, part)
+        return backbone
+
     def set_frozen(self, frozen: bool) -> None:
-        """Freeze (or free) the feature extractor; the rest of the detector always trains, and
-        the backbone's first layers stay as torchvision leaves them (trainable_backbone_layers)."""
+        """Freeze (or free) the feature extractor, its batch norms keeping their statistics;
+        the rest always trains, and the first layers stay as torchvision leaves them
+        (trainable_backbone_layers)."""
         for parameter, trainable in zip(
-            self.model.backbone.parameters(), self._trainable, strict=True
+            self._extractor().parameters(), self._trainable, strict=True
         ):
             parameter.requires_grad_(trainable and not frozen)
         self.frozen = frozen
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> Detector:
+        super().train(mode)
+        if getattr(self, "frozen", False):
+            self._extractor().eval()
+        return self
 
     def tuned_parameters(self):
         """What fine-tuning trains at the lower learning rate: the feature extractor."""
-        return (p for p, t in zip(self.model.backbone.parameters(), self._trainable, strict=True)
-                if t)  # fmt: skip
+        extractor = self._extractor().parameters()
+        return (p for p, t in zip(extractor, self._trainable, strict=True) if t)
 
     def parts(self) -> list[dict[str, Any]]:
         """Its modules (backbone, proposal network, box heads...) with their parameters, trainable
@@ -190,6 +213,16 @@ def _mode(model: nn.Module, training: bool):
         model.train(was)
 
 
+def backbone_argument(name: str, weights, weights_backbone) -> str | None:
+    """The weights_backbone torchvision builds the model with for these weights: "DEFAULT" (its
+    pretrained architecture: frozen batch norm, trainable_backbone_layers) when either is set,
+    except SSDlite with COCO weights, which torchvision builds as an untrained backbone's
+    (a reduced tail)."""
+    if weights_backbone is not None:
+        return "DEFAULT"
+    return "DEFAULT" if weights is not None and not name.startswith("ssdlite") else None
+
+
 def build(
     name, num_classes, weights, weights_backbone, trainable_layers, detections, state=None
 ) -> nn.Module:
@@ -197,25 +230,23 @@ def build(
     (the weights themselves load later: `load_weights`; `state`: the backbone's, read now)."""
     from torchvision import models
 
-    pretrained = weights is not None or weights_backbone is not None
+    backbone = backbone_argument(name, weights, weights_backbone)
     per_image = "box_detections_per_img" if name.startswith("fasterrcnn") else "detections_per_img"
     kwargs: dict[str, Any] = {per_image: detections, "num_classes": num_classes + 1}
-    if pretrained and trainable_layers is not None:
+    if backbone is not None and trainable_layers is not None:
         kwargs["trainable_backbone_layers"] = trainable_layers
-    with backbone_architecture(state) if pretrained else contextlib.nullcontext():
-        return models.get_model(
-            name, weights=None, weights_backbone="DEFAULT" if pretrained else None, **kwargs
-        )
+    with backbone_architecture(state) if backbone is not None else contextlib.nullcontext():
+        return models.get_model(name, weights=None, weights_backbone=backbone, **kwargs)
 
 
 def padded(detections: list[dict[str, torch.Tensor]], rows: int) -> torch.Tensor:
     """torchvision's detections as one tensor [N, rows, 6]: x0, y0, x1, y1, score, class (the
     data's ids; -1 in the rows no box fills)."""
     out = []
-    for found in detections:
-        boxes, scores, labels = found["boxes"], found["scores"], found["labels"]
+    for found in detections:  # float32 whatever the autocast: boxes in whole pixels and more
+        boxes, scores, labels = found["boxes"].float(), found["scores"].float(), found["labels"]
         keep = min(rows, len(scores))
-        row = torch.zeros((rows, 6), dtype=boxes.dtype, device=boxes.device)
+        row = torch.zeros((rows, 6), dtype=torch.float32, device=boxes.device)
         row[:, 5] = -1
         row[:keep, :4], row[:keep, 4] = boxes[:keep], scores[:keep]
         row[:keep, 5] = (labels[:keep] - 1).to(boxes.dtype)
@@ -251,6 +282,7 @@ def load_weights(detector: Detector, base_dir: Path, progress: Progress | None =
     weights = str(detector.weights_backbone)
     weights = known[0] if weights == "DEFAULT" else weights  # what torchvision's builder takes
     state = pretrained_state(classifier, weights, base_dir, progress)
+    state = {k.removeprefix("model."): v for k, v in state.items()}
     try:
         fresh = build(detector.name, detector.num_classes, None, "DEFAULT", None, 1, state)
     except RuntimeError as exc:  # load_state_dict: keys or shapes that do not fit
@@ -286,15 +318,4 @@ def _predicting(key: str) -> bool:
     return any(
         part in key
         for part in ("box_predictor.", "classification_head.cls_logits", "head.classification_head")
-    )
-
-
-def inner_modules(name: str) -> tuple[tuple[str, str, int], ...]:
-    """A detector's parts (name, class, parameters): its backbone, proposal and box heads."""
-    with torch.device("meta"):
-        model = build(name, 2, None, None, None, 1)
-    return tuple(
-        (child, type(module).__name__, sum(p.numel() for p in module.parameters()))
-        for child, module in model.named_children()
-        if any(True for _ in module.parameters())
     )

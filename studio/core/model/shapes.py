@@ -62,6 +62,8 @@ class ShapeReport:
         layers = []
         for index, row in enumerate(self.rows):
             entry = asdict(row)
+            if not entry["parts"]:  # a Detector's own modules; other rows have none
+                del entry["parts"]
             layers.append(
                 {
                     "index": index,

@@ -36,7 +36,7 @@ class Task:
     class_targets = False  # targets are class ids (one a sample, or one a pixel)
     train_metric: str | None = None  # the `train_*` metric `hits` sums (train_acc), if any
     metrics: tuple[str, ...] = ()  # the epoch metrics it reports beside the losses
-    threshold = 0.5  # a multi-label task's: a label is predicted at this probability
+    threshold = 0.5  # a label (multi-label) or a box (detection) is predicted at this score
     overfit_share = 0.1  # `studio check`: memorising one batch brings the loss to this share
 
     def __init__(self, loss_type: str, classes: list[str]) -> None:

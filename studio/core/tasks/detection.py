@@ -43,26 +43,28 @@ def detections_of(output: torch.Tensor, threshold: float = 0.0) -> list[dict[str
 class DetectionLoss(nn.Module):
     """The sum of a detection model's own losses (classification, box regression, and for
     Faster R-CNN the proposals' objectness and boxes); each part's mean over the epoch's
-    training batches is reported beside it (`parts`)."""
+    training images is reported beside it (`parts`), weighted as train_loss is (by images)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._sums: dict[str, torch.Tensor] = {}
-        self._batches = 0
+        self._images = 0
 
     def forward(self, losses: dict[str, torch.Tensor], target: Any = None) -> torch.Tensor:
         total = sum(losses.values())
         if torch.is_grad_enabled():  # a training step (validation's losses are val_loss)
+            images = len(target) if target is not None else 1
             for name, value in losses.items():
-                detached = value.detach().double()
-                self._sums[name] = self._sums[name] + detached if name in self._sums else detached
-            self._batches += 1
+                part = value.detach().double() * images
+                self._sums[name] = self._sums[name] + part if name in self._sums else part
+            self._images += images
         return total
 
     def parts(self) -> dict[str, float]:
-        """Each loss's mean over the training batches since the last call (then forgotten)."""
-        out = {name: float(value) / max(1, self._batches) for name, value in self._sums.items()}
-        self._sums, self._batches = {}, 0
+        """Each loss's mean over the training images since the last call (then forgotten; a
+        run resumed mid-epoch counts the images since, and under torchrun the first process's)."""
+        out = {name: float(value) / max(1, self._images) for name, value in self._sums.items()}
+        self._sums, self._images = {}, 0
         return out
 
 
@@ -86,18 +88,19 @@ class _BoxScores(Scores):
         if not self.images:
             return {}
         scores = self.metric.compute()
-        return {"val_map": _score(scores["map"]), "val_map50": _score(scores["map_50"])}
+        return {"val_map": score_of(scores["map"]), "val_map50": score_of(scores["map_50"])}
 
 
-def _score(value: torch.Tensor) -> float:
+def score_of(value: torch.Tensor) -> float:
     """torchmetrics gives -1 where nothing could be scored (no boxes at all): no precision."""
     return max(0.0, float(value))
 
 
 def find_detector(model: nn.Module):
+    """The model's Detector, or None."""
     from studio.core.model.detectors import Detector
 
-    return next(m for m in model.modules() if isinstance(m, Detector))
+    return next((m for m in model.modules() if isinstance(m, Detector)), None)
 
 
 class Detection(Task):
@@ -107,10 +110,6 @@ class Detection(Task):
     # a detector's losses score proposals it samples afresh each step, and it takes seconds a
     # step on a CPU: half its starting loss on one batch, in the check's time, shows it learns
     overfit_share = 0.5
-
-    def __init__(self, loss_type: str, classes: list[str]) -> None:
-        super().__init__(loss_type, classes)
-        self._detectors: dict[int, nn.Module] = {}
 
     def check_output(self, output_shape: list[int], target_shape: list[int]) -> None:
         if self.loss_type != LOSS:
@@ -127,7 +126,11 @@ class Detection(Task):
             )
 
     def check_model(self, model: nn.Module) -> None:
-        detector = self._detector(model)
+        detector = find_detector(model)
+        if detector is None:
+            raise ProjectError(
+                "model.layers", "detection needs boxes: end the stack with a Detector"
+            )
         if detector.num_classes != self.num_classes:
             raise ProjectError(
                 "model.layers",
@@ -140,19 +143,13 @@ class Detection(Task):
         labels = y[..., 4]
         return labels[labels >= 0].long()
 
-    def _detector(self, model: nn.Module):
-        key = id(model)
-        if key not in self._detectors:
-            self._detectors[key] = find_detector(model)
-        return self._detectors[key]
-
     def train_output(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-        with self._detector(model).given(targets_of(y)):
-            return model(x), None
+        with find_detector(model).given(targets_of(y)):
+            return model(x), y  # the losses; the boxes count the images they are over
 
     def loss_of(self, model, loss_fn, x, output, target) -> torch.Tensor:
-        with self._detector(model).given(targets_of(target)):
-            return loss_fn(model(x), None)
+        with find_detector(model).given(targets_of(target)):
+            return loss_fn(model(x), target)
 
     def scores(self) -> Scores:
         return _BoxScores()

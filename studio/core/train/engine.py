@@ -93,7 +93,9 @@ class Trainer:
             if s.grad_clip:
                 nn.utils.clip_grad_norm_(s.model.parameters(), s.grad_clip)
             s.optimizer.step()
-        return loss.detach(), output.detach() if isinstance(output, torch.Tensor) else output
+        if isinstance(output, dict):  # a detector's losses
+            return loss.detach(), {k: v.detach() for k, v in output.items()}
+        return loss.detach(), output.detach()
 
     # ------------------------------------------------------------------ the run
 

@@ -120,8 +120,8 @@ def _label_range(y: torch.Tensor) -> list[int]:
     """The lowest and highest class id among the targets (a mask's ignored 255 left out)."""
     if y.dtype == torch.uint8:  # masks
         y = y[y != 255]
-        if len(y) == 0:
-            return [0, 0]
+    if y.numel() == 0:  # nothing labelled (background images only)
+        return [0, 0]
     return [int(y.min()), int(y.max())]
 
 

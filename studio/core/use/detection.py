@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.core.tasks.detection import detections_of, mean_average_precision, targets_of
+from studio.core.tasks.detection import (
+    detections_of,
+    mean_average_precision,
+    score_of,
+    targets_of,
+)
 
 MATCH_IOU = 0.5  # a predicted box finds a true one of its class at this overlap
 
@@ -46,15 +51,15 @@ def score_boxes(result, outputs, split, dataset, worst: int, threshold: float) -
         torch.atleast_1d(scores["mar_100_per_class"]),
     )
     result.extra = {
-        "map": _score(scores["map"]),
-        "map50": _score(scores["map_50"]),
-        "map75": _score(scores["map_75"]),
+        "map": score_of(scores["map"]),
+        "map50": score_of(scores["map_50"]),
+        "map75": score_of(scores["map_75"]),
         "threshold": threshold,
         "per_class": [
             {
                 "class": name,
-                "ap": _score(ap[per_class[c]]) if c in per_class else 0.0,
-                "recall": _score(recall[per_class[c]]) if c in per_class else 0.0,
+                "ap": score_of(ap[per_class[c]]) if c in per_class else 0.0,
+                "recall": score_of(recall[per_class[c]]) if c in per_class else 0.0,
                 "boxes": counts[c],
             }
             for c, name in enumerate(classes)
@@ -64,10 +69,6 @@ def score_boxes(result, outputs, split, dataset, worst: int, threshold: float) -
     result.extra["worst"] = [
         {k: v for k, v in vars(w).items() if k != "view"} for w in result.worst
     ]
-
-
-def _score(value: torch.Tensor) -> float:
-    return max(0.0, float(value))  # torchmetrics: -1 where a class has no boxes at all
 
 
 def mistakes(found: dict[str, torch.Tensor], truth: dict[str, torch.Tensor]) -> tuple[int, int]:

@@ -279,7 +279,8 @@ def save_overlay(path: Path, view: np.ndarray, heat: np.ndarray, side: int = 224
 
 def explainable(preprocessing) -> bool:
     """Whether explanations apply: a class, a value (several targets: the first), the likeliest
-    of a multi-label task's labels; not a segmentation's masks (their overlay is the answer)."""
+    of a multi-label task's labels; not a segmentation's masks or a detector's boxes (their
+    overlay is the answer)."""
     return preprocessing.task in ("classification", "regression", "multilabel")
 
 

@@ -72,13 +72,16 @@ def default_output(trained: TrainedModel, fmt: str, quantize: str | None = None)
 
 def _check_carried(trained: TrainedModel, fmt: str) -> None:
     """A format that cannot hold this model says so, in one line, before anything is traced."""
-    from studio.core.model.detectors import Detector
+    from studio.core.tasks.detection import find_detector
 
-    detector = next((m for m in trained.model.modules() if isinstance(m, Detector)), None)
+    detector = find_detector(trained.model)
     if detector is not None and fmt in ("onnx", "pt2"):
+        how = (
+            "the ONNX exporter traces with torch.export, which" if fmt == "onnx" else "torch.export"
+        )
         raise ExportError(
             f"{fmt} cannot carry a Detector ({detector.name}): how many boxes it proposes and "
-            "keeps depends on each image, shapes torch.export cannot trace; export state_dict, "
+            f"keeps depends on each image, shapes {how} cannot trace; export state_dict, "
             "safetensors or python (torchvision's own model, with these weights)"
         )
 

@@ -25,9 +25,11 @@ def pretrained_call(spec: LayerSpec) -> str:
             f"Segmenter(torchvision.models.segmentation.{name}(weights=None, "
             f"weights_backbone=None, num_classes={args['num_classes']!r}))"
         )
-    pretrained = args["weights"] is not None or args["weights_backbone"] is not None
+    from studio.core.model.detectors import backbone_argument
+
+    backbone = backbone_argument(name, args["weights"], args["weights_backbone"])
     return (
-        f"Detector({name!r}, num_classes={args['num_classes']!r}, pretrained={pretrained!r}, "
+        f"Detector({name!r}, num_classes={args['num_classes']!r}, backbone={backbone!r}, "
         f"detections={args['detections']!r})"
     )
 
@@ -42,10 +44,10 @@ def pretrained_source(name: str) -> str:
 
     functions = "\n\n\n".join(
         inspect.getsource(f).strip("\n")
-        for f in (detectors.backbone_architecture, detectors.build, detectors.fit_transform,
-                  detectors.padded)
+        for f in (detectors.backbone_architecture, detectors.backbone_argument, detectors.build,
+                  detectors.fit_transform, detectors.padded)
     )  # fmt: skip
-    return f"import contextlib\nfrom typing import Any\n\n{_DETECTOR_IMPORTS}\n\n\n{functions}\n\n\n{_DETECTOR}"
+    return f"{_DETECTOR_IMPORTS}\n\n\n{functions}\n\n\n{_DETECTOR}"
 
 
 def _classifier_of(name: str) -> str:
@@ -89,18 +91,22 @@ class Segmenter(nn.Module):
         return self.model(x)["out"]'''
 
 
-_DETECTOR_IMPORTS = "import torchvision"
+_DETECTOR_IMPORTS = """import contextlib
+import threading
+from typing import Any
+
+import torchvision
+
+_PATCH = threading.RLock()"""
 
 _DETECTOR = '''class Detector(nn.Module):
     """A torchvision detection model: each image's boxes as rows of x0, y0, x1, y1 (pixels),
     score, class (CLASSES; -1 where no box is)."""
 
-    def __init__(self, name, num_classes, pretrained, detections):
+    def __init__(self, name, num_classes, backbone, detections):
         super().__init__()
         self.detections = detections
-        self.model = build(
-            name, num_classes, None, "DEFAULT" if pretrained else None, None, detections
-        )
+        self.model = build(name, num_classes, None, backbone, None, detections)
 
     def forward(self, x):
         fit_transform(self.model.transform, x)

@@ -1,0 +1,171 @@
+"""Detection: how good and how fast a Detector trains from scratch (no pretrained weights), on
+scenes written in COCO's layout (images/*.png and an instances JSON).
+
+- quality: (FIGURES TO COME)
+- speed: (FIGURES TO COME)
+
+    python benchmarks/detection.py [--images 200] [--size 128] [--epochs 6] [--batch 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from studio.core.data import load_project_data  # noqa: E402
+from studio.core.model.build import build_model  # noqa: E402
+from studio.core.project.reading import parse_project  # noqa: E402
+from studio.core.runs.folder import METRICS  # noqa: E402
+from studio.core.tasks.detection import find_detector, targets_of  # noqa: E402
+from studio.core.train.callbacks import History  # noqa: E402
+from studio.core.train.loop import fit  # noqa: E402
+
+CLASSES = ["square", "disc"]
+ROUNDS = 3
+
+
+def scene(rng: np.random.Generator, size: int, contrast: float, noise: float, most: int):
+    """A noisy picture of a random grey with up to `most` shapes that do not overlap, each of a
+    random colour `contrast` of the way from the grey: the class is the shape (a square, a
+    disc), never the colour. Boxes are whole pixels (x0, y0, x1, y1)."""
+    grey = rng.uniform(60, 190)
+    image = np.full((size, size, 3), grey) + rng.normal(0.0, noise, (size, size, 3))
+    yy, xx = np.mgrid[:size, :size] + 0.5  # pixel centres
+    boxes: list[list[int]] = []
+    labels: list[int] = []
+    for _ in range(int(rng.integers(0, most + 1))):
+        side = int(rng.integers(size // 8, size // 3 + 1))
+        x0, y0 = (int(v) for v in rng.integers(0, size - side + 1, 2))
+        box = [x0, y0, x0 + side, y0 + side]
+        if any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in boxes):
+            continue  # no occlusion: a box always holds its whole shape
+        label = int(rng.integers(0, 2))
+        if label == 0:
+            inside = (xx >= x0) & (xx < x0 + side) & (yy >= y0) & (yy < y0 + side)
+        else:
+            inside = np.hypot(xx - (x0 + side / 2), yy - (y0 + side / 2)) <= side / 2
+        tint = grey + contrast * (rng.uniform(0, 255, 3) - grey)
+        image[inside] = tint + rng.normal(0.0, noise, (int(inside.sum()), 3))
+        boxes.append(box)
+        labels.append(label)
+    return image.clip(0, 255).astype(np.uint8), boxes, labels
+
+
+def write_coco(root: Path, count: int, size: int, args) -> dict:
+    """root/images/NNNN.png and root/instances.json (COCO: bbox as x, y, width, height;
+    category ids from 1); the data options."""
+    from PIL import Image
+
+    rng = np.random.default_rng(args.seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for i in range(count):
+        image, boxes, labels = scene(rng, size, args.contrast, args.noise, args.most)
+        Image.fromarray(image).save(root / "images" / f"{i:04d}.png")
+        images.append({"id": i + 1, "file_name": f"{i:04d}.png", "width": size, "height": size})
+        for (x0, y0, x1, y1), label in zip(boxes, labels, strict=True):
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": i + 1, "category_id": label + 1,
+                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0,
+            })  # fmt: skip
+    categories = [{"id": i + 1, "name": name, "supercategory": "shape"}
+                  for i, name in enumerate(CLASSES)]  # fmt: skip
+    (root / "instances.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return {"format": "coco", "images": "images", "annotations": "instances.json"}
+
+
+def project_for(options: dict, args, epochs: int, val_fraction: float, schedule: bool) -> dict:
+    optimizer = {"type": "AdamW", "args": {"lr": args.lr, "weight_decay": 1e-4}}
+    training = {"epochs": epochs, "loss": {"type": "DetectionLoss"}, "optimizer": optimizer,
+                "device": args.device, "precision": "fp32", "seed": 0}  # fmt: skip
+    if schedule:  # warm-up, then down to nothing: the batch norms' statistics catch up
+        training["scheduler"] = {"type": "OneCycleLR", "args": {"max_lr": args.lr}}
+    detector = {"name": args.model, "num_classes": len(CLASSES), "weights_backbone": None}
+    return {
+        "studio": 1,
+        "name": f"{args.model} on shapes",
+        "data": {"source": "detection", "options": {**options, "size": [args.size] * 2},
+                 "val_fraction": val_fraction, "batch_size": args.batch,
+                 "augment": [{"type": "RandomHorizontalFlip"},
+                             {"type": "RandomVerticalFlip"}]},  # fmt: skip
+        "model": {"input_shape": [3, args.size, args.size],
+                  "layers": [{"type": "Detector", "args": detector}]},  # fmt: skip
+        "training": training,
+    }
+
+
+def quality(folder: Path, options: dict, args) -> dict:
+    """Train the project by `fit`; the best epoch as metrics.jsonl records it."""
+    spec = project_for(options, args, args.epochs, 0.2, schedule=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fit(parse_project(spec), runs_dir=folder / "runs", base_dir=folder)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    lines = (result.run_dir / METRICS).read_text().splitlines()
+    epochs = [e for e in map(json.loads, lines) if e.get("event") == "epoch"]
+    best = max(epochs, key=lambda e: (e["val_map50"], e["val_map"]))
+    first = next((e for e in epochs if e["val_map50"] >= 0.5), None)
+    return {
+        "model": args.model,
+        "size": args.size,
+        "batch_size": args.batch,
+        "best_val_map50": round(best["val_map50"], 4),
+        "best_val_map": round(max(e["val_map"] for e in epochs), 4),
+        "at_epoch": best["epoch"],
+        "map50_0.5_at_epoch": first["epoch"] if first else None,
+        "epochs_trained": len(epochs),
+        "per_epoch": [(e["epoch"], round(e["val_map50"], 3), round(e["val_map"], 3),
+                       round(e["val_loss"], 3)) for e in epochs],  # fmt: skip
+        "wall_minutes": round(wall / 60, 2),
+        "cpu_minutes": round(cpu / 60, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=0.002)
+    parser.add_argument("--model", default="ssdlite320_mobilenet_v3_large")
+    parser.add_argument("--speed-epochs", type=int, default=2, help="the first is a warm-up")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (both arms)")
+    parser.add_argument("--contrast", type=float, default=0.5, help="shapes against background")
+    parser.add_argument("--noise", type=float, default=20.0, help="pixel noise (std, 0..255)")
+    parser.add_argument("--most", type=int, default=4, help="most shapes a scene")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip", choices=("quality", "speed"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.environ.setdefault("STUDIO_CACHE_DIR", str(folder / "cache"))
+        options = write_coco(folder, args.images, args.size, args)
+        if args.skip != "quality":
+            results["quality"] = quality(folder, options, args)
+            print(f"quality: {results['quality']}", flush=True)
+        if args.skip != "speed":
+            results["speed"] = speed(folder, options, args)
+            print(f"speed: {results['speed']}", flush=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
