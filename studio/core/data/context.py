@@ -39,6 +39,22 @@ class LoadContext:
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.base_dir / p
 
+    def names(self, given, missing: str) -> tuple[list[str], str]:
+        """Class names given as a list, or as a text file of one name a line (line n names id
+        n), and where they came from (for messages); `missing`: the error when neither."""
+        if isinstance(given, list):
+            return [str(name).strip() for name in given], "options.classes"
+        if not isinstance(given, str):
+            raise DataError(missing)
+        path = self.resolve(given)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(
+                f"{path}: cannot read the class names ({exc.__class__.__name__})"
+            ) from None
+        return [line.strip() for line in text.splitlines() if line.strip()], str(path)
+
     def report(self, what: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(what, done, total)

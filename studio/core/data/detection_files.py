@@ -252,22 +252,11 @@ def _yolo(options: dict, ctx: LoadContext) -> tuple[list[Annotated], list[str]]:
 def _yolo_classes(given, ctx: LoadContext) -> tuple[list[str], str]:
     """The class names (a list, or a text file of one name a line: line n names id n) and where
     they came from, for messages."""
-    if isinstance(given, list):
-        names, source = [str(name).strip() for name in given], "options.classes"
-    elif isinstance(given, str):
-        path = ctx.resolve(given)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(
-                f"{path}: cannot read the class names ({exc.__class__.__name__})"
-            ) from None
-        names, source = [line.strip() for line in text.splitlines() if line.strip()], str(path)
-    else:
-        raise DataError(
-            "detection: options.classes names the YOLO classes, id 0 first (a list, or a text "
-            "file of one name a line)"
-        )
+    names, source = ctx.names(
+        given,
+        "detection: options.classes names the YOLO classes, id 0 first (a list, or a text "
+        "file of one name a line)",
+    )
     if not names or "" in names or len(set(names)) != len(names):
         raise DataError(
             f"{source}: {len(names)} class names{', some twice or blank' if names else ''}: "

@@ -92,23 +92,11 @@ def _pairs(options: dict, ctx: LoadContext) -> list[tuple[Path, Path]]:
 
 def _classes(options: dict, ctx: LoadContext) -> list[str]:
     """The class names: a list, or a text file of one name a line (line n names id n)."""
-    given = options["classes"]
-    if isinstance(given, list):
-        names = given
-    elif isinstance(given, str):
-        path = ctx.resolve(given)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(
-                f"{path}: cannot read the class names ({exc.__class__.__name__})"
-            ) from None
-        names = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        raise DataError(
-            "segmentation: options.classes names the classes, id 0 first (a list, or a text "
-            "file of one name a line)"
-        )
+    names, _ = ctx.names(
+        options["classes"],
+        "segmentation: options.classes names the classes, id 0 first (a list, or a text file "
+        "of one name a line)",
+    )
     if len(names) < 2 or len(set(names)) != len(names):
         raise DataError(
             f"segmentation: options.classes gives {len(names)} names"

@@ -215,6 +215,26 @@ def pretrained_state(
     return _read_file(cached)
 
 
+def load_re_headed(
+    model: nn.Module, name: str, weights: str, base_dir: Path, progress, heads
+) -> list[str]:
+    """Load `name`'s `weights` into a torchvision model whose class-sized layers (`heads(key)`)
+    may differ in size from the weights' (COCO's classes): those are left untrained, and their
+    keys returned; anything else that does not fit is one WeightsError."""
+    state = pretrained_state(name, weights, base_dir, progress)
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise WeightsError(f"these weights do not fit {name} (missing: {', '.join(missing[:3])})")
+    resized = [k for k in own if state[k].shape != own[k].shape]
+    wrong = [k for k in resized if not heads(k)][:3]
+    if wrong:
+        raise WeightsError(f"these weights do not fit {name} (wrong shape: {wrong})")
+    model.load_state_dict({k: state[k] for k in own if k not in resized}, strict=False)
+    return resized
+
+
 def weights_url(name: str, weights: str) -> str:
     """Where torchvision publishes `name`'s `weights`."""
     from torchvision import models

@@ -26,7 +26,12 @@ import torch
 from torch import nn
 
 from studio.core.errors import LayerError, WeightsError
-from studio.core.model.backbones import Progress, check_weights, pretrained_state
+from studio.core.model.backbones import (
+    Progress,
+    check_weights,
+    load_re_headed,
+    pretrained_state,
+)
 
 FAMILIES = ("fasterrcnn_", "retinanet_", "fcos_", "ssd300_", "ssdlite320_")  # boxes only
 _PATCH = threading.RLock()  # one build at a time stands in for torchvision's weights reading
@@ -296,19 +301,9 @@ def load_weights(detector: Detector, base_dir: Path, progress: Progress | None =
 
 
 def _load_whole(detector: Detector, base_dir: Path, progress: Progress | None) -> str:
-    state = pretrained_state(detector.name, str(detector.weights), base_dir, progress)
-    state = {k.removeprefix("model."): v for k, v in state.items()}
-    own = detector.model.state_dict()
-    missing = [k for k in own if k not in state]
-    if missing:
-        raise WeightsError(
-            f"these weights do not fit {detector.name} (missing: {', '.join(missing[:3])})"
-        )
-    resized = [k for k in own if state[k].shape != own[k].shape]
-    if any(not _predicting(k) for k in resized):
-        wrong = [k for k in resized if not _predicting(k)][:3]
-        raise WeightsError(f"these weights do not fit {detector.name} (wrong shape: {wrong})")
-    detector.model.load_state_dict({k: state[k] for k in own if k not in resized}, strict=False)
+    resized = load_re_headed(
+        detector.model, detector.name, str(detector.weights), base_dir, progress, _predicting
+    )
     fresh = f", its class predictor untrained for {detector.num_classes} classes"
     return f"{detector.name} weights {detector.weights}{fresh if resized else ''}"
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core.errors import LayerError, WeightsError
-from studio.core.model.backbones import Progress, check_weights, pretrained_state
+from studio.core.errors import LayerError
+from studio.core.model.backbones import Progress, check_weights, load_re_headed
 
 
 @cache
@@ -97,19 +97,10 @@ def check_layer(path: str, shape: list[int], args: dict[str, Any]) -> None:
 
 def load_weights(segmenter: Segmenter, base_dir: Path, progress: Progress | None = None) -> str:
     """Load a Segmenter's weights; what was loaded, in words."""
-    state = pretrained_state(segmenter.name, str(segmenter.weights), base_dir, progress)
-    state = {k.removeprefix("model."): v for k, v in state.items()}
     own = segmenter.model.state_dict()
-    missing = [k for k in own if k not in state]
-    if missing:
-        raise WeightsError(
-            f"these weights do not fit {segmenter.name} (missing: {', '.join(missing[:3])})"
-        )
-    resized = [k for k in own if state[k].shape != own[k].shape]
-    if any(not _classifying(k) for k in resized):
-        wrong = [k for k in resized if not _classifying(k)][:3]
-        raise WeightsError(f"these weights do not fit {segmenter.name} (wrong shape: {wrong})")
-    segmenter.model.load_state_dict({k: state[k] for k in own if k not in resized}, strict=False)
+    resized = load_re_headed(
+        segmenter.model, segmenter.name, str(segmenter.weights), base_dir, progress, _classifying
+    )
     fresh = f", its last layer untrained for {len(resized) and _classes(own, resized)} classes"
     return f"{segmenter.name} weights {segmenter.weights}{fresh if resized else ''}"
 
