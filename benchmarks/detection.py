@@ -176,16 +176,34 @@ def reference_batch(x: torch.Tensor, y: torch.Tensor, augment):
     return images, targets
 
 
-def hand_written(project, dataset, device: torch.device, epochs: int) -> list[float]:
-    """Samples/s of each epoch after the first of a loop in the style of torchvision's detection
-    reference (references/detection/engine.py, train_one_epoch): the model's loss dict summed,
-    AdamW over the same parameters, the batches in the order the studio's generator draws."""
-    from torchvision.transforms import v2
+def reference_step(model, optimizer, images, targets) -> float:
+    """One step as torchvision's detection reference takes it (references/detection/engine.py,
+    train_one_epoch); the loss."""
+    loss_dict = model(images, targets)
+    losses = sum(loss for loss in loss_dict.values())
+    loss_value = losses.item()
+    if not math.isfinite(loss_value):  # as the reference: stop on a non-finite loss
+        raise RuntimeError(f"loss is {loss_value}")
+    optimizer.zero_grad()
+    losses.backward()
+    optimizer.step()
+    return loss_value
 
+
+def hand_model(project, device: torch.device):
+    """The torchvision model and an AdamW over what trains, as the project sets it."""
     model = torchvision_model(project, device)
     model.train()
     args = project.training.optimizer.args
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], **args)
+    return model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], **args)
+
+
+def hand_written(project, dataset, device: torch.device, epochs: int) -> list[float]:
+    """Samples/s of each epoch after the first of a hand-written loop: the reference's step on
+    batches in the order the studio's generator draws them, flipped per sample."""
+    from torchvision.transforms import v2
+
+    model, optimizer = hand_model(project, device)
     augment = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()])
     generator = torch.Generator(device=device).manual_seed(project.training.seed)
     x, y, size, speeds = dataset.train.x, dataset.train.y, project.data.batch_size, []
@@ -194,16 +212,45 @@ def hand_written(project, dataset, device: torch.device, epochs: int) -> list[fl
         started = time.perf_counter()
         for start in range(0, len(y), size):
             index = order[start : start + size]
-            images, targets = reference_batch(x[index], y[index], augment)
-            loss_dict = model(images, targets)
-            losses = sum(loss for loss in loss_dict.values())
-            if not math.isfinite(losses.item()):  # as the reference: stop on a non-finite loss
-                raise RuntimeError(f"loss is {losses.item()}")
-            optimizer.zero_grad()
-            losses.backward()
-            optimizer.step()
+            reference_step(model, optimizer, *reference_batch(x[index], y[index], augment))
         speeds.append(len(y) / (time.perf_counter() - started))
     return speeds[1:]
+
+
+def same_batches(project, base: Path, device: torch.device, warm: int = 4) -> dict:
+    """Trainer.step and the reference's step in turn on each of the same prepared batches (two
+    models with the same weights, so the same losses): seconds of each, after `warm` batches."""
+    from studio.core.train.control import TrainControl
+    from studio.core.train.engine import Trainer
+    from studio.core.train.loop import prepare
+
+    setup, _ = prepare(project, base)
+    trainer = Trainer(setup, TrainControl(), 1, emit=lambda event: None)
+    model, optimizer = hand_model(project, device)
+    batches = [b for _ in range(2) for b in setup.train_batches.epoch()]  # augmented once
+    setup.model.train()
+    times: dict[str, list[float]] = {"studio": [], "hand": []}
+    gap = 0.0
+    for x, y in batches:
+        started = time.perf_counter()
+        studio_loss = float(trainer.step(x, y)[0])
+        times["studio"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        rows = [(image, r[r[:, 4] >= 0]) for image, r in zip(x, y, strict=True)]
+        hand_loss = reference_step(model, optimizer, [image for image, _ in rows],
+                                   [{"boxes": r[:, :4], "labels": r[:, 4].long() + 1}
+                                    for _, r in rows])  # fmt: skip
+        times["hand"].append(time.perf_counter() - started)
+        gap = max(gap, abs(studio_loss - hand_loss) / max(abs(hand_loss), 1e-9))
+    studio, hand = sum(times["studio"][warm:]), sum(times["hand"][warm:])
+    count = sum(len(y) for _, y in batches[warm:])
+    return {
+        "studio_samples_per_s": round(count / studio, 2),
+        "hand_written_samples_per_s": round(count / hand, 2),
+        "ratio": round(hand / studio, 3),
+        "batches": len(batches) - warm,
+        "largest_loss_difference": f"{gap:.1e}",  # relative: the same computation
+    }
 
 
 def speed(folder: Path, args) -> dict:
@@ -230,6 +277,7 @@ def speed(folder: Path, args) -> dict:
         "hand_written_epochs": [round(s, 2) for s in plain],
         "batch_seconds_per_epoch": batch_seconds(project, dataset),
         "images": len(dataset.train),
+        "same_batches": same_batches(project, base, device),
     }
 
 
@@ -247,11 +295,11 @@ def batch_seconds(project, dataset) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=0.002)
+    parser.add_argument("--lr", type=float, default=0.003)
     parser.add_argument("--model", default="ssdlite320_mobilenet_v3_large")
     parser.add_argument("--speed-images", type=int, default=96)
     parser.add_argument("--speed-epochs", type=int, default=2, help="the first is a warm-up")
