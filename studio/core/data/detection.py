@@ -25,7 +25,9 @@ def load(options: dict, ctx: LoadContext) -> RawData:
     if not train:
         raise DataError("detection: no images to train on")
     size = _size(options["size"], train[0])
-    _check_memory(len(train) + len(test), size)
+    from studio.core.data.streaming import check_decoded_size
+
+    check_decoded_size("detection", len(train) + len(test), size, per_pixel=3)
     rows = max([len(item.labels) for item in train + test] + [1])
     key = {
         "size": size,
@@ -62,19 +64,6 @@ def _size(size, first: Annotated) -> tuple[int, int]:
         width, height = first.size
         return height, width
     return (size, size) if isinstance(size, int) else (size[0], size[1])
-
-
-def _check_memory(count: int, size: tuple[int, int]) -> None:
-    from studio.core.data.streaming import memory_limit
-
-    needed, limit = count * 3 * size[0] * size[1], memory_limit()
-    if needed > limit:
-        side = int((limit / (3 * count)) ** 0.5)
-        raise DataError(
-            f"detection: {count:,} images at {size[1]}x{size[0]} need {needed / 2**30:.1f} GiB, "
-            f"more than the {limit / 2**30:.1f} GiB memory limit (STUDIO_MEMORY_LIMIT): set "
-            f"options.size to at most [{side}, {side}]"
-        )
 
 
 def _decode(items: list[Annotated], size: tuple[int, int], rows: int, ctx: LoadContext):

@@ -37,7 +37,10 @@ def load(options: dict, ctx: LoadContext) -> RawData:
         train, classes = _pairs(options, ctx), _classes(options, ctx)
         test = []
     size = _size(options["size"], train[0][0])
-    _check_memory(len(train) + len(test), size)
+    from studio.core.data.streaming import check_decoded_size
+
+    count = len(train) + len(test)
+    check_decoded_size("segmentation", count, size, per_pixel=4, things="images and masks")
     key = {"size": size, "classes": classes, "files": file_stamp(p for pair in train for p in pair)}
     key["test"] = file_stamp(p for pair in test for p in pair)
 
@@ -51,21 +54,6 @@ def load(options: dict, ctx: LoadContext) -> RawData:
         )  # fmt: skip
 
     return cached("segmentation", key, decode)
-
-
-def _check_memory(count: int, size: tuple[int, int]) -> None:
-    """Images and masks are held whole (4 bytes a pixel): a set past the memory limit is one
-    line saying the size that fits, not a MemoryError half-way through decoding."""
-    from studio.core.data.streaming import memory_limit
-
-    needed, limit = count * 4 * size[0] * size[1], memory_limit()
-    if needed > limit:
-        side = int((limit / (4 * count)) ** 0.5)
-        raise DataError(
-            f"segmentation: {count:,} images and masks at {size[1]}x{size[0]} need "
-            f"{needed / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB memory limit "
-            f"(STUDIO_MEMORY_LIMIT): set options.size to at most [{side}, {side}]"
-        )
 
 
 def _pairs(options: dict, ctx: LoadContext) -> list[tuple[Path, Path]]:

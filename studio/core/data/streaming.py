@@ -32,6 +32,23 @@ def memory_limit() -> int:
     return min(8 << 30, int(total * 0.4))
 
 
+def check_decoded_size(
+    what: str, count: int, size: tuple[int, int], per_pixel: int, things: str = "images"
+) -> None:
+    """Images held whole (`per_pixel` bytes a pixel, masks included): a set past the memory
+    limit is one line saying the size that fits, not a MemoryError half-way through decoding."""
+    from studio.core.errors import DataError
+
+    needed, limit = count * per_pixel * size[0] * size[1], memory_limit()
+    if needed > limit:
+        side = int((limit / (per_pixel * count)) ** 0.5)
+        raise DataError(
+            f"{what}: {count:,} {things} at {size[1]}x{size[0]} need {needed / 2**30:.1f} GiB, "
+            f"more than the {limit / 2**30:.1f} GiB memory limit (STUDIO_MEMORY_LIMIT): set "
+            f"options.size to at most [{side}, {side}]"
+        )
+
+
 def decode(path: Path, size: tuple[int, int], grey: bool, resize: int | None = None) -> np.ndarray:
     """One image as a (C, H, W) uint8 array at `size` (height, width)."""
     array = np.asarray(read_picture(path, size, grey, resize), dtype=np.uint8)
