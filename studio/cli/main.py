@@ -57,6 +57,7 @@ _COMMANDS = (
     "runs",
     "diff",
     "sweep",
+    "import",
     "gui",
 )
 
@@ -100,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "gui", help="open the desktop app (the default with no command): studio [PROJECT]"
     )
 
-    from studio.cli import catalogue, diagnose, runs, sweep, train, use
+    from studio.cli import catalogue, diagnose, importing, runs, sweep, train, use
 
     catalogue.add_parsers(sub)
     train.add_parser(sub)
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     use.add_parsers(sub)
     runs.add_parsers(sub)
     sweep.add_parser(sub)
+    importing.add_parser(sub)
     return parser
 
 

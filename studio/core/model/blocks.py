@@ -68,7 +68,8 @@ class Residual(nn.Sequential):
 class Branch(nn.Module):
     """Run parallel branches on the same input and merge their outputs.
 
-    concat joins along the channel/feature dimension; add and mul combine equal shapes;
+    concat joins along the channel/feature dimension; add and mul combine equal shapes (or
+    shapes that broadcast to one of them: 1 where they differ);
     CosineSimilarity and PairwiseDistance compare two branches and give one value per sample.
     """
 
@@ -97,6 +98,8 @@ def merge_outputs(outs: list[torch.Tensor], merge: str) -> torch.Tensor:
                 f"concat joins the first dimension and needs the others equal, got {shapes}"
             )
         return torch.cat(outs, dim=1)
+    if merge in ("add", "mul") and any(s != shapes[0] for s in shapes):
+        return _broadcast(outs, merge, shapes)
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"{merge} needs every branch to give the same shape, got {shapes}")
     if merge == "add":
@@ -112,6 +115,23 @@ def merge_outputs(outs: list[torch.Tensor], merge: str) -> torch.Tensor:
     if merge == "CosineSimilarity":
         return F.cosine_similarity(a, b, dim=1).unsqueeze(1)
     return F.pairwise_distance(a, b, keepdim=True)
+
+
+def _broadcast(outs: list[torch.Tensor], merge: str, shapes: list[list[int]]) -> torch.Tensor:
+    """add / mul of shapes that broadcast to one of them (a squeeze-and-excitation block's
+    [C, 1, 1] scale times its [C, H, W] input)."""
+    try:
+        full = list(torch.broadcast_shapes(*(o.shape for o in outs))[1:])
+    except RuntimeError:
+        full = None
+    if full not in shapes:
+        raise ValueError(
+            f"{merge} needs the branches' shapes equal, or 1 where they differ, got {shapes}"
+        )
+    result = outs[0]
+    for o in outs[1:]:
+        result = result + o if merge == "add" else result * o
+    return result
 
 
 class Backbone(nn.Module):

@@ -46,6 +46,7 @@ from studio.core.project.spec import (
 
 MAX_LAYERS = 10_000  # in a stack, nested ones included: more would take minutes to read
 MAX_SAMPLE_VALUES = 1 << 31  # in one input sample: more cannot even be allocated as a batch of 1
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # model.weights: a state dict
 MAX_NESTING = 64  # containers inside containers: far beyond any real model, far below the stack
 
 
@@ -155,7 +156,15 @@ def _data(value: Any) -> DataSpec:
 
 def _model(value: Any) -> ModelSpec:
     obj = json_object(value, "model")
-    check_keys(obj, "model", required=("layers",), optional=("input_shape",))
+    check_keys(obj, "model", required=("layers",), optional=("input_shape", "weights"))
+    weights = obj.get("weights")
+    if weights is not None and (
+        not isinstance(weights, str) or not weights.endswith(WEIGHT_SUFFIXES)
+    ):
+        raise ProjectError(
+            "model.weights",
+            f"expected the name of a state-dict file ({', '.join(WEIGHT_SUFFIXES)}), got {show_value(weights)}",
+        )
     shape = obj.get("input_shape")
     if shape is not None:
         items = json_array(shape, "model.input_shape")
@@ -179,7 +188,7 @@ def _model(value: Any) -> ModelSpec:
         )
     layers = _layers(obj["layers"], "model.layers")
     _check_unique_names(layers)
-    return ModelSpec(layers=layers, input_shape=shape)
+    return ModelSpec(layers=layers, input_shape=shape, weights=weights)
 
 
 def _count_layers(value: Any) -> int:

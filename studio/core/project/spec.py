@@ -94,12 +94,16 @@ class DataSpec:
 class ModelSpec:
     layers: list[LayerSpec]
     input_shape: list[int] | None = None
+    weights: str | None = None  # initial weights of the whole stack: a state-dict file
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "input_shape": list(self.input_shape) if self.input_shape is not None else None,
             "layers": [layer.to_dict() for layer in self.layers],
         }
+        if self.weights is not None:
+            out["weights"] = self.weights
+        return out
 
 
 @dataclass

@@ -29,6 +29,7 @@ from studio.core.errors import (
 )
 from studio.core.model.backbones import load_pretrained
 from studio.core.model.blocks import Backbone
+from studio.core.model.initial_weights import load_initial
 from studio.core.project.reading import parse_project
 from studio.core.project.spec import Project
 from studio.core.runs.folder import create_run_dir
@@ -149,9 +150,9 @@ def prepare(
         dataset = dataset.to(device)
     _reconcile_input_shape(project, dataset)
     setup = make_setup(project, dataset, device, world)
-    setup.weights_loaded = load_pretrained(
-        setup.raw_model, Path(base_dir or ".").resolve(), downloading
-    )
+    base = Path(base_dir or ".").resolve()
+    setup.weights_loaded = load_initial(setup.raw_model, project.model.weights, base)
+    setup.weights_loaded += load_pretrained(setup.raw_model, base, downloading)
     return setup, preprocessing
 
 

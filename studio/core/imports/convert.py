@@ -1,0 +1,207 @@
+"""A traced model's graph as the studio's layers: each node mapped (modules.py, functions.py,
+onnx_modules.py), then the dataflow laid out as a stack (structure.py)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from studio.core.imports import graph
+from studio.core.imports.functions import Call, call_layers, merge_of
+from studio.core.imports.graph import Made, Op
+from studio.core.imports.modules import Unmapped, catalogue_type, module_layers, same_source
+from studio.core.imports.onnx_modules import onnx_layers, onnx_merge
+from studio.core.imports.structure import Dataflow, Naming, made_of, to_specs
+from studio.core.model import blocks
+from studio.core.project.spec import LayerSpec
+
+_TUPLE_RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
+
+
+@dataclass
+class Conversion:
+    """What a graph became: the layers, each layer's weights, and every op for the report."""
+
+    layers: list[LayerSpec]
+    made: dict[int, Made]  # by id() of a leaf LayerSpec in `layers`
+    ops: list[Op]
+    problems: list[Op] = field(default_factory=list)  # ops with no equivalent, in order
+    of_op: dict[str, list[LayerSpec]] = field(default_factory=dict)  # what each op became
+
+
+def convert(module: nn.Module, sample: torch.Tensor) -> Conversion:
+    """The layers `module` is, read from its graph run on `sample`."""
+    graph_module = graph.trace(module)
+    values = graph.run_values(graph_module, sample)
+    reader = _Reader(graph_module, values)
+    for node in graph_module.graph.nodes:
+        reader.read(node)
+    ops = reader.ops
+    problems = [op for op in ops if op.problem]
+    if reader.start is None or reader.end is None:
+        return Conversion([], {}, ops, problems)
+    flow = Dataflow(ops, reader.start, reader.end)
+    pieces = flow.pieces()
+    for op, problem in flow.problems:
+        if not op.problem:
+            op.problem = problem
+            problems.append(op)
+    made = {**reader.inner_made, **made_of(pieces)}
+    naming = Naming()
+    layers = to_specs(pieces, naming)
+    return Conversion(layers, made, ops, problems, naming.of_op)
+
+
+class _Reader:
+    """Reads nodes in order into ops; `alias` maps a node that passes an op's tensor on (a
+    recurrent layer's `[0]`) to that op."""
+
+    def __init__(self, graph_module: fx.GraphModule, values: dict[str, Any]) -> None:
+        self.module = graph_module
+        self.values = values
+        self.ops: list[Op] = []
+        self.names: dict[str, str] = {}  # node -> the op its tensor is
+        self.start: str | None = None
+        self.end: str | None = None
+        self.called: dict[int, str] = {}  # a module with weights -> the first node calling it
+        self.tuples: set[str] = set()  # recurrent layers whose (output, hidden) the code unpacks
+        self.inner_made: dict[int, Made] = {}  # the layers inside Branches
+
+    def read(self, node: fx.Node) -> None:
+        value = self.values.get(node.name)
+        if node.op == "placeholder":
+            self._input(node)
+        elif node.op == "output":
+            self._output(node)
+        elif node.op == "get_attr":
+            if graph.is_tensor(value):
+                self._add(
+                    node,
+                    "a tensor of the model's",
+                    problem=f"uses {node.target} directly: no layer holds it",
+                )
+        elif isinstance(value, torch.Tensor) or graph.gives_tensors(value):
+            self._call(node)
+
+    def _add(self, node: fx.Node, source: str, **fields) -> Op:
+        inputs = [self.names[n.name] for n in graph.tensor_args(node, self.names)]
+        value = self.values.get(node.name)
+        shape = list(value.shape[1:]) if isinstance(value, torch.Tensor) else None
+        op = Op(
+            node.name,
+            source,
+            inputs,
+            owner=graph.owner_of(node),
+            where=graph.where_of(node),
+            shape=shape,
+            **fields,
+        )
+        self.ops.append(op)
+        self.names[node.name] = node.name
+        return op
+
+    def _input(self, node: fx.Node) -> None:
+        if self.start is None:
+            self.start = node.name
+            self._add(node, "the input")
+        else:
+            self._add(node, "an input", problem="is a second input: a stack takes one")
+
+    def _output(self, node: fx.Node) -> None:
+        result = node.args[0]
+        if isinstance(result, fx.Node) and result.name in self.names:
+            self.end = self.names[result.name]
+            return
+        self._add(node, "the output", problem="returns several values: a stack gives one tensor")
+
+    def _call(self, node: fx.Node) -> None:
+        source = _describe(node, self.module)
+        try:
+            if node.op == "call_module":
+                self._module(node, source)
+            else:
+                self._function(node, source)
+        except Unmapped as exc:
+            self._add(node, source, problem=exc.problem, nearest=exc.nearest)
+
+    def _function(self, node: fx.Node, source: str) -> None:
+        if node.target is operator.getitem and node.args[0].name in self.tuples:
+            if node.args[1] != 0:
+                raise Unmapped(
+                    "uses a recurrent layer's hidden state: the studio's passes on its output "
+                    "sequence",
+                    "SequenceLast after it: the last step of the output",
+                )
+            self.names[node.name] = self.names[node.args[0].name]
+            return
+        call = Call(node, self.values)
+        merge = merge_of(call)
+        made = call_layers(call) if merge is None else []
+        if merge is None and not made:  # passes its input on
+            op = self._add(node, source, made=[])
+            return op
+        self._add(node, source, made=made or [], merge=merge)
+
+    def _module(self, node: fx.Node, source: str) -> None:
+        module = self.module.get_submodule(str(node.target))
+        if any(True for _ in module.parameters()):
+            first = self.called.setdefault(id(module), node.name)
+            if first != node.name:
+                raise Unmapped(
+                    f"calls {node.target} a second time: the studio's layers do not share weights"
+                )
+        shape_in = _input_shape(node, self.values)
+        if type(module).__name__.startswith("Onnx"):
+            merge = onnx_merge(module, list(self.values[node.name].shape))
+            made = [] if merge else onnx_layers(module, shape_in, self.values[node.name])
+            self._add(node, source, made=made, merge=merge)
+            return
+        if type(module).__name__ == "Branch" and same_source(type(module), blocks.Branch):
+            self._add(node, source, made=[self._branch(module, node)])
+            return
+        kind = catalogue_type(module)
+        if kind is None:
+            raise Unmapped(f"{type(module).__name__} is not in the layer catalogue")
+        if isinstance(module, _TUPLE_RECURRENT) and type(module) in _TUPLE_RECURRENT:
+            self.tuples.add(node.name)
+        self._add(node, source, made=module_layers(module, kind))
+
+    def _branch(self, module: nn.Module, node: fx.Node) -> Made:
+        """A studio Branch (an exported script's): each branch converted on the same input."""
+        sample = self.values[node.args[0].name]
+        lists = []
+        for branch in module.branches:
+            inner = convert(branch, sample)
+            if inner.problems:
+                raise Unmapped(
+                    f"a branch holds {inner.problems[0].source}: {inner.problems[0].problem}"
+                )
+            self.inner_made.update(inner.made)
+            lists.append(inner.layers)
+        return Made(LayerSpec("Branch", branches=lists, merge=module.merge))
+
+
+def _input_shape(node: fx.Node, values: dict[str, Any]) -> list[int]:
+    first = node.args[0] if node.args else None
+    value = values.get(first.name) if isinstance(first, fx.Node) else None
+    return list(value.shape) if isinstance(value, torch.Tensor) else []
+
+
+def _describe(node: fx.Node, module: fx.GraphModule) -> str:
+    """The node as the code says it: "layer1.0.conv1 (Conv2d)", "F.relu", "x.view"."""
+    if node.op == "call_module":
+        return f"{node.target} ({type(module.get_submodule(str(node.target))).__name__})"
+    name = graph.function_name(node)
+    if node.op == "call_method":
+        return f"x.{name}()"
+    if name in ("add", "iadd", "mul", "imul", "getitem"):
+        return {"add": "+", "iadd": "+=", "mul": "*", "imul": "*=", "getitem": "x[...]"}[name]
+    owner = getattr(node.target, "__module__", "") or ""
+    short = {"torch.nn.functional": "F", "torch._C._nn": "F", "torch": "torch"}.get(
+        owner, owner or "torch"
+    )
+    return f"{short}.{name}()"

@@ -1,0 +1,147 @@
+"""`studio import`: a model's code, ONNX file or torch.export program as a project whose stack is
+catalogue layers, with the model's weights beside it, checked against the source on a real
+batch before it is called imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.imports.convert import Conversion, convert
+from studio.core.imports.report import Report
+from studio.core.imports.sources import ImportFailed, Source, load_weights, read_source
+from studio.core.model.build import build_model
+from studio.core.model.walk import walk
+from studio.core.project.reading import parse_project
+from studio.core.project.spec import ModelSpec, Project
+
+TOLERANCE = 1e-5  # the largest difference an fp32 import may show against its source
+
+
+@dataclass
+class Imported:
+    """An import that worked: the project, the weights for its stack, and the report."""
+
+    project: Project
+    state: dict[str, torch.Tensor]
+    report: Report
+
+
+def import_model(
+    source: str,
+    input_shape: list[int] | None = None,
+    weights: str | Path | None = None,
+    args: str | None = None,
+) -> Imported:
+    """Read, convert and verify; ImportFailed (with the report, where there is one) else."""
+    found = read_source(source, input_shape, args)
+    if weights is not None:
+        load_weights(found.module, Path(weights))
+    found.module.eval()
+    sample = found.sample()
+    try:
+        conversion = convert(found.module, sample)
+    except ImportFailed:
+        raise
+    except Exception as exc:  # torch.fx cannot follow the code (control flow on values)
+        raise ImportFailed(f"{found.label}: cannot be traced: {_first_line(exc)}") from None
+    report = Report.of(found, conversion)
+    if conversion.problems:
+        raise ImportFailed(report.failure(), report)
+    model = ModelSpec(layers=conversion.layers, input_shape=list(found.input_shape or []))
+    project = _project(found, model, report)
+    built, state = _built(project, conversion, report)
+    report.difference = _difference(found.module, built, found)
+    if report.difference > TOLERANCE:
+        raise ImportFailed(report.failure(), report)
+    return Imported(project, state, report)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def _project(found: Source, model: ModelSpec, report: Report) -> Project:
+    """An ordinary project around the stack (read back as any project file is)."""
+    spec = {
+        "studio": 1,
+        "name": Path(found.label.split(":")[-1] if found.kind == "python" else found.label).stem,
+        "data": _data_for(found),
+        "model": model.to_dict(),
+    }
+    try:
+        return parse_project(spec)
+    except Exception as exc:
+        raise ImportFailed(f"the imported stack is not a valid project: {exc}", report) from None
+
+
+def _data_for(found: Source) -> dict[str, Any]:
+    """A data source that gives what the model takes, to change in the Data panel."""
+    shape = list(found.input_shape or [])
+    if found.vocabulary:
+        return {"source": "sequences", "options": {"length": shape[0]}}
+    if shape == [1, 28, 28]:
+        return {"source": "mnist", "options": {}}
+    if shape == [3, 32, 32]:
+        return {"source": "cifar10", "options": {}}
+    if len(shape) == 3:
+        return {"source": "image_folder", "options": {"path": "images", "size": shape[1:]}}
+    return {"source": "csv", "options": {"path": "data.csv"}}
+
+
+def _built(
+    project: Project, conversion: Conversion, report: Report
+) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """The studio's model of the stack with the source's weights in every layer."""
+    try:
+        built = build_model(project.model, seed=0)
+    except Exception as exc:
+        raise ImportFailed(f"the imported stack does not build: {exc}", report) from None
+    made_at = {node.path: conversion.made.get(id(node.layer)) for node in walk(conversion.layers)}
+    for node in walk(project.model.layers):
+        made = made_at.get(node.path)
+        if made is None or not made.state:
+            continue
+        layer = built.get_submodule(node.path)
+        own = layer.state_dict()
+        state = {k: v for k, v in made.state.items() if k in own}
+        missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise ImportFailed(
+                f"layer {node.path} ({node.layer.type}) lacks weights {missing[:3]}", report
+            )
+        layer.load_state_dict(state, strict=False)
+    state = {k: v.detach().clone().contiguous() for k, v in built.state_dict().items()}
+    return built.eval(), state
+
+
+def _difference(source: nn.Module, built: nn.Module, found: Source) -> float:
+    """The largest difference between the two models' outputs on a fresh batch of three."""
+    batch = found.sample(batch=3, seed=1)
+    with torch.no_grad():
+        expected, got = source.eval()(batch), built.eval()(batch)
+    if not isinstance(expected, torch.Tensor) or expected.shape != got.shape:
+        return float("inf")
+    return float((expected.double() - got.double()).abs().max())
+
+
+def save_import(imported: Imported, path: str | Path) -> Path:
+    """The project at `path` and its weights beside it (`NAME.weights.safetensors`, named by
+    `model.weights`); the weights file's path."""
+    from safetensors.torch import save
+
+    from studio.core.files import atomic_save
+    from studio.core.project.spec import save_project
+
+    path = Path(path)
+    weights = path.with_name(f"{path.stem}.weights.safetensors")
+    imported.project.model.weights = weights.name
+    data = save(imported.state, metadata={"format": "pt", "source": imported.report.source})
+    atomic_save(weights, lambda handle: handle.write(data))
+    save_project(imported.project, path)
+    return weights

@@ -1,0 +1,229 @@
+"""What `studio import` reads: a class or factory in a Python file (`model.py:Name`), an ONNX file
+(through onnx2torch) or a torch.export program (`.pt2`, through ONNX too), and weights for it (a
+state dict, read weights-only). Each becomes one `Source`: the module and what its input is."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.errors import StudioError
+
+_PICKLED = (".pt", ".pth", ".pkl", ".ckpt", ".bin")
+
+
+class ImportFailed(StudioError):
+    """A model that cannot be brought in, in one line (the report, where there is one, beside)."""
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class Source:
+    """A model to import: the module, its input shape (one sample's), whether it takes token ids
+    (and how many different ones), and what it was read from, in words."""
+
+    module: nn.Module
+    input_shape: list[int] | None
+    kind: str  # "python", "onnx", "pt2"
+    label: str
+    vocabulary: int | None = None  # token models: ids are below this
+
+    def sample(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+        if self.input_shape is None:
+            raise ImportFailed(
+                f"{self.label}: the input shape cannot be read from it: give --input-shape, "
+                "e.g. --input-shape 3 32 32"
+            )
+        generator = torch.Generator().manual_seed(seed)
+        shape = (batch, *self.input_shape)
+        if self.vocabulary:
+            return torch.randint(0, self.vocabulary, shape, generator=generator)
+        return torch.randn(shape, generator=generator)
+
+
+def read_source(
+    source: str, input_shape: list[int] | None = None, args: str | None = None
+) -> Source:
+    """The model SOURCE names: `path.py:Name`, `model.onnx` or `program.pt2`."""
+    path_text, _, symbol = source.rpartition(":") if ".py:" in source else (source, "", "")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ImportFailed(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".py":
+        module = _python_model(path, symbol, _keywords(args))
+        found = Source(module, input_shape, "python", f"{path}:{symbol}")
+    elif suffix == ".onnx":
+        module, shape = _onnx_model(path)
+        found = Source(module, input_shape or shape, "onnx", str(path))
+    elif suffix == ".pt2":
+        module, shape = _pt2_model(path)
+        found = Source(module, input_shape or shape, "onnx", str(path))
+        found.kind = "pt2"
+    elif suffix in _PICKLED or suffix == ".safetensors":
+        raise ImportFailed(
+            f"{path}: weights alone have no architecture: give the model's code "
+            f"(model.py:Name) and these weights with --weights"
+        )
+    else:
+        raise ImportFailed(f"{path}: import reads model.py:Name, .onnx or .pt2 files")
+    found.vocabulary = _vocabulary(found.module)
+    return found
+
+
+def _keywords(args: str | None) -> dict[str, Any]:
+    if not args:
+        return {}
+    try:
+        value = json.loads(args)
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(
+            f"--args: not JSON ({exc.msg}): give an object, e.g. '{{\"width\": 8}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise ImportFailed("--args: give a JSON object of keyword arguments")
+    return value
+
+
+def _python_model(path: Path, symbol: str, keywords: dict[str, Any]) -> nn.Module:
+    """Run the file (the user's own code) and call `symbol` with the keyword arguments."""
+    if not symbol:
+        raise ImportFailed(f"{path}: say which class or function builds the model: {path}:Name")
+    name = f"_studio_import_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    code = importlib.util.module_from_spec(spec)
+    sys.modules[name] = code  # dataclasses and pickling look their module up
+    sys.path.insert(0, str(path.parent.resolve()))
+    try:
+        spec.loader.exec_module(code)
+        maker = getattr(code, symbol, None)
+        if maker is None or not callable(maker):
+            found = sorted(
+                k
+                for k, v in vars(code).items()
+                if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == name
+            )
+            raise ImportFailed(
+                f"{path}: no class or function {symbol}"
+                + (f" (there is {', '.join(found)})" if found else "")
+            )
+        model = maker(**keywords)
+    except ImportFailed:
+        raise
+    except Exception as exc:  # the user's code failing: its own error, in one line
+        raise ImportFailed(f"{path}:{symbol}: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.remove(str(path.parent.resolve()))
+    if not isinstance(model, nn.Module):
+        raise ImportFailed(f"{path}:{symbol} gave a {type(model).__name__}, not a torch nn.Module")
+    return model
+
+
+def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None]:
+    import onnx
+
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:
+        raise ImportFailed(f"{path}: not an ONNX model ({type(exc).__name__})") from None
+    return _from_onnx(proto, path)
+
+
+def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None]:
+    """onnx2torch's module for an ONNX graph (newer opsets converted down to what it reads)."""
+    import onnx2torch
+    from onnx import numpy_helper, version_converter
+
+    constants = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    for node in proto.graph.node:  # allowzero changes nothing for a shape without zeros
+        if (
+            node.op_type == "Reshape"
+            and node.input[1] in constants
+            and constants[node.input[1]].all()
+        ):
+            for attribute in [a for a in node.attribute if a.name == "allowzero"]:
+                node.attribute.remove(attribute)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
+    try:
+        if opset > 17:
+            proto = version_converter.convert_version(proto, 17)
+        module = onnx2torch.convert(proto)
+    except Exception as exc:  # an operator onnx2torch cannot read
+        raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    return module, _onnx_input_shape(proto)
+
+
+def _onnx_input_shape(proto: Any) -> list[int] | None:
+    constants = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in constants]
+    if len(inputs) != 1:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim[1:]
+    shape = [d.dim_value for d in dims]
+    return shape if shape and all(n > 0 for n in shape) else None
+
+
+def _pt2_model(path: Path) -> tuple[nn.Module, list[int] | None]:
+    """A torch.export program, read safely (file_kinds), through its ONNX translation."""
+    from studio.core.use.export.file_kinds import check_pt2
+
+    check_pt2(path)
+    try:
+        program = torch.export.load(str(path))
+        onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
+    except Exception as exc:
+        raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    return _from_onnx(onnx_program.model_proto, path)
+
+
+def _vocabulary(module: nn.Module) -> int | None:
+    """Token ids the model takes: its first module is an Embedding (rows: the ids)."""
+    first = next((m for m in module.modules() if not list(m.children())), None)
+    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+        return first.num_embeddings
+    return None
+
+
+def load_weights(module: nn.Module, weights: Path) -> None:
+    """A state dict (`.pt`/`.pth` read weights-only, `.safetensors`) into the source model."""
+    if not weights.is_file():
+        raise ImportFailed(f"{weights}: no such file")
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    else:
+        from studio.core.errors import CheckpointError
+        from studio.core.train.checkpoint import load_tensors
+
+        try:
+            state = load_tensors(weights)
+        except CheckpointError as exc:
+            if "global" in str(exc).lower():
+                raise ImportFailed(
+                    f"{weights}: a whole pickled model, which the studio does not run: pass its "
+                    "code (model.py:Name) and a state dict, saved with "
+                    "torch.save(model.state_dict(), 'weights.pt')"
+                ) from None
+            raise ImportFailed(str(exc)) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ImportFailed(f"{weights}: not a state dict (names to tensors)")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ImportFailed(
+            f"{weights}: does not fit the model: {str(exc).splitlines()[1].strip()}"
+        ) from None
