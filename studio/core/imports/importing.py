@@ -20,6 +20,7 @@ from studio.core.project.reading import parse_project
 from studio.core.project.spec import ModelSpec, Project
 
 TOLERANCE = 1e-5  # the largest difference an fp32 import may show against its source
+VERIFY_BATCH = 2  # samples the imported model and its source are compared on
 
 
 @dataclass
@@ -42,7 +43,7 @@ def import_model(
     if weights is not None:
         load_weights(found.module, Path(weights))
     found.module.eval()
-    sample = found.sample()
+    sample = found.sample(batch=1)
     try:
         conversion = convert(found.module, sample)
     except ImportFailed:
@@ -56,6 +57,7 @@ def import_model(
     project = _project(found, model, report)
     built, state = _built(project, conversion, report)
     report.difference = _difference(found.module, built, found)
+    report.batch = found.batch or VERIFY_BATCH
     if report.difference > TOLERANCE:
         raise ImportFailed(report.failure(), report)
     return Imported(project, state, report)
@@ -121,8 +123,8 @@ def _built(
 
 
 def _difference(source: nn.Module, built: nn.Module, found: Source) -> float:
-    """The largest difference between the two models' outputs on a fresh batch of three."""
-    batch = found.sample(batch=3, seed=1)
+    """The largest difference between the two models' outputs on a fresh random batch."""
+    batch = found.sample(batch=VERIFY_BATCH, seed=1)
     with torch.no_grad():
         expected, got = source.eval()(batch), built.eval()(batch)
     if not isinstance(expected, torch.Tensor) or expected.shape != got.shape:
@@ -133,15 +135,21 @@ def _difference(source: nn.Module, built: nn.Module, found: Source) -> float:
 def save_import(imported: Imported, path: str | Path) -> Path:
     """The project at `path` and its weights beside it (`NAME.weights.safetensors`, named by
     `model.weights`); the weights file's path."""
-    from safetensors.torch import save
-
-    from studio.core.files import atomic_save
     from studio.core.project.spec import save_project
 
     path = Path(path)
-    weights = path.with_name(f"{path.stem}.weights.safetensors")
+    weights = save_weights(imported, path.with_name(f"{path.stem}.weights.safetensors"))
     imported.project.model.weights = weights.name
-    data = save(imported.state, metadata={"format": "pt", "source": imported.report.source})
-    atomic_save(weights, lambda handle: handle.write(data))
     save_project(imported.project, path)
     return weights
+
+
+def save_weights(imported: Imported, path: str | Path) -> Path:
+    """The imported stack's weights as a safetensors file (what `model.weights` names)."""
+    from safetensors.torch import save
+
+    from studio.core.files import atomic_save
+
+    data = save(imported.state, metadata={"format": "pt", "source": imported.report.source})
+    atomic_save(path, lambda handle: handle.write(data))
+    return Path(path)

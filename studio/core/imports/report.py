@@ -40,6 +40,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     layers: int = 0  # in the stack, containers included
     difference: float | None = None  # max abs difference against the source; None: not run
+    batch: int | None = None  # the random batch it was checked on
 
     @classmethod
     def of(cls, found: Any, conversion: Conversion) -> Report:
@@ -85,7 +86,8 @@ class Report:
             out.append(f"  {row.node:<24} {row.source:<34}{shape}  {became}{where}")
         if self.difference is not None:
             out.append(
-                f"checked against the source on a random batch of 3: max abs difference {self.difference:.3g}"
+                f"checked against the source on a random batch of {self.batch}: max abs difference "
+                f"{self.difference:.3g}"
             )
         return out
 
@@ -98,5 +100,6 @@ class Report:
             "nodes": [row.to_json() for row in self.rows],
             "problems": [row.to_json() for row in self.problems],
             "max_abs_difference": self.difference,
+            "checked_batch": self.batch,
             "tolerance": 1e-5,
         }

@@ -4,7 +4,9 @@ state dict, read weights-only). Each becomes one `Source`: the module and what i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import sys
 import uuid
@@ -38,6 +40,7 @@ class Source:
     kind: str  # "python", "onnx", "pt2"
     label: str
     vocabulary: int | None = None  # token models: ids are below this
+    batch: int | None = None  # a graph made for one batch size only (an ONNX file's static one)
 
     def sample(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
         if self.input_shape is None:
@@ -46,7 +49,7 @@ class Source:
                 "e.g. --input-shape 3 32 32"
             )
         generator = torch.Generator().manual_seed(seed)
-        shape = (batch, *self.input_shape)
+        shape = (self.batch or batch, *self.input_shape)
         if self.vocabulary:
             return torch.randint(0, self.vocabulary, shape, generator=generator)
         return torch.randn(shape, generator=generator)
@@ -65,12 +68,11 @@ def read_source(
         module = _python_model(path, symbol, _keywords(args))
         found = Source(module, input_shape, "python", f"{path}:{symbol}")
     elif suffix == ".onnx":
-        module, shape = _onnx_model(path)
-        found = Source(module, input_shape or shape, "onnx", str(path))
+        module, shape, batch = _onnx_model(path)
+        found = Source(module, input_shape or shape, "onnx", str(path), batch=batch)
     elif suffix == ".pt2":
-        module, shape = _pt2_model(path)
-        found = Source(module, input_shape or shape, "onnx", str(path))
-        found.kind = "pt2"
+        module, shape, batch = _pt2_model(path)
+        found = Source(module, input_shape or shape, "pt2", str(path), batch=batch)
     elif suffix in _PICKLED or suffix == ".safetensors":
         raise ImportFailed(
             f"{path}: weights alone have no architecture: give the model's code "
@@ -130,7 +132,7 @@ def _python_model(path: Path, symbol: str, keywords: dict[str, Any]) -> nn.Modul
     return model
 
 
-def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None]:
+def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
     import onnx
 
     try:
@@ -140,7 +142,7 @@ def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None]:
     return _from_onnx(proto, path)
 
 
-def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None]:
+def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
     """onnx2torch's module for an ONNX graph (newer opsets converted down to what it reads)."""
     import onnx2torch
     from onnx import numpy_helper, version_converter
@@ -161,27 +163,30 @@ def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None]:
         module = onnx2torch.convert(proto)
     except Exception as exc:  # an operator onnx2torch cannot read
         raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    return module, _onnx_input_shape(proto)
+    return (module, *_onnx_input_shape(proto))
 
 
-def _onnx_input_shape(proto: Any) -> list[int] | None:
+def _onnx_input_shape(proto: Any) -> tuple[list[int] | None, int | None]:
+    """One sample's shape, and the batch size where the graph fixes one."""
     constants = {i.name for i in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in constants]
     if len(inputs) != 1:
-        return None
-    dims = inputs[0].type.tensor_type.shape.dim[1:]
-    shape = [d.dim_value for d in dims]
-    return shape if shape and all(n > 0 for n in shape) else None
+        return None, None
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    shape = dims[1:]
+    batch = dims[0] if dims and dims[0] > 0 else None
+    return (shape if shape and all(n > 0 for n in shape) else None), batch
 
 
-def _pt2_model(path: Path) -> tuple[nn.Module, list[int] | None]:
+def _pt2_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
     """A torch.export program, read safely (file_kinds), through its ONNX translation."""
     from studio.core.use.export.file_kinds import check_pt2
 
     check_pt2(path)
     try:
         program = torch.export.load(str(path))
-        onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # its progress lines: not the studio's
+            onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
     except Exception as exc:
         raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return _from_onnx(onnx_program.model_proto, path)
@@ -210,7 +215,7 @@ def load_weights(module: nn.Module, weights: Path) -> None:
         try:
             state = load_tensors(weights)
         except CheckpointError as exc:
-            if "global" in str(exc).lower():
+            if "weights only" in str(exc).lower() or "global" in str(exc).lower():
                 raise ImportFailed(
                     f"{weights}: a whole pickled model, which the studio does not run: pass its "
                     "code (model.py:Name) and a state dict, saved with "

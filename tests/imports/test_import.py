@@ -1,0 +1,251 @@
+"""`studio import` through the command line: the corpus of models written as people write them,
+ONNX files and torch.export programs, weights, and what cannot be imported (docs/cli.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from studio.cli.main import main
+from studio.core.model.build import build_model
+from studio.core.model.initial_weights import load_initial
+from studio.core.project.reading import load_project
+from studio.core.project.spec import LayerSpec
+from tests.imports.corpus import CORPUS, Entry, path
+
+EXACT = [e for e in CORPUS if e.expected == "exact"]
+REFUSED = [e for e in CORPUS if e.expected != "exact"]
+
+
+def _source_model(entry: Entry) -> torch.nn.Module:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"corpus_{entry.name}", path(entry))
+    code = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = code  # a whole model can be pickled (to be refused)
+    spec.loader.exec_module(code)
+    return getattr(code, entry.symbol)(**entry.args).eval()
+
+
+def _sample(entry: Entry, batch: int = 4) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(7)
+    if entry.tokens:
+        vocab = entry.args.get("vocab_size", 100)
+        return torch.randint(0, vocab, (batch, *entry.input_shape), generator=generator)
+    return torch.randn((batch, *entry.input_shape), generator=generator)
+
+
+def _import(capsys, *argv: str) -> tuple[int, dict]:
+    code = main(["import", *argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _run_project(project_file: Path, x: torch.Tensor) -> torch.Tensor:
+    """The project's model as training builds it: the stack, then model.weights loaded."""
+    project = load_project(project_file)
+    model = build_model(project.model, seed=123)
+    assert load_initial(model, project.model.weights, project_file.parent)
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+@pytest.mark.parametrize("entry", EXACT, ids=[e.name for e in EXACT])
+def test_corpus_model_imports_exactly(entry, tmp_path, capsys):
+    torch.manual_seed(0)
+    source = _source_model(entry)
+    weights = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), weights)
+    out = tmp_path / f"{entry.name}.json"
+    argv = [f"{path(entry)}:{entry.symbol}", "-o", str(out), "--args", json.dumps(entry.args)]
+    argv += ["--weights", str(weights), "--input-shape", *map(str, entry.input_shape)]
+    code, result = _import(capsys, *argv)
+    assert code == 0, result
+    report = result["report"]
+    assert report["max_abs_difference"] <= 1e-5 and not report["problems"]
+    assert Path(result["weights"]).is_file() and result["weights"].endswith(".safetensors")
+    # the saved project (a fresh build with other random weights, then model.weights) is the model
+    x = _sample(entry)
+    with torch.no_grad():
+        expected = source(x)
+    assert (_run_project(out, x) - expected).abs().max() <= 1e-5
+    # every node of the source is accounted for: a layer, a merge, or passing its input on
+    for node in report["nodes"]:
+        assert node["became"] or node.get("merge") or node["source"] in PASSING, node
+
+
+PASSING = {"the input", "x.contiguous()", "torch.flatten()", "x.view()", "x.reshape()"}
+
+
+def test_imported_stack_reads_like_the_code(tmp_path, capsys):
+    resnet = next(e for e in CORPUS if e.name == "resnet")
+    out = tmp_path / "resnet.json"
+    code, _ = _import(
+        capsys, f"{path(resnet)}:{resnet.symbol}", "-o", str(out), "--args", '{"width": 8}',
+        "--input-shape", "3", "32", "32",
+    )  # fmt: skip
+    assert code == 0
+    layers = json.loads(out.read_text())["model"]["layers"]
+    assert [(layer["type"], layer.get("name")) for layer in layers[:3]] == [
+        ("Conv2d", "conv1"), ("BatchNorm2d", "bn1"), ("ReLU", "relu")
+    ]  # fmt: skip
+    stage = next(layer for layer in layers if layer.get("name") == "layer2")
+    block = stage["layers"][0]
+    assert block["type"] == "Sequential" and block["name"] == "layer2.0"
+    merge = block["layers"][0]  # a block that changes the width: its shortcut is a branch
+    assert merge["type"] == "Branch" and merge["merge"] == "add"
+    shortcut = merge["branches"][1][0]
+    assert shortcut["name"] == "layer2.0.downsample" and shortcut["type"] == "Sequential"
+    first = next(layer for layer in layers if layer.get("name") == "layer1")["layers"][0]
+    assert first["layers"][0]["type"] == "Residual"  # x + f(x)
+    assert [layer["type"] for layer in layers[-3:]] == ["AdaptiveAvgPool2d", "Flatten", "Linear"]
+    assert "in_channels" not in layers[0]["args"]  # inferred from the shape, as a stack leaves it
+
+
+@pytest.mark.parametrize("entry", REFUSED, ids=[e.name for e in REFUSED])
+def test_what_has_no_equivalent_is_named_with_its_line(entry, tmp_path, capsys):
+    out = tmp_path / "refused.json"
+    argv = [
+        f"{path(entry)}:{entry.symbol}",
+        "-o",
+        str(out),
+        "--input-shape",
+        *map(str, entry.input_shape),
+    ]
+    code = main(["import", *argv])
+    captured = capsys.readouterr()
+    assert code == 2 and not out.exists()
+    line = captured.err.strip()
+    assert line.count("\n") == 0 and "not imported" in line
+    assert f"{entry.file}:" in line  # file:line of the code
+    assert "NO EQUIVALENT" in captured.out
+    if entry.expected == "permute":
+        assert "x.permute()" in line and "reorders dimensions" in line
+    else:
+        assert "second time" in line and "share weights" in line
+
+
+def _lenet():
+    entry = next(e for e in CORPUS if e.name == "lenet")
+    torch.manual_seed(1)
+    return entry, _source_model(entry)
+
+
+def test_onnx_file_imports_with_its_weights_and_shape(tmp_path, capsys):
+    entry, model = _lenet()
+    onnx_file = tmp_path / "lenet.onnx"
+    x = torch.randn(2, 1, 32, 32)
+    torch.onnx.export(model, (x,), str(onnx_file), dynamo=True, dynamic_shapes=({0: "batch"},))
+    capsys.readouterr()  # the exporter's progress lines
+    out = tmp_path / "from-onnx.json"
+    code, result = _import(capsys, str(onnx_file), "-o", str(out))  # the shape is the file's
+    assert code == 0, result
+    assert result["report"]["input_shape"] == [1, 32, 32] and result["report"]["kind"] == "onnx"
+    types = [layer["type"] for layer in json.loads(out.read_text())["model"]["layers"]]
+    assert types[:3] == ["Conv2d", "ReLU", "MaxPool2d"] and "Flatten" in types
+    with torch.no_grad():
+        assert (_run_project(out, x) - model(x)).abs().max() <= 1e-5
+
+
+def test_pt2_program_imports(tmp_path, capsys):
+    entry, model = _lenet()
+    program = tmp_path / "lenet.pt2"
+    x = torch.randn(1, 1, 32, 32)
+    torch.export.save(torch.export.export(model, (x,)), str(program))
+    out = tmp_path / "from-pt2.json"
+    code, result = _import(capsys, str(program), "-o", str(out))
+    assert code == 0, result
+    assert result["report"]["kind"] == "pt2" and result["report"]["max_abs_difference"] <= 1e-5
+    with torch.no_grad():
+        assert (_run_project(out, x) - model(x)).abs().max() <= 1e-5
+
+
+def test_weights_file_is_imported_and_a_pickled_model_refused(tmp_path, capsys):
+    entry, model = _lenet()
+    weights = tmp_path / "trained.pt"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "lenet.json"
+    source = f"{path(entry)}:{entry.symbol}"
+    code, result = _import(
+        capsys, source, "-o", str(out), "--weights", str(weights), "--input-shape", "1", "32", "32"
+    )
+    assert code == 0, result
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        assert (_run_project(out, x) - model(x)).abs().max() <= 1e-5
+    pickled = tmp_path / "whole.pt"
+    torch.save(model, pickled)
+    assert (
+        main(
+            [
+                "import",
+                source,
+                "-o",
+                str(tmp_path / "x.json"),
+                "--weights",
+                str(pickled),
+                "--input-shape",
+                "1",
+                "32",
+                "32",
+            ]
+        )
+        == 2
+    )
+    assert "whole pickled model" in capsys.readouterr().err
+    assert main(["import", str(weights)]) == 2
+    assert "weights alone have no architecture" in capsys.readouterr().err
+
+
+def test_bad_sources_are_one_line(tmp_path, capsys):
+    entry, _ = _lenet()
+    cases = [
+        ([f"{path(entry)}:LeNet"], "give --input-shape"),
+        ([f"{path(entry)}:Nope", "--input-shape", "1", "32", "32"], "no class or function Nope"),
+        (
+            [f"{path(entry)}:LeNet", "--args", "[1]", "--input-shape", "1", "32", "32"],
+            "JSON object",
+        ),
+        (
+            [f"{path(entry)}:LeNet", "--args", '{"wrong": 1}', "--input-shape", "1", "32", "32"],
+            "TypeError",
+        ),
+        ([str(tmp_path / "missing.onnx")], "no such file"),
+    ]
+    for argv, expected in cases:
+        assert main(["import", *argv, "-o", str(tmp_path / "p.json")]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert expected in err and "\n" not in err, err
+
+
+def test_training_starts_from_the_imported_weights(tmp_path, capsys):
+    """model.weights: prepare() (train, check, lr-find) loads them; a file for another stack is
+    one line naming the field."""
+    from studio.core.errors import ProjectError
+    from studio.core.train.loop import prepare
+
+    mlp = next(e for e in CORPUS if e.name == "mlp")
+    out = tmp_path / "mlp.json"
+    code, _ = _import(capsys, f"{path(mlp)}:{mlp.symbol}", "-o", str(out), "--input-shape", "20")
+    assert code == 0
+    rows = [",".join([*(f"x{i}" for i in range(20)), "label"])]
+    generator = torch.Generator().manual_seed(0)
+    for n in range(60):
+        values = torch.randn(20, generator=generator).tolist()
+        rows.append(",".join([*(f"{v:.4f}" for v in values), str(n % 3)]))
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    project = load_project(out)
+    assert project.model.weights == "mlp.weights.safetensors"
+    setup, _ = prepare(project, tmp_path)
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / project.model.weights))
+    state = setup.raw_model.state_dict()
+    assert all(torch.equal(state[k].cpu(), saved[k]) for k in saved)
+    assert "initial weights mlp.weights.safetensors" in setup.weights_loaded
+    project.model.layers.append(LayerSpec("Linear", {"out_features": 3}))  # another stack
+    with pytest.raises(ProjectError, match=r"model.weights: .*another stack"):
+        prepare(project, tmp_path)
