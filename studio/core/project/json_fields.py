@@ -46,6 +46,15 @@ def json_number(value: Any, path: str, minimum: float) -> float:
     return value
 
 
+def json_file_name(value: Any, path: str, suffixes: tuple[str, ...]) -> str | None:
+    """A file's name ending in one of `suffixes`, or None when absent."""
+    if value is not None and (not isinstance(value, str) or not value.endswith(suffixes)):
+        raise ProjectError(
+            path, f"expected the name of a {' or '.join(suffixes)} file, got {show_value(value)}"
+        )
+    return value
+
+
 def json_probability(value: Any, path: str) -> float:
     """A number above 0 and below 1 (a multi-label task's threshold)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1

@@ -21,6 +21,7 @@ from studio.core.project.json_fields import (
     check_text,
     json_array,
     json_depth,
+    json_file_name,
     json_integer,
     json_number,
     json_object,
@@ -157,14 +158,7 @@ def _data(value: Any) -> DataSpec:
 def _model(value: Any) -> ModelSpec:
     obj = json_object(value, "model")
     check_keys(obj, "model", required=("layers",), optional=("input_shape", "weights"))
-    weights = obj.get("weights")
-    if weights is not None and (
-        not isinstance(weights, str) or not weights.endswith(WEIGHT_SUFFIXES)
-    ):
-        raise ProjectError(
-            "model.weights",
-            f"expected the name of a state-dict file ({', '.join(WEIGHT_SUFFIXES)}), got {show_value(weights)}",
-        )
+    weights = json_file_name(obj.get("weights"), "model.weights", WEIGHT_SUFFIXES)
     shape = obj.get("input_shape")
     if shape is not None:
         items = json_array(shape, "model.input_shape")
