@@ -48,6 +48,8 @@ def _plain(layers: list[LayerSpec]) -> list[dict]:
             for k, v in with_defaults(info.params, layer.args).items()
             if not (info.param(k) and info.param(k).inferred)
         }
+        if layer.type in ("Backbone", "Segmenter"):  # its weights are the project's model.weights
+            args.pop("weights")
         entry = {"type": layer.type, "args": json.loads(json.dumps(args))}
         if layer.layers is not None:
             entry["layers"] = _plain(layer.layers)

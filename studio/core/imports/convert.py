@@ -15,6 +15,7 @@ from studio.core.imports.functions import Call, call_layers, merge_of
 from studio.core.imports.graph import Made, Op
 from studio.core.imports.modules import Unmapped, catalogue_type, module_layers, same_source
 from studio.core.imports.onnx_modules import onnx_layers, onnx_merge
+from studio.core.imports.pretrained import pretrained_kind, pretrained_layers
 from studio.core.imports.structure import Dataflow, Naming, made_of, to_specs
 from studio.core.model import blocks
 from studio.core.project.spec import LayerSpec
@@ -162,6 +163,10 @@ class _Reader:
             return
         if type(module).__name__ == "Branch" and same_source(type(module), blocks.Branch):
             self._add(node, source, made=[self._branch(module, node)])
+            return
+        kind = pretrained_kind(module)
+        if kind is not None:
+            self._add(node, source, made=pretrained_layers(module, kind))
             return
         kind = catalogue_type(module)
         if kind is None:

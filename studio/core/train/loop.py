@@ -151,8 +151,10 @@ def prepare(
     _reconcile_input_shape(project, dataset)
     setup = make_setup(project, dataset, device, world)
     base = Path(base_dir or ".").resolve()
-    setup.weights_loaded = load_initial(setup.raw_model, project.model.weights, base)
-    setup.weights_loaded += load_pretrained(setup.raw_model, base, downloading)
+    # initial weights hold the whole stack, its pretrained layers' too
+    setup.weights_loaded = load_initial(setup.raw_model, project.model.weights, base) or (
+        load_pretrained(setup.raw_model, base, downloading)
+    )
     return setup, preprocessing
 
 
