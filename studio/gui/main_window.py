@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from studio.gui.actions.diagnose_actions import DiagnoseActions
     from studio.gui.actions.experiment_actions import ExperimentActions
     from studio.gui.actions.file_actions import FileActions
+    from studio.gui.actions.import_actions import ImportActions
     from studio.gui.actions.layer_actions import LayerActions
     from studio.gui.actions.model_actions import ModelActions
     from studio.gui.actions.sweep_actions import SweepActions
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.views: Views | None = None
         self.menus: Menus | None = None
         self.files: FileActions | None = None
+        self.imports: ImportActions | None = None
         self.layer_actions: LayerActions | None = None
         self.model_actions: ModelActions | None = None
         self.training: TrainingActions | None = None
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         from studio.gui.actions.diagnose_actions import DiagnoseActions
         from studio.gui.actions.experiment_actions import ExperimentActions
         from studio.gui.actions.file_actions import FileActions
+        from studio.gui.actions.import_actions import ImportActions
         from studio.gui.actions.layer_actions import LayerActions
         from studio.gui.actions.model_actions import ModelActions
         from studio.gui.actions.sweep_actions import SweepActions
@@ -123,6 +126,7 @@ class MainWindow(QMainWindow):
         tasks = self.tasks
         self.document = document = ProjectDocument(core.project, core.path, self)
         self.files = FileActions(document, self)
+        self.imports = ImportActions(document, self.files, tasks, self)
         self.views = views = build_views(self, document, core.devices)
         self.layer_actions = LayerActions(document, views.stack, self)
         self.model_actions = ModelActions(document, views.evaluation, tasks, self)
@@ -153,7 +157,7 @@ class MainWindow(QMainWindow):
         self.files.saved.connect(lambda said: status.showMessage(said, 3000))
         for source in (self.files, self.model_actions, self.sweeps):
             source.error.connect(self.show_error)
-        for source in (self.model_actions, self.experiments, self.sweeps):
+        for source in (self.model_actions, self.experiments, self.sweeps, self.imports):
             source.message.connect(status.showMessage)
         self.model_actions.tabRequested.connect(views.show_tab)
         views.palette.layerChosen.connect(actions.add)

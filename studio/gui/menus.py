@@ -1,5 +1,5 @@
-"""The menu bar and the toolbar: File, Edit, View, Run, Help, each entry wired to what the
-window or one of its actions already does."""
+"""The menu bar and the toolbar: File (with Import model…), Edit, View, Run, Help, each entry
+wired to what the window or one of its actions already does."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class MenuTarget(Protocol):
     document: Any
     views: Any
     files: Any
+    imports: Any
     layer_actions: Any
     model_actions: Any
     training: Any
@@ -56,7 +57,7 @@ def build_menus(window: QMainWindow, target: MenuTarget) -> Menus:
     redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
     redo.setObjectName("redoAction")
     bar = window.menuBar()
-    _file_menu(bar.addMenu("&File"), window, target.files)
+    _file_menu(bar.addMenu("&File"), window, target)
     edit_menu = bar.addMenu("&Edit")
     edit_menu.addActions([undo, redo])
     edit_menu.addSeparator()
@@ -89,7 +90,8 @@ def build_menus(window: QMainWindow, target: MenuTarget) -> Menus:
     return Menus(undo, redo)
 
 
-def _file_menu(menu, window: QMainWindow, files) -> None:
+def _file_menu(menu, window: QMainWindow, target: MenuTarget) -> None:
+    files = target.files
     new_menu = menu.addMenu("&New from template")
     for name, title in TEMPLATE_TITLES.items():
         path = resources_dir() / "templates" / name
@@ -100,6 +102,10 @@ def _file_menu(menu, window: QMainWindow, files) -> None:
     menu.addMenu(files.recent_menu)
     menu.addAction(_action(window, "&Save", keys.Save, files.save))
     menu.addAction(_action(window, "Save &As…", keys.SaveAs, files.save_as))
+    menu.addSeparator()
+    menu.addAction(
+        _action(window, "&Import model…", "Ctrl+I", target.imports.open_dialog, "importModelAction")
+    )
     menu.addSeparator()
     menu.addAction(_action(window, "&Quit", keys.Quit, window.close))
 

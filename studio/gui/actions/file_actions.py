@@ -65,14 +65,18 @@ class FileActions(QObject):
         return True
 
     def save_as(self) -> bool:
+        path = self.ask_save_path()
+        return path is not None and self.save_to(path)
+
+    def ask_save_path(self, title: str = "Save project as") -> Path | None:
+        """Where the user wants the project saved (a save dialog); None when they cancel."""
         start = str(self.document.path or Path.cwd() / f"{self.document.project.name}.json")
-        path, _ = QFileDialog.getSaveFileName(
-            self.window, "Save project as", start, "Projects (*.json)"
-        )
-        if not path:
-            return False
-        self.document.save(Path(path))
-        self._remember(Path(path))
+        path, _ = QFileDialog.getSaveFileName(self.window, title, start, "Projects (*.json)")
+        return Path(path) if path else None
+
+    def save_to(self, path: Path) -> bool:
+        self.document.save(path)
+        self._remember(path)
         self.document.clear_autosave()
         self.saved.emit(f"Saved {path}")
         return True
