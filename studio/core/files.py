@@ -11,6 +11,9 @@ from typing import IO
 
 from studio.core.errors import RunWriteError, first_line
 
+_UMASK = os.umask(0o022)  # read once, at import (setting it is process-wide): new files' mode
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:
@@ -18,7 +21,8 @@ def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    try:  # the mode a plain open() gives, or the replaced file's (mkstemp's is owner-only)
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
             handle.flush()

@@ -171,3 +171,17 @@ def test_training_components_list_losses_optimizers_and_schedulers():
         "steps_per_epoch",
     }
     assert components.losses()["CrossEntropyLoss"].factory is nn.CrossEntropyLoss
+
+
+def test_stochastic_depth_is_torchvisions():
+    """The studio's StochasticDepth (written out, torch alone) draws and scales as torchvision's."""
+    from torchvision.ops import StochasticDepth as Torchvisions
+
+    x = torch.randn(8, 3, 4, 4)
+    for mode in ("row", "batch"):
+        ours, theirs = layers.layer_class("StochasticDepth")(0.3, mode), Torchvisions(0.3, mode)
+        torch.manual_seed(5)
+        dropped = ours.train()(x)
+        torch.manual_seed(5)
+        assert torch.equal(dropped, theirs.train()(x)) and not torch.equal(dropped, x)
+        assert torch.equal(ours.eval()(x), x)

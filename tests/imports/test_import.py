@@ -150,6 +150,31 @@ def test_onnx_file_imports_with_its_weights_and_shape(tmp_path, capsys):
         assert (_run_project(out, x) - model(x)).abs().max() <= 1e-5
 
 
+def test_onnx_files_of_the_older_exporter_and_an_operator_without_a_layer(tmp_path, capsys):
+    """The TorchScript exporter writes x.view(x.size(0), -1) as Shape/Gather/Concat nodes on
+    integer tensors: shape arithmetic, not data. An LSTM operator has no converter: one line."""
+    entry, model = _lenet()
+    legacy = tmp_path / "legacy.onnx"
+    x = torch.randn(3, 1, 32, 32)
+    dynamic = {"x": {0: "batch"}}
+    torch.onnx.export(
+        model, (x[:1],), str(legacy), dynamo=False, input_names=["x"], dynamic_axes=dynamic
+    )
+    capsys.readouterr()
+    out = tmp_path / "legacy.json"
+    code, result = _import(capsys, str(legacy), "-o", str(out))
+    assert code == 0, result
+    with torch.no_grad():
+        assert (_run_project(out, x) - model(x)).abs().max() <= 1e-5
+    lstm = next(e for e in CORPUS if e.name == "lstm_text")
+    recurrent = tmp_path / "lstm.onnx"
+    tokens = _sample(lstm, 2)
+    torch.onnx.export(_source_model(lstm), (tokens,), str(recurrent), dynamo=True)
+    capsys.readouterr()
+    assert main(["import", str(recurrent), "-o", str(tmp_path / "lstm.json")]) == 2
+    assert "the ONNX operator LSTM" in capsys.readouterr().err
+
+
 def test_pt2_program_imports(tmp_path, capsys):
     entry, model = _lenet()
     program = tmp_path / "lenet.pt2"
@@ -246,6 +271,11 @@ def test_training_starts_from_the_imported_weights(tmp_path, capsys):
     state = setup.raw_model.state_dict()
     assert all(torch.equal(state[k].cpu(), saved[k]) for k in saved)
     assert "initial weights mlp.weights.safetensors" in setup.weights_loaded
-    project.model.layers.append(LayerSpec("Linear", {"out_features": 3}))  # another stack
-    with pytest.raises(ProjectError, match=r"model.weights: .*another stack"):
+    project.model.layers.append(LayerSpec("Linear", {"out_features": 3}))  # the rest still loads
+    setup, _ = prepare(project, tmp_path)
+    (loaded,) = setup.weights_loaded
+    assert "left as initialised" in loaded and "changed since the import" in loaded
+    assert all(torch.equal(setup.raw_model.state_dict()[k].cpu(), saved[k]) for k in saved)
+    project.model.layers = [LayerSpec("Flatten"), LayerSpec("Linear", {"out_features": 3})]
+    with pytest.raises(ProjectError, match=r"model.weights: .*fits none of the stack"):
         prepare(project, tmp_path)

@@ -50,6 +50,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "Linear Layers": ("Identity", "Linear"),
     "Dropout Layers": (
         "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+        "StochasticDepth",
     ),
     "Sparse Layers": ("Embedding", "EmbeddingBag"),
     "Vision Layers": ("PixelShuffle", "PixelUnshuffle", "Upsample"),
@@ -72,6 +73,7 @@ _STUDIO_CLASSES: dict[str, type] = {
     "LSTM": blocks.LSTM,
     "GRU": blocks.GRU,
     "TransformerEncoder": blocks.TransformerEncoder,
+    "StochasticDepth": blocks.StochasticDepth,
     "SequenceLast": blocks.SequenceLast,
     "SequenceMean": blocks.SequenceMean,
     "Residual": blocks.Residual,
@@ -138,6 +140,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "LogSoftmax": {"dim": {"default": 1, "nullable": False}},
     "Upsample": {"mode": {"kind": "choice", "choices": _UPSAMPLE_MODES}},
     "EmbeddingBag": {"mode": {"kind": "choice", "choices": ("sum", "mean", "max")}},
+    "StochasticDepth": {"mode": {"kind": "choice", "choices": ("row", "batch")}},
     "LayerNorm": {"normalized_shape": {"kind": "ints", "arity": None}},
     "RMSNorm": {"normalized_shape": {"kind": "ints", "arity": None}},
     "Hardtanh": {"min_value": None, "max_value": None},
@@ -184,7 +187,7 @@ ELEMENTWISE = frozenset(
 )
 _SHAPE_PRESERVING = {
     *ELEMENTWISE, "Dropout", "AlphaDropout", "FeatureAlphaDropout", "Dropout1d", "Dropout2d",
-    "Dropout3d",
+    "Dropout3d", "StochasticDepth",
 }  # fmt: skip
 
 

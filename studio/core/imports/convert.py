@@ -16,7 +16,7 @@ from studio.core.imports.graph import Made, Op
 from studio.core.imports.modules import Unmapped, catalogue_type, module_layers, same_source
 from studio.core.imports.onnx_modules import onnx_layers, onnx_merge
 from studio.core.imports.pretrained import pretrained_kind, pretrained_layers
-from studio.core.imports.structure import Dataflow, Naming, made_of, to_specs
+from studio.core.imports.structure import Dataflow, Naming, made_of, nest_concats, to_specs
 from studio.core.model import blocks
 from studio.core.project.spec import LayerSpec
 
@@ -42,6 +42,7 @@ def convert(module: nn.Module, sample: torch.Tensor) -> Conversion:
     for node in graph_module.graph.nodes:
         reader.read(node)
     ops = reader.ops
+    nest_concats(ops)
     problems = [op for op in ops if op.problem]
     if reader.start is None or reader.end is None:
         return Conversion([], {}, ops, problems)
@@ -85,7 +86,7 @@ class _Reader:
                     "a tensor of the model's",
                     problem=f"uses {node.target} directly: no layer holds it",
                 )
-        elif isinstance(value, torch.Tensor) or graph.gives_tensors(value):
+        elif graph.gives_tensors(value):  # integer tensors (an ONNX graph's shapes): not data
             self._call(node)
 
     def _add(self, node: fx.Node, source: str, **fields) -> Op:
@@ -141,11 +142,10 @@ class _Reader:
             return
         call = Call(node, self.values)
         merge = merge_of(call)
-        made = call_layers(call) if merge is None else []
-        if merge is None and not made:  # passes its input on
-            op = self._add(node, source, made=[])
-            return op
-        self._add(node, source, made=made or [], merge=merge)
+        if merge == "concat" and len(graph.tensor_args(node, self.names)) == 1:
+            merge = None  # torch.cat of one tensor: that tensor
+        made = [] if merge else call_layers(call) or []  # none: it passes its input on
+        self._add(node, source, made=made, merge=merge)
 
     def _module(self, node: fx.Node, source: str) -> None:
         module = self.module.get_submodule(str(node.target))

@@ -122,8 +122,9 @@ def _clean(layer: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def reshape_layers(before: list[int], after: list[int]) -> list[Made]:
-    """A flatten / view / reshape from one shape to another (batch included), as Flatten and
-    Unflatten."""
+    """A flatten / view / reshape from one shape to another (batch included): Flatten where it
+    merges neighbouring dimensions, Unflatten where it splits one, else Flatten then Unflatten
+    (the same values in the same order, as a reshape keeps them)."""
     if not before or not after or before[0] != after[0]:
         raise Unmapped(
             "reshapes across samples (the batch dimension changes)",
@@ -131,15 +132,37 @@ def reshape_layers(before: list[int], after: list[int]) -> list[Made]:
         )
     if after == before:
         return []
-    made = []
-    if len(before) > 2 and (len(after) == 2 or after[1] != before[1]):
-        made.append(Made(LayerSpec("Flatten")))
-        before = [before[0], math.prod(before[1:])]
-    if after != before:
-        if len(before) != 2:
-            raise Unmapped(f"reshapes {before[1:]} to {after[1:]}", "Flatten then Unflatten")
+    merged = _merged_run(before, after)
+    if merged is not None:
+        start, end = merged
+        args = {"start_dim": start} if start != 1 else {}
+        if end != len(before) - 1:
+            args["end_dim"] = end
+        return [Made(LayerSpec("Flatten", args))]
+    split = _merged_run(after, before)
+    if split is not None:
+        start, end = split
+        return [
+            Made(LayerSpec("Unflatten", {"dim": start, "unflattened_size": after[start : end + 1]}))
+        ]
+    made = [Made(LayerSpec("Flatten"))] if len(before) > 2 else []
+    if len(after) > 2:
         made.append(Made(LayerSpec("Unflatten", {"dim": 1, "unflattened_size": after[1:]})))
     return made
+
+
+def _merged_run(longer: list[int], shorter: list[int]) -> tuple[int, int] | None:
+    """(start, end) when `shorter` is `longer` with dimensions start..end multiplied into one."""
+    extra = len(longer) - len(shorter)
+    if extra < 1:
+        return None
+    start = next(
+        (i for i, (a, b) in enumerate(zip(longer, shorter, strict=False)) if a != b),
+        len(shorter) - 1,
+    )
+    end = start + extra
+    same = longer[:start] == shorter[:start] and longer[end + 1 :] == shorter[start + 1 :]
+    return (start, end) if same and math.prod(longer[start : end + 1]) == shorter[start] else None
 
 
 def mean_layers(shape: list[int], dims: Any, keep: bool) -> list[Made]:

@@ -6,6 +6,7 @@ where in the code it is."""
 from __future__ import annotations
 
 import operator
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from studio.core.project.spec import LayerSpec
 # layer each, though fx would trace through them: their constructor arguments say what they are.
 _LEAVES = (nn.RNNBase, nn.TransformerEncoder, nn.TransformerEncoderLayer)
 _LEAF_NAMES = {"Branch", "Backbone", "Segmenter", "Detector", "StochasticDepth"}
-_TORCH_DIR = str(Path(torch.__file__).parent)
+TORCH_DIR = str(Path(torch.__file__).parent) + os.sep  # (torchvision's lies beside it)
 
 
 @dataclass
@@ -125,7 +126,7 @@ def where_of(node: fx.Node) -> str | None:
     found = None
     for line in trace_text.splitlines():
         line = line.strip()
-        if line.startswith('File "') and _TORCH_DIR not in line:
+        if line.startswith('File "') and TORCH_DIR not in line:
             file, _, rest = line[6:].partition('", line ')
             found = f"{file}:{rest.split(',')[0]}"
     return found

@@ -49,7 +49,9 @@ def import_model(
     except ImportFailed:
         raise
     except Exception as exc:  # torch.fx cannot follow the code (control flow on values)
-        raise ImportFailed(f"{found.label}: cannot be traced: {_first_line(exc)}") from None
+        raise ImportFailed(
+            f"{found.label}: cannot be traced{_code_line(exc)}: {_first_line(exc)}"
+        ) from None
     report = Report.of(found, conversion)
     if conversion.problems:
         raise ImportFailed(report.failure(), report)
@@ -61,6 +63,20 @@ def import_model(
     if report.difference > TOLERANCE:
         raise ImportFailed(report.failure(), report)
     return Imported(project, state, report)
+
+
+def _code_line(exc: Exception) -> str:
+    """at file:line (the line), of the innermost frame outside torch, where there is one."""
+    import traceback
+
+    from studio.core.imports.graph import TORCH_DIR
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if TORCH_DIR not in f.filename]
+    frames = [f for f in frames if "/studio/core/" not in f.filename]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" at {frame.filename}:{frame.lineno} ({(frame.line or '').strip()})"
 
 
 def _first_line(exc: Exception) -> str:

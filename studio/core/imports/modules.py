@@ -21,7 +21,9 @@ from studio.core.model import blocks
 from studio.core.project.spec import LayerSpec
 
 # The studio's blocks as an exported script copies them: recognised by their source, exactly.
-_BLOCK_SOURCES = ("RNN", "LSTM", "GRU", "TransformerEncoder", "SequenceLast", "SequenceMean")
+_BLOCK_SOURCES = (
+    "RNN", "LSTM", "GRU", "TransformerEncoder", "SequenceLast", "SequenceMean", "StochasticDepth",
+)  # fmt: skip
 
 
 class Unmapped(Exception):
@@ -47,6 +49,8 @@ def catalogue_type(module: nn.Module) -> str | None:
         return name  # torch's own: its (output, hidden) tuple is unpacked by the code
     if cls is nn.TransformerEncoder:
         return name  # the studio's is torch's, set up from its layers' arguments
+    if name == "StochasticDepth" and cls.__module__.startswith("torchvision."):
+        return name  # the studio's is torchvision's, written out
     return None
 
 

@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -162,6 +163,12 @@ def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int
             proto = version_converter.convert_version(proto, 17)
         module = onnx2torch.convert(proto)
     except Exception as exc:  # an operator onnx2torch cannot read
+        operator = re.search(r"operation_type='(\w+)', version=(\d+)", str(exc))
+        if operator:
+            raise ImportFailed(
+                f"{path}: not imported: the ONNX operator {operator[1]} (opset {operator[2]}) has "
+                "no converter to torch (onnx2torch) and so no layer"
+            ) from None
         raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return (module, *_onnx_input_shape(proto))
 

@@ -195,3 +195,20 @@ def made_of(pieces: list[Piece]) -> dict[int, Made]:
         for inner in piece.inner:
             pending += inner
     return found
+
+
+def nest_concats(ops: list[Op]) -> None:
+    """A torch.cat of a list that extends an earlier torch.cat's list (a DenseNet block: each
+    layer takes every earlier output) reads as that earlier one joined with the rest: the same
+    values, concatenation being associative, on paths a Branch holds."""
+    seen: dict[tuple[str, ...], str] = {}
+    for op in ops:
+        if op.merge != "concat":
+            continue
+        listed = tuple(op.inputs)
+        for size in range(len(listed) - 1, 1, -1):
+            earlier = seen.get(listed[:size])
+            if earlier is not None:
+                op.inputs = [earlier, *listed[size:]]
+                break
+        seen.setdefault(listed, op.name)

@@ -44,6 +44,30 @@ class TransformerEncoder(nn.TransformerEncoder):
         )
 
 
+class StochasticDepth(nn.Module):
+    """While training, drop a residual branch's output for a random share p of the samples
+    (mode "row"; "batch": for the whole batch at once) and scale the rest by 1 / (1 - p); in
+    evaluation it passes its input on. torchvision's StochasticDepth (EfficientNet's), written
+    here so the catalogue and an exported script need torch alone."""
+
+    def __init__(self, p: float = 0.2, mode: str = "row") -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0 or mode not in ("row", "batch"):
+            raise ValueError(f"p must be from 0 to 1 and mode row or batch, got {p}, {mode!r}")
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * (noise.div_(keep) if keep > 0.0 else noise)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"
+
+
 class SequenceLast(nn.Module):
     """Keep the last step of a (batch, time, features) sequence: (batch, features)."""
 

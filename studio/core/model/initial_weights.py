@@ -39,25 +39,30 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_initial(model: nn.Module, weights: str | None, base_dir: Path) -> list[str]:
-    """Load `model.weights` into the built stack; what was loaded, in words (none: nothing)."""
+    """Load `model.weights` into the built stack; what was loaded, in words (none: nothing).
+
+    Every weight whose layer is still there, with the same shape, is loaded: a stack edited
+    since the import (a new head for other classes) keeps the rest, and the words name what
+    was left as initialised. A file that fits no layer at all is an error."""
     if weights is None:
         return []
     path = Path(base_dir) / weights
     state = read_state(path)
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unknown = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
-    for keys, what in (
-        (missing, "lacks"),
-        (unknown, "has weights no layer takes:"),
-        (wrong, "has other shapes for"),
-    ):
-        if keys:
-            raise ProjectError(
-                "model.weights",
-                f"{path.name} {what} {', '.join(keys[:3])}: it was made for another stack "
-                "(import the model again, or remove model.weights)",
-            )
-    model.load_state_dict(state)
-    return [f"initial weights {path.name}"]
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise ProjectError(
+            "model.weights",
+            f"{path.name} fits none of the stack's layers: it was made for another stack "
+            "(import the model again, or remove model.weights)",
+        )
+    model.load_state_dict(fits, strict=False)
+    left = [k for k in own if k not in fits and not k.endswith("num_batches_tracked")]
+    if not left and len(fits) == len(state):
+        return [f"initial weights {path.name}"]
+    unused = len(state) - len(fits)
+    return [
+        f"initial weights {path.name}: {len(fits)} of the stack's {len(own)} tensors; "
+        f"{len(left)} left as initialised ({', '.join(left[:3])}{', ...' if len(left) > 3 else ''}), "
+        f"{unused} of the file's unused: their layers changed since the import"
+    ]

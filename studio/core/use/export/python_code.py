@@ -34,6 +34,7 @@ _NEEDS = {
     "RNN": ("_SequenceOutput", "RNN"), "LSTM": ("_SequenceOutput", "LSTM"), "GRU": ("_SequenceOutput", "GRU"),
     "TransformerEncoder": ("TransformerEncoder",), "SequenceLast": ("SequenceLast",),
     "SequenceMean": ("SequenceMean",), "Residual": ("Residual",),
+    "StochasticDepth": ("StochasticDepth",),
     "Branch": ("MERGES", "merge_outputs", "Branch"), "Backbone": ("Backbone",),
     "Segmenter": ("Segmenter",), "Detector": ("Detector",),
 }  # fmt: skip
