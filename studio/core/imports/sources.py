@@ -134,7 +134,12 @@ def _python_model(path: Path, symbol: str, keywords: dict[str, Any]) -> nn.Modul
 
 
 def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise ImportFailed(
+            f"{path}: importing ONNX needs onnx (pip install 'torch-studio[export]')"
+        ) from None
 
     try:
         proto = onnx.load(str(path))
@@ -145,8 +150,13 @@ def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
 
 def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
     """onnx2torch's module for an ONNX graph (newer opsets converted down to what it reads)."""
-    import onnx2torch
-    from onnx import numpy_helper, version_converter
+    try:
+        import onnx2torch
+        from onnx import numpy_helper, version_converter
+    except ImportError:
+        raise ImportFailed(
+            f"{path}: importing ONNX needs onnx and onnx2torch (pip install 'torch-studio[export]')"
+        ) from None
 
     constants = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     for node in proto.graph.node:  # allowzero changes nothing for a shape without zeros
