@@ -91,7 +91,7 @@ def test_a_model_is_imported_used_in_one_undo_step_and_undone(make_window, qtbot
     assert model.layers[0].type == "Conv2d" and model.layers[0].name == "conv1"
     assert model.input_shape == [1, 32, 32] and len(model.layers) == 12
     tree = find(window, "layerStack")
-    assert tree.topLevelItemCount() == 12 and tree.topLevelItem(0).text(1) == "Conv2d"
+    assert tree.topLevelItemCount() == 12 and tree.topLevelItem(0).text(1) == "Conv2d  ·  conv1"
     assert tree.topLevelItem(11).text(3) == "[10]"  # shapes inferred for the new stack
     assert model.weights == "LeNet.weights.safetensors"
     assert (tmp_path / model.weights).is_file()  # beside the project file

@@ -42,8 +42,9 @@ def _layer_item(layer, path: str, row, error) -> QTreeWidgetItem:
         else str(row.output_shape)
     )
     params = f"{row.params:,}" if row is not None and not failed else ""
+    title = f"{layer.type}  ·  {layer.name}" if layer.name else layer.type  # imported: the code's
     item = QTreeWidgetItem(
-        [path.split(".")[-1], layer.type, _args_text(layer), shape if not failed else "✗", params]
+        [path.split(".")[-1], title, _args_text(layer), shape if not failed else "✗", params]
     )
     item.setData(0, Qt.ItemDataRole.UserRole, path)
     item.setToolTip(1, _tooltip(layer.type))
