@@ -115,25 +115,24 @@ def _data_for(found: Source) -> dict[str, Any]:
 def _built(
     project: Project, conversion: Conversion, report: Report
 ) -> tuple[nn.Module, dict[str, torch.Tensor]]:
-    """The studio's model of the stack with the source's weights in every layer."""
+    """The studio's model of the stack holding the source's weights, every one of them: built on
+    the meta device (no initialisation to throw away), then filled."""
     try:
-        built = build_model(project.model, seed=0)
+        built = build_model(project.model, device="meta").to_empty(device="cpu")
     except Exception as exc:
         raise ImportFailed(f"the imported stack does not build: {exc}", report) from None
     made_at = {node.path: conversion.made.get(id(node.layer)) for node in walk(conversion.layers)}
+    full: dict[str, torch.Tensor] = {}
     for node in walk(project.model.layers):
         made = made_at.get(node.path)
-        if made is None or not made.state:
-            continue
-        layer = built.get_submodule(node.path)
-        own = layer.state_dict()
-        state = {k: v for k, v in made.state.items() if k in own}
-        missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-        if missing:
-            raise ImportFailed(
-                f"layer {node.path} ({node.layer.type}) lacks weights {missing[:3]}", report
-            )
-        layer.load_state_dict(state, strict=False)
+        if made is not None:
+            full.update({f"{node.path}.{k}": v for k, v in made.state.items()})
+    own = built.state_dict()
+    for key in [k for k in own if k not in full]:
+        if not key.endswith("num_batches_tracked"):
+            raise ImportFailed(f"the imported stack's {key} has no weights in the source", report)
+        full[key] = torch.zeros((), dtype=torch.long)
+    built.load_state_dict({k: full[k] for k in own})
     state = {k: v.detach().clone().contiguous() for k, v in built.state_dict().items()}
     return built.eval(), state
 

@@ -158,7 +158,10 @@ def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int
             f"{path}: importing ONNX needs onnx and onnx2torch (pip install 'torch-studio[export]')"
         ) from None
 
-    constants = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    shapes = {n.input[1] for n in proto.graph.node if n.op_type == "Reshape"}
+    constants = {
+        i.name: numpy_helper.to_array(i) for i in proto.graph.initializer if i.name in shapes
+    }
     for node in proto.graph.node:  # allowzero changes nothing for a shape without zeros
         if (
             node.op_type == "Reshape"
@@ -170,7 +173,7 @@ def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
     try:
         if opset > 17:
-            proto = version_converter.convert_version(proto, 17)
+            proto = _converted_down(proto, version_converter)
         module = onnx2torch.convert(proto)
     except Exception as exc:  # an operator onnx2torch cannot read
         operator = re.search(r"operation_type='(\w+)', version=(\d+)", str(exc))
@@ -181,6 +184,28 @@ def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int
             ) from None
         raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return (module, *_onnx_input_shape(proto))
+
+
+def _converted_down(proto: Any, version_converter: Any) -> Any:
+    """The graph at opset 17, which onnx2torch reads. The converter copies the model through
+    bytes twice: the large weights stand aside (as external data) meanwhile, untouched."""
+    from onnx import TensorProto
+
+    kept = {}
+    for tensor in proto.graph.initializer:
+        if len(tensor.raw_data) > 4096:
+            kept[tensor.name] = tensor.raw_data
+            tensor.ClearField("raw_data")
+            tensor.data_location = TensorProto.EXTERNAL
+            entry = tensor.external_data.add()
+            entry.key, entry.value = "location", "set-aside"
+    converted = version_converter.convert_version(proto, 17)
+    for tensor in converted.graph.initializer:
+        if tensor.name in kept:
+            tensor.raw_data = kept[tensor.name]
+            tensor.data_location = TensorProto.DEFAULT
+            del tensor.external_data[:]
+    return converted
 
 
 def _onnx_input_shape(proto: Any) -> tuple[list[int] | None, int | None]:
