@@ -279,3 +279,26 @@ def test_training_starts_from_the_imported_weights(tmp_path, capsys):
     project.model.layers = [LayerSpec("Flatten"), LayerSpec("Linear", {"out_features": 3})]
     with pytest.raises(ProjectError, match=r"model.weights: .*fits none of the stack"):
         prepare(project, tmp_path)
+
+
+def test_a_model_that_does_not_run_on_the_shape_or_gives_no_tensor(tmp_path, capsys):
+    entry, _ = _lenet()
+    lenet = f"{path(entry)}:{entry.symbol}"
+    assert (
+        main(["import", lenet, "--input-shape", "3", "32", "32", "-o", str(tmp_path / "a.json")])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "does not run on a batch of shape [1, 3, 32, 32] at " in err and "lenet.py:17" in err
+    assert err.endswith("(is --input-shape right?)") and "\n" not in err
+    code_file = tmp_path / "dict_model.py"
+    code_file.write_text(
+        "from torch import nn\n\n\nclass D(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n"
+        "    def forward(self, x):\n        return {'out': self.fc(x)}\n"
+    )
+    assert (
+        main(["import", f"{code_file}:D", "--input-shape", "4", "-o", str(tmp_path / "d.json")])
+        == 2
+    )
+    assert "gives a dict, not one tensor" in capsys.readouterr().err

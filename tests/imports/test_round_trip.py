@@ -84,3 +84,44 @@ def test_exported_script_imports_back_to_the_same_stack(project_file, tmp_path, 
     original = model.state_dict()
     assert weights.keys() == original.keys()
     assert all(torch.equal(weights[k], original[k]) for k in original)
+
+
+def test_a_trained_runs_python_export_imports_back_and_trains_on(digits_run, tmp_path, capsys):
+    """studio export --format python, studio import of that script with its weights file, then
+    studio train of the imported project: it starts from the trained weights."""
+    from studio.core.use.trained import load_trained
+
+    script = tmp_path / "digits_model.py"
+    assert main(["export", str(digits_run), "--format", "python", "-o", str(script)]) == 0
+    weights = tmp_path / "digits_model_weights.pt"
+    out = tmp_path / "digits.json"
+    argv = ["import", f"{script}:Model", "--weights", str(weights), "--input-shape", "1", "8", "8"]
+    assert main([*argv, "-o", str(out)]) == 0
+    trained = load_trained(digits_run)
+    back = load_project(out)
+    assert _plain(back.model.layers) == _plain(trained.project.model.layers)
+    from safetensors.torch import load_file
+
+    state = load_file(str(tmp_path / back.model.weights))
+    assert all(torch.equal(state[k], v) for k, v in trained.model.state_dict().items())
+    back.data = trained.project.data  # the digits, as the run had them
+    back.training.epochs = 1
+    back_file = tmp_path / "digits-back.json"
+    back_file.write_text(back.to_json())
+    first = _first_epoch(capsys, back_file, tmp_path / "runs")
+    assert first["start"]["weights"] == [f"initial weights {back.model.weights}"]
+    back.model.weights = None  # the same project from scratch: worse after its first epoch
+    back_file.write_text(back.to_json())
+    scratch = _first_epoch(capsys, back_file, tmp_path / "runs")
+    assert "weights" not in scratch["start"]
+    assert first["epoch"]["val_loss"] < scratch["epoch"]["val_loss"]
+
+
+def _first_epoch(capsys, project: Path, runs: Path) -> dict:
+    capsys.readouterr()
+    assert main(["train", str(project), "--json", "--runs-dir", str(runs)]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line[:1] == "{"]
+    found = {}
+    for kind in ("start", "epoch"):
+        found[kind] = next(e for e in events if e["event"] == kind)
+    return found

@@ -44,6 +44,7 @@ def import_model(
         load_weights(found.module, Path(weights))
     found.module.eval()
     sample = found.sample(batch=1)
+    _check_runs(found, sample)
     try:
         conversion = convert(found.module, sample)
     except ImportFailed:
@@ -63,6 +64,24 @@ def import_model(
     if report.difference > TOLERANCE:
         raise ImportFailed(report.failure(), report)
     return Imported(project, state, report)
+
+
+def _check_runs(found: Source, sample: torch.Tensor) -> None:
+    """The source model itself on the sample, first: a wrong input shape, or an output that is
+    not one tensor, is one line before any tracing."""
+    try:
+        with torch.no_grad():
+            out = found.module(sample)
+    except Exception as exc:  # the user's model on this input: its own error
+        raise ImportFailed(
+            f"{found.label}: does not run on a batch of shape {list(sample.shape)}"
+            f"{_code_line(exc)}: {_first_line(exc)} (is --input-shape right?)"
+        ) from None
+    if not isinstance(out, torch.Tensor):
+        raise ImportFailed(
+            f"{found.label}: gives a {type(out).__name__}, not one tensor: a stack gives one "
+            "(return the tensor the loss takes)"
+        )
 
 
 def _code_line(exc: Exception) -> str:
