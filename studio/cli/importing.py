@@ -28,14 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _out_path(args: argparse.Namespace) -> Path:
-    from studio.core.imports.sources import ImportFailed
+    from studio.core.imports.sources import ImportFailed, source_name
 
     if args.out:
         return Path(args.out)
-    path_text, _, symbol = (
-        args.source.rpartition(":") if ".py:" in args.source else (args.source, "", "")
-    )
-    path = Path(f"{symbol.lower() or Path(path_text).stem}.json")
+    path = Path(f"{source_name(args.source).lower()}.json")
     if path.exists():
         raise ImportFailed(f"{path} exists: say where the project goes with -o")
     return path
@@ -45,20 +42,16 @@ def run_import(args: argparse.Namespace) -> int:
     from studio.core.imports.importing import import_model, save_import
     from studio.core.imports.sources import ImportFailed
 
-    out = _out_path(args)
     try:
+        out = _out_path(args)
         imported = import_model(args.source, args.input_shape, args.weights, args.args)
     except ImportFailed as exc:
-        if exc.report is not None:
-            if args.json:
-                print(
-                    json.dumps(
-                        {"imported": False, "error": str(exc), "report": exc.report.to_json()},
-                        indent=2,
-                    )
-                )
-            else:
-                print("\n".join(exc.report.lines()))
+        report = exc.report
+        if args.json:
+            payload = {"imported": False, "error": str(exc), "report": report and report.to_json()}
+            print(json.dumps(payload, indent=2))
+        elif report is not None:
+            print("\n".join(report.lines()))
         raise
     weights = save_import(imported, out)
     report = imported.report

@@ -11,8 +11,18 @@ from typing import IO
 
 from studio.core.errors import RunWriteError, first_line
 
-_UMASK = os.umask(0o022)  # read once, at import (setting it is process-wide): new files' mode
-os.umask(_UMASK)
+
+def _umask() -> int:
+    """The process's umask where the system says it (Linux), never set to read it (that is the
+    whole process's, other threads' files included); else the usual 022."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+_UMASK = _umask()  # new files get the mode a plain open() gives them
 
 
 @contextlib.contextmanager

@@ -50,6 +50,7 @@ def _plain(layers: list[LayerSpec]) -> list[dict]:
         }
         if layer.type in ("Backbone", "Segmenter"):  # its weights are the project's model.weights
             args.pop("weights")
+            args.pop("frozen", None)  # the script trains its backbone: it comes back unfrozen
         entry = {"type": layer.type, "args": json.loads(json.dumps(args))}
         if layer.layers is not None:
             entry["layers"] = _plain(layer.layers)

@@ -11,16 +11,18 @@ import torch
 from torch import fx, nn
 
 from studio.core.imports import graph
-from studio.core.imports.functions import Call, call_layers, merge_of
+from studio.core.imports.functions import MERGE_NAMES, Call, call_layers, merge_of
 from studio.core.imports.graph import Made, Op
 from studio.core.imports.modules import Unmapped, catalogue_type, module_layers, same_source
 from studio.core.imports.onnx_modules import onnx_layers, onnx_merge
 from studio.core.imports.pretrained import pretrained_kind, pretrained_layers
+from studio.core.imports.sources import ImportFailed, code_line, error_line
 from studio.core.imports.structure import Dataflow, Naming, made_of, nest_concats, to_specs
 from studio.core.model import blocks
 from studio.core.project.spec import LayerSpec
 
 _TUPLE_RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
+_CASTS = {"long", "int", "float", "to", "type", "contiguous"}
 
 
 @dataclass
@@ -34,10 +36,15 @@ class Conversion:
     of_op: dict[str, list[LayerSpec]] = field(default_factory=dict)  # what each op became
 
 
-def convert(module: nn.Module, sample: torch.Tensor) -> Conversion:
+def convert(module: nn.Module, sample: torch.Tensor, label: str = "the model") -> Conversion:
     """The layers `module` is, read from its graph run on `sample`."""
-    graph_module = graph.trace(module)
-    values = graph.run_values(graph_module, sample)
+    try:
+        graph_module = graph.trace(module, one_layer)
+        values = graph.run_values(graph_module, sample)
+    except Exception as exc:  # torch.fx cannot follow the code (control flow on values)
+        raise ImportFailed(
+            f"{label}: cannot be traced{code_line(exc)}: {error_line(exc)}"
+        ) from None
     reader = _Reader(graph_module, values)
     for node in graph_module.graph.nodes:
         reader.read(node)
@@ -58,6 +65,17 @@ def convert(module: nn.Module, sample: torch.Tensor) -> Conversion:
     return Conversion(layers, made, ops, problems, naming.of_op)
 
 
+def one_layer(module: nn.Module) -> bool:
+    """A module that stands for one layer however it computes: the studio's blocks and pretrained
+    layers as an exported script defines them (the same source), torchvision's StochasticDepth."""
+    name = type(module).__name__
+    if name == "Branch":
+        return same_source(type(module), blocks.Branch)
+    if name == "StochasticDepth":
+        return catalogue_type(module) == name
+    return pretrained_kind(module) is not None
+
+
 class _Reader:
     """Reads nodes in order into ops; `alias` maps a node that passes an op's tensor on (a
     recurrent layer's `[0]`) to that op."""
@@ -70,6 +88,7 @@ class _Reader:
         self.start: str | None = None
         self.end: str | None = None
         self.called: dict[int, str] = {}  # a module with weights -> the first node calling it
+        self.owners: dict[int, str] = {}  # a parameter -> the first module holding it
         self.tuples: set[str] = set()  # recurrent layers whose (output, hidden) the code unpacks
         self.inner_made: dict[int, Made] = {}  # the layers inside Branches
 
@@ -86,8 +105,21 @@ class _Reader:
                     "a tensor of the model's",
                     problem=f"uses {node.target} directly: no layer holds it",
                 )
+        elif self._cast(node):
+            self.names[node.name] = self.names[node.args[0].name]
         elif graph.gives_tensors(value):  # integer tensors (an ONNX graph's shapes): not data
             self._call(node)
+
+    def _cast(self, node: fx.Node) -> bool:
+        """`x.long()` of the token ids, `x.float()` of floats: the same values, passed on."""
+        if node.op != "call_method" or node.target not in _CASTS or not node.args:
+            return False
+        given = node.args[0]
+        if not isinstance(given, fx.Node) or given.name not in self.names:
+            return False
+        before, after = self.values.get(given.name), self.values.get(node.name)
+        same = isinstance(after, torch.Tensor) and after.dtype == getattr(before, "dtype", None)
+        return same or self.names[given.name] == self.start
 
     def _add(self, node: fx.Node, source: str, **fields) -> Op:
         inputs = [self.names[n.name] for n in graph.tensor_args(node, self.names)]
@@ -107,6 +139,10 @@ class _Reader:
         return op
 
     def _input(self, node: fx.Node) -> None:
+        if self.start is not None and not any(
+            graph.gives_tensors(self.values.get(user.name)) for user in node.users
+        ):
+            return  # an optional argument of forward, traced at its default (and checked so)
         if self.start is None:
             self.start = node.name
             self._add(node, "the input")
@@ -123,12 +159,49 @@ class _Reader:
     def _call(self, node: fx.Node) -> None:
         source = _describe(node, self.module)
         try:
+            self._check_tensors(node)
             if node.op == "call_module":
                 self._module(node, source)
             else:
                 self._function(node, source)
         except Unmapped as exc:
             self._add(node, source, problem=exc.problem, nearest=exc.nearest)
+
+    def _check_tensors(self, node: fx.Node) -> None:
+        """Every tensor a call takes is a layer's output: not a constant, a mask of integers,
+        or a tensor made from nothing; and one of them, but for the merges."""
+        taken: list[str] = []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: taken.append(n.name) or n)
+        tensors = [n for n in taken if isinstance(self.values.get(n), (torch.Tensor, tuple))]
+        if _onnx_module(node, self.module):  # an ONNX Reshape's shape: not data
+            tensors = [n for n in tensors if n in self.names]
+        foreign = [n for n in tensors if n not in self.names]
+        if foreign:
+            raise Unmapped(f"takes {foreign[0]}, which no layer computes (a constant, or integers)")
+        merging = node.op != "call_module" and graph.function_name(node) in MERGE_NAMES
+        joins = _onnx_module(node, self.module) in ("OnnxBinaryMathOperation", "OnnxConcat")
+        if len(tensors) > 1 and not merging and not joins:
+            raise Unmapped(f"takes {len(tensors)} tensors: a layer takes one")
+        if merging and graph.function_name(node) not in ("cat", "concat") and len(tensors) < 2:
+            raise Unmapped(
+                "joins a tensor with a number: no layer adds or multiplies by a constant"
+            )
+
+    def _check_own_weights(self, module: nn.Module, node: fx.Node) -> None:
+        """A module with weights (or statistics) is called once, and owns them alone."""
+        if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+            first = self.called.setdefault(id(module), node.name)
+            if first != node.name:
+                raise Unmapped(
+                    f"calls {node.target} a second time: the studio's layers do not share weights"
+                )
+        for parameter in module.parameters():
+            owner = self.owners.setdefault(id(parameter), str(node.target))
+            if owner != str(node.target):
+                raise Unmapped(
+                    f"shares a weight with {owner} (tied weights): the studio's layers do not "
+                    "share weights"
+                )
 
     def _function(self, node: fx.Node, source: str) -> None:
         if node.target is operator.getitem and node.args[0].name in self.tuples:
@@ -149,12 +222,7 @@ class _Reader:
 
     def _module(self, node: fx.Node, source: str) -> None:
         module = self.module.get_submodule(str(node.target))
-        if any(True for _ in module.parameters()):
-            first = self.called.setdefault(id(module), node.name)
-            if first != node.name:
-                raise Unmapped(
-                    f"calls {node.target} a second time: the studio's layers do not share weights"
-                )
+        self._check_own_weights(module, node)
         shape_in = _input_shape(node, self.values)
         if type(module).__name__.startswith("Onnx"):
             merge = onnx_merge(module, list(self.values[node.name].shape))
@@ -210,3 +278,11 @@ def _describe(node: fx.Node, module: fx.GraphModule) -> str:
         owner, owner or "torch"
     )
     return f"{short}.{name}()"
+
+
+def _onnx_module(node: fx.Node, module: fx.GraphModule) -> str | None:
+    """The class name of the onnx2torch module a node calls (None for anything else)."""
+    if node.op != "call_module":
+        return None
+    kind = type(module.get_submodule(str(node.target))).__name__
+    return kind if kind.startswith("Onnx") else None

@@ -36,9 +36,10 @@ _POOLS = {
 }
 _DROPOUTS = {"dropout": "Dropout", "dropout1d": "Dropout1d", "dropout2d": "Dropout2d",
              "dropout3d": "Dropout3d", "alpha_dropout": "AlphaDropout"}  # fmt: skip
-_NO_OP = {"contiguous", "clone", "float"}
+_NO_OP = {"clone"}
 _MERGES = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "cat": "concat",
            "concat": "concat"}  # fmt: skip
+MERGE_NAMES = frozenset(_MERGES)
 _NO_LAYER = {
     "permute": "no layer reorders dimensions",
     "transpose": "no layer reorders dimensions",

@@ -5,8 +5,10 @@ where in the code it is."""
 
 from __future__ import annotations
 
+import inspect
 import operator
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,9 @@ from torch import fx, nn
 
 from studio.core.project.spec import LayerSpec
 
-# torch.nn classes (and the studio's blocks, as an exported script defines them) that are one
-# layer each, though fx would trace through them: their constructor arguments say what they are.
+# torch.nn classes that are one layer each, though fx would trace through them: their
+# constructor arguments say what they are.
 _LEAVES = (nn.RNNBase, nn.TransformerEncoder, nn.TransformerEncoderLayer)
-_LEAF_NAMES = {"Branch", "Backbone", "Segmenter", "Detector", "StochasticDepth"}
 TORCH_DIR = str(Path(torch.__file__).parent) + os.sep  # (torchvision's lies beside it)
 
 
@@ -48,30 +49,56 @@ class Op:
 
 
 class Tracer(fx.Tracer):
-    """torch.fx's tracer, keeping recurrent and transformer layers (and the studio's blocks) whole
-    and recording where in the code each node was made."""
+    """torch.fx's tracer, keeping recurrent and transformer layers whole, and the modules
+    `whole(m)` says are one layer (the studio's blocks as an exported script defines them), and
+    recording where in the code each node was made."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole: Callable[[nn.Module], bool]) -> None:
         super().__init__()
         self.record_stack_traces = True
+        self.whole = whole
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, _LEAVES) or type(m).__name__ in _LEAF_NAMES:
+        if isinstance(m, _LEAVES) or self.whole(m):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
 
-def trace(module: nn.Module) -> fx.GraphModule:
-    """The module's graph (fx), without the nodes nothing uses (`out, _ = lstm(x)`'s `_`)."""
+def trace(module: nn.Module, whole: Callable[[nn.Module], bool]) -> fx.GraphModule:
+    """The module's graph (fx), without the nodes nothing uses (`out, _ = lstm(x)`'s `_`);
+    forward's optional arguments keep their defaults."""
     if isinstance(module, fx.GraphModule) and not _has_stack(module):
         graph_module = module  # already a graph (an ONNX file's): trace nothing again
     else:
-        tracer = Tracer()
-        graph = tracer.trace(module)
+        tracer = Tracer(whole)
+        graph = tracer.trace(module, concrete_args=optional_arguments(module) or None)
         graph_module = fx.GraphModule(tracer.root, graph)
     graph_module.graph.eliminate_dead_code()
     graph_module.recompile()
     return graph_module
+
+
+def forward_inputs(module: nn.Module) -> list[str]:
+    """The arguments forward needs (those without a default)."""
+    return [p.name for p in _forward_parameters(module) if p.default is inspect.Parameter.empty]
+
+
+def optional_arguments(module: nn.Module) -> dict[str, Any]:
+    """forward's arguments with a default, after the first: traced with that default."""
+    return {
+        p.name: p.default
+        for p in _forward_parameters(module)[1:]
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _forward_parameters(module: nn.Module) -> list[inspect.Parameter]:
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p for p in parameters if p.kind in kinds]
 
 
 def _has_stack(module: fx.GraphModule) -> bool:

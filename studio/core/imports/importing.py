@@ -12,15 +12,22 @@ import torch
 from torch import nn
 
 from studio.core.imports.convert import Conversion, convert
+from studio.core.imports.graph import forward_inputs
 from studio.core.imports.report import Report
-from studio.core.imports.sources import ImportFailed, Source, load_weights, read_source
+from studio.core.imports.sources import (
+    ImportFailed,
+    Source,
+    code_line,
+    error_line,
+    load_weights,
+    read_source,
+    source_name,
+)
+from studio.core.imports.verify import compare
 from studio.core.model.build import build_model
 from studio.core.model.walk import walk
 from studio.core.project.reading import parse_project
 from studio.core.project.spec import ModelSpec, Project
-
-TOLERANCE = 1e-5  # the largest difference an fp32 import may show against its source
-VERIFY_BATCH = 2  # samples the imported model and its source are compared on
 
 
 @dataclass
@@ -40,28 +47,28 @@ def import_model(
 ) -> Imported:
     """Read, convert and verify; ImportFailed (with the report, where there is one) else."""
     found = read_source(source, input_shape, args)
+    try:
+        return _imported(found, weights)
+    finally:
+        found.forget()
+
+
+def _imported(found: Source, weights: str | Path | None) -> Imported:
     if weights is not None:
         load_weights(found.module, Path(weights))
     found.module.eval()
     sample = found.sample(batch=1)
     _check_runs(found, sample)
-    try:
-        conversion = convert(found.module, sample)
-    except ImportFailed:
-        raise
-    except Exception as exc:  # torch.fx cannot follow the code (control flow on values)
-        raise ImportFailed(
-            f"{found.label}: cannot be traced{_code_line(exc)}: {_first_line(exc)}"
-        ) from None
+    conversion = convert(found.module, sample, found.label)
     report = Report.of(found, conversion)
     if conversion.problems:
         raise ImportFailed(report.failure(), report)
     model = ModelSpec(layers=conversion.layers, input_shape=list(found.input_shape or []))
     project = _project(found, model, report)
     built, state = _built(project, conversion, report)
-    report.difference = _difference(found.module, built, found)
-    report.batch = found.batch or VERIFY_BATCH
-    if report.difference > TOLERANCE:
+    check = compare(found.module, built, lambda batch, seed: found.sample(batch, seed))
+    report.check = check
+    if not check.passed:
         raise ImportFailed(report.failure(), report)
     return Imported(project, state, report)
 
@@ -69,13 +76,19 @@ def import_model(
 def _check_runs(found: Source, sample: torch.Tensor) -> None:
     """The source model itself on the sample, first: a wrong input shape, or an output that is
     not one tensor, is one line before any tracing."""
+    needs = forward_inputs(found.module)
+    if len(needs) > 1:
+        raise ImportFailed(
+            f"{found.label}: its forward takes {len(needs)} inputs ({', '.join(needs)}): a stack "
+            "takes one tensor"
+        )
     try:
         with torch.no_grad():
             out = found.module(sample)
     except Exception as exc:  # the user's model on this input: its own error
         raise ImportFailed(
             f"{found.label}: does not run on a batch of shape {list(sample.shape)}"
-            f"{_code_line(exc)}: {_first_line(exc)} (is --input-shape right?)"
+            f"{code_line(exc)}: {error_line(exc)} (is --input-shape right?)"
         ) from None
     if not isinstance(out, torch.Tensor):
         raise ImportFailed(
@@ -84,30 +97,11 @@ def _check_runs(found: Source, sample: torch.Tensor) -> None:
         )
 
 
-def _code_line(exc: Exception) -> str:
-    """at file:line (the line), of the innermost frame outside torch, where there is one."""
-    import traceback
-
-    from studio.core.imports.graph import TORCH_DIR
-
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if TORCH_DIR not in f.filename]
-    frames = [f for f in frames if "/studio/core/" not in f.filename]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f" at {frame.filename}:{frame.lineno} ({(frame.line or '').strip()})"
-
-
-def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
 def _project(found: Source, model: ModelSpec, report: Report) -> Project:
     """An ordinary project around the stack (read back as any project file is)."""
     spec = {
         "studio": 1,
-        "name": Path(found.label.split(":")[-1] if found.kind == "python" else found.label).stem,
+        "name": source_name(found.label),
         "data": _data_for(found),
         "model": model.to_dict(),
     }
@@ -154,16 +148,6 @@ def _built(
     built.load_state_dict({k: full[k] for k in own})
     state = {k: v.detach().clone().contiguous() for k, v in built.state_dict().items()}
     return built.eval(), state
-
-
-def _difference(source: nn.Module, built: nn.Module, found: Source) -> float:
-    """The largest difference between the two models' outputs on a fresh random batch."""
-    batch = found.sample(batch=VERIFY_BATCH, seed=1)
-    with torch.no_grad():
-        expected, got = source.eval()(batch), built.eval()(batch)
-    if not isinstance(expected, torch.Tensor) or expected.shape != got.shape:
-        return float("inf")
-    return float((expected.double() - got.double()).abs().max())
 
 
 def save_import(imported: Imported, path: str | Path) -> Path:

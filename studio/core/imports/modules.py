@@ -134,7 +134,17 @@ def _transformer_layer_args(layer: nn.TransformerEncoderLayer) -> dict[str, Any]
 
 def _transformer_encoder(encoder: nn.TransformerEncoder) -> list[Made]:
     first = encoder.layers[0]
-    args = {"num_layers": len(encoder.layers), **_transformer_layer_args(first)}
+    layer_args = _transformer_layer_args(first)
+    shapes = [(k, v.shape) for k, v in first.state_dict().items()]
+    for n, layer in enumerate(encoder.layers):
+        other = _transformer_layer_args(layer)
+        if other != layer_args or [(k, v.shape) for k, v in layer.state_dict().items()] != shapes:
+            raise Unmapped(
+                f"its layers differ (layer {n}: {other} where layer 0 has {layer_args}): the "
+                "studio's TransformerEncoder repeats one layer",
+                "one TransformerEncoderLayer a layer",
+            )
+    args = {"num_layers": len(encoder.layers), **layer_args}
     if args["num_layers"] == 2:
         del args["num_layers"]
     state = {k: v for k, v in encoder.state_dict().items() if k.startswith("layers.")}

@@ -38,7 +38,8 @@ def pretrained_layers(module: nn.Module, kind: str) -> list[Made]:
         from studio.core.model.blocks import Backbone
 
         name = _torchvision_name(inner, models, lambda n: Backbone(n, None, False).model)
-        return [Made(LayerSpec(kind, {"name": name, "weights": None}), module.state_dict())]
+        args = {"name": name, "weights": None, "frozen": False}  # the script's trains it all
+        return [Made(LayerSpec(kind, args), module.state_dict())]
     if kind == "Segmenter":
         classes = _last_conv(inner.classifier).out_channels
         name = _torchvision_name(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from studio.core.imports.convert import Conversion
+from studio.core.imports.verify import TOLERANCE, Check
 from studio.core.model.walk import walk
 
 _SHOWN_PROBLEMS = 20
@@ -39,8 +40,7 @@ class Report:
     input_shape: list[int] | None
     rows: list[Row] = field(default_factory=list)
     layers: int = 0  # in the stack, containers included
-    difference: float | None = None  # max abs difference against the source; None: not run
-    batch: int | None = None  # the random batch it was checked on
+    check: Check | None = None  # against the source; None: not run
 
     @classmethod
     def of(cls, found: Any, conversion: Conversion) -> Report:
@@ -55,6 +55,11 @@ class Report:
         return cls(found.label, found.kind, found.input_shape, rows, len(paths))
 
     @property
+    def difference(self) -> float | None:
+        """The max abs difference against the source in evaluation mode (None: not compared)."""
+        return self.check.difference if self.check else None
+
+    @property
     def problems(self) -> list[Row]:
         return [row for row in self.rows if row.problem]
 
@@ -65,10 +70,8 @@ class Report:
             where = f" ({first.where})" if first.where else ""
             more = f"; and {len(self.problems) - 1} more" if len(self.problems) > 1 else ""
             return f"{self.source}: not imported: {first.source} [{first.node}]{where} {first.problem}{more}"
-        return (
-            f"{self.source}: not imported: the imported model's output differs from the source's "
-            f"by up to {self.difference:.3g} (at most 1e-05 is an import)"
-        )
+        problem = self.check.problem if self.check else "it was not checked"
+        return f"{self.source}: not imported: {problem} (at most {TOLERANCE:g} is an import)"
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -84,14 +87,25 @@ class Report:
             where = f"  [{row.where}]" if row.where and row.problem else ""
             shape = f" -> {row.shape}" if row.shape is not None else ""
             out.append(f"  {row.node:<24} {row.source:<34}{shape}  {became}{where}")
-        if self.difference is not None:
-            out.append(
-                f"checked against the source on a random batch of {self.batch}: max abs difference "
-                f"{self.difference:.3g}"
+        check = self.check
+        if check is not None and check.difference is not None:
+            training = (
+                f", while training {check.training:.3g}"
+                if check.training is not None
+                else " (training mode not compared: a detector trains on boxes)"
+                if check.problem is None
+                else ""
             )
+            out.append(
+                f"checked against the source on a random batch of {check.batch}: max abs "
+                f"difference {check.difference:.3g}{training}"
+            )
+        if check is not None and check.problem:
+            out.append(f"not imported: {check.problem}")
         return out
 
     def to_json(self) -> dict[str, Any]:
+        check = self.check
         return {
             "source": self.source,
             "kind": self.kind,
@@ -99,7 +113,9 @@ class Report:
             "layers": self.layers,
             "nodes": [row.to_json() for row in self.rows],
             "problems": [row.to_json() for row in self.problems],
-            "max_abs_difference": self.difference,
-            "checked_batch": self.batch,
-            "tolerance": 1e-5,
+            "max_abs_difference": check.difference if check else None,
+            "training_max_abs_difference": check.training if check else None,
+            "checked_batch": check.batch if check else None,
+            "check_problem": check.problem if check else None,
+            "tolerance": TOLERANCE,
         }

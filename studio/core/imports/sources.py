@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,16 @@ class Source:
     label: str
     vocabulary: int | None = None  # token models: ids are below this
     batch: int | None = None  # a graph made for one batch size only (an ONNX file's static one)
+    loaded: list[str] = field(default_factory=list)  # the code's own modules in sys.modules
+
+    def forget(self) -> None:
+        """Take the code's modules out of sys.modules (the model keeps working)."""
+        for name in self.loaded:
+            sys.modules.pop(name, None)
 
     def sample(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+        if self.input_shape is not None and not all(n > 0 for n in self.input_shape):
+            raise ImportFailed(f"--input-shape: positive sizes, got {self.input_shape}")
         if self.input_shape is None:
             raise ImportFailed(
                 f"{self.label}: the input shape cannot be read from it: give --input-shape, "
@@ -56,18 +64,54 @@ class Source:
         return torch.randn(shape, generator=generator)
 
 
+def code_line(exc: Exception) -> str:
+    """at file:line (the line), of the innermost frame outside torch, where there is one."""
+    import traceback
+
+    from studio.core.imports.graph import TORCH_DIR
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if TORCH_DIR not in f.filename]
+    frames = [f for f in frames if Path(f.filename).parts[-4:-2] != ("studio", "core")]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" at {frame.filename}:{frame.lineno} ({(frame.line or '').strip()})"
+
+
+def error_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """SOURCE as (file, symbol): "models/net.py:Net" -> ("models/net.py", "Net"); a file without
+    a symbol (an ONNX file, or a Python file not yet told which) has symbol "". The suffix is
+    read case-insensitively (NET.PY:Net)."""
+    head, colon, symbol = source.rpartition(":")
+    if colon and head.lower().endswith(".py") and symbol.isidentifier():
+        return head, symbol
+    return source, ""
+
+
+def source_name(source: str) -> str:
+    """What an imported project is named after: the class's or function's name, else the file's."""
+    path, symbol = split_source(source)
+    return symbol or Path(path).stem
+
+
 def read_source(
     source: str, input_shape: list[int] | None = None, args: str | None = None
 ) -> Source:
     """The model SOURCE names: `path.py:Name`, `model.onnx` or `program.pt2`."""
-    path_text, _, symbol = source.rpartition(":") if ".py:" in source else (source, "", "")
+    path_text, symbol = split_source(source)
     path = Path(path_text)
     if not path.is_file():
         raise ImportFailed(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".py":
-        module = _python_model(path, symbol, _keywords(args))
-        found = Source(module, input_shape, "python", f"{path}:{symbol}")
+        loaded: list[str] = []
+        module = _python_model(path, symbol, _keywords(args), loaded)
+        found = Source(module, input_shape, "python", f"{path}:{symbol}", loaded=loaded)
     elif suffix == ".onnx":
         module, shape, batch = _onnx_model(path)
         found = Source(module, input_shape or shape, "onnx", str(path), batch=batch)
@@ -99,15 +143,20 @@ def _keywords(args: str | None) -> dict[str, Any]:
     return value
 
 
-def _python_model(path: Path, symbol: str, keywords: dict[str, Any]) -> nn.Module:
-    """Run the file (the user's own code) and call `symbol` with the keyword arguments."""
+def _python_model(
+    path: Path, symbol: str, keywords: dict[str, Any], loaded: list[str]
+) -> nn.Module:
+    """Run the file (the user's own code) and call `symbol` with the keyword arguments; the
+    modules it loaded from its own folder go into `loaded` (to forget once the import is done,
+    so a later import reads them afresh)."""
     if not symbol:
         raise ImportFailed(f"{path}: say which class or function builds the model: {path}:Name")
     name = f"_studio_import_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     code = importlib.util.module_from_spec(spec)
-    sys.modules[name] = code  # dataclasses and pickling look their module up
+    sys.modules[name] = code  # dataclasses and inspect.getsource look their module up
     sys.path.insert(0, str(path.parent.resolve()))
+    before = set(sys.modules)
     try:
         spec.loader.exec_module(code)
         maker = getattr(code, symbol, None)
@@ -124,13 +173,25 @@ def _python_model(path: Path, symbol: str, keywords: dict[str, Any]) -> nn.Modul
         model = maker(**keywords)
     except ImportFailed:
         raise
-    except Exception as exc:  # the user's code failing: its own error, in one line
+    except (Exception, SystemExit) as exc:  # the user's code failing (or exiting): in one line
         raise ImportFailed(f"{path}:{symbol}: {type(exc).__name__}: {exc}") from None
     finally:
         sys.path.remove(str(path.parent.resolve()))
+        loaded.extend([name, *_own_modules(set(sys.modules) - before, path.parent)])
     if not isinstance(model, nn.Module):
         raise ImportFailed(f"{path}:{symbol} gave a {type(model).__name__}, not a torch nn.Module")
     return model
+
+
+def _own_modules(names: set[str], folder: Path) -> list[str]:
+    """The modules among `names` whose files are in `folder` or below it."""
+    folder = folder.resolve()
+    own = []
+    for name in names:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and Path(file).resolve().is_relative_to(folder):
+            own.append(name)
+    return own
 
 
 def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
@@ -235,10 +296,26 @@ def _pt2_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
 
 
 def _vocabulary(module: nn.Module) -> int | None:
-    """Token ids the model takes: its first module is an Embedding (rows: the ids)."""
-    first = next((m for m in module.modules() if not list(m.children())), None)
-    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
-        return first.num_embeddings
+    """Token ids the model takes: what its input goes to first is an Embedding (rows: the ids),
+    read from its graph; where it cannot be traced, its first module."""
+    from torch import fx
+
+    embeddings = (nn.Embedding, nn.EmbeddingBag)
+    try:
+        graph = fx.symbolic_trace(module).graph
+    except Exception:  # traced properly later, where the failure is reported
+        first = next((m for m in module.modules() if not list(m.children())), None)
+        return first.num_embeddings if isinstance(first, embeddings) else None
+    pending = [n for n in graph.nodes if n.op == "placeholder"][:1]
+    while pending:
+        node = pending.pop(0)
+        for user in node.users:
+            if user.op == "call_module":
+                taker = module.get_submodule(str(user.target))
+                if isinstance(taker, embeddings):
+                    return taker.num_embeddings
+            elif user.op == "call_method" and user.target in ("long", "int", "to", "type"):
+                pending.append(user)
     return None
 
 
@@ -249,7 +326,10 @@ def load_weights(module: nn.Module, weights: Path) -> None:
     if weights.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(weights))
+        try:
+            state = load_file(str(weights))
+        except Exception as exc:  # safetensors' own errors, damaged files
+            raise ImportFailed(f"{weights}: not a readable safetensors file ({exc})") from None
     else:
         from studio.core.errors import CheckpointError
         from studio.core.train.checkpoint import load_tensors

@@ -63,6 +63,10 @@ class Dataflow:
         current = start
         while current != end:
             users = [u for u in self.users[current] if u in allowed]
+            if not users:  # what takes it is no layer (an integer cast, a mask)
+                return self._fail(
+                    pieces, self.ops[current], "nothing the stack holds takes its output"
+                )
             op = self.ops[users[0]] if len(users) == 1 else None
             if op is not None and op.merge is None:
                 if set(op.inputs) != {current}:
