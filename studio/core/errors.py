@@ -91,3 +91,11 @@ def first_line(exc: BaseException | str, limit: int = 300) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else ("" if isinstance(exc, str) else type(exc).__name__)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ImportFailed(StudioError):
+    """A model that cannot be brought in, in one line (the report, where there is one, beside)."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -4,11 +4,8 @@ state dict, read weights-only). Each becomes one `Source`: the module and what i
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
-import re
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -18,17 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core.errors import StudioError
+from studio.core.errors import ImportFailed
+from studio.core.imports import onnx_files
 
 _PICKLED = (".pt", ".pth", ".pkl", ".ckpt", ".bin")
-
-
-class ImportFailed(StudioError):
-    """A model that cannot be brought in, in one line (the report, where there is one, beside)."""
-
-    def __init__(self, message: str, report: Any = None) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass
@@ -112,21 +102,20 @@ def read_source(
         loaded: list[str] = []
         module = _python_model(path, symbol, _keywords(args), loaded)
         found = Source(module, input_shape, "python", f"{path}:{symbol}", loaded=loaded)
-    elif suffix == ".onnx":
-        module, shape, batch = _onnx_model(path)
-        found = Source(module, input_shape or shape, "onnx", str(path), batch=batch)
-    elif suffix == ".pt2":
-        module, shape, batch = _pt2_model(path)
-        found = Source(module, input_shape or shape, "pt2", str(path), batch=batch)
-    elif suffix in _PICKLED or suffix == ".safetensors":
+        found.vocabulary = _vocabulary(module)
+        return found
+    if suffix in (".onnx", ".pt2"):
+        graph = onnx_files.read_onnx(path) if suffix == ".onnx" else onnx_files.read_pt2(path)
+        return Source(
+            graph.module, input_shape or graph.shape, suffix[1:], str(path), graph.vocabulary,
+            graph.batch,
+        )  # fmt: skip
+    if suffix in _PICKLED or suffix == ".safetensors":
         raise ImportFailed(
             f"{path}: weights alone have no architecture: give the model's code "
             f"(model.py:Name) and these weights with --weights"
         )
-    else:
-        raise ImportFailed(f"{path}: import reads model.py:Name, .onnx or .pt2 files")
-    found.vocabulary = _vocabulary(found.module)
-    return found
+    raise ImportFailed(f"{path}: import reads model.py:Name, .onnx or .pt2 files")
 
 
 def _keywords(args: str | None) -> dict[str, Any]:
@@ -192,107 +181,6 @@ def _own_modules(names: set[str], folder: Path) -> list[str]:
         if file and Path(file).resolve().is_relative_to(folder):
             own.append(name)
     return own
-
-
-def _onnx_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
-    try:
-        import onnx
-    except ImportError:
-        raise ImportFailed(
-            f"{path}: importing ONNX needs onnx (pip install 'torch-studio[export]')"
-        ) from None
-
-    try:
-        proto = onnx.load(str(path))
-    except Exception as exc:
-        raise ImportFailed(f"{path}: not an ONNX model ({type(exc).__name__})") from None
-    return _from_onnx(proto, path)
-
-
-def _from_onnx(proto: Any, path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
-    """onnx2torch's module for an ONNX graph (newer opsets converted down to what it reads)."""
-    try:
-        import onnx2torch
-        from onnx import numpy_helper, version_converter
-    except ImportError:
-        raise ImportFailed(
-            f"{path}: importing ONNX needs onnx and onnx2torch (pip install 'torch-studio[export]')"
-        ) from None
-
-    shapes = {n.input[1] for n in proto.graph.node if n.op_type == "Reshape"}
-    constants = {
-        i.name: numpy_helper.to_array(i) for i in proto.graph.initializer if i.name in shapes
-    }
-    for node in proto.graph.node:  # allowzero changes nothing for a shape without zeros
-        if (
-            node.op_type == "Reshape"
-            and node.input[1] in constants
-            and constants[node.input[1]].all()
-        ):
-            for attribute in [a for a in node.attribute if a.name == "allowzero"]:
-                node.attribute.remove(attribute)
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
-    try:
-        if opset > 17:
-            proto = _converted_down(proto, version_converter)
-        module = onnx2torch.convert(proto)
-    except Exception as exc:  # an operator onnx2torch cannot read
-        operator = re.search(r"operation_type='(\w+)', version=(\d+)", str(exc))
-        if operator:
-            raise ImportFailed(
-                f"{path}: not imported: the ONNX operator {operator[1]} (opset {operator[2]}) has "
-                "no converter to torch (onnx2torch) and so no layer"
-            ) from None
-        raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    return (module, *_onnx_input_shape(proto))
-
-
-def _converted_down(proto: Any, version_converter: Any) -> Any:
-    """The graph at opset 17, which onnx2torch reads. The converter copies the model through
-    bytes twice: the large weights stand aside (as external data) meanwhile, untouched."""
-    from onnx import TensorProto
-
-    kept = {}
-    for tensor in proto.graph.initializer:
-        if len(tensor.raw_data) > 4096:
-            kept[tensor.name] = tensor.raw_data
-            tensor.ClearField("raw_data")
-            tensor.data_location = TensorProto.EXTERNAL
-            entry = tensor.external_data.add()
-            entry.key, entry.value = "location", "set-aside"
-    converted = version_converter.convert_version(proto, 17)
-    for tensor in converted.graph.initializer:
-        if tensor.name in kept:
-            tensor.raw_data = kept[tensor.name]
-            tensor.data_location = TensorProto.DEFAULT
-            del tensor.external_data[:]
-    return converted
-
-
-def _onnx_input_shape(proto: Any) -> tuple[list[int] | None, int | None]:
-    """One sample's shape, and the batch size where the graph fixes one."""
-    constants = {i.name for i in proto.graph.initializer}
-    inputs = [i for i in proto.graph.input if i.name not in constants]
-    if len(inputs) != 1:
-        return None, None
-    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-    shape = dims[1:]
-    batch = dims[0] if dims and dims[0] > 0 else None
-    return (shape if shape and all(n > 0 for n in shape) else None), batch
-
-
-def _pt2_model(path: Path) -> tuple[nn.Module, list[int] | None, int | None]:
-    """A torch.export program, read safely (file_kinds), through its ONNX translation."""
-    from studio.core.use.export.file_kinds import check_pt2
-
-    check_pt2(path)
-    try:
-        program = torch.export.load(str(path))
-        with contextlib.redirect_stdout(io.StringIO()):  # its progress lines: not the studio's
-            onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
-    except Exception as exc:
-        raise ImportFailed(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    return _from_onnx(onnx_program.model_proto, path)
 
 
 def _vocabulary(module: nn.Module) -> int | None:
