@@ -48,7 +48,7 @@ def _run_project(project_file: Path, x: torch.Tensor) -> torch.Tensor:
     """The project's model as training builds it: the stack, then model.weights loaded."""
     project = load_project(project_file)
     model = build_model(project.model, seed=123)
-    assert load_initial(model, project.model.weights, project_file.parent)
+    assert load_initial(model, project.model, project_file.parent).words
     with torch.no_grad():
         return model.eval()(x)
 
@@ -302,3 +302,28 @@ def test_a_model_that_does_not_run_on_the_shape_or_gives_no_tensor(tmp_path, cap
         == 2
     )
     assert "gives a dict, not one tensor" in capsys.readouterr().err
+
+
+def test_initial_weights_follow_layers_by_name_when_the_stack_changes(tmp_path, capsys):
+    """A block taken out of an imported ResNet: the layers after it keep their own weights
+    (found by name), not the weights of the layer that was at their place."""
+    from safetensors.torch import load_file
+
+    from studio.core.model.walk import locate, walk
+
+    resnet = next(e for e in CORPUS if e.name == "resnet")
+    out = tmp_path / "resnet.json"
+    argv = [f"{path(resnet)}:{resnet.symbol}", "-o", str(out), "--args", '{"width": 8}']
+    assert _import(capsys, *argv, "--input-shape", "3", "32", "32")[0] == 0
+    project = load_project(out)
+    paths = {node.layer.name: node.path for node in walk(project.model.layers) if node.layer.name}
+    saved = load_file(str(tmp_path / project.model.weights))
+    kept = saved[f"{paths['layer1.1.conv1']}.weight"]
+    siblings, index = locate(project.model.layers, paths["layer1.0"])
+    del siblings[index]  # the first block of layer1
+    model = build_model(project.model, seed=5)
+    (words,) = load_initial(model, project.model, tmp_path).words
+    moved = {node.layer.name: node.path for node in walk(project.model.layers) if node.layer.name}
+    assert moved["layer1.1.conv1"] != paths["layer1.1.conv1"]
+    assert torch.equal(model.state_dict()[f"{moved['layer1.1.conv1']}.weight"], kept)
+    assert "left as initialised" not in words and "of the file's unused" in words

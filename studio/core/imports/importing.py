@@ -4,6 +4,7 @@ batch before it is called imported."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from studio.core.imports.sources import (
 )
 from studio.core.imports.verify import compare
 from studio.core.model.build import build_model
+from studio.core.model.initial_weights import layer_names
 from studio.core.model.walk import walk
 from studio.core.project.reading import parse_project
 from studio.core.project.spec import ModelSpec, Project
@@ -168,6 +170,8 @@ def save_weights(imported: Imported, path: str | Path) -> Path:
 
     from studio.core.files import atomic_save
 
-    data = save(imported.state, metadata={"format": "pt", "source": imported.report.source})
+    names = json.dumps(layer_names(imported.project.model.layers))
+    metadata = {"format": "pt", "source": imported.report.source, "layers": names}
+    data = save(imported.state, metadata=metadata)
     atomic_save(path, lambda handle: handle.write(data))
     return Path(path)

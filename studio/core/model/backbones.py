@@ -181,15 +181,22 @@ def _min_size(name: str) -> tuple[int, int]:
 
 
 def load_pretrained(
-    model: nn.Module, base_dir: Path, progress: Progress | None = None
+    model: nn.Module,
+    base_dir: Path,
+    progress: Progress | None = None,
+    filled: set[str] = frozenset(),
 ) -> list[str]:
-    """Load every Backbone's, Segmenter's and Detector's weights into `model`; what was loaded, in words."""
+    """Load every Backbone's, Segmenter's and Detector's weights into `model`, but those whose
+    every weight is in `filled` (the project's initial weights gave them); what was loaded, in
+    words."""
     from studio.core.model import detectors
     from studio.core.model.blocks import Backbone
     from studio.core.model.segmenters import Segmenter, load_weights
 
     loaded = []
-    for module in model.modules():
+    for name, module in model.named_modules():
+        if filled and all(f"{name}.{key}" in filled for key in module.state_dict()):
+            continue
         if isinstance(module, detectors.Detector) and (module.weights or module.weights_backbone):
             loaded.append(detectors.load_weights(module, base_dir, progress))
         elif isinstance(module, Segmenter) and module.weights is not None:

@@ -122,17 +122,10 @@ def merge_outputs(outs: list[torch.Tensor], merge: str) -> torch.Tensor:
                 f"concat joins the first dimension and needs the others equal, got {shapes}"
             )
         return torch.cat(outs, dim=1)
-    if merge in ("add", "mul") and any(s != shapes[0] for s in shapes):
-        return _broadcast(outs, merge, shapes)
+    if merge in ("add", "mul"):
+        return _combined(outs, merge, shapes)
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"{merge} needs every branch to give the same shape, got {shapes}")
-    if merge == "add":
-        return torch.stack(outs).sum(dim=0) if len(outs) > 1 else outs[0]
-    if merge == "mul":
-        result = outs[0]
-        for o in outs[1:]:
-            result = result * o
-        return result
     if len(outs) != 2:
         raise ValueError(f"{merge} compares exactly two branches, got {len(outs)}")
     a, b = outs[0].flatten(1), outs[1].flatten(1)
@@ -141,9 +134,9 @@ def merge_outputs(outs: list[torch.Tensor], merge: str) -> torch.Tensor:
     return F.pairwise_distance(a, b, keepdim=True)
 
 
-def _broadcast(outs: list[torch.Tensor], merge: str, shapes: list[list[int]]) -> torch.Tensor:
-    """add / mul of shapes that broadcast to one of them (a squeeze-and-excitation block's
-    [C, 1, 1] scale times its [C, H, W] input)."""
+def _combined(outs: list[torch.Tensor], merge: str, shapes: list[list[int]]) -> torch.Tensor:
+    """The sum or product of the branches, in order: equal shapes, or shapes that broadcast to
+    one of them (a squeeze-and-excitation block's [C, 1, 1] scale times its [C, H, W] input)."""
     try:
         full = list(torch.broadcast_shapes(*(o.shape for o in outs))[1:])
     except RuntimeError:

@@ -4,24 +4,31 @@ fine-tuning, `studio check` and every export start from them."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from studio.core.errors import ProjectError
+from studio.core.model.walk import walk
+from studio.core.project.spec import LayerSpec, ModelSpec
 
 
-def read_state(path: Path) -> dict[str, torch.Tensor]:
-    """A `.safetensors` file, or a `.pt`/`.pth` state dict read weights-only."""
+def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A `.safetensors` file, or a `.pt`/`.pth` state dict read weights-only; and the names its
+    layers had where the file says (`studio import` writes them: path -> name)."""
     if not path.is_file():
         raise ProjectError("model.weights", f"{path}: no such file")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
+        from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(path))
+            with safe_open(str(path), framework="pt") as handle:
+                names = json.loads((handle.metadata() or {}).get("layers", "{}"))
+            return load_file(str(path)), names if isinstance(names, dict) else {}
         except (SafetensorError, OSError, ValueError) as exc:
             raise ProjectError(
                 "model.weights", f"{path}: not a readable safetensors file ({str(exc)[:120]})"
@@ -35,19 +42,50 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
         raise ProjectError("model.weights", str(exc)) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ProjectError("model.weights", f"{path}: not a state dict (names to tensors)")
-    return state
+    return state, {}
 
 
-def load_initial(model: nn.Module, weights: str | None, base_dir: Path) -> list[str]:
-    """Load `model.weights` into the built stack; what was loaded, in words (none: nothing).
+def layer_names(layers: list[LayerSpec]) -> dict[str, str]:
+    """The stack's named layers: path -> name (what a weights file keeps to find them again)."""
+    return {node.path: node.layer.name for node in walk(layers) if node.layer.name}
 
-    Every weight whose layer is still there, with the same shape, is loaded: a stack edited
-    since the import (a new head for other classes) keeps the rest, and the words name what
+
+def _moved(state: dict[str, torch.Tensor], then: dict[str, str], now: dict[str, str]) -> dict:
+    """Each weight under its layer's path now, found by the layer's name where it had one (a
+    layer that moved keeps its weights); a named layer no longer there drops out."""
+    where = {name: path for path, name in now.items()}
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        prefix = next((".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)
+                       if ".".join(parts[:n]) in then), None)  # fmt: skip
+        if prefix is None:
+            out[key] = value
+        elif then[prefix] in where:
+            out[where[then[prefix]] + key[len(prefix) :]] = value
+    return out
+
+
+@dataclass
+class Initial:
+    """What `model.weights` put into the model: in words, and which of its keys it filled."""
+
+    words: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+
+
+def load_initial(model: nn.Module, spec: ModelSpec, base_dir: Path) -> Initial:
+    """Load `model.weights` into the built stack (nothing when it names none).
+
+    Every weight whose layer is still there, with the same shape, is loaded (found by the
+    layer's name where the file has names, else by its place): a stack edited since the import
+    (a new head for other classes, a block taken out) keeps the rest, and the words name what
     was left as initialised. A file that fits no layer at all is an error."""
-    if weights is None:
-        return []
-    path = Path(base_dir) / weights
-    state = read_state(path)
+    if spec.weights is None:
+        return Initial()
+    path = Path(base_dir) / spec.weights
+    saved, names = read_state(path)
+    state = _moved(saved, names, layer_names(spec.layers)) if names else saved
     own = model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fits:
@@ -58,11 +96,14 @@ def load_initial(model: nn.Module, weights: str | None, base_dir: Path) -> list[
         )
     model.load_state_dict(fits, strict=False)
     left = [k for k in own if k not in fits and not k.endswith("num_batches_tracked")]
-    if not left and len(fits) == len(state):
-        return [f"initial weights {path.name}"]
-    unused = len(state) - len(fits)
-    return [
+    if not left and len(fits) == len(saved):
+        return Initial([f"initial weights {path.name}"], set(fits))
+    unused = len(saved) - len(fits)
+    shown = ", ".join(left[:3]) + (", ..." if len(left) > 3 else "")
+    parts = [f"{len(left)} left as initialised ({shown})"] if left else []
+    parts += [f"{unused} of the file's unused"] if unused else []
+    words = (
         f"initial weights {path.name}: {len(fits)} of the stack's {len(own)} tensors; "
-        f"{len(left)} left as initialised ({', '.join(left[:3])}{', ...' if len(left) > 3 else ''}), "
-        f"{unused} of the file's unused: their layers changed since the import"
-    ]
+        f"{', '.join(parts)}: their layers changed since the import"
+    )
+    return Initial([words], set(fits))

@@ -151,9 +151,9 @@ def prepare(
     _reconcile_input_shape(project, dataset)
     setup = make_setup(project, dataset, device, world)
     base = Path(base_dir or ".").resolve()
-    # initial weights hold the whole stack, its pretrained layers' too
-    setup.weights_loaded = load_initial(setup.raw_model, project.model.weights, base) or (
-        load_pretrained(setup.raw_model, base, downloading)
+    initial = load_initial(setup.raw_model, project.model, base)  # pretrained layers' too
+    setup.weights_loaded = initial.words + load_pretrained(
+        setup.raw_model, base, downloading, filled=initial.keys
     )
     return setup, preprocessing
 
