@@ -101,7 +101,7 @@ def _file_menu(menu, window: QMainWindow, target: MenuTarget) -> None:
     menu.addAction(_action(window, "&Open…", keys.Open, files.open_dialog))
     menu.addMenu(files.recent_menu)
     menu.addAction(_action(window, "&Save", keys.Save, files.save))
-    menu.addAction(_action(window, "Save &As…", keys.SaveAs, files.save_as))
+    menu.addAction(_action(window, "Save &As…", keys.SaveAs, files.save_as, "saveAsAction"))
     menu.addSeparator()
     menu.addAction(
         _action(window, "&Import model…", "Ctrl+I", target.imports.open_dialog, "importModelAction")

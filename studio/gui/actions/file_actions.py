@@ -1,8 +1,15 @@
 """The File menu's commands: new from a template, open, open recent, save, save as; the question
-about unsaved changes, and the offer to recover work a crash left behind."""
+about unsaved changes, and the offer to recover work a crash left behind.
+
+A project saved into another folder takes its `model.weights` file along (the name is relative
+to the project's folder): copied beside the new file, or under `NAME-2...` when another file
+has its name there."""
 
 from __future__ import annotations
 
+import filecmp
+import os
+import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -75,11 +82,38 @@ class FileActions(QObject):
         return Path(path) if path else None
 
     def save_to(self, path: Path) -> bool:
+        """Save at PATH, the weights file taken along into a new folder (`carry_weights`)."""
+        path = Path(path)
+        try:
+            carried = self.carry_weights(path.parent)
+        except OSError as exc:
+            self.error.emit(
+                "Cannot save the project", f"Copying its weights to {path.parent}: {exc}"
+            )
+            return False
         self.document.save(path)
         self._remember(path)
         self.document.clear_autosave()
-        self.saved.emit(f"Saved {path}")
+        self.saved.emit(f"Saved {path}" + (f" ({carried})" if carried else ""))
         return True
+
+    def carry_weights(self, folder: Path) -> str:
+        """A project with a file, saved into another FOLDER: its `model.weights` file copied
+        there, and `model.weights` renamed (one edit, before the save) when another file had its
+        name; what was done, in words ("" for nothing: no weights file, or the same folder)."""
+        weights, old = self.document.project.model.weights, self.document.path
+        if not weights or old is None or Path(weights).is_absolute():
+            return ""
+        source = old.parent / weights
+        if not source.is_file() or folder.resolve() == old.parent.resolve():
+            return ""
+        target, copied = _weights_copy(source, folder)
+        if target.name != weights:
+            self.document.edit(
+                f"Weights copied as {target.name}",
+                lambda draft: setattr(draft.model, "weights", target.name),
+            )
+        return f"weights {'copied as' if copied else 'already there as'} {target.name}"
 
     def _remember(self, path: Path) -> None:
         preferences.remember_recent(path)
@@ -131,3 +165,23 @@ class FileActions(QObject):
             return False
         self.document.recover(project, original)
         return True
+
+
+def _weights_copy(source: Path, folder: Path) -> tuple[Path, bool]:
+    """The file in FOLDER holding SOURCE's weights, and whether it was copied now: a file of its
+    name with the same bytes, else a copy under its name, or `NAME-2...` (`NAME-3...`, ...) when
+    another file has that name."""
+    first, dot, rest = source.name.partition(".")
+    target, count = folder / source.name, 1
+    while target.exists():
+        if target.is_file() and filecmp.cmp(source, target, shallow=False):
+            return target, False
+        count += 1
+        target = folder / f"{first}-{count}{dot}{rest}"
+    partial = target.with_name(f".{target.name}.part")  # whole or not there, even if cut short
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target, True

@@ -116,8 +116,8 @@ class ImportActions(QObject):
         from studio.core.imports.importing import save_weights
 
         imported = self.imported
-        if imported is None or self.tasks.busy(SAVE_TASK):
-            return
+        if imported is None or self.dialog.stale or self.tasks.busy(SAVE_TASK):
+            return  # nothing imported, or the fields changed since: not what they say
         project_file, save = self.document.path, False
         if project_file is None:
             project_file = self.files.ask_save_path("Save the project (its weights go beside it)")

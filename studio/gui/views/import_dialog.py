@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import first_line
+from studio.core.imports.sources import split_source
 from studio.gui.views.import_fields import (
+    WEIGHT_KINDS,
     ImportRequest,
     Symbol,
     args_problem,
@@ -38,6 +40,7 @@ from studio.gui.views.import_fields import (
     model_symbols,
     parse_shape,
     source_problem,
+    typed_path,
     weights_problem,
 )
 
@@ -61,6 +64,7 @@ def _browse_row(field: QWidget, slot) -> QHBoxLayout:
 
 _ACCENT = "QPushButton { background: #3d6fd8; border-color: #4f82ea; color: white; }"
 _COLOURS = {"✓": "#7ee787", "✗": "#ff7b72"}  # what an import came to, by its first character
+_CHANGED = "The fields changed since the last import: press Import to import them."
 
 
 class ImportDialog(QDialog):
@@ -76,6 +80,8 @@ class ImportDialog(QDialog):
         self.symbols: list[Symbol] = []
         self._parsed: Path | None = None
         self._said = ""  # what the last import (or the one running) came to
+        self._began = False  # an import began: an edit from then on makes what it came to stale
+        self.stale = False  # a field changed since the last import began (until the next one)
         self._args_tip = ""
         self._args_hint = ""
         self._build_fields()
@@ -87,7 +93,7 @@ class ImportDialog(QDialog):
         layout.addWidget(self.report, 1)
         layout.addLayout(self.buttons)
         for field in (self.source, self.shape, self.args, self.weights):
-            field.textChanged.connect(self.validate)
+            field.textChanged.connect(self._field_edited)
         self.symbol.currentTextChanged.connect(self._symbol_changed)
         self._fit_to_screen()
         self.validate()
@@ -101,7 +107,7 @@ class ImportDialog(QDialog):
         self.shape = QLineEdit(objectName="importInputShape")
         self.args = QLineEdit(objectName="importArgs")
         self.weights = QLineEdit(objectName="importWeights")
-        self.weights.setPlaceholderText("optional: a state dict (.pt, .pth, .safetensors)")
+        self.weights.setPlaceholderText(f"optional: {WEIGHT_KINDS}")
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.addRow("Model file", _browse_row(self.source, self._browse_source))
@@ -171,7 +177,24 @@ class ImportDialog(QDialog):
 
     @property
     def is_python(self) -> bool:
-        return Path(self.source.text().strip()).suffix.lower() == ".py"
+        """Python code, told as the core tells it (`split_source`, `read_source`): any case."""
+        path = typed_path(self.source.text())
+        return path is not None and path.suffix.lower() == ".py"
+
+    def _field_edited(self) -> None:
+        self._note_edit()
+        self.validate()
+
+    def _note_edit(self) -> None:
+        """A field changed after an import began: what it came to is not what the fields say,
+        so *Use this model* goes until the next import, and the status says why."""
+        if not self._began or self.stale:
+            return
+        self.stale = True
+        self.apply_button.hide()
+        self._default(self.import_button)
+        if not self.busy:
+            self._said = _CHANGED
 
     def _browse_source(self) -> None:
         kinds = (
@@ -210,9 +233,12 @@ class ImportDialog(QDialog):
         chosen = typed if typed in names else (classes or names or [typed])[-1]
         self.symbol.setCurrentText(chosen)
         self.symbol.blockSignals(False)
+        if chosen != typed:  # the file read again no longer has the name chosen
+            self._note_edit()
         self._describe_symbol()
 
     def _symbol_changed(self) -> None:
+        self._note_edit()
         self._describe_symbol()
         self.validate()
 
@@ -235,7 +261,8 @@ class ImportDialog(QDialog):
         """Mark what is wrong where it is typed; Import only when everything can be used."""
         problems = self._check_source() + self._check_values()
         python = self.is_python
-        name = Path(self.source.text().strip()).name
+        path = typed_path(self.source.text())
+        name = path.name if path is not None else ""
         self.runs_code.setText(
             f"⚠ Import runs the code of {name} on this computer, as Python: import only code "
             "you trust."
@@ -266,12 +293,12 @@ class ImportDialog(QDialog):
 
     def _check_source(self) -> list[str]:
         """The file and, for Python code, the name in it (an empty field is said, not marked)."""
-        source = self.source.text().strip()
-        problem = source_problem(source)
+        source = typed_path(self.source.text())
+        problem = source_problem(self.source.text())
         _mark(self.source, problem)
-        python = problem is None and Path(source).suffix.lower() == ".py"
-        self._list_symbols(Path(source).expanduser() if python else None)
-        if not source or problem:
+        python = problem is None and self.is_python
+        self._list_symbols(source if python else None)
+        if source is None or problem:
             return [f"Model file: {problem}" if problem else "Choose a model file."]
         symbol = self.symbol.currentText().strip()
         _mark(
@@ -296,18 +323,19 @@ class ImportDialog(QDialog):
         args = args_problem(self.args.text()) if python else None
         _mark(self.args, args, self._args_tip)
         out += [f"Keyword arguments: expected {args}"] if args else []
-        weights = weights_problem(self.weights.text().strip())
+        weights = weights_problem(self.weights.text())
         _mark(self.weights, weights, "The model's weights: a state dict, loaded before the check")
         out += [f"Weights: {weights}"] if weights else []
         return out
 
     def request(self) -> ImportRequest:
-        source = str(Path(self.source.text().strip()).expanduser())
+        """What the fields say, read as they were checked (`typed_path`: `~` expanded)."""
+        source, weights = typed_path(self.source.text()), typed_path(self.weights.text())
         python = self.is_python
         return ImportRequest(
-            source=f"{source}:{self.symbol.currentText().strip()}" if python else source,
+            source=f"{source}:{self.symbol.currentText().strip()}" if python else str(source),
             input_shape=parse_shape(self.shape.text()),
-            weights=self.weights.text().strip() or None,
+            weights=str(weights) if weights is not None else None,
             args=(self.args.text().strip() or None) if python else None,
         )
 
@@ -332,7 +360,8 @@ class ImportDialog(QDialog):
 
     def importing(self, request: ImportRequest) -> None:
         python = self.is_python
-        name = Path(request.source.rpartition(":")[0] if python else request.source).name
+        name = Path(split_source(request.source)[0]).name
+        self._began, self.stale = True, False
         self.report.clear()
         self.set_busy(
             True,
@@ -342,6 +371,9 @@ class ImportDialog(QDialog):
 
     def show_imported(self, lines: list[str], layers: int, difference: float) -> None:
         self.report.setPlainText("\n".join(lines))
+        if self.stale:  # edited while it ran: it is of the fields as they were
+            self._say(_CHANGED)
+            return
         self._say(
             f"✓ Imported: {layers} layers, the same output as the model (max abs difference "
             f"{difference:.3g}). “Use this model” makes it the open project's stack."
@@ -352,7 +384,7 @@ class ImportDialog(QDialog):
     def show_failed(self, message: str, lines: list[str]) -> None:
         self.report.setPlainText(f"✗ {message}" + ("\n\n" + "\n".join(lines) if lines else ""))
         why = first_line(message).partition(": not imported: ")
-        self._say(f"✗ Not imported: {why[2] or why[0]}")
+        self._say(_CHANGED if self.stale else f"✗ Not imported: {why[2] or why[0]}")
 
     def applying(self, saying: str) -> None:
         self.set_busy(True, saying)
@@ -362,4 +394,4 @@ class ImportDialog(QDialog):
 
     def show_not_applied(self, message: str) -> None:
         self._say(f"✗ Not used: {first_line(message)}")
-        self.apply_button.show()
+        self.apply_button.setVisible(not self.stale)

@@ -10,8 +10,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-MODEL_SUFFIXES = (".py", ".onnx", ".pt2")
-WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin", ".ckpt")
+MODEL_SUFFIXES = (".py", ".onnx", ".pt2")  # in any case, as the core reads them (NET.PY:Net)
+# what the core's `load_weights` reads: `.safetensors`, any other file as a torch state dict. In
+# lower case only: the core tells `.safetensors` apart case-sensitively (W.SAFETENSORS would be
+# read as a torch file and fail), so the dialog accepts what the core reads as the name says.
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+WEIGHT_KINDS = ".safetensors, or a torch state dict (.pt, .pth, .bin, .ckpt)"
 _MAX_PARSED = 2_000_000  # bytes: a larger Python file is not parsed (a name may still be typed)
 _MODULE_BASES = {"Module", "Sequential"}  # nn.Module, torch.nn.Sequential, ...
 
@@ -117,10 +121,17 @@ def args_problem(text: str) -> str | None:
     return None if isinstance(value, dict) else 'a JSON object, e.g. {"num_classes": 10}'
 
 
+def typed_path(text: str) -> Path | None:
+    """The file a field names, the same for its check and for the import: stripped, `~`
+    expanded; None when the field is empty."""
+    text = text.strip()
+    return Path(text).expanduser() if text else None
+
+
 def source_problem(text: str) -> str | None:
-    if not text:
+    path = typed_path(text)
+    if path is None:
         return None
-    path = Path(text).expanduser()
     suffix = path.suffix.lower()
     if suffix in WEIGHT_SUFFIXES:
         return "weights alone have no architecture: choose the model's code, and these as weights"
@@ -130,11 +141,11 @@ def source_problem(text: str) -> str | None:
 
 
 def weights_problem(text: str) -> str | None:
-    if not text:
+    path = typed_path(text)
+    if path is None:
         return None
-    path = Path(text).expanduser()
-    if path.suffix.lower() not in WEIGHT_SUFFIXES:
-        return "a state dict: .pt, .pth, .bin, .ckpt or .safetensors"
+    if path.suffix not in WEIGHT_SUFFIXES:
+        return f"a state dict: {WEIGHT_KINDS}"
     return None if path.is_file() else "no such file"
 
 
