@@ -32,6 +32,7 @@ class Dataflow:
     def __init__(self, ops: list[Op], start: str, end: str) -> None:
         self.ops = {op.name: op for op in ops}
         self.order = {op.name: i for i, op in enumerate(ops)}
+        self.sequence = [op.name for op in ops]
         self.users: dict[str, list[str]] = {op.name: [] for op in ops}
         for op in ops:
             for name in dict.fromkeys(op.inputs):
@@ -89,25 +90,21 @@ class Dataflow:
         return pieces
 
     def join(self, start: str, end: str, allowed: set[str]) -> str | None:
-        """Where every path from start meets (its immediate post-dominator): the first op, in
-        order, without which end cannot be reached."""
-        for name in sorted(allowed, key=self.order.__getitem__):
-            if self.order[name] > self.order[start] and not self._reaches(
-                start, end, name, allowed
-            ):
+        """Where every path from start meets (its immediate post-dominator): going through the
+        ops in order, the first one that every path still open leads into. Linear in the ops."""
+        open_paths = {user: 1 for user in self.users[start] if user in allowed}
+        for name in self.sequence[self.order[start] + 1 :]:
+            if name not in open_paths:
+                continue
+            if len(open_paths) == 1:
                 return name
+            del open_paths[name]
+            for user in self.users[name]:
+                if user in allowed:
+                    open_paths[user] = 1
+            if name == end:
+                return None
         return None
-
-    def _reaches(self, start: str, end: str, avoid: str, allowed: set[str]) -> bool:
-        seen, pending = {start}, [start]
-        while pending:
-            for user in self.users[pending.pop()]:
-                if user == end and user != avoid:
-                    return True
-                if user in allowed and user != avoid and user not in seen:
-                    seen.add(user)
-                    pending.append(user)
-        return False
 
     def merge(self, start: str, join: Op) -> Piece | None:
         if join.merge is None:
