@@ -10,7 +10,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QWidget
@@ -262,17 +261,11 @@ def test_suffixes_are_read_as_the_core_reads_them(make_window, tmp_path):
     for name in ("w.safetensors", "w.pt", "w.pth", "w.bin", "w.ckpt", "W.SAFETENSORS", "w.npz"):
         (tmp_path / name).write_bytes(b"weights")
         weights.setText(str(tmp_path / name))
-        wrong = name in ("W.SAFETENSORS", "w.npz")  # the core reads W.SAFETENSORS as torch's
+        wrong = name == "w.npz"
         assert weights.property("invalid") == wrong, name
         assert ("a torch state dict (.pt" in weights.toolTip()) == wrong, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core: read_source takes NET.PY:Net as Python code (split_source), but "
-    "_python_model's importlib.util.spec_from_file_location finds no loader for a .PY file "
-    "(AttributeError); to pass once the core gives it a SourceFileLoader",
-)
 def test_an_upper_case_python_file_is_imported(make_window, qtbot, tmp_path):
     dialog, code = _upper_case_code(make_window(_project(tmp_path)), tmp_path)
     text = _import(qtbot, dialog, code, "1 32 32")

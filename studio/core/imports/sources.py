@@ -4,6 +4,7 @@ state dict, read weights-only). Each becomes one `Source`: the module and what i
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import sys
@@ -141,7 +142,8 @@ def _python_model(
     if not symbol:
         raise ImportFailed(f"{path}: say which class or function builds the model: {path}:Name")
     name = f"_studio_import_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    loader = importlib.machinery.SourceFileLoader(name, str(path))  # NET.PY too
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     code = importlib.util.module_from_spec(spec)
     sys.modules[name] = code  # dataclasses and inspect.getsource look their module up
     sys.path.insert(0, str(path.parent.resolve()))
@@ -211,7 +213,7 @@ def load_weights(module: nn.Module, weights: Path) -> None:
     """A state dict (`.pt`/`.pth` read weights-only, `.safetensors`) into the source model."""
     if not weights.is_file():
         raise ImportFailed(f"{weights}: no such file")
-    if weights.suffix == ".safetensors":
+    if weights.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
         try:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODEL_SUFFIXES = (".py", ".onnx", ".pt2")  # in any case, as the core reads them (NET.PY:Net)
-# what the core's `load_weights` reads: `.safetensors`, any other file as a torch state dict. In
-# lower case only: the core tells `.safetensors` apart case-sensitively (W.SAFETENSORS would be
-# read as a torch file and fail), so the dialog accepts what the core reads as the name says.
+# what the core's `load_weights` reads: `.safetensors`, any other file as a torch state dict (any
+# case of the suffix, as the core reads it)
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 WEIGHT_KINDS = ".safetensors, or a torch state dict (.pt, .pth, .bin, .ckpt)"
 _MAX_PARSED = 2_000_000  # bytes: a larger Python file is not parsed (a name may still be typed)
@@ -144,7 +143,7 @@ def weights_problem(text: str) -> str | None:
     path = typed_path(text)
     if path is None:
         return None
-    if path.suffix not in WEIGHT_SUFFIXES:
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
         return f"a state dict: {WEIGHT_KINDS}"
     return None if path.is_file() else "no such file"
 
