@@ -11,7 +11,7 @@ from weakref import WeakKeyDictionary
 
 import pytest
 from PySide6.QtCore import QProcess, QThread, QThreadPool, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -116,6 +116,20 @@ def answer_next_box(button: QMessageBox.StandardButton, name: str | None = None)
 
     QTimer.singleShot(20, click)
     return seen
+
+
+def answer_next_file_dialog(path) -> None:
+    """Answer the next file dialog that opens (a save or open dialog) with `path`."""
+
+    def answer() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QFileDialog) and widget.isVisible():
+                widget.findChild(QLineEdit, "fileNameEdit").setText(str(path))
+                widget.accept()
+                return
+        QTimer.singleShot(20, answer)
+
+    QTimer.singleShot(20, answer)
 
 
 def drop_files(window, paths) -> None:

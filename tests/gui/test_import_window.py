@@ -10,11 +10,12 @@ import json
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QWidget
+from PySide6.QtWidgets import QWidget
 
 from tests.conftest import TEMPLATES
+from tests.gui.conftest import answer_next_file_dialog
 
 CORPUS = Path(__file__).resolve().parents[1] / "imports" / "corpus"
 IMPORT_SECONDS = 120
@@ -112,15 +113,7 @@ def test_a_project_without_a_file_is_saved_where_the_user_says(make_window, qtbo
     _import(qtbot, dialog, _model_file(tmp_path, "lenet.py"), "1 32 32")
     target = tmp_path / "imported.json"
 
-    def answer() -> None:  # the save dialog Use this model opens
-        for widget in QApplication.topLevelWidgets():
-            if isinstance(widget, QFileDialog) and widget.isVisible():
-                widget.findChild(QLineEdit, "fileNameEdit").setText(str(target))
-                widget.accept()
-                return
-        QTimer.singleShot(20, answer)
-
-    QTimer.singleShot(20, answer)
+    answer_next_file_dialog(target)  # the save dialog Use this model opens
     qtbot.mouseClick(find(dialog, "importApply"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
     assert window.document.path == target and not window.document.dirty

@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
 from tests.conftest import TEMPLATES
+from tests.gui.conftest import answer_next_file_dialog
 
 WEIGHTS = "digits.weights.safetensors"
 
@@ -43,15 +42,7 @@ def _project(folder: Path) -> Path:
 def _save_as(window, target: Path) -> None:
     """File > Save As…, the save dialog answered with TARGET."""
 
-    def answer() -> None:
-        for widget in QApplication.topLevelWidgets():
-            if isinstance(widget, QFileDialog) and widget.isVisible():
-                widget.findChild(QLineEdit, "fileNameEdit").setText(str(target))
-                widget.accept()
-                return
-        QTimer.singleShot(20, answer)
-
-    QTimer.singleShot(20, answer)
+    answer_next_file_dialog(target)
     window.findChild(QAction, "saveAsAction").trigger()
     assert window.document.path == target and not window.document.dirty
 

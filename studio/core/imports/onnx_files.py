@@ -66,8 +66,10 @@ def _from_onnx(proto: Any, path: Path) -> Graph:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
     try:
         if opset > 17:
-            proto = _converted_down(proto, version_converter)
+            proto = _converted_down(proto, version_converter, path)
         module = onnx2torch.convert(proto)
+    except ImportFailed:
+        raise
     except Exception as exc:  # an operator onnx2torch cannot read
         operator = re.search(r"operation_type='(\w+)', version=(\d+)", str(exc))
         if operator:
@@ -79,7 +81,7 @@ def _from_onnx(proto: Any, path: Path) -> Graph:
     return Graph(module, *_onnx_input_shape(proto), _token_rows(proto))
 
 
-def _converted_down(proto: Any, version_converter: Any) -> Any:
+def _converted_down(proto: Any, version_converter: Any, path: Path) -> Any:
     """The graph at opset 17, which onnx2torch reads. The converter copies the model through
     bytes twice: the large weights stand aside (as external data) meanwhile, untouched."""
     from onnx import TensorProto
@@ -92,7 +94,15 @@ def _converted_down(proto: Any, version_converter: Any) -> Any:
             tensor.data_location = TensorProto.EXTERNAL
             entry = tensor.external_data.add()
             entry.key, entry.value = "location", "set-aside"
-    converted = version_converter.convert_version(proto, 17)
+    try:
+        converted = version_converter.convert_version(proto, 17)
+    except Exception as exc:  # an operator with no earlier version (LayerNormalization: 17)
+        found = re.search(r"No Previous Version of (\w+)", str(exc))
+        what = f" (its {found[1]} has no earlier version)" if found else ""
+        raise ImportFailed(
+            f"{path}: not imported: the ONNX graph cannot be converted down to opset 17, which "
+            f"onnx2torch reads{what}"
+        ) from None
     for tensor in converted.graph.initializer:
         if tensor.name in kept:
             tensor.raw_data = kept[tensor.name]
