@@ -77,8 +77,8 @@ def one_layer(module: nn.Module) -> bool:
 
 
 class _Reader:
-    """Reads nodes in order into ops; `alias` maps a node that passes an op's tensor on (a
-    recurrent layer's `[0]`) to that op."""
+    """Reads nodes in order into ops; `names` maps every node whose tensor an op gives to that
+    op (itself, or what it passes on: a recurrent layer's `[0]`, a cast of the token ids)."""
 
     def __init__(self, graph_module: fx.GraphModule, values: dict[str, Any]) -> None:
         self.module = graph_module
@@ -239,7 +239,7 @@ class _Reader:
         kind = catalogue_type(module)
         if kind is None:
             raise Unmapped(f"{type(module).__name__} is not in the layer catalogue")
-        if isinstance(module, _TUPLE_RECURRENT) and type(module) in _TUPLE_RECURRENT:
+        if type(module) in _TUPLE_RECURRENT:
             self.tuples.add(node.name)
         self._add(node, source, made=module_layers(module, kind))
 
