@@ -211,33 +211,20 @@ def _vocabulary(module: nn.Module) -> int | None:
 
 def load_weights(module: nn.Module, weights: Path) -> None:
     """A state dict (`.pt`/`.pth` read weights-only, `.safetensors`) into the source model."""
-    if not weights.is_file():
-        raise ImportFailed(f"{weights}: no such file")
-    if weights.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
+    from studio.core.errors import WeightsError
+    from studio.core.model.backbones import read_state_dict
 
-        try:
-            state = load_file(str(weights))
-        except Exception as exc:  # safetensors' own errors, damaged files
-            raise ImportFailed(f"{weights}: not a readable safetensors file ({exc})") from None
-    else:
-        from studio.core.errors import CheckpointError
-        from studio.core.train.checkpoint import load_tensors
-
-        try:
-            state = load_tensors(weights)
-        except CheckpointError as exc:
-            if "weights only" in str(exc).lower() or "global" in str(exc).lower():
-                raise ImportFailed(
-                    f"{weights}: a whole pickled model, which the studio does not run: pass its "
-                    "code (model.py:Name) and a state dict, saved with "
-                    "torch.save(model.state_dict(), 'weights.pt')"
-                ) from None
-            raise ImportFailed(str(exc)) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ImportFailed(f"{weights}: not a state dict (names to tensors)")
+    try:
+        state = read_state_dict(weights)
+    except WeightsError as exc:
+        text = str(exc).lower()
+        if "weights only" in text or "global" in text:
+            raise ImportFailed(
+                f"{weights}: a whole pickled model, which the studio does not run: pass its "
+                "code (model.py:Name) and a state dict, saved with "
+                "torch.save(model.state_dict(), 'weights.pt')"
+            ) from None
+        raise ImportFailed(str(exc)) from None
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:

@@ -214,12 +214,12 @@ def pretrained_state(
     """The state dict for `name`'s `weights`: a file path, or a torchvision weights name read
     from torch's hub cache (downloaded there first if it is not)."""
     if str(weights).endswith(WEIGHT_FILES):
-        return _read_file(Path(base_dir) / weights)
+        return read_state_dict(Path(base_dir) / weights)
     url = weights_url(name, weights)
     cached = cache_file(url)
     if not cached.is_file():
         _download(url, cached, name, weights, progress)
-    return _read_file(cached)
+    return read_state_dict(cached)
 
 
 def load_re_headed(
@@ -254,10 +254,12 @@ def cache_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def _read_file(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The one reader of a weights file: `.safetensors`, or a torch state dict read weights-only
+    (a checkpoint's `state_dict` within it too); WeightsError in one line else."""
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -273,6 +275,8 @@ def _read_file(path: Path) -> dict[str, torch.Tensor]:
         state = load_tensors(path)
     except CheckpointError as exc:
         raise WeightsError(str(exc)) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: not a state dict (a table of tensors)")
     return state

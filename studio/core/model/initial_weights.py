@@ -17,32 +17,24 @@ from studio.core.project.spec import LayerSpec, ModelSpec
 
 
 def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """A `.safetensors` file, or a `.pt`/`.pth` state dict read weights-only; and the names its
-    layers had where the file says (`studio import` writes them: path -> name)."""
+    """The file's weights (backbones.read_state_dict, the one reader), and the names its layers
+    had where a safetensors file says (`studio import` writes them: path -> name)."""
+    from studio.core.errors import WeightsError
+    from studio.core.model.backbones import read_state_dict
+
     if not path.is_file():
         raise ProjectError("model.weights", f"{path}: no such file")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
-
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                names = json.loads((handle.metadata() or {}).get("layers", "{}"))
-            return load_file(str(path)), names if isinstance(names, dict) else {}
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ProjectError(
-                "model.weights", f"{path}: not a readable safetensors file ({str(exc)[:120]})"
-            ) from None
-    from studio.core.errors import CheckpointError
-    from studio.core.train.checkpoint import load_tensors
-
     try:
-        state = load_tensors(path)
-    except CheckpointError as exc:
+        state = read_state_dict(path)
+    except WeightsError as exc:
         raise ProjectError("model.weights", str(exc)) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ProjectError("model.weights", f"{path}: not a state dict (names to tensors)")
-    return state, {}
+    names: object = {}
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            names = json.loads((handle.metadata() or {}).get("layers", "{}"))
+    return state, names if isinstance(names, dict) else {}
 
 
 def layer_names(layers: list[LayerSpec]) -> dict[str, str]:
