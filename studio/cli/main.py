@@ -58,6 +58,9 @@ _COMMANDS = (
     "diff",
     "sweep",
     "import",
+    "hosts",
+    "attach",
+    "remote",
     "gui",
 )
 
@@ -101,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         "gui", help="open the desktop app (the default with no command): studio [PROJECT]"
     )
 
-    from studio.cli import catalogue, diagnose, importing, runs, sweep, train, use
+    from studio.cli import catalogue, diagnose, host_side, hosts, importing, runs, sweep, train, use
 
     catalogue.add_parsers(sub)
     train.add_parser(sub)
@@ -110,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_parsers(sub)
     sweep.add_parser(sub)
     importing.add_parser(sub)
+    hosts.add_parsers(sub)
+    host_side.add_parser(sub)
     return parser
 
 

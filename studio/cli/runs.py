@@ -65,7 +65,7 @@ def run_runs(args: argparse.Namespace) -> int:
                 _metric(row.final, row.metric),
                 f"{row.params:,}" if row.params is not None else "",
                 f"{row.seconds:,.0f} s" if row.seconds is not None else "",
-                row.device or "",
+                (f"{row.host} · " if row.host else "") + (row.device or ""),
                 *(_value(row.varying[k]) for k in varying),
             ]
         )

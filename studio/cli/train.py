@@ -28,6 +28,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--json", action="store_true", help="print every metrics event to stdout as JSON"
     )
+    train.add_argument(
+        "--on",
+        metavar="HOST[,HOST]",
+        help="train on a host (studio hosts), or on several with torchrun",
+    )
+    train.add_argument(
+        "--detach", action="store_true", help="with --on: start it there, print its name, return"
+    )
+    train.add_argument("--run-name", help="the new run folder's name (default: NAME-DATE-TIME)")
     train.set_defaults(run=run)
 
 
@@ -45,12 +54,18 @@ def run(args: argparse.Namespace) -> int:
         project.training.epochs = args.epochs
     if args.device:
         project.training.device = args.device
+    if args.detach and not args.on:
+        raise ProjectError("--detach", "starts a run on a host: give --on HOST too")
+    if args.on:
+        from studio.cli.hosts import train_on
+
+        return train_on(args, project, Printer(args.json))
     if project.training.device == "ddp" and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args)
     control = TrainControl()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: control.stop("stopped"))
-    printer = _Printer(args.json)
+    printer = Printer(args.json)
     result = fit(
         project,
         callbacks=[printer],
@@ -58,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         runs_dir=default_runs_dir(args.project, args.runs_dir),
         base_dir=Path(args.project).parent,
+        run_name=args.run_name,
     )
     printer.finish(result)
     if result.reason == "stopped":
@@ -121,7 +137,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-class _Printer:
+class Printer:
     """The event stream as JSON lines, or a progress line on a terminal and a line per epoch.
 
     A callback of the loop by shape (on_event, close), so that building the CLI imports no torch.

@@ -99,3 +99,10 @@ class ImportFailed(StudioError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class HostError(StudioError):
+    """A host (`studio hosts`) cannot be reached, refuses us, or lacks what training there
+    needs: one line saying which and what to do."""
+
+    exit_code = EXIT_FAILED

@@ -32,3 +32,18 @@ def cache_dir() -> Path:
         os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else None
     )
     return Path(base or Path.home() / ".cache") / "torch-studio"
+
+
+CONFIG_DIR = "STUDIO_CONFIG_DIR"
+
+
+def config_dir() -> Path:
+    """The user's studio settings that are files (the hosts): $STUDIO_CONFIG_DIR, else the
+    user's config folder (XDG_CONFIG_HOME, APPDATA on Windows, ~/.config)."""
+    explicit = os.environ.get(CONFIG_DIR)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or (
+        os.environ.get("APPDATA") if sys.platform == "win32" else None
+    )
+    return Path(base or Path.home() / ".config") / "torch-studio"

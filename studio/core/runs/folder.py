@@ -35,11 +35,12 @@ def slug(name: str) -> str:
     return said or "run"
 
 
-def create_run_dir(runs_dir: Path, project: Project) -> Path:
+def create_run_dir(runs_dir: Path, project: Project, name: str | None = None) -> Path:
     """A fresh runs/<name>-<YYYYmmdd-HHMMSS>[-N]/ with the frozen project copy; a folder that
-    cannot be made (read-only, a file in the way) is one StudioError, with nothing half-made left."""
+    cannot be made (read-only, a file in the way) is one StudioError, with nothing half-made left.
+    `name`: exactly this folder's name (chosen by the client of a run on a host)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = runs_dir / f"{slug(project.name)}-{stamp}"
+    base = runs_dir / (name or f"{slug(project.name)}-{stamp}")
     path, n = base, 1
     try:
         while True:
@@ -47,7 +48,7 @@ def create_run_dir(runs_dir: Path, project: Project) -> Path:
                 path.mkdir(parents=True)
                 break
             except FileExistsError:
-                if not runs_dir.is_dir():
+                if not runs_dir.is_dir() or name:
                     raise
                 n += 1
                 path = base.with_name(f"{base.name}-{n}")

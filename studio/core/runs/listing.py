@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.core.remote.record import read_record
 from studio.core.runs.folder import METRICS, PROJECT, find_weights
 from studio.core.runs.lock import is_written
 from studio.core.runs.metrics import read_metrics
@@ -41,6 +42,7 @@ class Run:
     best: float | None = None
     final: float | None = None
     varying: dict[str, Any] = field(default_factory=dict)  # the settings that differ between runs
+    host: str | None = None  # the host(s) it trained on (`train --on`); None: here
 
     @property
     def label(self) -> str:
@@ -66,6 +68,7 @@ class Run:
             "seconds": self.seconds,
             "device": self.device,
             "varying": self.varying,
+            "host": self.host,
         }
 
 
@@ -93,12 +96,16 @@ def read_run(folder: str | Path, now: float | None = None, project: dict | None 
         grown = 0.0
     began = start.get("time") if isinstance(start.get("time"), (int, float)) else None
     epochs = [e for e in events if e["event"] == "epoch"]
+    remote = read_record(folder)
+    status = _status(folder, stop, grown, time.time() if now is None else now)
+    if remote is not None and stop is None and remote.state == "running":
+        status = "running"  # there: its events come here only while a client follows it
     return Run(
         path=folder,
         name=str(project.get("name") or folder.name),
         project=project,
         started=began,
-        status=_status(folder, stop, grown, time.time() if now is None else now),
+        status=status,
         epochs=epochs,
         stop=stop,
         params=start.get("params"),
@@ -106,6 +113,7 @@ def read_run(folder: str | Path, now: float | None = None, project: dict | None 
         device=start.get("device"),
         has_weights=_has_weights(folder),
         **_result(epochs),
+        host=(remote.host or ",".join(remote.hosts)) if remote is not None else None,
     )
 
 

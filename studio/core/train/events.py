@@ -33,6 +33,8 @@ class StartEvent(TypedDict):
     steps_per_epoch: int
     epochs: int
     resumed_at_epoch: int | None
+    host: str  # the machine it trains on
+    run: NotRequired[str]  # the run folder's name (`studio attach RUN`), when a run is written
     weights: NotRequired[list[str]]  # pretrained weights loaded, in words (a new run only)
 
 

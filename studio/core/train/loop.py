@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def fit(
     base_dir: str | Path | None = None,
     write_run: bool = True,
     report_seconds: float = REPORT_SECONDS,
+    run_name: str | None = None,
 ) -> FitResult:
     """Train `project`; returns how it ended. User mistakes raise before the first step.
 
@@ -87,6 +89,7 @@ def fit(
     `checkpoint_project` to train exactly what it was, perhaps with more epochs).
 
     `step` events come at most every `report_seconds`; each costs one host synchronisation.
+    `run_name`: the new run folder's name (a run started from another machine, which chose it).
     """
     control = control or TrainControl()
     spec = project.training
@@ -110,7 +113,7 @@ def fit(
 
     run_dir = None
     if world.is_main and write_run:
-        run_dir = _run_dir(runs_dir, resume, project)
+        run_dir = _run_dir(runs_dir, resume, project, run_name)
     with RunLock(run_dir) if run_dir is not None else contextlib.nullcontext():
         if run_dir is not None:
             for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write cut short by a crash
@@ -229,6 +232,8 @@ def _run(trainer: Trainer, project: Project, run_dir, observers, resumed: bool) 
             steps_per_epoch=len(setup.train_batches),
             epochs=epochs,
             resumed_at_epoch=progress.epoch if resumed else None,
+            host=socket.gethostname(),
+            **({"run": run_dir.name} if run_dir is not None else {}),
             **({"weights": setup.weights_loaded} if setup.weights_loaded and not resumed else {}),
         )
     )
@@ -308,10 +313,10 @@ def _monitor(project: Project, dataset: Dataset) -> str:
     return "val_loss" if dataset.val is not None and len(dataset.val) else "train_loss"
 
 
-def _run_dir(runs_dir, resume, project: Project) -> Path:
+def _run_dir(runs_dir, resume, project: Project, name: str | None) -> Path:
     if resume is not None:
         return Path(resume).resolve().parent.parent
-    return create_run_dir(Path(runs_dir or "runs"), project)
+    return create_run_dir(Path(runs_dir or "runs"), project, name)
 
 
 def _reconcile_input_shape(project: Project, dataset: Dataset) -> None:
