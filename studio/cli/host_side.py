@@ -93,5 +93,5 @@ def _disk_full_is_one_line(step) -> int:
         return step()
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise StudioError(f"the disk is full here ({exc.strerror}: {exc.filename})") from None
+            raise StudioError(f"no space left for {exc.filename} ({exc.strerror})") from None
         raise StudioError(f"{exc.filename}: {exc.strerror}") from None

@@ -33,7 +33,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     hosts.set_defaults(run=run_hosts)
 
     attach = sub.add_parser("attach", help="follow a run still going on a host, then bring it back")
-    attach.add_argument("run", help="the run's name (printed when it started), or its folder")
+    attach.add_argument(
+        "name", metavar="RUN", help="the run's name (printed when it started), or its folder"
+    )
     attach.add_argument("--runs-dir", help="the runs folder it belongs in (default: runs/ here)")
     attach.add_argument("--json", action="store_true", help="print its events as JSON lines")
     attach.set_defaults(run=run_attach)
@@ -135,5 +137,5 @@ def run_attach(args: argparse.Namespace) -> int:
     from studio.cli.train import Printer
     from studio.core.remote.finding import local_run
 
-    run_dir = local_run(args.run, args.runs_dir)
+    run_dir = local_run(args.name, args.runs_dir)
     return follow(run_dir, Printer(args.json))

@@ -132,10 +132,13 @@ class MainWindow(QMainWindow):
         self.model_actions = ModelActions(document, views.evaluation, tasks, self)
         self.training = TrainingActions(document, tasks, self)
         self.diagnose = DiagnoseActions(document, views.training_panel.diagnostics, tasks, self)
-        self.experiments = ExperimentActions(document, views, self.files, tasks, self)
+        self.experiments = ExperimentActions(
+            document, views, self.files, tasks, self.training, self
+        )
         self.sweeps = SweepActions(document, views.sweep, tasks, views.show_tab, self)
         self.menus = build_menus(self, self)
         self._connect()
+        self._connect_hosts()
         self.model_actions.refresh_runs()
         self.refresh()
         self.statusBar().showMessage("Ready", 3000)
@@ -188,6 +191,19 @@ class MainWindow(QMainWindow):
         self.health_status.linkActivated.connect(lambda _: views.show_tab(views.health))
         views.health.warned.connect(self._health_warned)
         views.health.layerSelected.connect(views.stack.select)
+
+    def _connect_hosts(self) -> None:
+        """Each host's devices join the selector as it answers (in the background); a run on
+        one logs what it sent and cannot pause."""
+        panel, training = self.views.training_panel, self.training
+        training.hostChecked.connect(
+            lambda name, hello: panel.add_host_devices(name, hello["devices"])
+        )
+        training.hostUnreachable.connect(panel.device.unreached)
+        panel.device.hostChosen.connect(training.choose_host)
+        training.trainingOn.connect(panel.set_remote)
+        training.trainingSaid.connect(panel.log.appendPlainText)
+        training.check_hosts()
 
     def _core_failed(self, message: str) -> None:
         label = self.centralWidget()

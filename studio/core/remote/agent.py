@@ -116,7 +116,10 @@ def receive(dest: Path, stream: IO[bytes]) -> int:
     count = 0
     with tarfile.open(fileobj=stream, mode="r|") as archive:
         for member in archive:
-            archive.extract(member, dest, filter="data")
+            try:
+                archive.extract(member, dest, filter="data")
+            except OSError as exc:  # said with the file's name (tarfile's errors have none)
+                raise OSError(exc.errno, exc.strerror, member.name) from None
             count += member.isfile()
     return count
 

@@ -26,11 +26,13 @@ from studio.core.runs.folder import METRICS, create_run_dir, slug
 RDZV_SECONDS = 120  # torchrun's wait for every host to join
 
 
-def check_host(host: Host) -> dict[str, Any]:
-    """The host's studio, torch and devices (`remote hello`); another version or none is one
-    HostError saying what to install."""
+def check_host(host: Host, devices: bool = True) -> dict[str, Any]:
+    """The host's studio, torch and devices (`remote hello`, a few seconds: torch is imported
+    there; without `devices`, the version only); another version or none is one HostError
+    saying what to install."""
     py = ssh.remote_command([host.python])
-    said = ssh.run(host, f"{py} -m studio --version && {py} -m studio remote hello")
+    hello = f" && {py} -m studio remote hello" if devices else ""
+    said = ssh.run(host, f"{py} -m studio --version{hello}")
     lines = said.strip().splitlines()
     version = lines[0].rsplit(" ", 1)[-1] if lines else "?"
     if version != __version__:
@@ -38,6 +40,8 @@ def check_host(host: Host) -> dict[str, Any]:
             f"{host.name} has Torch Studio {version} and this is {__version__}: install the same "
             f"there (pip install torch-studio=={__version__})"
         )
+    if not devices:
+        return {"version": version}
     try:
         return json.loads(lines[-1])
     except (ValueError, IndexError):
@@ -94,7 +98,7 @@ def start_on(
 ) -> Started:
     """Check every host, make the local run folder, send the project and its files, start the
     run on each host. `resume`: a local checkpoint of a run that trained on these hosts."""
-    hellos = in_parallel(hosts, check_host)
+    hellos = in_parallel(hosts, lambda host: check_host(host, devices=len(hosts) > 1))
     run_dir = resume.resolve().parent.parent if resume else create_run_dir(runs_dir, project)
     key, placed = project_key(project, base), layout(project.to_dict(), base)
     extra = {PROJECT_FILE: (json.dumps(placed.project, indent=2) + "\n").encode()}
@@ -145,7 +149,7 @@ def _commands(hosts, hellos, project: Project, key: str, run: str, resume) -> di
     for host in hosts:
         train = [
             "-m", "studio", "train", f"{host.workdir}/projects/{key}/{PROJECT_FILE}",
-            "--runs-dir", f"{host.workdir}/runs", "--run-name", run, "--json",
+            "--runs-dir", f"{host.workdir}/runs", "--run-name", run,
             "--epochs", str(project.training.epochs),
         ]  # fmt: skip
         if resume is not None:

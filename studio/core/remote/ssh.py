@@ -94,6 +94,7 @@ def failure(host: Host, status: int, stderr: str) -> str:
     """One line for a failed ssh command: ssh's own failure, or the host's last words."""
     said = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = said[-1] if said else f"exit status {status}"
+    last = last.removeprefix("studio remote: ")  # the host side's own one line
     where = f"{host.name} ({host.url})"
     if status == SSH_FAILED:
         if "Could not resolve hostname" in stderr:

@@ -98,8 +98,8 @@ def read_run(folder: str | Path, now: float | None = None, project: dict | None 
     epochs = [e for e in events if e["event"] == "epoch"]
     remote = read_record(folder)
     status = _status(folder, stop, grown, time.time() if now is None else now)
-    if remote is not None and stop is None and remote.state == "running":
-        status = "running"  # there: its events come here only while a client follows it
+    if remote is not None and stop is None:  # its events come here only while followed
+        status = "running" if remote.state == "running" else "failed"
     return Run(
         path=folder,
         name=str(project.get("name") or folder.name),

@@ -1,5 +1,6 @@
 """The Runs tab's work: listing the runs folder off the GUI thread (one listing at a time), laying
-runs over the live curves, and a run (or a sweep's trial) opened as a new project."""
+runs over the live curves, a run (or a sweep's trial) opened as a new project, and a run going on
+a host attached to (followed into the live plots as if Train had started it)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ EARLIER_RUNS = 4  # "Overlay earlier runs" draws this many of the project's late
 class ExperimentActions(QObject):
     message = Signal(str, int)  # status-bar text, milliseconds
 
-    def __init__(self, document: ProjectDocument, views, files, tasks: TaskRunner, parent: QWidget):
+    def __init__(
+        self, document: ProjectDocument, views, files, tasks: TaskRunner, training, parent: QWidget
+    ):
         super().__init__(parent)
         self.document, self.views, self.files, self.tasks = document, views, files, tasks
+        self.training = training  # TrainingActions: attaching follows a run as Train does
         views.runs.refreshRequested.connect(self.list_runs)
         views.runs.overlayRequested.connect(self.overlay)
         views.runs.openRequested.connect(self.open_run)
         views.runs.diffRequested.connect(self.diff)
+        views.runs.attachRequested.connect(self.attach)
         views.sweep.openRequested.connect(self.open_run)
         views.plots.overlayRequested.connect(self.overlay_earlier)
 
@@ -94,3 +99,11 @@ class ExperimentActions(QObject):
     def open_run(self, folder: Path) -> None:
         """A run's (or a trial's) frozen project, as a new unsaved one: the run stays as it is."""
         self.files.new_from_template(Path(folder) / "project.json")
+
+    def attach(self, folder: Path, host: str) -> None:
+        """Follow a run going on a host into the live plots, layer health and log."""
+        if not self.training.attach(folder, host):
+            self.message.emit("A run is training: attach to this one when it has ended", 5000)
+            return
+        self.views.show_tab(self.views.plots)
+        self.message.emit(f"Following {Path(folder).name} on {host}…", 5000)

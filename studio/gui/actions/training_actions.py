@@ -1,12 +1,17 @@
-"""Loads the open project's dataset and trains it, each as a background task (tasks.py).
+"""Loads the open project's dataset and trains it, here or on a host, each as a background task
+(tasks.py).
 
-The views never see a thread: they call `load_dataset`, `train`, `toggle_pause`, `stop` and listen
-to the signals below, which always arrive on the GUI thread.
+The views never see a thread: they call `load_dataset`, `train`, `toggle_pause`, `stop`, `attach`
+and listen to the signals below, which always arrive on the GUI thread. A run on a host
+(`host` chosen, core/remote) is started there and followed: its events come through the same
+signals as a run's here; closing the window leaves it going there (`attach` follows it again).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -30,6 +35,10 @@ class TrainingActions(QObject):
     trainingDone = Signal(dict)  # reason, message, run_dir
     trainingFailed = Signal(str)
     runningChanged = Signal(bool, bool)  # running, paused
+    trainingOn = Signal(str)  # the host the run trains on ("": here), before trainingStarted
+    trainingSaid = Signal(str)  # a line for the log (what was sent to the host, ...)
+    hostChecked = Signal(str, dict)  # a host's name and what it has (client.check_host)
+    hostUnreachable = Signal(str, str)  # a host's name and why it did not answer
 
     def __init__(self, document: ProjectDocument, tasks: TaskRunner, parent: QObject):
         super().__init__(parent)
@@ -41,6 +50,8 @@ class TrainingActions(QObject):
         self._loaded_for: str = ""  # the data settings (as JSON) the running load reads
         self._training: Task | None = None
         self._control = None  # the running fit's TrainControl
+        self.host: str | None = None  # where Train trains (None: here); never in the project
+        self._detach: threading.Event | None = None  # set: stop following, the run goes on there
 
     @property
     def running(self) -> bool:
@@ -148,6 +159,8 @@ class TrainingActions(QObject):
 
         if self._training is not None or self.tasks.closed:
             return False
+        if self.host is not None:
+            return self._train_on(self.host)
         document = self.document
         project, base = document.project.copy(), document.base_dir
         runs_dir, control = default_runs_dir(document.path), TrainControl()
@@ -170,29 +183,115 @@ class TrainingActions(QObject):
             where = str(result.run_dir) if result.run_dir else None
             return {"reason": result.reason, "message": result.message, "run_dir": where}
 
-        self._control = control
+        self._begin(work, control)
+        return True
+
+    def _begin(self, work, control, host: str = "", detach: threading.Event | None = None) -> None:
+        """The training task: cancelling it (the window closing) stops a run here, and lets a
+        run on a host go on there."""
+        self._control, self._detach = control, detach
         self._training = self.tasks.run(
             "train",
             work,
             done=self._training_done,
             failed=self._training_failed,
-            progress=self.trainingEvents.emit,
-            on_cancel=control.stop,
+            progress=self._progressed,
+            on_cancel=detach.set if detach is not None else control.stop,
         )
+        self.trainingOn.emit(host)
         self.trainingStarted.emit()
         self.runningChanged.emit(True, False)
+
+    def _progressed(self, value) -> None:
+        """A batch of events, or a line for the log."""
+        self.trainingSaid.emit(value) if isinstance(value, str) else self.trainingEvents.emit(value)
+
+    def _train_on(self, name: str) -> bool:
+        """Send a copy of the project to the host, start it there, and follow it."""
+        from studio.core.runs.folder import default_runs_dir
+        from studio.core.train.control import TrainControl
+
+        document = self.document
+        project, base = document.project.copy(), document.base_dir
+        runs_dir, control, detach = (
+            default_runs_dir(document.path),
+            TrainControl(),
+            threading.Event(),
+        )
+
+        def work(task: Task) -> dict[str, Any]:
+            from studio.core.remote.client import start_on
+            from studio.core.remote.hosts import get_host
+
+            task.report(f"checking {name} and sending the project…")
+            started = start_on([get_host(name)], project, base, runs_dir, say=task.report)
+            task.report(
+                f"{started.run_dir.name}: training on {name} (closing the window leaves it "
+                "going there; the Runs tab attaches to it again)"
+            )
+            return follow(started.run_dir, task, control, detach)
+
+        self._begin(work, control, name, detach)
+        return True
+
+    def attach(self, run_dir: Path, host: str) -> bool:
+        """Follow a run going on `host` as if Train had started it; False when one is going."""
+        from studio.core.train.control import TrainControl
+
+        if self._training is not None or self.tasks.closed:
+            return False
+        control, detach = TrainControl(), threading.Event()
+
+        def work(task: Task) -> dict[str, Any]:
+            task.report(f"{Path(run_dir).name}: following it on {host}")
+            return follow(Path(run_dir), task, control, detach, replay=True)
+
+        self._begin(work, control, host, detach)
         return True
 
     def toggle_pause(self) -> None:
         control = self._control
-        if self._training is None or control is None:
-            return
+        if self._training is None or control is None or self._detach is not None:
+            return  # a run on a host does not pause
         control.resume() if control.paused else control.pause()
         self.runningChanged.emit(True, control.paused)
 
     def stop(self) -> None:
-        if self._training is not None:
+        """Stop after this batch, a checkpoint kept: here, or on the host (its follower asks)."""
+        if self._training is None:
+            return
+        if self._detach is not None:
+            self._control.stop()
+        else:
             self._training.cancel()
+
+    # ---------------------------------------------------------------- hosts
+
+    def choose_host(self, name: str | None) -> None:
+        self.host = name
+
+    def check_hosts(self) -> None:
+        """Ask every host what it has, each in a task of its own: one that does not answer
+        holds up no other, and never the window."""
+        from studio.core.remote.hosts import read_hosts
+
+        self.tasks.run(
+            "read hosts",
+            lambda _task: list(read_hosts().values()),
+            done=self._check_each,
+            failed=lambda why: self.hostUnreachable.emit("", why),
+        )
+
+    def _check_each(self, hosts: list) -> None:
+        from studio.core.remote.client import check_host
+
+        for host in hosts:
+            self.tasks.run(
+                f"check host {host.name}",
+                lambda _task, host=host: check_host(host),
+                done=lambda hello, name=host.name: self.hostChecked.emit(name, hello),
+                failed=lambda why, name=host.name: self.hostUnreachable.emit(name, why),
+            )
 
     def _training_done(self, result: dict) -> None:
         self._ended()
@@ -203,8 +302,27 @@ class TrainingActions(QObject):
         self.trainingFailed.emit(message)
 
     def _ended(self) -> None:
-        self._training, self._control = None, None
+        self._training, self._control, self._detach = None, None, None
         self.runningChanged.emit(False, False)
+
+
+def follow(
+    run_dir: Path, task: Task, control, detach: threading.Event, replay: bool = False
+) -> dict[str, Any]:
+    """In the task's thread: the run's events from its host, in batches, until it ends there (the
+    run folder brought back), or `detach` is set (it goes on there). `replay`: the events that
+    came here before first (attaching: the plots and log start where the run did)."""
+    from studio.core.remote.following import Follower
+    from studio.core.runs.metrics import read_metrics
+
+    batches = EventBatches(task.report)
+    try:
+        for event in read_metrics(run_dir) if replay else []:
+            batches.on_event(event)
+        ended = Follower(run_dir, batches.on_event, lambda: control.stop_requested, detach).run()
+    finally:
+        batches.send()
+    return {"reason": ended.reason, "message": ended.message, "run_dir": str(ended.run_dir)}
 
 
 class EventBatches:

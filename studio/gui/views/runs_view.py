@@ -1,6 +1,7 @@
 """The Runs tab: every run of the runs folder in one table (sortable, filtered as you type), the
-curves of the selected runs laid over the live ones, the diff of two selected runs, and a run
-opened as a new project. It re-reads the folder every few seconds while it is shown, off the GUI
+curves of the selected runs laid over the live ones, the diff of two selected runs, a run
+opened as a new project, and a run going on a host attached to (Attach, or a double click: it is
+followed into the live plots). A run on a host shows the host in its Device cell. It re-reads the folder every few seconds while it is shown, off the GUI
 thread, so a run growing in another process (torchrun, another machine on a shared folder) moves.
 """
 
@@ -121,9 +122,22 @@ class RunsModel(QAbstractTableModel):
 def _value(row, column: int, varying: list[str]) -> Any:
     fixed = (
         row.path.name, row.status, row.best, row.final, len(row.epochs), row.started, row.params,
-        row.seconds, row.device,
+        row.seconds, _device(row),
     )  # fmt: skip
     return fixed[column] if column < len(FIXED) else row.varying.get(varying[column - len(FIXED)])
+
+
+def _device(row) -> str | None:
+    """Where it trained: `gpu-box · cuda:0` for a run on a host."""
+    host = getattr(row, "host", None)
+    if not host:
+        return row.device
+    return f"{host} · {row.device}" if row.device else host
+
+
+def attachable(row) -> bool:
+    """A run going on a host, which the window can follow."""
+    return bool(getattr(row, "host", None)) and row.status == "running"
 
 
 def _text(row, column: int, varying: list[str]) -> str:
@@ -167,6 +181,7 @@ class RunsView(QWidget):
     overlayRequested = Signal(list)  # run folders to draw behind the live curves
     openRequested = Signal(object)  # a run folder to open as a new project
     diffRequested = Signal(object, object)  # two run folders, older first: show_diff answers
+    attachRequested = Signal(object, str)  # a run folder going on a host, and the host
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -195,6 +210,8 @@ class RunsView(QWidget):
         self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.overlay_button = QPushButton("Overlay curves", objectName="runsOverlayButton")
         self.open_button = QPushButton("Open as project", objectName="runsOpenButton")
+        self.attach_button = QPushButton("Attach", objectName="attachRunButton")
+        self.attach_button.setToolTip("Follow the selected run going on a host in the live plots")
         self.diff = QPlainTextEdit(objectName="runsDiff")
         self.diff.setReadOnly(True)
         self.diff.setPlaceholderText("Select two runs to see what differs between them.")
@@ -204,6 +221,7 @@ class RunsView(QWidget):
         top.addWidget(self.filter, 1)
         top.addWidget(self.overlay_button)
         top.addWidget(self.open_button)
+        top.addWidget(self.attach_button)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.diff)
@@ -219,6 +237,8 @@ class RunsView(QWidget):
             lambda: self.overlayRequested.emit([r.path for r in self.selected_rows()])
         )
         self.open_button.clicked.connect(self._open)
+        self.attach_button.clicked.connect(self._attach)
+        self.table.doubleClicked.connect(lambda _index: self._attach())
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refreshRequested)
@@ -270,6 +290,7 @@ class RunsView(QWidget):
         rows = self.selected_rows()
         self.overlay_button.setEnabled(bool(rows))
         self.open_button.setEnabled(len(rows) == 1)
+        self.attach_button.setEnabled(len(rows) == 1 and attachable(rows[0]))
         self._compared = None
         self.diff.clear()
         if len(rows) == 2:
@@ -287,6 +308,11 @@ class RunsView(QWidget):
         rows = self.selected_rows()
         if len(rows) == 1:
             self.openRequested.emit(rows[0].path)
+
+    def _attach(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) == 1 and attachable(rows[0]):
+            self.attachRequested.emit(rows[0].path, rows[0].host)
 
     def _filtered(self, text: str) -> None:
         self.proxy.set_words(text)

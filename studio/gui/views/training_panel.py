@@ -1,5 +1,6 @@
-"""The training panel: settings from the project's `training`, device and precision, the run
-controls, a progress bar with epoch, step, samples/s and ETA, and a log."""
+"""The training panel: settings from the project's `training`, device (this computer's and each
+host's, device_selector.py) and precision, the run controls, a progress bar with epoch, step,
+samples/s and ETA, and a log."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project.spec import MONITORS, Component, EarlyStopping, FineTune
+from studio.gui.views.device_selector import DeviceSelector
 from studio.gui.views.diagnostics_panel import DiagnosticsPanel
 from studio.gui.views.param_editors import CompactComboBox
 
@@ -36,6 +38,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self._updating = False
+        self._remote = False  # the run going trains on a host: it cannot pause
         self._make_settings()
         self._make_run_controls()
         self._lay_out()
@@ -86,7 +89,7 @@ class TrainingPanel(QWidget):
         )
         self.compile = QCheckBox("torch.compile the model", objectName="compileModel")
         self.compile.setToolTip("Faster steps on some models and devices, after a slow first one")
-        self.device = CompactComboBox(objectName="deviceSelector")
+        self.device = DeviceSelector()
         self.precision = CompactComboBox(objectName="precisionCombo")
 
     def _make_run_controls(self) -> None:
@@ -139,6 +142,7 @@ class TrainingPanel(QWidget):
         clip_row.addWidget(self.clip_value, 1)
         form.addRow("Gradient norm", clip_row)
         form.addRow("Device", self.device)
+        form.addRow("", self.device.status)  # hosts that did not answer
         form.addRow("Precision", self.precision)
         tune_row = QHBoxLayout()
         tune_row.addWidget(self.fine_tune)
@@ -158,16 +162,7 @@ class TrainingPanel(QWidget):
         self.optimizer.addItems(list(components.OPTIMIZERS))
         self.scheduler.addItem("none")
         self.scheduler.addItems(list(components.SCHEDULERS))
-        self.devices = devices
-        self.device.addItem("auto (best available)", "auto")
-        for d in devices:
-            memory = f", {d.memory_bytes / 2**30:.0f} GiB" if d.memory_bytes else ""
-            threads = f", {d.threads_text()}" if d.threads else ""
-            if d.threads and d.cores and d.threads < d.cores:
-                threads += ": one is kept for the window"
-            self.device.addItem(f"{d.id} — {d.name}{memory}{threads}", d.id)
-        if sum(d.kind == "cuda" for d in devices) > 1:
-            self.device.addItem("all GPUs (DDP through torchrun)", "ddp")
+        self.device.add_local(devices)
         self._updating = False
         self.show_project()
 
@@ -205,26 +200,26 @@ class TrainingPanel(QWidget):
                 self.fine_tune_epochs.setValue(t.fine_tune.frozen_epochs)
                 self.fine_tune_factor.setValue(t.fine_tune.lr_factor)
             self.compile.setChecked(t.compile)
-            index = self.device.findData(t.device if t.device != "cuda" else "cuda:0")
-            self.device.setCurrentIndex(max(0, index))
+            self.device.setCurrentIndex(max(0, self.device.index_of(t.device)))
             self._fill_precisions()
             self.precision.setCurrentText(t.precision)
         finally:
             self._updating = False
 
+    def add_host_devices(self, name: str, devices: list[dict[str, Any]]) -> None:
+        """A host's devices (check_host's), listed after this computer's."""
+        self._updating = True
+        self.device.add_host(name, devices)
+        self._updating = False
+        self.show_project()  # the host's device chosen again if it was (undo, reopening)
+
     def _fill_precisions(self) -> None:
-        chosen = self.device.currentData() or "auto"
-        kinds = {"auto": None, "ddp": "cuda"}
-        kind = kinds.get(chosen, chosen.split(":")[0])
-        devices = getattr(self, "devices", [])
-        match = next((d for d in devices if d.kind == kind), devices[0] if devices else None)
+        offered = self.device.precisions()
         self.precision.blockSignals(True)
         current = self.precision.currentText()
         self.precision.clear()
-        self.precision.addItems(match.precisions if match else ["fp32"])
-        self.precision.setCurrentText(
-            current if current in (match.precisions if match else []) else "fp32"
-        )
+        self.precision.addItems(offered)
+        self.precision.setCurrentText(current if current in offered else "fp32")
         self.precision.blockSignals(False)
 
     def _wire(self) -> None:
@@ -321,16 +316,24 @@ class TrainingPanel(QWidget):
         )
 
     def _device_changed(self, *_: object) -> None:
+        host, device = self.device.chosen()
+        if not self._updating:  # chosen by the user (show_project keeps the host it shows)
+            self.device.choose_host(host)
         self._fill_precisions()
-        value = self.device.currentData() or "auto"
-        self._edit("Set device", lambda t: setattr(t, "device", value))
+        self._edit("Set device", lambda t: setattr(t, "device", device))
 
     # ---------------------------------------------------------------- running
+
+    def set_remote(self, host: str) -> None:
+        """The run going trains on `host` ("": here), which cannot pause it."""
+        self._remote = bool(host)
+        tip = f"A run on {host} cannot pause: Stop ends it after its batch" if host else ""
+        self.pause_button.setToolTip(tip)
 
     def set_running(self, running: bool, paused: bool = False) -> None:
         self.train_button.setEnabled(not running)
         self.diagnostics.set_enabled(not running)
-        self.pause_button.setEnabled(running)
+        self.pause_button.setEnabled(running and not self._remote)
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Resume" if paused else "Pause")
 

@@ -1,0 +1,166 @@
+"""Training on a host over SSH, through the command line, against a real sshd (conftest.py):
+there and back, detached and attached again, Ctrl-C, the data sent once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from studio.core.runs.metrics import read_metrics
+from tests.conftest import ROOT
+from tests.remote.conftest import studio
+
+
+def digits(folder: Path, epochs: int = 3, **training) -> Path:
+    project = json.loads((ROOT / "examples" / "digits-mlp.json").read_text(encoding="utf-8"))
+    project["training"].update(epochs=epochs, **training)
+    path = folder / "digits.json"
+    path.write_text(json.dumps(project), encoding="utf-8")
+    return path
+
+
+def events(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_a_host_is_added_listed_checked_and_removed(add_host, tmp_path):
+    add_host("box")
+    listed = studio("hosts", "list", "--json")
+    assert [h["name"] for h in json.loads(listed.stdout)] == ["box"]
+    checked = studio("hosts", "check", "box", "--json")
+    assert checked.returncode == 0, checked.stderr
+    said = json.loads(checked.stdout)
+    assert said["version"] and said["torch"] and said["devices"][0]["id"] == "cpu"
+    words = studio("hosts", "check", "box").stdout
+    assert "cpu" in words and "no GPU on box" in words
+    assert studio("hosts", "remove", "box").returncode == 0
+    assert json.loads(studio("hosts", "list", "--json").stdout) == []
+    gone = studio("hosts", "check", "box")
+    assert gone.returncode == 1 and "no host named 'box'" in gone.stderr
+
+
+def test_a_run_trains_there_and_comes_back_as_a_local_run_does(add_host, tmp_path):
+    work = add_host("box")
+    project = digits(tmp_path)
+    done = studio("train", str(project), "--on", "box", "--json")
+    assert done.returncode == 0, done.stderr
+    streamed = events(done.stdout)
+    assert [e["event"] for e in streamed][0] == "start" and streamed[-1]["reason"] == "completed"
+    name = streamed[0]["run"]
+    assert f"{name}: training on box" in done.stderr  # named before the first step
+    run = tmp_path / "runs" / name
+    assert (run / "checkpoints" / "best.pt").is_file()
+    assert read_metrics(run) == read_metrics(work / "runs" / name)  # the host's, whole
+    local = [e for e in streamed if e["event"] == "checkpoint"]
+    assert local and all(e["path"].startswith(str(run)) for e in local)
+    listed = json.loads(studio("runs", str(tmp_path / "runs"), "--json").stdout)["runs"]
+    assert listed[0]["host"] == "box" and listed[0]["status"] == "completed"
+    evaluated = studio("evaluate", str(run), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    words = studio("train", str(project), "--on", "box")
+    assert words.returncode == 0 and "epoch 3/3" in words.stdout and "completed" in words.stdout
+
+
+def test_the_data_a_project_reads_is_sent_once(add_host, tmp_path):
+    add_host("box")
+    rows = ["x1,x2,label"] + [f"{i % 7},{(i * 3) % 5},{'ab'[i % 2]}" for i in range(200)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "table.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "data" / "unread.bin").write_bytes(os.urandom(1000))
+    project = {
+        "studio": 1, "name": "table",
+        "data": {"source": "csv", "options": {"path": "data/table.csv", "target": "label"}},
+        "model": {"input_shape": [2], "layers": [{"type": "Linear", "args": {"out_features": 2}}]},
+        "training": {"epochs": 1},
+    }  # fmt: skip
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(project), encoding="utf-8")
+    first = studio("train", str(path), "--on", "box")
+    assert first.returncode == 0, first.stderr
+    assert "box: sent 1 files" in first.stderr
+    second = studio("train", str(path), "--on", "box")
+    assert second.returncode == 0, second.stderr
+    assert "box: the data is there already (1 files unchanged)" in second.stderr
+    (tmp_path / "data" / "table.csv").write_text("\n".join(rows[:150]) + "\n", encoding="utf-8")
+    third = studio("train", str(path), "--on", "box")
+    assert "box: sent 1 files" in third.stderr
+
+
+def _wait_for(path: Path, kind: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(e["event"] == kind for e in read_metrics(path)):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no {kind} event in {path} after {seconds} s")
+
+
+def _start(project: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "studio", "train", str(project), "--on", "box", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _run_dir(runs: Path, seconds: float = 60) -> Path:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = [p for p in runs.glob("*/remote.json")]
+        if found:
+            return found[0].parent
+        time.sleep(0.1)
+    raise AssertionError(f"no run in {runs}")
+
+
+def test_detached_then_attached_and_a_killed_client_loses_no_line(add_host, tmp_path):
+    work = add_host("box")
+    project = digits(tmp_path, epochs=300)
+    started = studio("train", str(project), "--on", "box", "--detach")
+    assert started.returncode == 0, started.stderr
+    name = started.stdout.strip()
+    run = tmp_path / "runs" / name
+    assert (
+        json.loads(studio("runs", str(tmp_path / "runs"), "--json").stdout)["runs"][0]["status"]
+        == "running"
+    )
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "studio", "attach", name, "--runs-dir", str(tmp_path / "runs"), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(run, "epoch")
+    second = studio("attach", name, "--runs-dir", str(tmp_path / "runs"))
+    assert second.returncode != 0 and "another studio here follows this run" in second.stderr
+    follower.kill()  # the laptop's client gone mid-run: the run goes on there
+    follower.communicate()
+    seen = read_metrics(run)
+    again = studio("attach", name, "--runs-dir", str(tmp_path / "runs"), "--json")
+    assert again.returncode == 0, again.stderr
+    there = read_metrics(work / "runs" / name)
+    assert there[-1]["event"] == "stop" and there[-1]["reason"] == "completed"
+    assert len(read_metrics(run)) == len(there)
+    assert len(seen) + len(events(again.stdout)) == len(there)  # none lost, none twice
+    assert [e["step"] for e in events(again.stdout) if e["event"] == "step"][0] > max(
+        e["step"] for e in seen if e["event"] == "step"
+    )
+
+
+def test_ctrl_c_stops_it_there_after_its_batch_with_a_checkpoint(add_host, tmp_path):
+    add_host("box")
+    client = _start(digits(tmp_path, epochs=2000))
+    run = _run_dir(tmp_path / "runs")
+    _wait_for(run, "checkpoint")
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 130, err
+    assert "stopping after this batch" in err
+    assert read_metrics(run)[-1]["reason"] == "stopped"
+    assert (run / "checkpoints" / "last.pt").is_file()
+    listed = json.loads(studio("runs", str(tmp_path / "runs"), "--json").stdout)["runs"][0]
+    assert listed["status"] == "stopped" and listed["host"] == "box"
