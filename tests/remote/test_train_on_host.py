@@ -164,3 +164,28 @@ def test_ctrl_c_stops_it_there_after_its_batch_with_a_checkpoint(add_host, tmp_p
     assert (run / "checkpoints" / "last.pt").is_file()
     listed = json.loads(studio("runs", str(tmp_path / "runs"), "--json").stdout)["runs"][0]
     assert listed["status"] == "stopped" and listed["host"] == "box"
+
+
+def test_two_hosts_train_one_run_with_torchrun_as_two_local_processes_do(add_host, tmp_path):
+    from safetensors.torch import load_file
+
+    add_host("a")
+    add_host("b")
+    project = digits(tmp_path, epochs=2)
+    there = studio("train", str(project), "--on", "a,b", "--device", "cpu", "--json")
+    assert there.returncode == 0, there.stderr
+    start = events(there.stdout)[0]
+    assert start["world_size"] == 2
+    here = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "studio", "train", str(project), "--device", "cpu", "--runs-dir",
+         str(tmp_path / "local"), "--json"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count())},  # as a node of one process has
+    )  # fmt: skip
+    assert here.returncode == 0, here.stderr
+    remote_weights = load_file(tmp_path / "runs" / start["run"] / "model.safetensors")
+    local_weights = load_file(next((tmp_path / "local").glob("*/model.safetensors")))
+    assert remote_weights.keys() == local_weights.keys()
+    diffs = {k: (remote_weights[k] - local_weights[k]).abs().max().item() for k in local_weights}
+    assert max(diffs.values()) == 0, diffs
