@@ -38,6 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="stop as Ctrl-C does when standard input closes (for programs that start a sweep "
         "and cannot send Ctrl-C to it, as on Windows)",
     )
+    sweep.add_argument(
+        "--on",
+        metavar="HOST[,HOST]",
+        help="a worker on each of these hosts (studio hosts), sharing the --storage database",
+    )
     sweep.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     sweep.set_defaults(run=run)
 
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stop_on_eof and (sys.stdin is None or sys.stdin.isatty()):
         raise StudioError("--stop-on-eof: standard input must be a pipe the caller closes to stop")
     control = _stop_control(args)
+    if args.on:
+        return _on_hosts(args, sweep, storage, runs_dir, control)
     if args.workers == 1:
         interrupted = _work(args, sweep, storage, runs_dir, control)
     else:
@@ -86,6 +93,36 @@ def run(args: argparse.Namespace) -> int:
             print(f"best: trial {best['number']}, {sweep.metric} {best['value']:.4g} ({said})")
             print(f"  run: {best['run']}")
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _on_hosts(args: argparse.Namespace, sweep, storage: str, runs_dir: Path, control) -> int:
+    """A worker on each host against the database; the trials' folders brought back here."""
+    from studio.core.remote.hosts import hosts_named
+    from studio.core.remote.sweeping import sweep_on
+    from studio.core.runs.study import study_summary
+
+    brought = sweep_on(
+        hosts_named(args.on),
+        sweep,
+        storage,
+        runs_dir,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+        on_trial=(lambda _trial: None) if args.json else _print_trial(sweep),
+        stop_requested=lambda: control.stop_requested,
+    )
+    here = {there: local for local, there in brought.items()}
+    summary = study_summary(sweep, storage)
+    for trial in [*summary["trials"], summary["best"] or {}]:
+        if trial.get("run") in here:
+            trial["run"] = here[trial["run"]]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif summary["best"]:
+        best = summary["best"]
+        print(
+            f"best: trial {best['number']}, {sweep.metric} {best['value']:.4g}\n  run: {best['run']}"
+        )
+    return EXIT_INTERRUPTED if control.stop_requested else 0
 
 
 def _stop_control(args: argparse.Namespace):

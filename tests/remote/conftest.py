@@ -21,6 +21,7 @@ def ssh_server(tmp_path_factory):
     server = sshd.start(tmp_path_factory.mktemp("sshd"))
     os.environ["STUDIO_SSH_CONFIG"] = str(server.config)
     yield server
+    sshd.end_jobs(tmp_path_factory.getbasetemp())
     server.process.terminate()
     server.process.wait(timeout=10)
     os.environ.pop("STUDIO_SSH_CONFIG", None)

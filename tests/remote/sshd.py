@@ -75,6 +75,7 @@ def start(folder: Path) -> Server:
         [SSHD, "-D", "-e", "-f", str(folder / "sshd_config")],
         stdout=subprocess.DEVNULL,
         stderr=open(folder / "sshd.log", "wb"),  # noqa: SIM115
+        preexec_fn=_ends_with_parent,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and process.poll() is None:
@@ -85,6 +86,31 @@ def start(folder: Path) -> Server:
     process.kill()
     log = (folder / "sshd.log").read_text(errors="replace").strip().splitlines()
     raise RuntimeError(f"sshd did not start: {log[-1] if log else 'no word'}")
+
+
+def _ends_with_parent() -> None:
+    """The server ends when the tests' process does, however it ends (Linux: PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def end_jobs(folder: Path) -> None:
+    """Every job the tests started on a "host" under `folder`, ended (a test that failed half-way
+    leaves none running after the session)."""
+    import contextlib
+    import signal
+
+    for pid_file in folder.glob("**/jobs/*/train.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+    for pid_file in folder.glob("**/jobs/*/keeper.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def _user() -> str:

@@ -81,10 +81,10 @@ class Started:
     sent: list[str]  # a line a host: what was sent
 
 
-def project_key(project: Project, base: Path) -> str:
+def project_key(name: str, base: Path) -> str:
     """The project's folder on a host: its name and where it lives here."""
     where = hashlib.sha1(str(base.resolve()).encode()).hexdigest()[:8]
-    return f"{slug(project.name)}-{where}"
+    return f"{slug(name)}-{where}"
 
 
 def start_on(
@@ -100,7 +100,7 @@ def start_on(
     run on each host. `resume`: a local checkpoint of a run that trained on these hosts."""
     hellos = in_parallel(hosts, lambda host: check_host(host, devices=len(hosts) > 1))
     run_dir = resume.resolve().parent.parent if resume else create_run_dir(runs_dir, project)
-    key, placed = project_key(project, base), layout(project.to_dict(), base)
+    key, placed = project_key(project.name, base), layout(project.to_dict(), base)
     extra = {PROJECT_FILE: (json.dumps(placed.project, indent=2) + "\n").encode()}
 
     def send(host: Host) -> str:
