@@ -5,6 +5,7 @@ folder each. .ci/run installs openssh-server; without it the tests that need one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -93,10 +94,8 @@ def _ends_with_parent() -> None:
     import ctypes
     import signal
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def end_jobs(folder: Path) -> None:
