@@ -80,21 +80,28 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def train_on(args: argparse.Namespace, project, printer) -> int:
-    """`studio train PROJECT --on NAME[,NAME]`."""
+def train_on(args: argparse.Namespace, printer, read_project) -> int:
+    """`studio train PROJECT --on NAME[,NAME]`: the project read and checked here first (a
+    mistake is its one line before anything is sent), then on the host."""
     from studio.core.remote.client import start_on
     from studio.core.remote.hosts import hosts_named
     from studio.core.runs.folder import default_runs_dir
 
     hosts = hosts_named(args.on)
-    started = start_on(
-        hosts,
-        project,
-        Path(args.project).parent,
-        default_runs_dir(args.project, args.runs_dir),
-        resume=Path(args.resume) if args.resume else None,
-        say=say,
-    )
+    project = read_project()
+    try:
+        started = start_on(
+            hosts,
+            project,
+            Path(args.project).parent,
+            default_runs_dir(args.project, args.runs_dir),
+            epochs=args.epochs,
+            resume=Path(args.resume) if args.resume else None,
+            say=say,
+        )
+    except KeyboardInterrupt:
+        say("stopped before the run started there")
+        return EXIT_INTERRUPTED
     name, where = started.run_dir.name, ", ".join(h.name for h in hosts)
     say(f"{name}: training on {where} (studio attach {name} follows it again)")
     if args.detach:

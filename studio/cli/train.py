@@ -42,24 +42,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.errors import ProjectError
-    from studio.core.project.reading import load_project
     from studio.core.runs.folder import default_runs_dir
     from studio.core.train.control import TrainControl
-    from studio.core.train.loop import fit
 
-    project = _resumed_project(args) if args.resume else load_project(args.project)
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise ProjectError("--epochs", "expected a positive number of epochs")
-        project.training.epochs = args.epochs
-    if args.device:
-        project.training.device = args.device
     if args.detach and not args.on:
         raise ProjectError("--detach", "starts a run on a host: give --on HOST too")
     if args.on:
         from studio.cli.hosts import train_on
 
-        return train_on(args, project, Printer(args.json))
+        return train_on(args, Printer(args.json), lambda: _project(args))
+    from studio.core.train.loop import fit
+
+    project = _project(args)
     if project.training.device == "ddp" and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args)
     control = TrainControl()
@@ -79,6 +73,22 @@ def run(args: argparse.Namespace) -> int:
     if result.reason == "stopped":
         return EXIT_INTERRUPTED
     return 1 if result.reason == "non_finite_loss" else 0
+
+
+def _project(args: argparse.Namespace):
+    """The project to train: the file's, or the checkpoint's when resuming; --epochs and
+    --device applied."""
+    from studio.core.errors import ProjectError
+    from studio.core.project.reading import load_project
+
+    project = _resumed_project(args) if args.resume else load_project(args.project)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ProjectError("--epochs", "expected a positive number of epochs")
+        project.training.epochs = args.epochs
+    if args.device:
+        project.training.device = args.device
+    return project
 
 
 def _resumed_project(args: argparse.Namespace):

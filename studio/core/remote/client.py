@@ -89,40 +89,41 @@ def project_key(name: str, base: Path) -> str:
 
 def start_on(
     hosts: list[Host],
-    project: Project,
+    project: Project | dict[str, Any],
     base: Path,
     runs_dir: Path,
     *,
+    epochs: int | None = None,
     resume: Path | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> Started:
-    """Check every host, make the local run folder, send the project and its files, start the
-    run on each host. `resume`: a local checkpoint of a run that trained on these hosts."""
+    """Check every host, send the project (its JSON: the host reads and checks it, as it does
+    any project; nothing here imports torch) and its files, make the local run folder, start
+    the run on each host. `epochs`: --epochs; `resume`: a local checkpoint of a run that
+    trained on these hosts."""
+    raw = project.to_dict() if isinstance(project, Project) else project
+    name = str(raw.get("name") or "run")
     hellos = in_parallel(hosts, lambda host: check_host(host, devices=len(hosts) > 1))
-    run_dir = resume.resolve().parent.parent if resume else create_run_dir(runs_dir, project)
-    key, placed = project_key(project.name, base), layout(project.to_dict(), base)
+    key, placed = project_key(name, base), layout(raw, base)
     extra = {PROJECT_FILE: (json.dumps(placed.project, indent=2) + "\n").encode()}
+    resumed = resume.resolve().parent.parent if resume else None
 
     def send(host: Host) -> str:
         sent = send_files(host, f"{host.workdir}/projects/{key}", placed.files, extra)
-        if resume is not None:
+        if resumed is not None:
             files = [
-                (p, p.relative_to(run_dir).as_posix()) for p in run_dir.rglob("*") if p.is_file()
+                (p, p.relative_to(resumed).as_posix()) for p in resumed.rglob("*") if p.is_file()
             ]
-            send_files(host, f"{host.workdir}/runs/{run_dir.name}", files, {})
+            send_files(host, f"{host.workdir}/runs/{resumed.name}", files, {})
         return sent.line(host.name)
 
-    try:
-        sent = in_parallel(hosts, send)
-    except BaseException:
-        if resume is None:
-            _remove(run_dir)
-        raise
+    sent = in_parallel(hosts, send)
     for line in sent:
         say(line)
+    run_dir = resumed or create_run_dir(runs_dir, _Frozen(name, raw))
     job = run_dir.name if resume is None else f"{run_dir.name}.resume-{time.strftime('%H%M%S')}"
     record = Record([h.name for h in hosts], job, run_dir.name, client=socket.gethostname())
-    commands = _commands(hosts, hellos, project, key, run_dir.name, resume)
+    commands = _commands(hosts, hellos, raw, key, run_dir.name, resume, epochs)
     jobs = in_parallel(hosts, lambda h: _start_job(h, job, run_dir.name, commands[h.name]))
     record.jobs = {h.name: j["job"] for h, j in zip(hosts, jobs, strict=True)}
     record.runs = {h.name: j["run"] for h, j in zip(hosts, jobs, strict=True)}
@@ -131,18 +132,24 @@ def start_on(
     return Started(record, run_dir, sent)
 
 
-def _remove(run_dir: Path) -> None:
-    import shutil
-
-    shutil.rmtree(run_dir, ignore_errors=True)
-
-
 def _start_job(host: Host, job: str, run: str, argv: list[str]) -> dict[str, Any]:
     said = ssh.run(host, ssh.studio_argv(host, "remote", "start", host.workdir, job, run, *argv))
     return json.loads(said.strip().splitlines()[-1])
 
 
-def _commands(hosts, hellos, project: Project, key: str, run: str, resume) -> dict[str, list[str]]:
+@dataclass
+class _Frozen:
+    """The project as the run folder's project.json is written from it (the host's own
+    replaces it when the run comes back)."""
+
+    name: str
+    raw: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, indent=2) + "\n"
+
+
+def _commands(hosts, hellos, raw, key: str, run: str, resume, epochs) -> dict[str, list[str]]:
     """What each host runs: `studio train` there, or torchrun with one node a host, its
     rendezvous (c10d) on the first host."""
     commands = {}
@@ -150,7 +157,7 @@ def _commands(hosts, hellos, project: Project, key: str, run: str, resume) -> di
         train = [
             "-m", "studio", "train", f"{host.workdir}/projects/{key}/{PROJECT_FILE}",
             "--runs-dir", f"{host.workdir}/runs", "--run-name", run,
-            "--epochs", str(project.training.epochs),
+            *(["--epochs", str(epochs)] if epochs else []),
         ]  # fmt: skip
         if resume is not None:
             train += ["--resume", f"{host.workdir}/runs/{run}/checkpoints/{resume.name}"]
@@ -162,7 +169,7 @@ def _commands(hosts, hellos, project: Project, key: str, run: str, resume) -> di
     endpoint = f"{address(first)}:{port}"
     for index, (host, hello) in enumerate(zip(hosts, hellos, strict=True)):
         gpus = sum(d["kind"] == "cuda" for d in hello["devices"])
-        per_node = gpus if gpus and project.training.device != "cpu" else 1
+        per_node = gpus if gpus and raw.get("training", {}).get("device") != "cpu" else 1
         commands[host.name] = [
             host.python, "-m", "torch.distributed.run", "--nnodes", str(len(hosts)),
             "--nproc-per-node", str(per_node), "--rdzv-backend", "c10d",

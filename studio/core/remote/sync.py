@@ -127,7 +127,8 @@ def send_files(
             f"{host.name}: its disk is full: {size / 2**20:.1f} MiB to send and "
             f"{answer['free'] / 2**20:.1f} MiB free in {dest}"
         )
-    _stream(host, dest, wanted, extra)
+    if wanted or extra:
+        _stream(host, dest, wanted, extra)
     return Sent(len(wanted), len(files) - len(wanted), size, time.monotonic() - started)
 
 
