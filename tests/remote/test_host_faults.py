@@ -97,3 +97,24 @@ def test_a_host_restarting_mid_run_leaves_its_checkpoint_and_resume_goes_on(add_
     assert start["event"] == "start" and start["resumed_at_epoch"] >= 1
     assert read_metrics(run)[-1]["reason"] == "completed"
     assert read_metrics(run) == read_metrics(work / "runs" / run.name)
+
+
+def test_a_dropped_connection_is_one_line_and_the_run_goes_on(add_host, tmp_path):
+    work = add_host("box")
+    client = _start(digits(tmp_path, epochs=300))
+    run = _run_dir(tmp_path / "runs")
+    _wait_for(run, "epoch")
+    follows = subprocess.run(
+        ["pgrep", "-f", f"-P{client.pid}", "ssh"], capture_output=True, text=True
+    ).stdout.split()
+    assert follows, "the client follows the run through an ssh of its own"
+    for pid in follows:  # the network gone: ssh ends, the client is left alone
+        os.kill(int(pid), signal.SIGKILL)
+    out, err = client.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if "dropped" in line]
+    assert client.returncode == 1 and len(lines) == 1, err
+    assert "the connection to box dropped" in lines[0] and f"studio attach {run.name}" in lines[0]
+    again = studio("attach", run.name, "--runs-dir", str(tmp_path / "runs"))
+    assert again.returncode == 0, again.stderr
+    assert read_metrics(run) == read_metrics(work / "runs" / run.name)
+    assert read_metrics(run)[-1]["reason"] == "completed"

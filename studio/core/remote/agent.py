@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from studio.core.errors import StudioError
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.1  # how often a followed run's metrics.jsonl is read: latency, not load
 HEARTBEAT_SECONDS = 2.0  # an empty line this often: a dropped client is noticed (a write fails)
 CHECKSUMS = ".studio-checksums.json"
 NOT_FETCHED = ("writer.lock",)
