@@ -138,7 +138,10 @@ class Follower:
             return
         if not line.strip():
             return
-        value = json.loads(line)
+        try:
+            value = json.loads(line)
+        except ValueError:  # not the studio's line (a host's shell saying something): skipped
+            return
         if value.get("remote") == "end":
             ends[name] = value
             return

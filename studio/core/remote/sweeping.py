@@ -5,11 +5,12 @@ back into the local runs folder when the workers end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from studio.core.errors import HostError
@@ -70,7 +71,8 @@ def sweep_on(
     ends = _wait(hosts, jobs, sweep, storage, on_trial, stop_requested)
     brought: dict[str, str] = {}
     for host in hosts:
-        brought.update(_bring_back(host, f"{host.workdir}/runs/{job}", runs_dir))
+        there = PurePosixPath(jobs[host.name]).parent.parent / "runs" / job  # the host's path
+        brought.update(_bring_back(host, str(there), runs_dir))
     failed = {name: end for name, end in ends.items() if end.get("status") not in (0, 130)}
     if failed and not stop_requested():
         name, end = next(iter(failed.items()))
@@ -115,7 +117,8 @@ def _wait(hosts, jobs, sweep, storage, on_trial, stop_requested) -> dict[str, di
         if stop_requested() and not stop_sent:
             stop_sent = True
             for host in hosts:
-                ssh.run(host, ssh.studio_argv(host, "remote", "stop", jobs[host.name]))
+                with contextlib.suppress(HostError):  # not reached: its follower says so
+                    ssh.run(host, ssh.studio_argv(host, "remote", "stop", jobs[host.name]))
         for trial in study.get_trials(deepcopy=False):
             if trial.state.is_finished() and trial.number not in shown:
                 shown.add(trial.number)
