@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -127,9 +128,11 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below runs
     try:
         _measure(tmp, work, server, args)
     finally:
+        sshd.end_jobs(tmp)  # runs there are detached by design: a benchmark cut short ends them
         server.process.terminate()
 
 

@@ -193,3 +193,19 @@ def test_two_hosts_train_one_run_with_torchrun_as_two_local_processes_do(add_hos
     assert remote_weights.keys() == local_weights.keys()
     diffs = {k: (remote_weights[k] - local_weights[k]).abs().max().item() for k in local_weights}
     assert max(diffs.values()) == 0, diffs
+
+
+def test_an_alias_of_the_ssh_config_is_a_host_as_it_is_for_ssh(
+    add_host, ssh_server, tmp_path, monkeypatch
+):
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host gpu-box\n  HostName 127.0.0.1\n  Port {ssh_server.port}\n  User {ssh_server.user}\n"
+        + ssh_server.config.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("STUDIO_SSH_CONFIG", str(config))
+    add_host("lab", url="gpu-box")  # no ssh:// URL: what ssh's own config says
+    checked = studio("hosts", "check", "lab")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("lab: Torch Studio")
