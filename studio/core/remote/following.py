@@ -107,11 +107,8 @@ class Follower:
         return result
 
     def _open(self, name: str, host: Host, seen: int) -> None:
-        argv = ssh.studio_argv(
+        proc = ssh.studio_popen(
             host, "remote", "follow", self.record.jobs[name], "--from", str(seen)
-        )
-        proc = ssh.popen(
-            host, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         self._procs[name] = proc
 

@@ -84,6 +84,12 @@ def popen(host: Host, remote: Sequence[str], **kwargs) -> subprocess.Popen:
         raise HostError("no ssh client here: install OpenSSH (the ssh command)") from None
 
 
+def studio_popen(host: Host, *words: str, stdin=subprocess.DEVNULL) -> subprocess.Popen:
+    """`python -m studio WORDS...` there, its output and errors read here as they come."""
+    out = subprocess.DEVNULL if stdin == subprocess.PIPE else subprocess.PIPE
+    return popen(host, studio_argv(host, *words), stdin=stdin, stdout=out, stderr=subprocess.PIPE)
+
+
 _REACH = (
     "Connection refused", "Connection timed out", "No route to host", "Network is unreachable",
     "Operation timed out", "Connection reset", "Connection closed", "port 22: ",

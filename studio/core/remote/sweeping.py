@@ -129,15 +129,7 @@ def _wait(hosts, jobs, sweep, storage, on_trial, stop_requested) -> dict[str, di
 
 def _follow_end(host: Host, job: str, ends: dict[str, dict]) -> None:
     """Wait for the job's end marker (its follow stream: heartbeats, then the end)."""
-    import subprocess
-
-    proc = ssh.popen(
-        host,
-        ssh.studio_argv(host, "remote", "follow", job),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = ssh.studio_popen(host, "remote", "follow", job)
     for raw in proc.stdout:
         if raw.startswith(b'{"remote": "end"'):
             ends[host.name] = json.loads(raw)

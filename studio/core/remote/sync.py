@@ -133,13 +133,7 @@ def send_files(
 
 
 def _stream(host: Host, dest: str, wanted: list[tuple[Path, str]], extra: dict[str, bytes]) -> None:
-    receiving = ssh.popen(
-        host,
-        ssh.studio_argv(host, "remote", "receive", dest),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    receiving = ssh.studio_popen(host, "remote", "receive", dest, stdin=subprocess.PIPE)
     try:
         with tarfile.open(fileobj=receiving.stdin, mode="w|") as archive:
             for name, data in extra.items():
@@ -159,13 +153,7 @@ def _stream(host: Host, dest: str, wanted: list[tuple[Path, str]], extra: dict[s
 
 def fetch_folder(host: Host, folder: str, into: Path) -> None:
     """A folder of the host (a run) unpacked into `into`, its files replacing those there."""
-    sending = ssh.popen(
-        host,
-        ssh.studio_argv(host, "remote", "send", folder),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    sending = ssh.studio_popen(host, "remote", "send", folder)
     into.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(fileobj=sending.stdout, mode="r|") as archive:
