@@ -100,7 +100,7 @@ def train_on(args: argparse.Namespace, printer, read_project) -> int:
             say=say,
         )
     except KeyboardInterrupt:
-        say("stopped before the run started there")
+        say("stopped before the run started there (any job started for it was stopped)")
         return EXIT_INTERRUPTED
     name, where = started.run_dir.name, ", ".join(h.name for h in hosts)
     say(f"{name}: training on {where} (studio attach {name} follows it again)")

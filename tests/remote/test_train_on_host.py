@@ -101,11 +101,14 @@ def _wait_for(path: Path, kind: str, seconds: float = 120) -> None:
 
 
 def _start(project: Path, *extra: str) -> subprocess.Popen:
+    """The client as a terminal runs it: the leader of its own process group (Ctrl-C there
+    reaches the whole group: the client and every ssh it started)."""
     return subprocess.Popen(
         [sys.executable, "-m", "studio", "train", str(project), "--on", "box", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
 
 
@@ -160,7 +163,7 @@ def test_ctrl_c_stops_it_there_after_its_batch_with_a_checkpoint(add_host, tmp_p
     client = _start(digits(tmp_path, epochs=2000))
     run = _run_dir(tmp_path / "runs")
     _wait_for(run, "checkpoint")
-    client.send_signal(signal.SIGINT)
+    os.killpg(client.pid, signal.SIGINT)  # Ctrl-C in its terminal
     out, err = client.communicate(timeout=120)
     assert client.returncode == 130, err
     assert "stopping after this batch" in err

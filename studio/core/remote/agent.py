@@ -30,7 +30,9 @@ NOT_FETCHED = ("writer.lock",)
 
 
 def workdir(given: str) -> Path:
-    return Path(given).expanduser()
+    """A folder as the client names it: `~` expanded, a relative one from the home folder (where
+    ssh starts a command, and so where the client's relative paths start too)."""
+    return Path(given).expanduser().absolute()
 
 
 def hello() -> dict[str, Any]:
@@ -157,8 +159,7 @@ def start(work: Path, name: str, run: str, argv: list[str]) -> dict[str, Any]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=open(folder / "keeper.log", "wb"),  # noqa: SIM115 (the child keeps it)
-        start_new_session=True,
-        cwd=str(work),
+        start_new_session=True,  # the job's paths are the client's: from where ssh starts
     )
     (folder / "keeper.pid").write_text(str(keeper.pid), encoding="utf-8")
     return {"job": str(folder), "run": job["run"], "pid": keeper.pid}
@@ -169,18 +170,30 @@ def keep(folder: Path) -> int:
     and writes exit.json with how it ended."""
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
     with open(folder / "stdout.log", "wb") as out, open(folder / "stderr.log", "wb") as err:
-        child = subprocess.Popen(
-            job["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
-        )
+        try:
+            child = subprocess.Popen(
+                job["argv"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        except OSError as exc:  # the command is not there: said as the run's own failure
+            err.write(f"{job['argv'][0]}: {exc.strerror}\n".encode())
+            _ended(folder, 127)
+            return 1
         (folder / "train.pid").write_text(str(child.pid), encoding="utf-8")
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda *_: _signal_group(child.pid, signal.SIGTERM))
         status = child.wait()
-    ended = {"status": status, "time": time.time()}
-    tmp = folder / "exit.json.tmp"
-    tmp.write_text(json.dumps(ended), encoding="utf-8")
-    os.replace(tmp, folder / "exit.json")
+    _ended(folder, status)
     return 0
+
+
+def _ended(folder: Path, status: int) -> None:
+    tmp = folder / "exit.json.tmp"
+    tmp.write_text(json.dumps({"status": status, "time": time.time()}), encoding="utf-8")
+    os.replace(tmp, folder / "exit.json")
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -4,8 +4,10 @@ its record kept in the local run folder. Following it and bringing it back is fo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -33,8 +35,8 @@ def check_host(host: Host, devices: bool = True) -> dict[str, Any]:
     py = ssh.remote_command([host.python])
     hello = f" && {py} -m studio remote hello" if devices else ""
     said = ssh.run(host, f"{py} -m studio --version{hello}")
-    lines = said.strip().splitlines()
-    version = lines[0].rsplit(" ", 1)[-1] if lines else "?"
+    named = [line for line in said.splitlines() if line.startswith("Torch Studio ")]
+    version = named[0].rsplit(" ", 1)[-1] if named else "?"
     if version != __version__:
         raise HostError(
             f"{host.name} has Torch Studio {version} and this is {__version__}: install the same "
@@ -42,12 +44,7 @@ def check_host(host: Host, devices: bool = True) -> dict[str, Any]:
         )
     if not devices:
         return {"version": version}
-    try:
-        return json.loads(lines[-1])
-    except (ValueError, IndexError):
-        raise HostError(
-            f"{host.name}: its studio did not say what it has ({said[-200:]!r})"
-        ) from None
+    return ssh.answer(host, said)
 
 
 def device_line(device: dict[str, Any]) -> str:
@@ -106,7 +103,7 @@ def start_on(
     hellos = in_parallel(hosts, lambda host: check_host(host, devices=len(hosts) > 1))
     key, placed = project_key(name, base), layout(raw, base)
     extra = {PROJECT_FILE: (json.dumps(placed.project, indent=2) + "\n").encode()}
-    resumed = resume.resolve().parent.parent if resume else None
+    resumed = _run_of(resume) if resume else None
 
     def send(host: Host) -> str:
         sent = send_files(host, f"{host.workdir}/projects/{key}", placed.files, extra)
@@ -124,7 +121,13 @@ def start_on(
     job = run_dir.name if resume is None else f"{run_dir.name}.resume-{time.strftime('%H%M%S')}"
     record = Record([h.name for h in hosts], job, run_dir.name, client=socket.gethostname())
     commands = _commands(hosts, hellos, raw, key, run_dir.name, resume, epochs)
-    jobs = in_parallel(hosts, lambda h: _start_job(h, job, run_dir.name, commands[h.name]))
+    try:
+        jobs = in_parallel(hosts, lambda h: _start_job(h, job, run_dir.name, commands[h.name]))
+    except BaseException:  # one host would not start it (or Ctrl-C): none goes on unseen
+        in_parallel(hosts, lambda h: _stop_job(h, job))
+        if resumed is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     record.jobs = {h.name: j["job"] for h, j in zip(hosts, jobs, strict=True)}
     record.runs = {h.name: j["run"] for h, j in zip(hosts, jobs, strict=True)}
     write_record(run_dir, record)
@@ -132,9 +135,28 @@ def start_on(
     return Started(record, run_dir, sent)
 
 
+def _run_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint to resume belongs to (runs/NAME/checkpoints/last.pt)."""
+    from studio.core.errors import StudioError
+    from studio.core.runs.folder import PROJECT
+
+    run = checkpoint.resolve().parent.parent
+    if checkpoint.resolve().parent.name != "checkpoints" or not (run / PROJECT).is_file():
+        raise StudioError(
+            f"--resume {checkpoint}: not a checkpoint of a run folder (runs/NAME/checkpoints/"
+            "last.pt): only a run's can go on on a host"
+        )
+    return run
+
+
+def _stop_job(host: Host, job: str) -> None:
+    with contextlib.suppress(HostError):
+        ssh.run(host, ssh.studio_argv(host, "remote", "stop", f"{host.workdir}/jobs/{job}"))
+
+
 def _start_job(host: Host, job: str, run: str, argv: list[str]) -> dict[str, Any]:
     said = ssh.run(host, ssh.studio_argv(host, "remote", "start", host.workdir, job, run, *argv))
-    return json.loads(said.strip().splitlines()[-1])
+    return ssh.answer(host, said)
 
 
 @dataclass
@@ -165,7 +187,7 @@ def _commands(hosts, hellos, raw, key: str, run: str, resume, epochs) -> dict[st
     if len(hosts) == 1:
         return commands
     first = hosts[0]
-    port = json.loads(ssh.run(first, ssh.studio_argv(first, "remote", "port")))["port"]
+    port = ssh.answer(first, ssh.run(first, ssh.studio_argv(first, "remote", "port")))["port"]
     endpoint = f"{address(first)}:{port}"
     for index, (host, hello) in enumerate(zip(hosts, hellos, strict=True)):
         gpus = sum(d["kind"] == "cuda" for d in hello["devices"])

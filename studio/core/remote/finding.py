@@ -3,7 +3,6 @@ folder), else a run of that name on one of the hosts, given a local folder to co
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from studio.core.errors import HostError
@@ -30,8 +29,9 @@ def _from_hosts(name: str, folder: Path) -> Path:
     asked = []
     for host in read_hosts().values():
         try:
-            jobs = json.loads(ssh.run(host, ssh.studio_argv(host, "remote", "jobs", host.workdir)))
-        except (HostError, ValueError) as exc:
+            said = ssh.run(host, ssh.studio_argv(host, "remote", "jobs", host.workdir))
+            jobs = ssh.answer(host, said)
+        except HostError as exc:
             asked.append(f"{host.name}: {exc}")
             continue
         for job in jobs:

@@ -137,15 +137,16 @@ class Follower:
             return
         try:
             value = json.loads(line)
-        except ValueError:  # not the studio's line (a host's shell saying something): skipped
-            return
-        if value.get("remote") == "end":
+        except ValueError:
+            value = None  # a torn line of the host's file: copied as it is, so the lines count
+        if isinstance(value, dict) and value.get("remote") == "end":
             ends[name] = value
             return
         self.record.host = self.record.host or name
         mirror.write(line)
         mirror.flush()
-        self.on_event(self._here(name, value))
+        if isinstance(value, dict) and "event" in value:
+            self.on_event(self._here(name, value))
 
     def _here(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
         """The event with the run's paths there made paths here (a checkpoint's)."""

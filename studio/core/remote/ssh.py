@@ -58,7 +58,13 @@ def studio_argv(host: Host, *words: str) -> list[str]:
     return [host.python, "-m", "studio", *words]
 
 
-def run(host: Host, remote: Sequence[str] | str, *, stdin: bytes | None = None, timeout=120) -> str:
+def run(
+    host: Host,
+    remote: Sequence[str] | str,
+    *,
+    stdin: bytes | None = None,
+    timeout: float | None = 120,
+) -> str:
     """The remote command's standard output; a failure is one HostError."""
     try:
         done = subprocess.run(
@@ -67,6 +73,7 @@ def run(host: Host, remote: Sequence[str] | str, *, stdin: bytes | None = None, 
             capture_output=True,
             timeout=timeout,
             stdin=None if stdin is not None else subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal is the studio's to pass on, not ssh's
         )
     except FileNotFoundError:
         raise HostError("no ssh client here: install OpenSSH (the ssh command)") from None
@@ -79,7 +86,7 @@ def run(host: Host, remote: Sequence[str] | str, *, stdin: bytes | None = None, 
 
 def popen(host: Host, remote: Sequence[str], **kwargs) -> subprocess.Popen:
     try:
-        return subprocess.Popen(ssh_argv(host, remote), **kwargs)
+        return subprocess.Popen(ssh_argv(host, remote), start_new_session=True, **kwargs)
     except FileNotFoundError:
         raise HostError("no ssh client here: install OpenSSH (the ssh command)") from None
 
@@ -131,3 +138,15 @@ def _missing(host: Host, status: int, stderr: str) -> str | None:
             "torch-studio) or name the Python that has it (--python)"
         )
     return None
+
+
+def answer(host: Host, said: str):
+    """The JSON a host side step printed last (a line before it, a shell's greeting, skipped);
+    anything else is one HostError quoting it."""
+    import json
+
+    lines = [line for line in said.splitlines() if line.strip()]
+    try:
+        return json.loads(lines[-1])
+    except (ValueError, IndexError):
+        raise HostError(f"{host.name}: not the studio's answer: {said.strip()[-200:]!r}") from None

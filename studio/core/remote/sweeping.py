@@ -64,20 +64,31 @@ def sweep_on(
         said = ssh.run(
             host, ssh.studio_argv(host, "remote", "start", host.workdir, job, job, *argv)
         )
-        return json.loads(said.strip().splitlines()[-1])["job"]
+        return ssh.answer(host, said)["job"]
 
     jobs = dict(zip((h.name for h in hosts), in_parallel(hosts, start), strict=True))
     say(f"{job}: a worker on each of {', '.join(jobs)}")
     ends = _wait(hosts, jobs, sweep, storage, on_trial, stop_requested)
-    brought: dict[str, str] = {}
-    for host in hosts:
-        there = PurePosixPath(jobs[host.name]).parent.parent / "runs" / job  # the host's path
-        brought.update(_bring_back(host, str(there), runs_dir))
+    brought = _bring_all_back(hosts, jobs, job, runs_dir, ends)
     failed = {name: end for name, end in ends.items() if end.get("status") not in (0, 130)}
     if failed and not stop_requested():
         name, end = next(iter(failed.items()))
         words = (end.get("stderr") or ["it ended without a word"])[-1]
         raise HostError(f"the sweep worker on {name} failed: {words}")
+    return brought
+
+
+def _bring_all_back(hosts, jobs: dict[str, str], job: str, runs_dir: Path, ends) -> dict[str, str]:
+    """Every host's trial folders; a host whose folder cannot come back is a failed worker."""
+    brought: dict[str, str] = {}
+    for host in hosts:
+        there = PurePosixPath(jobs[host.name]).parent.parent / "runs" / job  # the host's path
+        try:
+            brought.update(_bring_back(host, str(there), runs_dir))
+        except HostError as exc:  # no trial made (the worker failed: said below), or broken
+            end = ends.setdefault(host.name, {"status": None})
+            if end.get("status") in (0, 130):
+                end.update(status=1, stderr=[str(exc)])
     return brought
 
 
@@ -89,15 +100,17 @@ def _bring_back(host: Host, there: str, runs_dir: Path) -> dict[str, str]:
 
     landing = runs_dir / f".arriving-{host.name}"
     shutil.rmtree(landing, ignore_errors=True)
-    fetch_folder(host, there, landing)
     brought = {}
-    for folder in sorted(p for p in landing.iterdir() if p.is_dir()):
-        dest = runs_dir / folder.name
-        if dest.exists():
-            dest = runs_dir / f"{folder.name}-{host.name}"
-        folder.rename(dest)
-        brought[str(dest)] = f"{there}/{folder.name}"
-    shutil.rmtree(landing, ignore_errors=True)
+    try:
+        fetch_folder(host, there, landing)
+        for folder in sorted(p for p in landing.iterdir() if p.is_dir()):
+            dest = runs_dir / folder.name
+            if dest.exists():
+                dest = runs_dir / f"{folder.name}-{host.name}"
+            folder.rename(dest)
+            brought[str(dest)] = f"{there}/{folder.name}"
+    finally:
+        shutil.rmtree(landing, ignore_errors=True)
     return brought
 
 
@@ -123,7 +136,11 @@ def _wait(hosts, jobs, sweep, storage, on_trial, stop_requested) -> dict[str, di
             if trial.state.is_finished() and trial.number not in shown:
                 shown.add(trial.number)
                 on_trial(trial_summary(trial))
-        threads[0].join(0.5)
+        time.sleep(0.5)
+    if stop_requested() and not stop_sent:  # asked as the last worker ended
+        for host in hosts:
+            with contextlib.suppress(HostError):
+                ssh.run(host, ssh.studio_argv(host, "remote", "stop", jobs[host.name]))
     return ends
 
 

@@ -114,10 +114,9 @@ def send_files(
     checksums = Checksums(cache_dir() / "sent-checksums.json")
     manifest = [[rel, path.stat().st_size, checksums.of(path)] for path, rel in files]
     checksums.save()
-    answer = json.loads(
-        ssh.run(
-            host, ssh.studio_argv(host, "remote", "have", dest), stdin=json.dumps(manifest).encode()
-        )
+    asked = ssh.studio_argv(host, "remote", "have", dest)  # a first look at a big set takes long
+    answer = ssh.answer(
+        host, ssh.run(host, asked, stdin=json.dumps(manifest).encode(), timeout=None)
     )
     missing = set(answer["missing"])
     wanted = [(path, rel) for path, rel in files if rel in missing]
@@ -135,7 +134,7 @@ def send_files(
 def _stream(host: Host, dest: str, wanted: list[tuple[Path, str]], extra: dict[str, bytes]) -> None:
     receiving = ssh.studio_popen(host, "remote", "receive", dest, stdin=subprocess.PIPE)
     try:
-        with tarfile.open(fileobj=receiving.stdin, mode="w|") as archive:
+        with tarfile.open(fileobj=receiving.stdin, mode="w|", dereference=True) as archive:
             for name, data in extra.items():
                 info = tarfile.TarInfo(name)
                 info.size, info.mtime = len(data), int(time.time())
@@ -154,13 +153,19 @@ def _stream(host: Host, dest: str, wanted: list[tuple[Path, str]], extra: dict[s
 def fetch_folder(host: Host, folder: str, into: Path) -> None:
     """A folder of the host (a run) unpacked into `into`, its files replacing those there."""
     sending = ssh.studio_popen(host, "remote", "send", folder)
-    into.mkdir(parents=True, exist_ok=True)
+    broken = None
     try:
+        into.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=sending.stdout, mode="r|") as archive:
             for member in archive:
                 archive.extract(member, into, filter="data")
-    except tarfile.TarError:
-        pass  # cut short: the host's words say why
-    _, err = sending.communicate()
+    except tarfile.TarError as exc:  # cut short (the host's words say why), or not a folder's
+        broken = f"{host.name}: {folder} came back broken ({exc})"
+    except OSError as exc:
+        broken = f"{into}: cannot write what came back ({exc.strerror}: {exc.filename})"
+    finally:
+        _, err = sending.communicate()
     if sending.returncode != 0:
         raise HostError(ssh.failure(host, sending.returncode, err.decode(errors="replace")))
+    if broken:
+        raise HostError(broken)
