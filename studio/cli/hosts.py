@@ -11,9 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+from studio.cli.train import EXIT_INTERRUPTED
 from studio.core.remote.hosts import DEFAULT_PYTHON, DEFAULT_WORKDIR
-
-EXIT_INTERRUPTED = 130
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -27,6 +27,7 @@ POLL_SECONDS = 0.1  # how often a followed run's metrics.jsonl is read: latency,
 HEARTBEAT_SECONDS = 2.0  # an empty line this often: a dropped client is noticed (a write fails)
 CHECKSUMS = ".studio-checksums.json"
 NOT_FETCHED = ("writer.lock",)
+STOP = "stop.asked"  # in a job's folder: a stop was asked for
 
 
 def workdir(given: str) -> Path:
@@ -183,6 +184,8 @@ def keep(folder: Path) -> int:
             _ended(folder, 127)
             return 1
         (folder / "train.pid").write_text(str(child.pid), encoding="utf-8")
+        if (folder / STOP).exists():  # asked before the run's process was there
+            _signal_group(child.pid, signal.SIGTERM)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda *_: _signal_group(child.pid, signal.SIGTERM))
         status = child.wait()
@@ -203,10 +206,11 @@ def _signal_group(pid: int, signum: int) -> None:
 
 def stop(folder: Path) -> bool:
     """Ask the run to stop after its batch (its checkpoint kept): SIGTERM to its group."""
+    (folder / STOP).touch()  # for the keeper, when the run's process is not there yet
     try:
         pid = int((folder / "train.pid").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return True
     if (folder / "exit.json").exists():
         return False
     _signal_group(pid, signal.SIGTERM)
